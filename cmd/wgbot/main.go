@@ -1,0 +1,22 @@
+// Command wgbot sells and provisions WireGuard VPN access through a Telegram
+// bot. One binary: the bot and webhooks (serve), schema migrations, settings
+// checks and the operator's commands.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wgbot:", err)
+		os.Exit(exitCode(err))
+	}
+}

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"wgbot/config"
+	"wgbot/postgres"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit codes: scripts and systemd can tell a bad setting from an outage.
+const (
+	exitFailure     = 1
+	exitUsage       = 2
+	exitConfig      = 3
+	exitUnavailable = 4
+)
+
+// usageError is a wrong command line.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func exitCode(err error) int {
+	var ue usageError
+	var ce *postgres.ConnectError
+	switch {
+	case errors.As(err, &ue), errors.Is(err, flag.ErrHelp):
+		return exitUsage
+	case config.IsConfigError(err):
+		return exitConfig
+	case errors.As(err, &ce):
+		return exitUnavailable
+	}
+	return exitFailure
+}
+
+const usage = `usage: wgbot [--env-file FILE] COMMAND [ARGS]
+
+commands:
+  serve     run the bot, the webhooks and the reconciler
+  migrate   apply database migrations and exit
+  check     validate settings, connect to the database, report what was found
+  version   print the version
+`
+
+// run is the whole program; main only gives it the process's environment.
+func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stderr io.Writer) error {
+	global := flag.NewFlagSet("wgbot", flag.ContinueOnError)
+	global.SetOutput(stderr)
+	global.Usage = func() { fmt.Fprint(stderr, usage) }
+	envFile := global.String("env-file", "", "read settings from this .env file (default: ./.env if present)")
+	if err := global.Parse(args[1:]); err != nil {
+		return err
+	}
+	if global.NArg() == 0 {
+		fmt.Fprint(stderr, usage)
+		return usageError{"no command given"}
+	}
+	cmd, cmdArgs := global.Arg(0), global.Args()[1:]
+	if cmd == "version" {
+		fmt.Fprintln(stdout, "wgbot", version)
+		return nil
+	}
+	if cmd == "help" {
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	settings, err := config.Load(getenv, *envFile)
+	if err != nil {
+		return err
+	}
+	log := newLogger(settings, stderr)
+	switch cmd {
+	case "serve":
+		return serve(ctx, settings, cmdArgs, log, stdout)
+	case "migrate":
+		return migrate(ctx, settings, stdout)
+	case "check":
+		return check(ctx, settings, stdout)
+	}
+	fmt.Fprint(stderr, usage)
+	return usageError{fmt.Sprintf("unknown command %q", cmd)}
+}
+
+func newLogger(s config.Settings, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(s.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if s.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func openPool(ctx context.Context, s config.Settings) (*pgxpool.Pool, error) {
+	if err := s.RequireDatabase(); err != nil {
+		return nil, err
+	}
+	return postgres.Open(ctx, poolConfig(s))
+}
+
+func poolConfig(s config.Settings) postgres.PoolConfig {
+	return postgres.PoolConfig{
+		URL:             s.DatabaseURL,
+		MinConns:        s.DBPoolMin,
+		MaxConns:        s.DBPoolMax,
+		ConnectTimeout:  s.DBConnectTimeout,
+		ApplicationName: "wgbot",
+	}
+}
+
+func migrate(ctx context.Context, s config.Settings, stdout io.Writer) error {
+	pool, err := openPool(ctx, s)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	applied, err := postgres.Migrate(ctx, pool)
+	if err != nil {
+		return err
+	}
+	if len(applied) == 0 {
+		fmt.Fprintln(stdout, "schema is up to date")
+		return nil
+	}
+	fmt.Fprintf(stdout, "applied %d migration(s): %s\n", len(applied), strings.Join(applied, ", "))
+	return nil
+}
+
+func check(ctx context.Context, s config.Settings, stdout io.Writer) error {
+	fmt.Fprintln(stdout, "settings:")
+	for _, line := range s.Redacted() {
+		fmt.Fprintln(stdout, "  "+line)
+	}
+	pool, err := openPool(ctx, s)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	report, err := postgres.Inspect(ctx, pool)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "database:")
+	for _, line := range report {
+		fmt.Fprintln(stdout, "  "+line)
+	}
+	if err := s.RequireServe(); err != nil {
+		fmt.Fprintln(stdout, "not ready to serve:", strings.ReplaceAll(err.Error(), "\n", "\n  "))
+		return err
+	}
+	fmt.Fprintln(stdout, "ok: ready to serve")
+	return nil
+}
+
+func serve(ctx context.Context, s config.Settings, args []string, log *slog.Logger, stdout io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	wait := fs.Bool("wait-for-db", s.DBWait, "keep retrying until the database is reachable (DB_WAIT)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := s.RequireDatabase(); err != nil {
+		return err
+	}
+	var pool *pgxpool.Pool
+	var err error
+	if *wait {
+		pool, err = postgres.OpenWaiting(ctx, poolConfig(s), log)
+	} else {
+		pool, err = postgres.Open(ctx, poolConfig(s))
+	}
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if s.MigrateOnStart {
+		if _, err := postgres.Migrate(ctx, pool); err != nil {
+			return err
+		}
+	}
+	log.Info("wgbot started", "version", version, "http", s.HTTPAddr)
+	<-ctx.Done()
+	log.Info("wgbot stopped")
+	_ = os.Stdout
+	return nil
+}

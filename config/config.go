@@ -1,0 +1,432 @@
+// Package config reads wgbot's settings once from the environment (and an
+// optional .env file) into a typed struct. Every problem is reported at once,
+// so an operator fixes a broken deployment in one round trip.
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/joho/godotenv"
+)
+
+// Apply modes for the WireGuard reconciler.
+const (
+	ApplyDevice = "device" // wg0.conf and the live interface
+	ApplyFile   = "file"   // wg0.conf only; the operator's tooling loads it
+	ApplyNone   = "none"   // dry run: compute, change nothing
+)
+
+// Settings is every knob wgbot has. Fields are filled by Load and never
+// changed afterwards; they are passed down explicitly.
+type Settings struct {
+	DatabaseURL      string
+	DBConnectTimeout time.Duration
+	DBWait           bool // serve waits for the database instead of failing
+	DBPoolMin        int32
+	DBPoolMax        int32
+	DBIPAllocLockID  int32
+	MigrateOnStart   bool
+
+	WGInterface         string
+	WGConfigPath        string
+	WGConfigLockPath    string
+	WGLockTimeout       time.Duration
+	WGSubnet            netip.Prefix
+	WGSubnet6           netip.Prefix // optional IPv6 prefix for dual stack
+	WGEndpoint          string       // host:port clients dial
+	WGDNS               []string
+	WGMTU               int
+	WGServerPublicKey   string // empty: read from the interface or wg0.conf
+	WGClientAllowedIPs  []netip.Prefix
+	WGKeepalive         int
+	WGApplyMode         string
+	WGResyncInterval    time.Duration
+	WGAddressQuarantine time.Duration
+	WGReconcileWait     time.Duration
+
+	MasterKey     []byte // 32 bytes; empty means MasterKeyFile
+	MasterKeyFile string
+
+	BotToken        string
+	TelegramAPIURL  string
+	TelegramWebhook string // public URL; empty means long polling
+	TelegramSecret  string
+	AdminIDs        []int64
+	SupportContact  string
+	TrialDays       int
+	PlansFile       string
+
+	HTTPAddr  string
+	LogFormat string
+	LogLevel  string
+}
+
+// Getenv looks up one variable; os.Getenv has this shape, tests pass a map.
+type Getenv func(string) string
+
+// Load reads every setting. envFile may be empty: then ".env" in the working
+// directory is used if it exists. Variables from the real environment win
+// over the file, so a systemd Environment= line overrides a shipped file.
+func Load(getenv Getenv, envFile string) (Settings, error) {
+	lookup, err := withEnvFile(getenv, envFile)
+	if err != nil {
+		return Settings{}, err
+	}
+	r := reader{get: lookup}
+	s := Settings{
+		DatabaseURL:      r.str("DATABASE_URL", ""),
+		DBConnectTimeout: r.duration("DB_CONNECT_TIMEOUT", 5*time.Second),
+		DBWait:           r.boolean("DB_WAIT", false),
+		DBPoolMin:        int32(r.intRange("DB_POOL_MIN", 2, 0, 1000)),
+		DBPoolMax:        int32(r.intRange("DB_POOL_MAX", 10, 1, 1000)),
+		DBIPAllocLockID:  int32(r.intRange("DB_IP_ALLOC_LOCK_ID", 720301, -1<<31, 1<<31-1)),
+		MigrateOnStart:   r.boolean("DB_MIGRATE_ON_START", true),
+
+		WGInterface:         r.str("WG_INTERFACE", "wg0"),
+		WGConfigPath:        r.str("WG_CONFIG_PATH", ""),
+		WGConfigLockPath:    r.str("WG_CONFIG_LOCK_PATH", ""),
+		WGLockTimeout:       r.duration("WG_LOCK_TIMEOUT", 10*time.Second),
+		WGSubnet:            r.prefix("WG_SUBNET", "10.8.0.0/24", false),
+		WGSubnet6:           r.prefix("WG_SUBNET6", "", true),
+		WGEndpoint:          r.str("WG_ENDPOINT", ""),
+		WGDNS:               r.list("WG_DNS", "1.1.1.1, 1.0.0.1"),
+		WGMTU:               r.intRange("WG_MTU", 1420, 0, 9000),
+		WGServerPublicKey:   r.str("WG_SERVER_PUBLIC_KEY", ""),
+		WGClientAllowedIPs:  r.prefixes("WG_CLIENT_ALLOWED_IPS", "0.0.0.0/0, ::/0"),
+		WGKeepalive:         r.intRange("WG_PERSISTENT_KEEPALIVE", 25, 0, 65535),
+		WGApplyMode:         r.oneOf("WG_APPLY_MODE", ApplyDevice, ApplyDevice, ApplyFile, ApplyNone),
+		WGResyncInterval:    r.duration("WG_RESYNC_INTERVAL", 30*time.Second),
+		WGAddressQuarantine: r.duration("WG_ADDRESS_QUARANTINE", 0),
+		WGReconcileWait:     r.duration("WG_RECONCILE_WAIT", 5*time.Second),
+
+		MasterKey:     r.key32("MASTER_KEY"),
+		MasterKeyFile: r.str("MASTER_KEY_FILE", "/var/lib/wgbot/master.key"),
+
+		BotToken:        r.str("BOT_TOKEN", ""),
+		TelegramAPIURL:  r.url("TELEGRAM_API_URL", "https://api.telegram.org"),
+		TelegramWebhook: r.str("TELEGRAM_WEBHOOK_URL", ""),
+		TelegramSecret:  r.str("TELEGRAM_WEBHOOK_SECRET", ""),
+		AdminIDs:        r.int64s("ADMIN_IDS"),
+		SupportContact:  r.str("SUPPORT_CONTACT", ""),
+		TrialDays:       r.intRange("TRIAL_DAYS", 3, 0, 3650),
+		PlansFile:       r.str("PLANS_FILE", ""),
+
+		HTTPAddr:  r.hostPort("HTTP_ADDR", "127.0.0.1:8080"),
+		LogFormat: r.oneOf("LOG_FORMAT", "text", "text", "json"),
+		LogLevel:  r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+	}
+	if s.WGConfigPath == "" {
+		s.WGConfigPath = "/etc/wireguard/" + s.WGInterface + ".conf"
+	}
+	if s.WGConfigLockPath == "" {
+		// Next to the config, not in world-writable /tmp: see README.
+		s.WGConfigLockPath = s.WGConfigPath + ".lock"
+	}
+	if len(r.problems) == 0 && s.DBPoolMin > s.DBPoolMax {
+		r.fail("DB_POOL_MIN", "must not exceed DB_POOL_MAX (%d > %d)", s.DBPoolMin, s.DBPoolMax)
+	}
+	if s.DatabaseURL != "" {
+		if _, err := url.Parse(s.DatabaseURL); err != nil || !strings.HasPrefix(s.DatabaseURL, "postgres") {
+			r.fail("DATABASE_URL", "want a URL like postgres://user:password@host:5432/dbname")
+		}
+	}
+	if s.WGSubnet.IsValid() && !s.WGSubnet.Addr().Is4() {
+		r.fail("WG_SUBNET", "want an IPv4 prefix such as 10.8.0.0/24 (use WG_SUBNET6 for IPv6)")
+	} else if s.WGSubnet.IsValid() && s.WGSubnet.Bits() > 30 {
+		r.fail("WG_SUBNET", "prefix /%d leaves no room for clients; use /30 or shorter", s.WGSubnet.Bits())
+	}
+	if s.WGSubnet6.IsValid() && (s.WGSubnet6.Addr().Is4() || s.WGSubnet6.Bits() > 120) {
+		r.fail("WG_SUBNET6", "want an IPv6 prefix of /120 or shorter, such as fd42:42:42::/64")
+	}
+	if s.WGEndpoint != "" {
+		if _, port, err := net.SplitHostPort(s.WGEndpoint); err != nil || port == "" {
+			r.fail("WG_ENDPOINT", "want host:port that clients dial, such as vpn.example.com:51820")
+		}
+	}
+	return s, r.err()
+}
+
+// RequireDatabase reports the settings every database command needs.
+func (s Settings) RequireDatabase() error {
+	if s.DatabaseURL == "" {
+		return &Error{Problems: []string{"DATABASE_URL: missing; want a URL like postgres://user:password@host:5432/dbname"}}
+	}
+	return nil
+}
+
+// RequireServe reports what `serve` needs on top of the database, all at once.
+func (s Settings) RequireServe() error {
+	var e Error
+	if s.DatabaseURL == "" {
+		e.Problems = append(e.Problems, "DATABASE_URL: missing; want a URL like postgres://user:password@host:5432/dbname")
+	}
+	if s.WGEndpoint == "" {
+		e.Problems = append(e.Problems, "WG_ENDPOINT: missing; want host:port that clients dial, such as vpn.example.com:51820")
+	}
+	if s.BotToken == "" {
+		e.Problems = append(e.Problems, "BOT_TOKEN: missing; get one from @BotFather (or run `wgbot sandbox` to try wgbot without one)")
+	}
+	if len(e.Problems) > 0 {
+		return &e
+	}
+	return nil
+}
+
+// Error lists every invalid or missing setting.
+type Error struct{ Problems []string }
+
+func (e *Error) Error() string {
+	return "invalid settings:\n  " + strings.Join(e.Problems, "\n  ")
+}
+
+// Redacted returns the settings as name=value lines for `wgbot check`, with
+// every secret replaced so the output can be pasted into a bug report.
+func (s Settings) Redacted() []string {
+	set := func(v string) string {
+		if v == "" {
+			return "(not set)"
+		}
+		return "(set, hidden)"
+	}
+	masterKey := "(from " + s.MasterKeyFile + ")"
+	if len(s.MasterKey) > 0 {
+		masterKey = "(set, hidden)"
+	}
+	lines := []string{
+		"DATABASE_URL=" + RedactURL(s.DatabaseURL),
+		fmt.Sprintf("DB_POOL_MIN=%d", s.DBPoolMin),
+		fmt.Sprintf("DB_POOL_MAX=%d", s.DBPoolMax),
+		fmt.Sprintf("DB_IP_ALLOC_LOCK_ID=%d", s.DBIPAllocLockID),
+		"DB_CONNECT_TIMEOUT=" + s.DBConnectTimeout.String(),
+		"WG_INTERFACE=" + s.WGInterface,
+		"WG_CONFIG_PATH=" + s.WGConfigPath,
+		"WG_CONFIG_LOCK_PATH=" + s.WGConfigLockPath,
+		"WG_SUBNET=" + s.WGSubnet.String(),
+		"WG_ENDPOINT=" + s.WGEndpoint,
+		"WG_APPLY_MODE=" + s.WGApplyMode,
+		"MASTER_KEY=" + masterKey,
+		"BOT_TOKEN=" + set(s.BotToken),
+		"TELEGRAM_API_URL=" + s.TelegramAPIURL,
+		"TELEGRAM_WEBHOOK_SECRET=" + set(s.TelegramSecret),
+		"HTTP_ADDR=" + s.HTTPAddr,
+	}
+	return lines
+}
+
+// RedactURL hides the password of a connection URL.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable, hidden)"
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+func withEnvFile(getenv Getenv, envFile string) (Getenv, error) {
+	path := envFile
+	if path == "" {
+		if _, err := os.Stat(".env"); err != nil {
+			return getenv, nil
+		}
+		path = ".env"
+	}
+	file, err := godotenv.Read(path)
+	if err != nil {
+		return nil, fmt.Errorf("read env file %s: %w", path, err)
+	}
+	return func(name string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return file[name]
+	}, nil
+}
+
+// reader parses variables and collects every problem instead of stopping
+// at the first.
+type reader struct {
+	get      Getenv
+	problems []string
+}
+
+func (r *reader) fail(name, format string, args ...any) {
+	r.problems = append(r.problems, name+": "+fmt.Sprintf(format, args...))
+}
+
+func (r *reader) err() error {
+	if len(r.problems) == 0 {
+		return nil
+	}
+	sort.Strings(r.problems)
+	return &Error{Problems: r.problems}
+}
+
+func (r *reader) str(name, def string) string {
+	if v := strings.TrimSpace(r.get(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *reader) intRange(name string, def, min, max int) int {
+	raw := r.str(name, "")
+	if raw == "" {
+		return def
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil {
+		r.fail(name, "want an integer, got %q", raw)
+		return def
+	}
+	if n < min || n > max {
+		r.fail(name, "want an integer from %d to %d, got %d", min, max, n)
+		return def
+	}
+	return n
+}
+
+func (r *reader) duration(name string, def time.Duration) time.Duration {
+	raw := r.str(name, "")
+	if raw == "" {
+		return def
+	}
+	d, err := time.ParseDuration(raw)
+	if err != nil || d < 0 {
+		r.fail(name, "want a duration such as 5s, 10m or 24h, got %q", raw)
+		return def
+	}
+	return d
+}
+
+func (r *reader) boolean(name string, def bool) bool {
+	raw := r.str(name, "")
+	if raw == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(raw)
+	if err != nil {
+		r.fail(name, "want true or false, got %q", raw)
+		return def
+	}
+	return b
+}
+
+func (r *reader) oneOf(name, def string, allowed ...string) string {
+	v := r.str(name, def)
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	r.fail(name, "want one of %s, got %q", strings.Join(allowed, ", "), v)
+	return def
+}
+
+func (r *reader) prefix(name, def string, optional bool) netip.Prefix {
+	raw := r.str(name, def)
+	if raw == "" && optional {
+		return netip.Prefix{}
+	}
+	p, err := netip.ParsePrefix(raw)
+	if err != nil {
+		r.fail(name, "want a network in CIDR form such as 10.8.0.0/24, got %q", raw)
+		return netip.Prefix{}
+	}
+	if p.Masked() != p {
+		r.fail(name, "%s has host bits set; did you mean %s?", p, p.Masked())
+	}
+	return p.Masked()
+}
+
+func (r *reader) prefixes(name, def string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, raw := range r.list(name, def) {
+		p, err := netip.ParsePrefix(raw)
+		if err != nil {
+			r.fail(name, "want a comma-separated list of networks such as 0.0.0.0/0, ::/0; %q is not one", raw)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func (r *reader) list(name, def string) []string {
+	var out []string
+	for _, item := range strings.Split(r.str(name, def), ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+func (r *reader) int64s(name string) []int64 {
+	var out []int64
+	for _, raw := range r.list(name, "") {
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil {
+			r.fail(name, "want a comma-separated list of Telegram user ids, %q is not one", raw)
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func (r *reader) url(name, def string) string {
+	raw := r.str(name, def)
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		r.fail(name, "want an http(s) URL, got %q", raw)
+		return def
+	}
+	return strings.TrimRight(raw, "/")
+}
+
+func (r *reader) hostPort(name, def string) string {
+	raw := r.str(name, def)
+	if _, _, err := net.SplitHostPort(raw); err != nil {
+		r.fail(name, "want host:port such as 127.0.0.1:8080, got %q", raw)
+		return def
+	}
+	return raw
+}
+
+func (r *reader) key32(name string) []byte {
+	raw := r.str(name, "")
+	if raw == "" {
+		return nil
+	}
+	key, err := base64.StdEncoding.DecodeString(raw)
+	if err != nil || len(key) != 32 {
+		// Never echo the value: it is a secret.
+		r.fail(name, "want 32 random bytes in base64 (openssl rand -base64 32)")
+		return nil
+	}
+	return key
+}
+
+// IsConfigError reports whether err lists invalid settings.
+func IsConfigError(err error) bool {
+	var e *Error
+	return errors.As(err, &e)
+}
