@@ -1,0 +1,204 @@
+package device
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"slices"
+	"time"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+)
+
+// Peer is one peer as wgbot wants it on the device.
+type Peer struct {
+	PublicKey wgtypes.Key
+	// PresharedKey is the zero Key when the peer has none.
+	PresharedKey wgtypes.Key
+	AllowedIPs   []netip.Prefix
+	// Endpoint is set only for hand-made peers that wgbot dials; clients of
+	// the VPN connect to us and have none.
+	Endpoint *net.UDPAddr
+	// PersistentKeepalive is applied in whole seconds, as WireGuard stores it.
+	PersistentKeepalive time.Duration
+}
+
+// Changes is the smallest set of peer configurations that turns the device's
+// peers into the desired ones. Each slice is sorted by public key.
+type Changes struct {
+	Add    []wgtypes.PeerConfig
+	Update []wgtypes.PeerConfig
+	Remove []wgtypes.PeerConfig
+	// Unchanged counts desired peers already on the device as wanted.
+	Unchanged int
+}
+
+// Empty reports whether the device already matches.
+func (c Changes) Empty() bool {
+	return len(c.Add) == 0 && len(c.Update) == 0 && len(c.Remove) == 0
+}
+
+// Config is the device configuration that applies the changes and nothing
+// else: no private key, no listen port, no ReplacePeers.
+//
+// Removals go first so that a tunnel IP freed by a removed peer is free
+// before a new or updated peer claims it; WireGuard moves an allowed IP to
+// whichever peer was configured with it last.
+func (c Changes) Config() wgtypes.Config {
+	peers := make([]wgtypes.PeerConfig, 0, len(c.Remove)+len(c.Update)+len(c.Add))
+	peers = append(peers, c.Remove...)
+	peers = append(peers, c.Update...)
+	peers = append(peers, c.Add...)
+	return wgtypes.Config{Peers: peers}
+}
+
+// Diff compares the peers on a device with the desired peers. It touches
+// nothing and returns the same Changes for the same input, whatever the order
+// of either slice. If a public key appears twice in desired, the last entry
+// wins; Sync refuses such input.
+//
+// A peer is updated only when its allowed IPs (as a set, masked), preshared
+// key or keepalive differ. Its endpoint is set when the peer is added or when
+// the device knows none; an existing endpoint is left alone because the device
+// reports the address the peer last roamed from, not the configured one.
+func Diff(current []wgtypes.Peer, desired []Peer) Changes {
+	want := make(map[wgtypes.Key]*Peer, len(desired))
+	for i := range desired {
+		want[desired[i].PublicKey] = &desired[i]
+	}
+	have := make(map[wgtypes.Key]*wgtypes.Peer, len(current))
+	for i := range current {
+		have[current[i].PublicKey] = &current[i]
+	}
+
+	var c Changes
+	for key, d := range want {
+		cur, ok := have[key]
+		if !ok {
+			c.Add = append(c.Add, addConfig(d))
+			continue
+		}
+		if pc, changed := updateConfig(cur, d); changed {
+			c.Update = append(c.Update, pc)
+		} else {
+			c.Unchanged++
+		}
+	}
+	for key := range have {
+		if _, ok := want[key]; !ok {
+			c.Remove = append(c.Remove, wgtypes.PeerConfig{PublicKey: key, Remove: true})
+		}
+	}
+
+	// Maps iterate in random order; sorting makes the result, and so the
+	// order of operations on the device, reproducible.
+	for _, s := range [][]wgtypes.PeerConfig{c.Add, c.Update, c.Remove} {
+		slices.SortFunc(s, func(a, b wgtypes.PeerConfig) int {
+			return bytes.Compare(a.PublicKey[:], b.PublicKey[:])
+		})
+	}
+	return c
+}
+
+// addConfig sets every field explicitly, so that if the peer appears on the
+// device between our read and our write (someone ran `wg set`), the result is
+// still exactly the desired peer.
+func addConfig(d *Peer) wgtypes.PeerConfig {
+	psk := d.PresharedKey
+	keepalive := d.PersistentKeepalive.Truncate(time.Second)
+	return wgtypes.PeerConfig{
+		PublicKey:                   d.PublicKey,
+		PresharedKey:                &psk,
+		Endpoint:                    d.Endpoint,
+		PersistentKeepaliveInterval: &keepalive,
+		ReplaceAllowedIPs:           true,
+		AllowedIPs:                  toIPNets(canonicalPrefixes(d.AllowedIPs)),
+	}
+}
+
+// updateConfig carries only the fields that differ, with UpdateOnly so that
+// a peer removed by hand meanwhile is not resurrected half-configured; the
+// next sync adds it whole.
+func updateConfig(cur *wgtypes.Peer, d *Peer) (wgtypes.PeerConfig, bool) {
+	pc := wgtypes.PeerConfig{PublicKey: d.PublicKey, UpdateOnly: true}
+	changed := false
+
+	want := canonicalPrefixes(d.AllowedIPs)
+	if !slices.Equal(want, canonicalIPNets(cur.AllowedIPs)) {
+		pc.ReplaceAllowedIPs = true
+		pc.AllowedIPs = toIPNets(want)
+		changed = true
+	}
+	if cur.PresharedKey != d.PresharedKey {
+		psk := d.PresharedKey
+		pc.PresharedKey = &psk
+		changed = true
+	}
+	if keepalive := d.PersistentKeepalive.Truncate(time.Second); keepalive != cur.PersistentKeepaliveInterval {
+		pc.PersistentKeepaliveInterval = &keepalive
+		changed = true
+	}
+	if cur.Endpoint == nil && d.Endpoint != nil {
+		pc.Endpoint = d.Endpoint
+		changed = true
+	}
+	return pc, changed
+}
+
+// canonicalPrefixes returns the prefixes as the device stores them: masked,
+// IPv4 not mapped into IPv6, sorted and without duplicates.
+func canonicalPrefixes(in []netip.Prefix) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(in))
+	for _, p := range in {
+		// Sync rejects invalid prefixes; Diff skips them rather than
+		// sending the device a nil address.
+		if p.IsValid() {
+			out = append(out, canonicalPrefix(p))
+		}
+	}
+	return sortUnique(out)
+}
+
+func canonicalIPNets(in []net.IPNet) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(in))
+	for _, n := range in {
+		addr, ok := netip.AddrFromSlice(n.IP)
+		if !ok {
+			continue
+		}
+		ones, bits := n.Mask.Size()
+		if bits == 32 {
+			addr = addr.Unmap()
+		}
+		out = append(out, canonicalPrefix(netip.PrefixFrom(addr, ones)))
+	}
+	return sortUnique(out)
+}
+
+func canonicalPrefix(p netip.Prefix) netip.Prefix {
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p.Masked()
+}
+
+func sortUnique(ps []netip.Prefix) []netip.Prefix {
+	slices.SortFunc(ps, func(a, b netip.Prefix) int {
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return a.Bits() - b.Bits()
+	})
+	return slices.Compact(ps)
+}
+
+func toIPNets(ps []netip.Prefix) []net.IPNet {
+	out := make([]net.IPNet, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, net.IPNet{
+			IP:   p.Addr().AsSlice(),
+			Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen()),
+		})
+	}
+	return out
+}
