@@ -103,11 +103,11 @@ func describeConnectError(cc *pgx.ConnConfig, err error) error {
 	var unknownAuth x509.UnknownAuthorityError
 	switch {
 	case errors.As(err, &pgErr) && (pgErr.Code == "28P01" || pgErr.Code == "28000"):
-		ce.Cause = "authentication failed"
+		ce.Cause = "authentication failed (" + pgErr.Message + ")"
 		ce.Hint = "check the user name and password in DATABASE_URL and pg_hba.conf"
 	case errors.As(err, &pgErr) && pgErr.Code == "3D000":
 		ce.Cause = "database does not exist"
-		ce.Hint = fmt.Sprintf("create it (createdb %s) or fix the database name in DATABASE_URL", cc.Database)
+		ce.Hint = fmt.Sprintf("check the database name in DATABASE_URL, or create it (createdb %s)", cc.Database)
 	case errors.As(err, &pgErr) && pgErr.Code == "53300":
 		ce.Cause = "too many connections"
 		ce.Hint = "lower DB_POOL_MAX or raise max_connections on the server"

@@ -1,0 +1,267 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"wgbot/postgres/pgtest"
+)
+
+// childEnv makes the test binary behave as the wgbot binary, so tests run
+// real OS processes without a separate build step.
+const childEnv = "WGBOT_TEST_RUN_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		os.Args = append([]string{"wgbot"}, strings.Fields(os.Getenv("WGBOT_TEST_ARGS"))...)
+		main()
+		os.Exit(0)
+	}
+	pgtest.Main(m)
+}
+
+// wgbot starts the binary as a child process with only the given settings.
+func wgbot(env map[string]string, args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = []string{childEnv + "=1", "WGBOT_TEST_ARGS=" + strings.Join(args, " "), "PATH=" + os.Getenv("PATH")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Dir = os.TempDir() // no stray .env from the work tree
+	return cmd
+}
+
+// fakeAuthServer speaks the PostgreSQL protocol just far enough to reject
+// the password, as a server with md5/scram auth does; the local test server
+// trusts every connection, so a wrong password cannot be shown with it.
+func fakeAuthServer(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				be := pgproto3.NewBackend(conn, conn)
+				for {
+					msg, err := be.ReceiveStartupMessage()
+					if err != nil {
+						return
+					}
+					if _, ok := msg.(*pgproto3.SSLRequest); ok {
+						conn.Write([]byte("N"))
+						continue
+					}
+					break
+				}
+				be.Send(&pgproto3.AuthenticationCleartextPassword{})
+				be.Flush()
+				be.SetAuthType(pgproto3.AuthTypeCleartextPassword)
+				be.Receive()
+				be.Send(&pgproto3.ErrorResponse{Severity: "FATAL", Code: "28P01", Message: `password authentication failed for user "wgbot"`})
+				be.Flush()
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// silentServer accepts connections and never answers.
+func silentServer(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func closedPort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// Seed edge case: start while the database is unreachable → a clear error.
+func TestUnreachableDatabase(t *testing.T) {
+	const password = "s3cret-Pa55"
+	tests := []struct {
+		name, user, addr, db, cause string
+	}{
+		{"closed port", "wgbot", closedPort(t), "wgbot", "connection refused"},
+		{"wrong password", "wgbot", fakeAuthServer(t), "wgbot", "authentication failed"},
+		{"missing database", "postgres", "127.0.0.1:5432", "wgbot_no_such_db", "database does not exist"},
+		{"no answer", "wgbot", silentServer(t), "wgbot", "timed out"},
+	}
+	for _, tt := range tests {
+		for _, command := range []string{"serve", "check"} {
+			t.Run(tt.name+"/"+command, func(t *testing.T) {
+				t.Parallel()
+				host, port, _ := net.SplitHostPort(tt.addr)
+				env := map[string]string{
+					"DATABASE_URL":       fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=disable", tt.user, password, tt.addr, tt.db),
+					"DB_CONNECT_TIMEOUT": "2s",
+					"WG_ENDPOINT":        "vpn.example.com:51820",
+					"BOT_TOKEN":          "123:abc",
+				}
+				var out bytes.Buffer
+				cmd := wgbot(env, command)
+				cmd.Stdout, cmd.Stderr = &out, &out
+				start := time.Now()
+				err := cmd.Run()
+				elapsed := time.Since(start)
+				exitErr, ok := err.(*exec.ExitError)
+				if !ok || exitErr.ExitCode() != exitUnavailable {
+					t.Fatalf("want exit code %d, got %v\n%s", exitUnavailable, err, out.String())
+				}
+				if elapsed > 6*time.Second {
+					t.Errorf("took %v, connect timeout is 2s", elapsed)
+				}
+				text := out.String()
+				lastLine := strings.TrimSpace(text[strings.LastIndex(strings.TrimSpace(text), "\n")+1:])
+				for _, want := range []string{host, port, tt.db, tt.cause, "check"} {
+					if !strings.Contains(lastLine, want) {
+						t.Errorf("error line lacks %q: %s", want, lastLine)
+					}
+				}
+				for _, never := range []string{password, "panic", "goroutine "} {
+					if strings.Contains(text, never) {
+						t.Errorf("output contains %q:\n%s", never, text)
+					}
+				}
+			})
+		}
+	}
+}
+
+// Two processes starting at once must not both migrate.
+func TestConcurrentMigrate(t *testing.T) {
+	url := pgtest.EmptyURL(t)
+	var wg sync.WaitGroup
+	outputs := make([]bytes.Buffer, 2)
+	errs := make([]error, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := wgbot(map[string]string{"DATABASE_URL": url}, "migrate")
+			cmd.Stdout, cmd.Stderr = &outputs[i], &outputs[i]
+			errs[i] = cmd.Run()
+		}()
+	}
+	wg.Wait()
+	for i := range 2 {
+		if errs[i] != nil {
+			t.Fatalf("migrate %d: %v\n%s", i, errs[i], outputs[i].String())
+		}
+	}
+	applied := 0
+	for i := range 2 {
+		if strings.Contains(outputs[i].String(), "applied") {
+			applied++
+		}
+	}
+	if applied != 1 {
+		t.Errorf("want exactly one process to apply the schema, got %d:\n%s\n%s", applied, outputs[0].String(), outputs[1].String())
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var dup int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM (SELECT version_id FROM goose_db_version
+		GROUP BY version_id HAVING count(*) > 1) d`).Scan(&dup); err != nil {
+		t.Fatal(err)
+	}
+	if dup != 0 {
+		t.Errorf("%d migrations were recorded twice", dup)
+	}
+	var tables int
+	conn.QueryRow(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_name IN ('users','servers','subscriptions','peers','orders','payments')`).Scan(&tables)
+	if tables != 6 {
+		t.Errorf("want 6 tables, found %d", tables)
+	}
+}
+
+func TestSettingsErrorsListedTogether(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	getenv := func(name string) string {
+		return map[string]string{"DB_POOL_MIN": "x", "DB_POOL_MAX": "0", "DB_IP_ALLOC_LOCK_ID": "lock", "WG_SUBNET": "10.8.0.1/24"}[name]
+	}
+	err := run(context.Background(), []string{"wgbot", "--env-file", os.DevNull, "check"}, getenv, &stdout, &stderr)
+	if exitCode(err) != exitConfig {
+		t.Fatalf("want a settings error, got %v", err)
+	}
+	for _, want := range []string{"DB_POOL_MIN", "DB_POOL_MAX", "DB_IP_ALLOC_LOCK_ID", "WG_SUBNET"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %s: %v", want, err)
+		}
+	}
+}
+
+func TestCheckHidesSecrets(t *testing.T) {
+	url := pgtest.URL(t)
+	env := map[string]string{
+		"DATABASE_URL": strings.Replace(url, "postgres@", "postgres:db-Pa55word@", 1),
+		"BOT_TOKEN":    "123456:SECRET-bot-token",
+		"MASTER_KEY":   "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+		"WG_ENDPOINT":  "vpn.example.com:51820",
+	}
+	var out bytes.Buffer
+	cmd := wgbot(env, "check")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("check: %v\n%s", err, out.String())
+	}
+	for _, secret := range []string{"db-Pa55word", "SECRET-bot-token", env["MASTER_KEY"]} {
+		if strings.Contains(out.String(), secret) {
+			t.Errorf("check printed a secret:\n%s", out.String())
+		}
+	}
+	if !strings.Contains(out.String(), "ready to serve") {
+		t.Errorf("check did not report readiness:\n%s", out.String())
+	}
+}
