@@ -112,7 +112,7 @@ func addConfig(d *Peer) wgtypes.PeerConfig {
 		Endpoint:                    d.Endpoint,
 		PersistentKeepaliveInterval: &keepalive,
 		ReplaceAllowedIPs:           true,
-		AllowedIPs:                  toIPNets(canonicalPrefixes(d.AllowedIPs)),
+		AllowedIPs:                  toIPNets(canonicalPrefixes(nil, d.AllowedIPs)),
 	}
 }
 
@@ -123,8 +123,11 @@ func updateConfig(cur *wgtypes.Peer, d *Peer) (wgtypes.PeerConfig, bool) {
 	pc := wgtypes.PeerConfig{PublicKey: d.PublicKey, UpdateOnly: true}
 	changed := false
 
-	want := canonicalPrefixes(d.AllowedIPs)
-	if !slices.Equal(want, canonicalIPNets(cur.AllowedIPs)) {
+	// Peers usually have one or two allowed IPs; stack buffers keep the
+	// comparison of a thousand unchanged peers from allocating.
+	var wantBuf, curBuf [4]netip.Prefix
+	want := canonicalPrefixes(wantBuf[:0], d.AllowedIPs)
+	if !slices.Equal(want, canonicalIPNets(curBuf[:0], cur.AllowedIPs)) {
 		pc.ReplaceAllowedIPs = true
 		pc.AllowedIPs = toIPNets(want)
 		changed = true
@@ -135,7 +138,9 @@ func updateConfig(cur *wgtypes.Peer, d *Peer) (wgtypes.PeerConfig, bool) {
 		changed = true
 	}
 	if keepalive := d.PersistentKeepalive.Truncate(time.Second); keepalive != cur.PersistentKeepaliveInterval {
-		pc.PersistentKeepaliveInterval = &keepalive
+		// A copy declared here escapes only when it is needed.
+		k := keepalive
+		pc.PersistentKeepaliveInterval = &k
 		changed = true
 	}
 	if cur.Endpoint == nil && d.Endpoint != nil {
@@ -145,10 +150,9 @@ func updateConfig(cur *wgtypes.Peer, d *Peer) (wgtypes.PeerConfig, bool) {
 	return pc, changed
 }
 
-// canonicalPrefixes returns the prefixes as the device stores them: masked,
-// IPv4 not mapped into IPv6, sorted and without duplicates.
-func canonicalPrefixes(in []netip.Prefix) []netip.Prefix {
-	out := make([]netip.Prefix, 0, len(in))
+// canonicalPrefixes appends the prefixes to out as the device stores them:
+// masked, IPv4 not mapped into IPv6, sorted and without duplicates.
+func canonicalPrefixes(out, in []netip.Prefix) []netip.Prefix {
 	for _, p := range in {
 		// Sync rejects invalid prefixes; Diff skips them rather than
 		// sending the device a nil address.
@@ -159,8 +163,7 @@ func canonicalPrefixes(in []netip.Prefix) []netip.Prefix {
 	return sortUnique(out)
 }
 
-func canonicalIPNets(in []net.IPNet) []netip.Prefix {
-	out := make([]netip.Prefix, 0, len(in))
+func canonicalIPNets(out []netip.Prefix, in []net.IPNet) []netip.Prefix {
 	for _, n := range in {
 		addr, ok := netip.AddrFromSlice(n.IP)
 		if !ok {
