@@ -42,7 +42,9 @@ const maxKeepalive = 65535 * time.Second
 // sessions.
 //
 // If the write fails part-way the device may hold some of the changes; the
-// next Sync reads it afresh and finishes the job.
+// next Sync reads it afresh and finishes the job. Calls for one interface
+// must not overlap: two read-diff-write rounds interleaved can apply a stale
+// diff, so the caller (the reconciler) serializes them.
 func Sync(client Client, iface string, desired []Peer) (Result, error) {
 	if err := validate(desired); err != nil {
 		return Result{}, fmt.Errorf("sync wireguard interface %s: %w", iface, err)

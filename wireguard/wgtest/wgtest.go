@@ -9,7 +9,9 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -69,7 +71,8 @@ func randomHex(n int) string {
 // It returns the namespace's name.
 func Netns(t testing.TB, name string) string {
 	t.Helper()
-	ns := "wgtest-" + name + "-" + randomHex(4)
+	sweepStaleNetns(t)
+	ns := fmt.Sprintf("%s%s-%d-%s", netnsPrefix, name, os.Getpid(), randomHex(4))
 	if out, err := run("ip", "netns", "add", ns); err != nil {
 		t.Fatalf("create network namespace %s: %v\n%s", ns, err, out)
 	}
@@ -80,6 +83,44 @@ func Netns(t testing.TB, name string) string {
 	})
 	Exec(t, ns, "ip", "link", "set", "lo", "up")
 	return ns
+}
+
+// netnsPrefix marks namespaces made by Netns; their names end in the
+// creating process's id and a random suffix.
+const netnsPrefix = "wgtest-"
+
+// sweepStaleNetns deletes namespaces left by test processes that died
+// without running their cleanups (a go test timeout, a kill -9), so that
+// they do not pile up on a shared machine. A namespace whose creator is
+// alive is never touched.
+func sweepStaleNetns(t testing.TB) {
+	t.Helper()
+	entries, err := os.ReadDir("/run/netns")
+	if err != nil {
+		return // none yet
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasPrefix(name, netnsPrefix) {
+			continue
+		}
+		parts := strings.Split(name, "-")
+		if len(parts) < 4 {
+			continue
+		}
+		pid, err := strconv.Atoi(parts[len(parts)-2])
+		if err != nil || pid <= 0 || processAlive(pid) {
+			continue
+		}
+		if out, err := run("ip", "netns", "delete", name); err != nil {
+			t.Logf("delete stale namespace %s of dead process %d: %v\n%s", name, pid, err, out)
+		}
+	}
+}
+
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // Veth links namespaces nsA and nsB with a veth pair, gives each end its

@@ -1,9 +1,12 @@
 package wgtest_test
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -140,4 +143,65 @@ func strs(ps []netip.Prefix) []string {
 		out = append(out, p.String())
 	}
 	return out
+}
+
+// fatalRecorder stands in for a test so that RequireTools' failure can be
+// observed instead of failing this test.
+type fatalRecorder struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatalRecorder) Helper() {}
+
+func (f *fatalRecorder) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+// TestRequireToolsFails proves that a machine without the tools fails the
+// test, naming what is missing and the script that installs it, rather than
+// skipping.
+func TestRequireToolsFails(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	rec := &fatalRecorder{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		wgtest.RequireTools(rec)
+	}()
+	<-done
+	for _, want := range []string{"ip", "wg", "ping", "scripts/install-deps.sh"} {
+		if !strings.Contains(rec.msg, want) {
+			t.Errorf("RequireTools failure %q does not mention %q", rec.msg, want)
+		}
+	}
+}
+
+// TestNetnsSweepsStale proves that a namespace left behind by a test process
+// that was killed is deleted by the next Netns call, while one whose creator
+// lives is kept.
+func TestNetnsSweepsStale(t *testing.T) {
+	wgtest.RequireTools(t)
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stale := fmt.Sprintf("wgtest-stale-%d-00000000", dead.Process.Pid)
+	live := fmt.Sprintf("wgtest-live-%d-00000000", os.Getpid())
+	for _, ns := range []string{stale, live} {
+		if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+			t.Fatalf("ip netns add %s: %v\n%s", ns, err, out)
+		}
+		t.Cleanup(func() { exec.Command("ip", "netns", "delete", ns).Run() })
+	}
+
+	wgtest.Netns(t, "sweep")
+
+	if _, err := os.Stat(filepath.Join("/run/netns", stale)); !os.IsNotExist(err) {
+		t.Errorf("stale namespace %s of dead process %d survived (stat: %v)", stale, dead.Process.Pid, err)
+	}
+	if _, err := os.Stat(filepath.Join("/run/netns", live)); err != nil {
+		t.Errorf("namespace %s of a live process was deleted: %v", live, err)
+	}
 }

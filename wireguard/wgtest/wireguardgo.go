@@ -59,6 +59,10 @@ func StartWireGuardGo(t testing.TB, ns, iface string) {
 	cmd.Env = wireGuardGoEnv()
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
+	// If the test binary dies without running cleanups (a go test timeout,
+	// a kill), wireguard-go must not live on holding its namespace and
+	// socket. SIGTERM lets it remove both itself.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start wireguard-go %s in %s: %v", iface, ns, err)
 	}
