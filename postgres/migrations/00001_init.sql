@@ -28,9 +28,13 @@ CREATE TABLE servers (
     -- Allocator high-water mark: every host below it is either in use or in
     -- free_addresses, so an allocation never scans the used addresses.
     next_ip    inet NOT NULL,
+    -- Bumped by every transaction that changes the server's peers; the
+    -- reconciler records which revision it applied, so a caller can wait
+    -- for the reconcile that includes its own change.
+    revision   bigint NOT NULL DEFAULT 0,
     updated_at timestamptz NOT NULL DEFAULT now(),
     CHECK (address << subnet),
-    CHECK (next_ip << subnet OR next_ip = broadcast(subnet) + 1)
+    CHECK (next_ip << subnet)
 );
 
 -- A user's access period. Renewal extends the live row instead of adding one.

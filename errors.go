@@ -1,0 +1,73 @@
+package wgbot
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error kinds. Each transport maps them in one place: a Telegram user gets a
+// translated sentence, an HTTP client a status code, the log the details.
+const (
+	EInvalid     = "invalid"
+	ENotFound    = "not_found"
+	EConflict    = "conflict"
+	EUnavailable = "unavailable"
+	EInternal    = "internal"
+)
+
+// Error is a failure a user may be told about: Code decides how, Message is
+// safe to show to an operator (never to a user verbatim: translate by Code
+// and Reason).
+type Error struct {
+	Code    string
+	Reason  string // stable machine-readable reason, e.g. "trial_used"
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Is makes errors.Is match on Reason, so callers can test for ErrTrialUsed
+// even when the message carries details.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Reason != "" && t.Reason == e.Reason
+}
+
+// Errorf returns an *Error of the given kind.
+func Errorf(code, reason, format string, args ...any) *Error {
+	return &Error{Code: code, Reason: reason, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the kind of err; anything that is not an *Error is internal.
+func ErrorCode(err error) string {
+	var e *Error
+	if err == nil {
+		return ""
+	}
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return EInternal
+}
+
+// ErrorReason returns the reason of an *Error in err's chain, or "".
+func ErrorReason(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Reason
+	}
+	return ""
+}
+
+// Errors the rules produce; match with errors.Is.
+var (
+	ErrTrialUsed      = &Error{Code: EConflict, Reason: "trial_used", Message: "the free trial was already used"}
+	ErrHasAccess      = &Error{Code: EConflict, Reason: "has_access", Message: "the user already has an active subscription"}
+	ErrDeviceLimit    = &Error{Code: EConflict, Reason: "device_limit", Message: "the plan's device limit is reached"}
+	ErrNoSubscription = &Error{Code: ENotFound, Reason: "no_subscription", Message: "the user has no active subscription"}
+	ErrPeerNotFound   = &Error{Code: ENotFound, Reason: "peer_not_found", Message: "no such device"}
+	ErrUserNotFound   = &Error{Code: ENotFound, Reason: "user_not_found", Message: "no such user"}
+	ErrNoFreeAddress  = &Error{Code: EUnavailable, Reason: "no_free_address", Message: "no free addresses"}
+	ErrBanned         = &Error{Code: EInvalid, Reason: "banned", Message: "the user is banned"}
+	ErrApplyFailed    = &Error{Code: EUnavailable, Reason: "apply_failed", Message: "the VPN server could not be updated"}
+)

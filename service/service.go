@@ -1,0 +1,361 @@
+// Package service holds wgbot's business rules: registration, the free
+// trial, purchases and renewals, devices, revocation and expiry. It knows
+// nothing of Telegram or HTTP; the bot, the webhooks and the operator CLI
+// all call it, so every path obeys the same rules.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"wgbot"
+	"wgbot/postgres"
+	"wgbot/secret"
+	"wgbot/wireguard"
+)
+
+// Provisioner makes committed changes real: it wakes the reconciler and
+// waits, bounded by ctx, until a reconcile that includes the change has been
+// applied to wg0.conf and the device.
+type Provisioner interface {
+	Apply(ctx context.Context, ch wgbot.Change) error
+}
+
+// Config is the rules' settings.
+type Config struct {
+	Server       wgbot.Server // the row EnsureServer returned
+	Plans        []wgbot.Plan
+	TrialDays    int
+	ClientRoutes []netip.Prefix // AllowedIPs in client configs
+	Keepalive    int
+	ApplyWait    time.Duration // how long a request waits for the reconciler
+}
+
+// Service applies the rules. Create it with New.
+type Service struct {
+	store *postgres.Store
+	keys  *secret.Keyring
+	apply Provisioner
+	cfg   Config
+	now   func() time.Time
+	log   *slog.Logger
+}
+
+// New returns a Service; now is the clock (tests move it).
+func New(store *postgres.Store, keys *secret.Keyring, apply Provisioner, cfg Config, now func() time.Time, log *slog.Logger) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: store, keys: keys, apply: apply, cfg: cfg, now: now, log: log}
+}
+
+// clock is now at the database's precision, so times the service computes
+// equal the times it reads back.
+func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// Delivery is what a user receives for one device.
+type Delivery struct {
+	Peer         wgbot.Peer
+	Subscription wgbot.Subscription
+	Config       []byte // the client .conf
+}
+
+// Plans lists what can be bought.
+func (s *Service) Plans() []wgbot.Plan { return s.cfg.Plans }
+
+// Plan finds a plan by name.
+func (s *Service) Plan(name string) (wgbot.Plan, error) {
+	for _, p := range s.cfg.Plans {
+		if p.Name == name {
+			return p, nil
+		}
+	}
+	return wgbot.Plan{}, wgbot.Errorf(wgbot.EInvalid, "unknown_plan", "no plan named %q", name)
+}
+
+// TrialPlan is the free trial as a plan: TRIAL_DAYS, one device.
+func (s *Service) TrialPlan() wgbot.Plan {
+	return wgbot.Plan{Name: "trial", Days: s.cfg.TrialDays, Devices: 1}
+}
+
+// Register records a user on first contact; repeated calls are harmless.
+func (s *Service) Register(ctx context.Context, u wgbot.User, referrerTelegramID int64) (wgbot.User, error) {
+	user, _, err := s.store.RegisterUser(ctx, u, referrerTelegramID)
+	return user, err
+}
+
+// IssueTrial gives the user their one free trial and its first device. If
+// the VPN server cannot be updated, the peer is taken back and the trial is
+// not burned: the user may press the button again.
+func (s *Service) IssueTrial(ctx context.Context, user wgbot.User) (Delivery, error) {
+	if user.Banned {
+		return Delivery{}, wgbot.ErrBanned
+	}
+	if s.cfg.TrialDays <= 0 {
+		return Delivery{}, wgbot.Errorf(wgbot.EInvalid, "trial_disabled", "the free trial is turned off")
+	}
+	peer, priv, psk, err := s.newPeer("device-1")
+	if err != nil {
+		return Delivery{}, err
+	}
+	sub, p, ch, err := s.store.IssueTrial(ctx, user.ID, s.cfg.Server.ID, s.TrialPlan(), peer, s.clock())
+	if err != nil {
+		return Delivery{}, err
+	}
+	if err := s.provision(ctx, ch); err != nil {
+		s.takeBack(p, true)
+		return Delivery{}, err
+	}
+	return Delivery{Peer: p, Subscription: sub, Config: s.clientConfig(p, priv, psk)}, nil
+}
+
+// AddDevice issues one more device within the plan's limit.
+func (s *Service) AddDevice(ctx context.Context, user wgbot.User, name string) (Delivery, error) {
+	if user.Banned {
+		return Delivery{}, wgbot.ErrBanned
+	}
+	peer, priv, psk, err := s.newPeer(name)
+	if err != nil {
+		return Delivery{}, err
+	}
+	p, ch, err := s.store.AddPeer(ctx, user.ID, s.cfg.Server.ID, peer)
+	if err != nil {
+		return Delivery{}, err
+	}
+	if err := s.provision(ctx, ch); err != nil {
+		s.takeBack(p, false)
+		return Delivery{}, err
+	}
+	sub, err := s.store.ActiveSubscription(ctx, user.ID)
+	return Delivery{Peer: p, Subscription: sub, Config: s.clientConfig(p, priv, psk)}, err
+}
+
+// RemoveDevice revokes one of the user's own devices.
+func (s *Service) RemoveDevice(ctx context.Context, user wgbot.User, peerID int64) error {
+	ch, err := s.store.RemovePeer(ctx, user.ID, peerID)
+	if err != nil {
+		return err
+	}
+	// The removal is committed; if the device lags, the reconciler retries.
+	s.provisionLater(ctx, ch)
+	return nil
+}
+
+// DeviceConfig re-renders one of the user's own devices' config.
+func (s *Service) DeviceConfig(ctx context.Context, user wgbot.User, peerID int64) (Delivery, error) {
+	p, err := s.store.UserPeer(ctx, user.ID, peerID)
+	if err != nil {
+		return Delivery{}, err
+	}
+	priv, psk, err := s.openKeys(p.Secrets)
+	if err != nil {
+		return Delivery{}, err
+	}
+	sub, err := s.store.LatestSubscription(ctx, user.ID)
+	return Delivery{Peer: p.Peer, Subscription: sub, Config: s.clientConfig(p.Peer, priv, psk)}, err
+}
+
+// Devices lists the user's devices.
+func (s *Service) Devices(ctx context.Context, user wgbot.User) ([]wgbot.Peer, error) {
+	return s.store.UserPeers(ctx, user.ID)
+}
+
+// Subscription returns the user's current (or last) subscription.
+func (s *Service) Subscription(ctx context.Context, user wgbot.User) (wgbot.Subscription, error) {
+	return s.store.LatestSubscription(ctx, user.ID)
+}
+
+// CreditResult is what a verified payment did for the user.
+type CreditResult struct {
+	postgres.CreditResult
+	Delivery *Delivery // the new device's config, when the payment issued one
+	Pending  bool      // committed, but the VPN server has not caught up yet
+}
+
+// Credit applies a verified payment exactly once. It never fails because of
+// WireGuard: the money and the time are recorded first; if the server lags,
+// the reconciler keeps retrying and Pending tells the caller to deliver the
+// config later.
+func (s *Service) Credit(ctx context.Context, c postgres.Credit) (CreditResult, error) {
+	peer, priv, psk, err := s.newPeer("device-1")
+	if err != nil {
+		return CreditResult{}, err
+	}
+	res, err := s.store.CreditPayment(ctx, c, s.cfg.Server.ID, peer, s.clock())
+	if err != nil || res.Duplicate {
+		return CreditResult{CreditResult: res}, err
+	}
+	out := CreditResult{CreditResult: res}
+	if err := s.provision(ctx, res.Change); err != nil {
+		s.log.Warn("payment credited, VPN server not updated yet; the reconciler retries",
+			"provider", c.Provider, "payment", c.ProviderPaymentID, "err", err)
+		out.Pending = true
+	}
+	if res.NewPeer != nil {
+		out.Delivery = &Delivery{Peer: *res.NewPeer, Subscription: res.Subscription, Config: s.clientConfig(*res.NewPeer, priv, psk)}
+	}
+	return out, nil
+}
+
+// Grant adds days to a user's subscription without payment (admin command).
+func (s *Service) Grant(ctx context.Context, user wgbot.User, days, devices int) (wgbot.Subscription, *Delivery, error) {
+	if days <= 0 || days > 3650 {
+		return wgbot.Subscription{}, nil, wgbot.Errorf(wgbot.EInvalid, "bad_days", "days must be from 1 to 3650, got %d", days)
+	}
+	if devices <= 0 {
+		devices = 1
+	}
+	peer, priv, psk, err := s.newPeer("device-1")
+	if err != nil {
+		return wgbot.Subscription{}, nil, err
+	}
+	plan := wgbot.Plan{Name: "grant", Days: days, Devices: devices}
+	sub, p, ch, err := s.store.Grant(ctx, user.ID, plan, s.cfg.Server.ID, peer, s.clock())
+	if err != nil {
+		return sub, nil, err
+	}
+	s.provisionLater(ctx, ch)
+	if p == nil {
+		return sub, nil, nil
+	}
+	return sub, &Delivery{Peer: *p, Subscription: sub, Config: s.clientConfig(*p, priv, psk)}, nil
+}
+
+// Revoke ends the user's access now.
+func (s *Service) Revoke(ctx context.Context, user wgbot.User) error {
+	changes, err := s.store.Revoke(ctx, user.ID)
+	for _, ch := range changes {
+		s.provisionLater(ctx, ch)
+	}
+	return err
+}
+
+// ExpireDue ends subscriptions whose time is up (I7) and returns them so
+// the caller can tell each user.
+func (s *Service) ExpireDue(ctx context.Context) ([]postgres.Expired, error) {
+	var all []postgres.Expired
+	for {
+		expired, changes, err := s.store.ExpireDue(ctx, s.clock(), 500)
+		if err != nil {
+			return all, err
+		}
+		all = append(all, expired...)
+		for _, ch := range changes {
+			s.provisionLater(ctx, ch)
+		}
+		if len(expired) < 500 {
+			return all, nil
+		}
+	}
+}
+
+// provision waits for the change to reach WireGuard, bounded by ApplyWait.
+func (s *Service) provision(ctx context.Context, ch wgbot.Change) error {
+	if s.apply == nil {
+		return nil
+	}
+	wait := s.cfg.ApplyWait
+	if wait <= 0 {
+		wait = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	if err := s.apply.Apply(ctx, ch); err != nil {
+		s.log.Error("apply to WireGuard failed", "server", ch.ServerID, "revision", ch.Revision, "err", err)
+		return fmt.Errorf("%w: %v", wgbot.ErrApplyFailed, err)
+	}
+	return nil
+}
+
+// provisionLater wakes the reconciler without making the caller wait: the
+// change is committed and the reconciler converges on its own.
+func (s *Service) provisionLater(ctx context.Context, ch wgbot.Change) {
+	if s.apply == nil {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ApplyWait+time.Second)
+		defer cancel()
+		if err := s.apply.Apply(ctx, ch); err != nil {
+			s.log.Warn("WireGuard lags behind the database; the reconciler retries", "server", ch.ServerID, "err", err)
+		}
+	}()
+}
+
+// takeBack deletes a peer whose first apply failed, before the user ever saw
+// it, so its address and (for a trial) the trial are free again. It must
+// not depend on the caller's context, which may be the one that timed out.
+func (s *Service) takeBack(p wgbot.Peer, trial bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ch, err := s.store.DeletePeer(ctx, p.ID, trial)
+	if err != nil && !errors.Is(err, wgbot.ErrPeerNotFound) {
+		s.log.Error("could not take back an undelivered peer; it stays issued", "peer", p.ID, "err", err)
+		return
+	}
+	s.provisionLater(ctx, ch)
+}
+
+func (s *Service) newPeer(name string) (postgres.NewPeer, wgtypes.Key, wgtypes.Key, error) {
+	priv, err := wgtypes.GeneratePrivateKey()
+	if err != nil {
+		return postgres.NewPeer{}, priv, priv, err
+	}
+	psk, err := wgtypes.GenerateKey()
+	if err != nil {
+		return postgres.NewPeer{}, priv, psk, err
+	}
+	pub := priv.PublicKey().String()
+	sealedPriv, keyID, err := s.keys.Seal(priv[:], []byte(pub))
+	if err != nil {
+		return postgres.NewPeer{}, priv, psk, err
+	}
+	sealedPSK, _, err := s.keys.Seal(psk[:], []byte(pub))
+	if err != nil {
+		return postgres.NewPeer{}, priv, psk, err
+	}
+	return postgres.NewPeer{Name: name, Secrets: wgbot.PeerSecrets{
+		PublicKey: pub, PrivateKeySealed: sealedPriv, PresharedSealed: sealedPSK, KeyID: keyID,
+	}}, priv, psk, nil
+}
+
+func (s *Service) openKeys(sec wgbot.PeerSecrets) (priv, psk wgtypes.Key, err error) {
+	rawPriv, err := s.keys.Open(sec.PrivateKeySealed, sec.KeyID, []byte(sec.PublicKey))
+	if err != nil {
+		return priv, psk, err
+	}
+	rawPSK, err := s.keys.Open(sec.PresharedSealed, sec.KeyID, []byte(sec.PublicKey))
+	if err != nil {
+		return priv, psk, err
+	}
+	copy(priv[:], rawPriv)
+	copy(psk[:], rawPSK)
+	return priv, psk, nil
+}
+
+// OpenPresharedKey unseals a peer's preshared key for the reconciler.
+func OpenPresharedKey(keys *secret.Keyring, sec wgbot.PeerSecrets) (wgtypes.Key, error) {
+	var psk wgtypes.Key
+	raw, err := keys.Open(sec.PresharedSealed, sec.KeyID, []byte(sec.PublicKey))
+	copy(psk[:], raw)
+	return psk, err
+}
+
+func (s *Service) clientConfig(p wgbot.Peer, priv, psk wgtypes.Key) []byte {
+	addrs := []netip.Prefix{netip.PrefixFrom(p.IP, 32)}
+	if p.IP6.IsValid() {
+		addrs = append(addrs, netip.PrefixFrom(p.IP6, 128))
+	}
+	srv := s.cfg.Server
+	return wireguard.ClientConfig{
+		PrivateKey: priv, Addresses: addrs, DNS: srv.DNS, MTU: srv.MTU,
+		ServerPublicKey: srv.PublicKey, PresharedKey: psk, Endpoint: srv.Endpoint,
+		AllowedIPs: s.cfg.ClientRoutes, Keepalive: s.cfg.Keepalive,
+	}.Render()
+}

@@ -1,0 +1,614 @@
+package service_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"wgbot"
+	"wgbot/postgres"
+	"wgbot/postgres/pgtest"
+	"wgbot/secret"
+	"wgbot/service"
+)
+
+// Child processes re-execute this test binary with a role in this variable.
+const roleEnv = "WGBOT_SERVICE_CHILD"
+
+func TestMain(m *testing.M) {
+	if role := os.Getenv(roleEnv); role != "" {
+		if err := runChild(role); err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	pgtest.Main(m)
+}
+
+var testKey = bytes.Repeat([]byte{7}, 32)
+
+// env is one service on one test database.
+type env struct {
+	url   string
+	pool  *pgxpool.Pool
+	store *postgres.Store
+	svc   *service.Service
+}
+
+type provisionFunc func(context.Context, wgbot.Change) error
+
+func (f provisionFunc) Apply(ctx context.Context, ch wgbot.Change) error { return f(ctx, ch) }
+
+func newEnv(ctx context.Context, url, subnet string, apply service.Provisioner) (*env, error) {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	store := postgres.NewStore(pool, 720301, 0)
+	prefix := netip.MustParsePrefix(subnet)
+	srv, err := store.EnsureServer(ctx, wgbot.Server{
+		Name: "main", Interface: "wg0", Endpoint: "vpn.example.com:51820", Subnet: prefix,
+		Subnet6: netip.MustParsePrefix("fd42::/64"), Address: prefix.Addr().Next(), PublicKey: "c2VydmVy", DNS: []string{"1.1.1.1"}, MTU: 1420,
+	})
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	keys, err := secret.NewKeyring(testKey)
+	if err != nil {
+		return nil, err
+	}
+	svc := service.New(store, keys, apply, service.Config{
+		Server: srv, Plans: service.DefaultPlans(), TrialDays: 3,
+		ClientRoutes: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}, Keepalive: 25, ApplyWait: time.Second,
+	}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return &env{url: url, pool: pool, store: store, svc: svc}, nil
+}
+
+func setup(t *testing.T, subnet string, apply service.Provisioner) *env {
+	t.Helper()
+	e, err := newEnv(context.Background(), pgtest.URL(t), subnet, apply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.pool.Close)
+	return e
+}
+
+func (e *env) user(t testing.TB, telegramID int64) wgbot.User {
+	u, err := e.svc.Register(context.Background(), wgbot.User{TelegramID: telegramID, Language: "en"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// checkInvariants asserts I1 over the whole table.
+func (e *env) checkInvariants(t testing.TB) {
+	t.Helper()
+	var dupIPs, dupKeys, outside int
+	err := e.pool.QueryRow(context.Background(), `SELECT
+		(SELECT count(*) FROM (SELECT 1 FROM peers WHERE status = 'active' GROUP BY server_id, ip HAVING count(*) > 1) d),
+		(SELECT count(*) FROM (SELECT 1 FROM peers GROUP BY public_key HAVING count(*) > 1) k),
+		(SELECT count(*) FROM peers p JOIN servers s ON s.id = p.server_id
+			WHERE NOT (p.ip << s.subnet) OR p.ip = s.address OR p.ip = network(s.subnet) OR p.ip = broadcast(s.subnet))`).
+		Scan(&dupIPs, &dupKeys, &outside)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dupIPs+dupKeys+outside > 0 {
+		t.Fatalf("invariant broken: %d shared ips, %d shared keys, %d addresses outside the hosts of the subnet", dupIPs, dupKeys, outside)
+	}
+}
+
+func count(t testing.TB, pool *pgxpool.Pool, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// startChildren runs n copies of this binary in a role and waits for them.
+func startChildren(t *testing.T, n int, role string, env ...string) []*exec.Cmd {
+	t.Helper()
+	var cmds []*exec.Cmd
+	for i := range n {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), roleEnv+"="+role, "CHILD_INDEX="+strconv.Itoa(i))
+		cmd.Env = append(cmd.Env, env...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if t.Failed() && out.Len() > 0 {
+				t.Logf("child %d output:\n%s", i, out.String())
+			}
+		})
+		cmds = append(cmds, cmd)
+	}
+	return cmds
+}
+
+func waitAll(t *testing.T, cmds []*exec.Cmd) {
+	t.Helper()
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("child %d: %v", i, err)
+		}
+	}
+}
+
+func runChild(role string) error {
+	ctx := context.Background()
+	index, _ := strconv.Atoi(os.Getenv("CHILD_INDEX"))
+	e, err := newEnv(ctx, os.Getenv("CHILD_DB"), os.Getenv("CHILD_SUBNET"), nil)
+	if err != nil {
+		return err
+	}
+	defer e.pool.Close()
+	switch role {
+	case "trials":
+		// Users [first, first+n) of this child, issued from many goroutines.
+		per, _ := strconv.Atoi(os.Getenv("CHILD_USERS"))
+		first := int64(1_000_000 + index*per)
+		var wg sync.WaitGroup
+		errs := make(chan error, per)
+		sem := make(chan struct{}, 32)
+		for i := range per {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				u, err := e.svc.Register(ctx, wgbot.User{TelegramID: first + int64(i)}, 0)
+				if err == nil {
+					_, err = e.svc.IssueTrial(ctx, u)
+				}
+				if err != nil {
+					errs <- err
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		return <-errs
+	case "churn":
+		// Issue and revoke in a loop for a while.
+		deadline := time.Now().Add(3 * time.Second)
+		var wg sync.WaitGroup
+		errs := make(chan error, 16)
+		for g := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				tg := int64(2_000_000 + index*1000 + g)
+				u, err := e.svc.Register(ctx, wgbot.User{TelegramID: tg}, 0)
+				if err != nil {
+					errs <- err
+					return
+				}
+				for n := 0; time.Now().Before(deadline); n++ {
+					if _, _, err := e.svc.Grant(ctx, u, 1, 3); err != nil {
+						errs <- err
+						return
+					}
+					if _, err := e.svc.AddDevice(ctx, u, "extra"); err != nil && !errors.Is(err, wgbot.ErrDeviceLimit) {
+						errs <- err
+						return
+					}
+					if err := e.svc.Revoke(ctx, u); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		return <-errs
+	}
+	return fmt.Errorf("unknown role %q", role)
+}
+
+// Seed: two simultaneous trials never get the same IP. 500 users from 2 OS
+// processes with many goroutines each.
+func TestTrialsFromSeveralProcesses(t *testing.T) {
+	e := setup(t, "10.20.0.0/16", nil)
+	children := startChildren(t, 2, "trials", "CHILD_DB="+e.url, "CHILD_SUBNET=10.20.0.0/16", "CHILD_USERS=250")
+	waitAll(t, children)
+	e.checkInvariants(t)
+	if n := count(t, e.pool, `SELECT count(DISTINCT ip) FROM peers WHERE status = 'active'`); n != 500 {
+		t.Fatalf("want 500 distinct addresses, got %d", n)
+	}
+	if n := count(t, e.pool, `SELECT count(DISTINCT public_key) FROM peers`); n != 500 {
+		t.Fatalf("want 500 distinct keys, got %d", n)
+	}
+	// Lowest free first: the 500 addresses are exactly .0.2 ... .1.245.
+	if n := count(t, e.pool, `SELECT count(*) FROM peers WHERE ip > '10.20.1.245'`); n != 0 {
+		t.Fatalf("%d addresses above the lowest 500 hosts", n)
+	}
+}
+
+// I2: 100 concurrent trial requests for one user give one trial, one peer.
+func TestOneTrialPerUser(t *testing.T) {
+	e := setup(t, "10.21.0.0/24", nil)
+	ctx := context.Background()
+	var ok, used atomic.Int32
+	var wg sync.WaitGroup
+	for range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u, err := e.svc.Register(ctx, wgbot.User{TelegramID: 42, Language: "en"}, 0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			_, err = e.svc.IssueTrial(ctx, u)
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, wgbot.ErrTrialUsed):
+				used.Add(1)
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok.Load() != 1 || used.Load() != 99 {
+		t.Fatalf("want 1 trial and 99 refusals, got %d and %d", ok.Load(), used.Load())
+	}
+	if n := count(t, e.pool, `SELECT count(*) FROM users`); n != 1 {
+		t.Fatalf("want one user row, got %d", n)
+	}
+	if n := count(t, e.pool, `SELECT count(*) FROM peers`); n != 1 {
+		t.Fatalf("want one peer, got %d", n)
+	}
+	// After the trial ends it is still used: never a second one.
+	e.pool.Exec(ctx, `UPDATE subscriptions SET status = 'expired'`)
+	u := e.user(t, 42)
+	if _, err := e.svc.IssueTrial(ctx, u); !errors.Is(err, wgbot.ErrTrialUsed) {
+		t.Fatalf("second trial after expiry: %v", err)
+	}
+}
+
+func credit(u wgbot.User, id string, plan wgbot.Plan) postgres.Credit {
+	return postgres.Credit{Provider: "stars", ProviderPaymentID: id, UserID: u.ID, Amount: plan.Prices["XTR"], Currency: "XTR", Plan: plan}
+}
+
+// Seed: repeated payments through webhooks in a fast series: no duplicate
+// IPs, one credit per payment.
+func TestRepeatedPayments(t *testing.T) {
+	ctx := context.Background()
+	t.Run("one payment delivered 50 times", func(t *testing.T) {
+		e := setup(t, "10.22.0.0/24", nil)
+		u := e.user(t, 7)
+		plan, _ := e.svc.Plan("month")
+		var credited, dup atomic.Int32
+		var wg sync.WaitGroup
+		for range 50 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res, err := e.svc.Credit(ctx, credit(u, "charge-1", plan))
+				switch {
+				case err != nil:
+					t.Error(err)
+				case res.Duplicate:
+					dup.Add(1)
+				default:
+					credited.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if credited.Load() != 1 || dup.Load() != 49 {
+			t.Fatalf("want 1 credit and 49 duplicates, got %d and %d", credited.Load(), dup.Load())
+		}
+		if n := count(t, e.pool, `SELECT count(*) FROM peers`); n != 1 {
+			t.Fatalf("want one peer, got %d", n)
+		}
+		sub, err := e.svc.Subscription(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := sub.ExpiresAt.Sub(sub.StartsAt); d != 30*24*time.Hour {
+			t.Fatalf("want 30 days of access, got %v", d)
+		}
+	})
+	t.Run("20 different payments in a burst", func(t *testing.T) {
+		e := setup(t, "10.23.0.0/24", nil)
+		u := e.user(t, 8)
+		plan, _ := e.svc.Plan("month")
+		before := time.Now()
+		var wg sync.WaitGroup
+		for i := range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := e.svc.Credit(ctx, credit(u, fmt.Sprintf("charge-%d", i), plan)); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		if n := count(t, e.pool, `SELECT count(*) FROM peers`); n != 1 {
+			t.Fatalf("want one peer, got %d", n)
+		}
+		if n := count(t, e.pool, `SELECT count(*) FROM payments`); n != 20 {
+			t.Fatalf("want 20 payments, got %d", n)
+		}
+		sub, _ := e.svc.Subscription(ctx, u)
+		want := before.AddDate(0, 0, 600)
+		if sub.ExpiresAt.Before(want.Add(-time.Minute)) || sub.ExpiresAt.After(want.Add(time.Minute)) {
+			t.Fatalf("want expiry near %v (20 × 30 days), got %v", want, sub.ExpiresAt)
+		}
+	})
+	t.Run("paying during a trial keeps the peer and address", func(t *testing.T) {
+		e := setup(t, "10.24.0.0/24", nil)
+		u := e.user(t, 9)
+		trial, err := e.svc.IssueTrial(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, _ := e.svc.Plan("month")
+		res, err := e.svc.Credit(ctx, credit(u, "charge-x", plan))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.NewPeer != nil {
+			t.Fatal("a renewal issued a second peer")
+		}
+		if want := trial.Subscription.ExpiresAt.AddDate(0, 0, 30); !res.Subscription.ExpiresAt.Equal(want) {
+			t.Fatalf("renewal should extend from the current expiry: want %v, got %v", want, res.Subscription.ExpiresAt)
+		}
+		devices, _ := e.svc.Devices(ctx, u)
+		if len(devices) != 1 || devices[0].IP != trial.Peer.IP {
+			t.Fatalf("devices after renewal: %+v", devices)
+		}
+	})
+}
+
+// Seed: a forced failure of the WireGuard step does not block the next
+// request, leaves no lock behind and does not burn the trial.
+func TestApplyFailure(t *testing.T) {
+	ctx := context.Background()
+	var fail atomic.Bool
+	fail.Store(true)
+	e := setup(t, "10.25.0.0/24", provisionFunc(func(ctx context.Context, ch wgbot.Change) error {
+		if fail.Load() {
+			return errors.New("injected: wg set failed")
+		}
+		return nil
+	}))
+	u := e.user(t, 11)
+	_, err := e.svc.IssueTrial(ctx, u)
+	if !errors.Is(err, wgbot.ErrApplyFailed) {
+		t.Fatalf("want ErrApplyFailed, got %v", err)
+	}
+	if n := count(t, e.pool, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'`); n != 0 {
+		t.Fatalf("%d advisory locks held after the failure", n)
+	}
+	if n := count(t, e.pool, `SELECT count(*) FROM peers`); n != 0 {
+		t.Fatalf("the undelivered peer was kept: %d peers", n)
+	}
+	// Another user's request goes through at once...
+	fail.Store(false)
+	start := time.Now()
+	other, err := e.svc.IssueTrial(ctx, e.user(t, 12))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("the next request took %v", d)
+	}
+	// ... and the first user still has their trial, on the freed address.
+	mine, err := e.svc.IssueTrial(ctx, u)
+	if err != nil {
+		t.Fatalf("trial burned by the failed attempt: %v", err)
+	}
+	if other.Peer.IP != netip.MustParseAddr("10.25.0.2") || mine.Peer.IP != netip.MustParseAddr("10.25.0.3") {
+		t.Fatalf("addresses: other %v, mine %v", other.Peer.IP, mine.Peer.IP)
+	}
+	if n := count(t, e.pool, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'`); n != 0 {
+		t.Fatalf("%d advisory locks held afterwards", n)
+	}
+}
+
+// I1 under churn: issue and revoke interleaved across processes, checked
+// continuously while it runs.
+func TestRevokeAndIssueInterleaved(t *testing.T) {
+	e := setup(t, "10.26.0.0/24", nil)
+	children := startChildren(t, 3, "churn", "CHILD_DB="+e.url, "CHILD_SUBNET=10.26.0.0/24")
+	done := make(chan struct{})
+	go func() {
+		waitAll(t, children)
+		close(done)
+	}()
+	checks := 0
+	for running := true; running; checks++ {
+		select {
+		case <-done:
+			running = false
+		case <-time.After(5 * time.Millisecond):
+		}
+		// Read the live peers in one snapshot, as a reader would.
+		if n := count(t, e.pool, `SELECT count(*) FROM (SELECT ip FROM peers WHERE status <> 'revoked'
+			GROUP BY server_id, ip HAVING count(*) > 1) d`); n != 0 {
+			t.Fatalf("%d addresses shared by live peers", n)
+		}
+	}
+	e.checkInvariants(t)
+	issued := count(t, e.pool, `SELECT count(*) FROM peers`)
+	if issued < 50 {
+		t.Fatalf("only %d peers issued: the churn did not run", issued)
+	}
+	t.Logf("%d peers issued and revoked, %d checks", issued, checks)
+}
+
+func TestPrivateKeysEncryptedAtRest(t *testing.T) {
+	e := setup(t, "10.27.0.0/24", nil)
+	d, err := e.svc.IssueTrial(context.Background(), e.user(t, 13))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var priv, psk string
+	for _, line := range strings.Split(string(d.Config), "\n") {
+		if v, ok := strings.CutPrefix(line, "PrivateKey = "); ok {
+			priv = v
+		}
+		if v, ok := strings.CutPrefix(line, "PresharedKey = "); ok {
+			psk = v
+		}
+	}
+	key, _ := wgtypes.ParseKey(priv)
+	pskKey, _ := wgtypes.ParseKey(psk)
+	var raw []byte
+	var rowText string
+	err = e.pool.QueryRow(context.Background(), `SELECT private_key_enc || preshared_key_enc, p::text FROM peers p`).Scan(&raw, &rowText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range [][]byte{key[:], pskKey[:], []byte(priv), []byte(psk)} {
+		if bytes.Contains(raw, secret) || strings.Contains(rowText, string(secret)) {
+			t.Fatal("a client key is stored in plain text")
+		}
+	}
+	if key.PublicKey().String() != d.Peer.PublicKey {
+		t.Fatal("the delivered private key does not match the stored public key")
+	}
+	// The stored ciphertext opens to the delivered config again.
+	again, err := e.svc.DeviceConfig(context.Background(), e.user(t, 13), d.Peer.ID)
+	if err != nil || !bytes.Equal(again.Config, d.Config) {
+		t.Fatalf("re-rendered config differs: %v", err)
+	}
+}
+
+func TestSubnetExhausted(t *testing.T) {
+	ctx := context.Background()
+	e := setup(t, "10.28.0.0/29", nil) // hosts .1-.6; .1 is the server
+	for i := range 5 {
+		if _, err := e.svc.IssueTrial(ctx, e.user(t, int64(100+i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := e.svc.IssueTrial(ctx, e.user(t, 200))
+	if !errors.Is(err, wgbot.ErrNoFreeAddress) || !strings.Contains(err.Error(), "10.28.0.0/29") {
+		t.Fatalf("want no free addresses on the server, got %v", err)
+	}
+	if n := count(t, e.pool, `SELECT count(*) FROM subscriptions`); n != 5 {
+		t.Fatalf("a failed allocation left rows behind: %d subscriptions", n)
+	}
+	// Freeing one makes it available again, and the trial was not burned.
+	u := e.user(t, 100)
+	devices, _ := e.svc.Devices(ctx, u)
+	if err := e.svc.RemoveDevice(ctx, u, devices[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.svc.IssueTrial(ctx, e.user(t, 200))
+	if err != nil || d.Peer.IP != devices[0].IP {
+		t.Fatalf("freed address not reused: %v %v", d.Peer.IP, err)
+	}
+}
+
+func TestForgedDeviceIDs(t *testing.T) {
+	ctx := context.Background()
+	e := setup(t, "10.29.0.0/24", nil)
+	alice, mallory := e.user(t, 1), e.user(t, 2)
+	d, err := e.svc.IssueTrial(ctx, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.RemoveDevice(ctx, mallory, d.Peer.ID); !errors.Is(err, wgbot.ErrPeerNotFound) {
+		t.Fatalf("removing another user's device: %v", err)
+	}
+	if _, err := e.svc.DeviceConfig(ctx, mallory, d.Peer.ID); !errors.Is(err, wgbot.ErrPeerNotFound) {
+		t.Fatalf("reading another user's config: %v", err)
+	}
+	if n := count(t, e.pool, `SELECT count(*) FROM peers WHERE status = 'active'`); n != 1 {
+		t.Fatal("the forged request changed something")
+	}
+}
+
+func TestDeviceLimit(t *testing.T) {
+	ctx := context.Background()
+	e := setup(t, "10.30.0.0/24", nil)
+	u := e.user(t, 1)
+	if _, _, err := e.svc.Grant(ctx, u, 30, 3); err != nil {
+		t.Fatal(err)
+	}
+	var added, refused atomic.Int32
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := e.svc.AddDevice(ctx, u, "laptop")
+			switch {
+			case err == nil:
+				added.Add(1)
+			case errors.Is(err, wgbot.ErrDeviceLimit):
+				refused.Add(1)
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if added.Load() != 2 || refused.Load() != 8 {
+		t.Fatalf("limit 3 with one device: want 2 added, 8 refused; got %d, %d", added.Load(), refused.Load())
+	}
+}
+
+func TestExpiryDisablesAndRenewalRestores(t *testing.T) {
+	ctx := context.Background()
+	e := setup(t, "10.31.0.0/24", nil)
+	u := e.user(t, 1)
+	d, err := e.svc.IssueTrial(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.pool.Exec(ctx, `UPDATE subscriptions SET expires_at = now() - interval '1 second'`); err != nil {
+		t.Fatal(err)
+	}
+	expired, err := e.svc.ExpireDue(ctx)
+	if err != nil || len(expired) != 1 || expired[0].TelegramID != 1 {
+		t.Fatalf("ExpireDue = %+v, %v", expired, err)
+	}
+	if n := count(t, e.pool, `SELECT count(*) FROM peers WHERE status = 'active'`); n != 0 {
+		t.Fatal("an expired subscription kept an active peer")
+	}
+	if again, _ := e.svc.ExpireDue(ctx); len(again) != 0 {
+		t.Fatal("a subscription expired twice")
+	}
+	plan, _ := e.svc.Plan("month")
+	res, err := e.svc.Credit(ctx, credit(u, "renew", plan))
+	if err != nil || res.NewPeer != nil {
+		t.Fatalf("renewal: %+v %v", res, err)
+	}
+	devices, _ := e.svc.Devices(ctx, u)
+	if len(devices) != 1 || devices[0].IP != d.Peer.IP || devices[0].Status != wgbot.PeerActive {
+		t.Fatalf("renewal did not restore the same peer: %+v", devices)
+	}
+}

@@ -1,0 +1,98 @@
+// Package wgbot holds the domain types every part of the product shares:
+// users, plans, subscriptions, peers and servers, and the small set of error
+// kinds that decide what a user or a client is told.
+package wgbot
+
+import (
+	"net/netip"
+	"time"
+)
+
+// User is one Telegram account.
+type User struct {
+	ID         int64
+	TelegramID int64
+	Username   string
+	FirstName  string
+	Language   string
+	ReferrerID int64 // 0: none
+	BlockedBot bool
+	Banned     bool
+	CreatedAt  time.Time
+}
+
+// Plan is what a user can buy: a duration, a device limit and its prices.
+type Plan struct {
+	Name    string           `json:"name"`
+	Days    int              `json:"days"`
+	Devices int              `json:"devices"`
+	Prices  map[string]int64 `json:"prices"` // currency → amount in minor units (XTR: stars)
+}
+
+// Subscription statuses.
+const (
+	SubscriptionActive  = "active"
+	SubscriptionExpired = "expired"
+	SubscriptionRevoked = "revoked"
+)
+
+// Subscription is a user's access period; renewals extend the live one.
+type Subscription struct {
+	ID          int64
+	UserID      int64
+	Plan        string
+	IsTrial     bool // created by the free trial
+	Status      string
+	DeviceLimit int
+	StartsAt    time.Time
+	ExpiresAt   time.Time
+}
+
+// Peer statuses.
+const (
+	PeerActive   = "active"
+	PeerDisabled = "disabled" // subscription expired; address kept for renewal
+	PeerRevoked  = "revoked"
+)
+
+// Peer is one device: a WireGuard peer with its tunnel addresses.
+type Peer struct {
+	ID             int64
+	SubscriptionID int64
+	ServerID       int64
+	Name           string
+	IP             netip.Addr
+	IP6            netip.Addr // invalid when the server has no IPv6 prefix
+	PublicKey      string
+	Status         string
+	CreatedAt      time.Time
+}
+
+// PeerSecrets are a peer's private and preshared keys, sealed at rest.
+type PeerSecrets struct {
+	PublicKey        string
+	PrivateKeySealed []byte
+	PresharedSealed  []byte
+	KeyID            string
+}
+
+// Server is a WireGuard interface that peers are issued on.
+type Server struct {
+	ID        int64
+	Name      string
+	Interface string
+	Endpoint  string
+	Subnet    netip.Prefix
+	Subnet6   netip.Prefix
+	Address   netip.Addr // the server's own tunnel address
+	PublicKey string
+	DNS       []string
+	MTU       int
+}
+
+// Change names the server revision a committed change produced; a caller
+// waits for the reconcile that covers it before telling the user.
+type Change struct {
+	ServerID int64
+	Revision int64
+}
