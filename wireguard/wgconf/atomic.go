@@ -1,0 +1,223 @@
+package wgconf
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// tempInfix marks wgbot's temp files: ".wg0.conf.wgbot-tmp-<random>" next to
+// wg0.conf. A process killed between creating and renaming one leaves it
+// behind; Writer removes such leftovers under the lock.
+const tempInfix = ".wgbot-tmp-"
+
+// writeHooks lets tests make a write fail at a chosen point.
+type writeHooks struct {
+	// beforeRename runs when the temp file is complete and synced, just
+	// before it replaces the target; an error aborts the write.
+	beforeRename func(tmpPath string) error
+}
+
+// target is a config file with its symlinks resolved.
+type target struct {
+	path     string // symlinks resolved
+	exists   bool
+	uid, gid int
+	perm     fs.FileMode
+}
+
+// WriteFileAtomic replaces the file at path with data so that a reader, or a
+// crash at any moment, sees either the old or the new content whole. Symlinks
+// are resolved and the real file is replaced; anything but a regular file is
+// refused. The result has mode 0600 and keeps the old file's owner. On error
+// the old file is untouched and no temp file remains.
+//
+// It takes no lock: concurrent writers must hold Lock, as Writer does.
+func WriteFileAtomic(path string, data []byte) error {
+	t, err := resolveTarget(path)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return t.write(data, nil)
+}
+
+func resolveTarget(path string) (target, error) {
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		dir, err := filepath.EvalSymlinks(filepath.Dir(path))
+		if err != nil {
+			return target{}, fmt.Errorf("resolve directory: %w", err)
+		}
+		return target{path: filepath.Join(dir, filepath.Base(path))}, nil
+	} else if err != nil {
+		return target{}, err
+	}
+	resolved, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return target{}, fmt.Errorf("resolve symlinks: %w", err)
+	}
+	fi, err := os.Lstat(resolved)
+	if err != nil {
+		return target{}, err
+	}
+	if !fi.Mode().IsRegular() {
+		return target{}, fmt.Errorf("refusing to replace %s: it is %s, not a regular file", resolved, describeType(fi.Mode()))
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return target{}, fmt.Errorf("stat %s: no owner information", resolved)
+	}
+	return target{path: resolved, exists: true, uid: int(st.Uid), gid: int(st.Gid), perm: fi.Mode().Perm()}, nil
+}
+
+func describeType(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "of type " + m.Type().String()
+}
+
+// read returns the target's content, or nil if it does not exist yet.
+func (t target) read() ([]byte, error) {
+	if !t.exists {
+		return nil, nil
+	}
+	// O_NONBLOCK and O_NOFOLLOW: should the checked file be swapped for a
+	// FIFO or a symlink meanwhile, fail instead of hanging or following it.
+	f, err := os.OpenFile(t.path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is %s, not a regular file", t.path, describeType(fi.Mode()))
+	}
+	return io.ReadAll(f)
+}
+
+func (t target) write(data []byte, hooks *writeHooks) error {
+	dir := filepath.Dir(t.path)
+	tmp, f, err := createTemp(dir, tempPrefix(t.path))
+	if err != nil {
+		return fmt.Errorf("write %s: %w", t.path, err)
+	}
+	renamed := false
+	defer func() {
+		if !renamed {
+			f.Close() // may already be closed; the temp file goes anyway
+			os.Remove(tmp)
+		}
+	}()
+
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if t.exists {
+		fi, err := f.Stat()
+		if err != nil {
+			return fmt.Errorf("stat %s: %w", tmp, err)
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != t.uid || int(st.Gid) != t.gid {
+			if err := f.Chown(t.uid, t.gid); err != nil {
+				return fmt.Errorf("keep owner %d:%d of %s: %w", t.uid, t.gid, t.path, err)
+			}
+		}
+	}
+	// Explicit, because the umask may have narrowed the mode OpenFile asked for.
+	if err := f.Chmod(0o600); err != nil {
+		return fmt.Errorf("chmod %s: %w", tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", tmp, err)
+	}
+	if hooks != nil && hooks.beforeRename != nil {
+		if err := hooks.beforeRename(tmp); err != nil {
+			return fmt.Errorf("write %s: %w", t.path, err)
+		}
+	}
+	if err := os.Rename(tmp, t.path); err != nil {
+		return fmt.Errorf("replace %s: %w", t.path, err)
+	}
+	renamed = true
+	// The rename is durable only once the directory is synced.
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("replace %s: %w", t.path, err)
+	}
+	return nil
+}
+
+func tempPrefix(targetPath string) string { return "." + filepath.Base(targetPath) + tempInfix }
+
+func createTemp(dir, prefix string) (string, *os.File, error) {
+	for range 10 {
+		name := filepath.Join(dir, prefix+strconv.FormatUint(rand.Uint64(), 36))
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", nil, fmt.Errorf("create temp file: %w", err)
+		}
+		return name, f, nil
+	}
+	return "", nil, fmt.Errorf("create temp file in %s: too many name collisions", dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync directory: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// removeStaleTemps deletes temp files that writers of this target left when
+// they were killed. Only call it holding the lock: then no temp file can
+// belong to a live writer.
+func (t target) removeStaleTemps() (removed int, err error) {
+	dir := filepath.Dir(t.path)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, fmt.Errorf("list %s: %w", dir, err)
+	}
+	prefix := tempPrefix(t.path)
+	var errs []error
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), prefix) || !e.Type().IsRegular() {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+			continue
+		}
+		removed++
+	}
+	if len(errs) > 0 {
+		return removed, fmt.Errorf("remove stale temp files: %w", errors.Join(errs...))
+	}
+	return removed, nil
+}

@@ -1,0 +1,581 @@
+package wgconf
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// markerPrefix starts the comment line that marks a [Peer] section as
+// managed by wgbot. The peer's id follows it, and the [Peer] header must be on
+// the very next line: "# wgbot:peer 42".
+const markerPrefix = "# wgbot:peer "
+
+// asciiSpace is what wg(8) treats as white space (isspace in the C locale).
+const asciiSpace = " \t\n\v\f\r"
+
+// ParseError reports a line that wg-quick or wg(8) would reject, or that
+// wgbot cannot interpret. Its message never repeats a key's value, so it is
+// safe to log.
+type ParseError struct {
+	Line int    // 1-based line number
+	Msg  string // what is wrong with the line
+}
+
+func (e *ParseError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Msg) }
+
+// KeyValue is one "Key = Value" line as written: the value has surrounding
+// white space and any trailing "# comment" removed.
+type KeyValue struct {
+	Key   string
+	Value string
+	Line  int // 1-based line number
+}
+
+// Interface is the parsed [Interface] section. Keys wg-quick and wg(8)
+// know are decoded into fields; Entries holds every line in file order,
+// unknown keys included. Several [Interface] sections are merged, as wg does.
+type Interface struct {
+	Line       int // line of the first [Interface] header
+	PrivateKey string
+	ListenPort int
+	FwMark     uint32
+	Addresses  []netip.Prefix
+	DNS        []string // servers and search domains, as written
+	MTU        int
+	Table      string
+	SaveConfig bool
+	PreUp      []string
+	PostUp     []string
+	PreDown    []string
+	PostDown   []string
+	Entries    []KeyValue
+}
+
+// Peer is a [Peer] section wgbot manages. ID is wgbot's own identifier of
+// the peer (for example its database id); it is written into the marker line.
+type Peer struct {
+	ID                  string
+	PublicKey           string
+	PresharedKey        string // optional
+	AllowedIPs          []netip.Prefix
+	Endpoint            string // optional, host:port or [ipv6]:port
+	PersistentKeepalive int    // seconds; 0 means off
+}
+
+// UnmanagedPeer is a [Peer] section wgbot does not manage (one the operator
+// wrote by hand). wgbot never changes it but has to know it, for example to
+// keep it on the live device.
+type UnmanagedPeer struct {
+	Line                int // line of its [Peer] header
+	PublicKey           string
+	PresharedKey        string
+	AllowedIPs          []netip.Prefix
+	Endpoint            string
+	PersistentKeepalive int
+	Entries             []KeyValue // every line in file order, unknown keys included
+}
+
+// File is a parsed configuration. It keeps every input line, so rendering a
+// File whose managed peers were not replaced gives back the input byte for
+// byte.
+type File struct {
+	src   string
+	lines []line
+	eol   string // ending of the first line, for files whose kept lines have none
+
+	iface     Interface
+	hasIface  bool
+	unmanaged []UnmanagedPeer
+
+	// managed holds the managed peers in file order until SetManagedPeers
+	// replaces them; from then on they are sorted by ID and Render writes
+	// them as one block at the end of the file.
+	managed  []Peer
+	replaced bool
+}
+
+type line struct {
+	raw string // as read, line ending included
+	// wgbot drops the line when it renders its managed peers: it belongs to
+	// a managed peer's block or is a marker line that no longer marks one.
+	dropOnReplace bool
+}
+
+type lineKind uint8
+
+const (
+	kindBlank lineKind = iota
+	kindComment
+	kindMarker
+	kindInterface
+	kindPeer
+	kindKeyValue
+)
+
+type token struct {
+	kind  lineKind
+	key   string
+	value string
+	id    string // marker id
+}
+
+// section is a header line and the key/value lines up to the next header.
+type section struct {
+	kind    lineKind // kindInterface or kindPeer
+	header  int      // index of the header line
+	lastKV  int      // index of its last key/value line, or header when none
+	entries []KeyValue
+}
+
+// Parse parses a wg-quick configuration. Empty input is a valid, empty file.
+func Parse(data []byte) (*File, error) {
+	src := string(data)
+	f := &File{src: src, eol: detectEOL(src)}
+	raws := splitLines(src)
+	f.lines = make([]line, len(raws))
+	toks := make([]token, len(raws))
+	for i, raw := range raws {
+		f.lines[i].raw = raw
+		tok, msg := classify(raw)
+		if msg != "" {
+			return nil, &ParseError{Line: i + 1, Msg: msg}
+		}
+		toks[i] = tok
+	}
+
+	var sections []section
+	for i, tok := range toks {
+		switch tok.kind {
+		case kindInterface, kindPeer:
+			sections = append(sections, section{kind: tok.kind, header: i, lastKV: i})
+		case kindKeyValue:
+			if len(sections) == 0 {
+				return nil, &ParseError{Line: i + 1, Msg: fmt.Sprintf("key %s before the first [Interface] or [Peer] section", tok.key)}
+			}
+			s := &sections[len(sections)-1]
+			s.entries = append(s.entries, KeyValue{Key: tok.key, Value: tok.value, Line: i + 1})
+			s.lastKV = i
+		case kindMarker:
+			// Every marker is wgbot's line. One that does not directly precede
+			// a [Peer] header marks nothing and is dropped on the next render,
+			// so it can never come to mark a hand-made peer once the lines
+			// between them are gone.
+			f.lines[i].dropOnReplace = true
+		}
+	}
+
+	var ifaceEntries []KeyValue
+	for _, s := range sections {
+		if s.kind == kindInterface {
+			if !f.hasIface {
+				f.hasIface = true
+				f.iface.Line = s.header + 1
+			}
+			ifaceEntries = append(ifaceEntries, s.entries...)
+			continue
+		}
+		pc, err := parsePeerEntries(s)
+		if err != nil {
+			return nil, err
+		}
+		if s.header == 0 || toks[s.header-1].kind != kindMarker {
+			f.unmanaged = append(f.unmanaged, UnmanagedPeer{
+				Line:                s.header + 1,
+				PublicKey:           pc.PublicKey,
+				PresharedKey:        pc.PresharedKey,
+				AllowedIPs:          pc.AllowedIPs,
+				Endpoint:            pc.Endpoint,
+				PersistentKeepalive: pc.PersistentKeepalive,
+				Entries:             s.entries,
+			})
+			continue
+		}
+		pc.ID = toks[s.header-1].id
+		f.managed = append(f.managed, pc)
+		// The block is the marker, the section up to its last key/value
+		// line, and the one blank line wgbot writes before each marker.
+		// Comments and blank lines after the last key/value line stay: they
+		// usually introduce whatever comes next.
+		start := s.header - 1
+		if start > 0 && toks[start-1].kind == kindBlank {
+			start--
+		}
+		for i := start; i <= s.lastKV; i++ {
+			f.lines[i].dropOnReplace = true
+		}
+	}
+	if err := f.iface.parse(ifaceEntries); err != nil {
+		return nil, err
+	}
+	f.iface.Entries = ifaceEntries
+	return f, nil
+}
+
+// classify reads one line the way wg(8) does: "#" starts a comment anywhere,
+// section names are case-insensitive and may contain white space. It returns
+// a message when the line is invalid; the message never quotes the line,
+// which may hold a key.
+func classify(raw string) (token, string) {
+	text := strings.TrimSuffix(raw, "\n")
+	text = strings.TrimSuffix(text, "\r")
+	trimmed := strings.Trim(text, asciiSpace)
+	if id, ok := markerID(trimmed); ok {
+		return token{kind: kindMarker, id: id}, ""
+	}
+	content := text
+	if i := strings.IndexByte(content, '#'); i >= 0 {
+		content = content[:i]
+	}
+	content = strings.Trim(content, asciiSpace)
+	switch {
+	case content == "" && trimmed == "":
+		return token{kind: kindBlank}, ""
+	case content == "":
+		return token{kind: kindComment}, ""
+	case content[0] == '[':
+		switch strings.ToLower(removeSpace(content)) {
+		case "[interface]":
+			return token{kind: kindInterface}, ""
+		case "[peer]":
+			return token{kind: kindPeer}, ""
+		}
+		return token{}, "unknown section header (want [Interface] or [Peer])"
+	}
+	key, value, ok := strings.Cut(content, "=")
+	if !ok {
+		return token{}, `line is not a [Section], a "Key = Value" pair or a comment`
+	}
+	key = strings.Trim(key, asciiSpace)
+	value = strings.Trim(value, asciiSpace)
+	if key == "" {
+		return token{}, `missing key before "="`
+	}
+	if strings.ContainsAny(key, asciiSpace+"[]") || !isPrintableASCII(key) {
+		// Not quoted: a line such as "PrivateKey <key>" lands here.
+		return token{}, "invalid key: white space, brackets or control characters before \"=\""
+	}
+	return token{kind: kindKeyValue, key: key, value: value}, ""
+}
+
+func markerID(trimmed string) (string, bool) {
+	rest, ok := strings.CutPrefix(trimmed, markerPrefix)
+	if !ok {
+		return "", false
+	}
+	id := strings.Trim(rest, asciiSpace)
+	if checkID(id) != nil {
+		return "", false
+	}
+	return id, true
+}
+
+func (ifc *Interface) parse(entries []KeyValue) error {
+	for _, kv := range entries {
+		var err error
+		switch strings.ToLower(kv.Key) {
+		case "privatekey":
+			err = checkKey(kv.Value)
+			ifc.PrivateKey = kv.Value
+		case "listenport":
+			ifc.ListenPort, err = parseUint16(kv.Value)
+		case "fwmark":
+			ifc.FwMark, err = parseFwMark(kv.Value)
+		case "address":
+			ifc.Addresses, err = appendPrefixes(ifc.Addresses, kv.Value)
+		case "dns":
+			ifc.DNS, err = appendList(ifc.DNS, kv.Value)
+		case "mtu":
+			ifc.MTU, err = parseUint16(kv.Value)
+		case "table":
+			ifc.Table = kv.Value
+		case "saveconfig":
+			ifc.SaveConfig, err = parseBool(kv.Value)
+		case "preup":
+			ifc.PreUp = append(ifc.PreUp, kv.Value)
+		case "postup":
+			ifc.PostUp = append(ifc.PostUp, kv.Value)
+		case "predown":
+			ifc.PreDown = append(ifc.PreDown, kv.Value)
+		case "postdown":
+			ifc.PostDown = append(ifc.PostDown, kv.Value)
+		}
+		if err != nil {
+			return &ParseError{Line: kv.Line, Msg: fmt.Sprintf("invalid %s: %v", kv.Key, err)}
+		}
+	}
+	return nil
+}
+
+// parsePeerEntries decodes the keys wg(8) knows in a [Peer] section. As in
+// wg, a repeated single-valued key overrides the earlier one and repeated
+// AllowedIPs lines add up.
+func parsePeerEntries(s section) (Peer, error) {
+	var p Peer
+	for _, kv := range s.entries {
+		var err error
+		switch strings.ToLower(kv.Key) {
+		case "publickey":
+			err = checkKey(kv.Value)
+			p.PublicKey = kv.Value
+		case "presharedkey":
+			err = checkKey(kv.Value)
+			p.PresharedKey = kv.Value
+		case "allowedips":
+			p.AllowedIPs, err = appendPrefixes(p.AllowedIPs, kv.Value)
+		case "endpoint":
+			err = checkEndpoint(kv.Value)
+			p.Endpoint = kv.Value
+		case "persistentkeepalive":
+			if kv.Value == "off" {
+				p.PersistentKeepalive = 0
+			} else {
+				p.PersistentKeepalive, err = parseUint16(kv.Value)
+			}
+		}
+		if err != nil {
+			return Peer{}, &ParseError{Line: kv.Line, Msg: fmt.Sprintf("invalid %s: %v", kv.Key, err)}
+		}
+	}
+	if p.PublicKey == "" {
+		return Peer{}, &ParseError{Line: s.header + 1, Msg: "[Peer] section has no PublicKey"}
+	}
+	return p, nil
+}
+
+// Interface returns the [Interface] section and whether the file has one.
+func (f *File) Interface() (Interface, bool) {
+	ifc := f.iface
+	ifc.Addresses = slices.Clone(ifc.Addresses)
+	ifc.DNS = slices.Clone(ifc.DNS)
+	ifc.PreUp = slices.Clone(ifc.PreUp)
+	ifc.PostUp = slices.Clone(ifc.PostUp)
+	ifc.PreDown = slices.Clone(ifc.PreDown)
+	ifc.PostDown = slices.Clone(ifc.PostDown)
+	ifc.Entries = slices.Clone(ifc.Entries)
+	return ifc, f.hasIface
+}
+
+// UnmanagedPeers returns the hand-made [Peer] sections in file order.
+func (f *File) UnmanagedPeers() []UnmanagedPeer {
+	out := make([]UnmanagedPeer, len(f.unmanaged))
+	for i, p := range f.unmanaged {
+		p.AllowedIPs = slices.Clone(p.AllowedIPs)
+		p.Entries = slices.Clone(p.Entries)
+		out[i] = p
+	}
+	return out
+}
+
+// ManagedPeers returns the managed peers: in file order as parsed (by ID for
+// files wgbot wrote), sorted by ID after SetManagedPeers. A file edited by
+// hand may hold the same ID twice.
+func (f *File) ManagedPeers() []Peer {
+	out := make([]Peer, len(f.managed))
+	for i, p := range f.managed {
+		p.AllowedIPs = slices.Clone(p.AllowedIPs)
+		out[i] = p
+	}
+	return out
+}
+
+// SetManagedPeers replaces every managed peer with peers. Render then drops
+// the old managed blocks wherever they were and writes peers, sorted by ID, as
+// one block at the end of the file. It refuses invalid peers, duplicate IDs
+// or public keys, and a public key a hand-made peer already uses (wg would
+// merge the two peers); the File is unchanged then.
+func (f *File) SetManagedPeers(peers []Peer) error {
+	ids := make(map[string]bool, len(peers))
+	keys := make(map[string]string, len(peers)+len(f.unmanaged))
+	for _, u := range f.unmanaged {
+		keys[decodeKey(u.PublicKey)] = fmt.Sprintf("the hand-made peer at line %d", u.Line)
+	}
+	out := make([]Peer, len(peers))
+	for i, p := range peers {
+		if err := p.validate(); err != nil {
+			return err
+		}
+		if ids[p.ID] {
+			return fmt.Errorf("peer %q: duplicate id", p.ID)
+		}
+		ids[p.ID] = true
+		k := decodeKey(p.PublicKey)
+		if other, ok := keys[k]; ok {
+			return fmt.Errorf("peer %q: public key already used by %s", p.ID, other)
+		}
+		keys[k] = fmt.Sprintf("peer %q", p.ID)
+		p.AllowedIPs = slices.Clone(p.AllowedIPs)
+		if len(p.AllowedIPs) == 0 {
+			p.AllowedIPs = nil
+		}
+		out[i] = p
+	}
+	slices.SortFunc(out, func(a, b Peer) int { return strings.Compare(a.ID, b.ID) })
+	f.managed = out
+	f.replaced = true
+	return nil
+}
+
+func (p Peer) validate() error {
+	if err := checkID(p.ID); err != nil {
+		return fmt.Errorf("peer id %q: %w", p.ID, err)
+	}
+	if err := checkKey(p.PublicKey); err != nil {
+		return fmt.Errorf("peer %q: invalid PublicKey: %w", p.ID, err)
+	}
+	if p.PresharedKey != "" {
+		if err := checkKey(p.PresharedKey); err != nil {
+			return fmt.Errorf("peer %q: invalid PresharedKey: %w", p.ID, err)
+		}
+	}
+	for _, pfx := range p.AllowedIPs {
+		if !pfx.IsValid() {
+			return fmt.Errorf("peer %q: invalid AllowedIPs entry %v", p.ID, pfx)
+		}
+	}
+	if p.Endpoint != "" {
+		if err := checkEndpoint(p.Endpoint); err != nil {
+			return fmt.Errorf("peer %q: invalid Endpoint: %w", p.ID, err)
+		}
+	}
+	if p.PersistentKeepalive < 0 || p.PersistentKeepalive > 65535 {
+		return fmt.Errorf("peer %q: PersistentKeepalive %d out of range 0-65535", p.ID, p.PersistentKeepalive)
+	}
+	return nil
+}
+
+// Render returns the configuration. Until SetManagedPeers is called it is
+// the parsed input byte for byte. After it, every line that is not wgbot's
+// comes out unchanged and in order, followed by the managed peers sorted by
+// ID, so equal peers always give equal bytes.
+func (f *File) Render() []byte {
+	if !f.replaced {
+		return []byte(f.src)
+	}
+	var b bytes.Buffer
+	b.Grow(len(f.src) + len(f.managed)*256)
+	f.writeUnmanaged(&b)
+	eol := f.renderEOL(b.Bytes())
+	for _, p := range f.managed {
+		if kept := b.Bytes(); len(kept) > 0 {
+			switch {
+			case bytes.HasSuffix(kept, []byte("\r")):
+				b.WriteString("\n")
+			case !bytes.HasSuffix(kept, []byte("\n")):
+				b.WriteString(eol)
+			}
+			b.WriteString(eol) // a blank line between sections
+		}
+		writePeer(&b, p, eol)
+	}
+	return b.Bytes()
+}
+
+// renderEOL picks the line ending for the lines wgbot writes: that of the
+// first line it keeps, so a CRLF file stays CRLF and the next parse of the
+// output picks the same one.
+func (f *File) renderEOL(kept []byte) string {
+	if i := bytes.IndexByte(kept, '\n'); i >= 0 {
+		return detectEOL(string(kept[:i+1]))
+	}
+	if bytes.HasSuffix(kept, []byte("\r")) {
+		return "\r\n" // Render completes this line with "\n"
+	}
+	return f.eol
+}
+
+func (f *File) writeUnmanaged(b *bytes.Buffer) {
+	for _, l := range f.lines {
+		if !l.dropOnReplace {
+			b.WriteString(l.raw)
+		}
+	}
+}
+
+// unmanagedBytes returns every line wgbot does not own, as Render keeps them.
+func (f *File) unmanagedBytes() []byte {
+	var b bytes.Buffer
+	f.writeUnmanaged(&b)
+	return b.Bytes()
+}
+
+func writePeer(b *bytes.Buffer, p Peer, eol string) {
+	b.WriteString(markerPrefix)
+	b.WriteString(p.ID)
+	b.WriteString(eol)
+	b.WriteString("[Peer]")
+	b.WriteString(eol)
+	b.WriteString("PublicKey = ")
+	b.WriteString(p.PublicKey)
+	b.WriteString(eol)
+	if p.PresharedKey != "" {
+		b.WriteString("PresharedKey = ")
+		b.WriteString(p.PresharedKey)
+		b.WriteString(eol)
+	}
+	if len(p.AllowedIPs) > 0 {
+		b.WriteString("AllowedIPs = ")
+		for i, pfx := range p.AllowedIPs {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.Write(pfx.AppendTo(b.AvailableBuffer()))
+		}
+		b.WriteString(eol)
+	}
+	if p.Endpoint != "" {
+		b.WriteString("Endpoint = ")
+		b.WriteString(p.Endpoint)
+		b.WriteString(eol)
+	}
+	if p.PersistentKeepalive > 0 {
+		b.WriteString("PersistentKeepalive = ")
+		b.Write(strconv.AppendInt(b.AvailableBuffer(), int64(p.PersistentKeepalive), 10))
+		b.WriteString(eol)
+	}
+}
+
+// splitLines splits s after each "\n"; the last line may have no ending.
+func splitLines(s string) []string {
+	lines := make([]string, 0, strings.Count(s, "\n")+1)
+	for s != "" {
+		i := strings.IndexByte(s, '\n')
+		if i < 0 {
+			lines = append(lines, s)
+			break
+		}
+		lines = append(lines, s[:i+1])
+		s = s[i+1:]
+	}
+	return lines
+}
+
+// detectEOL returns the ending of the file's first line so that lines wgbot
+// adds to a CRLF file are CRLF too.
+func detectEOL(s string) string {
+	if i := strings.IndexByte(s, '\n'); i > 0 && s[i-1] == '\r' {
+		return "\r\n"
+	}
+	return "\n"
+}
+
+func removeSpace(s string) string {
+	return strings.Map(func(r rune) rune {
+		if strings.ContainsRune(asciiSpace, r) {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+func isPrintableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
