@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -423,8 +422,7 @@ func TestBlockedUser(t *testing.T) {
 func TestStarsPaymentFlow(t *testing.T) {
 	s := newServer(t)
 	ctx := testContext(t)
-	var mu sync.Mutex
-	var seenCharge string
+	charges := make(chan string, 1)
 	b := newClient(t, s, bot.WithDefaultHandler(func(ctx context.Context, b *bot.Bot, u *models.Update) {
 		switch {
 		case u.PreCheckoutQuery != nil:
@@ -435,9 +433,7 @@ func TestStarsPaymentFlow(t *testing.T) {
 			}
 			_, _ = b.AnswerPreCheckoutQuery(ctx, params)
 		case u.Message != nil && u.Message.SuccessfulPayment != nil:
-			mu.Lock()
-			seenCharge = u.Message.SuccessfulPayment.TelegramPaymentChargeID
-			mu.Unlock()
+			charges <- u.Message.SuccessfulPayment.TelegramPaymentChargeID
 		}
 	}))
 	startPolling(t, b)
@@ -483,11 +479,13 @@ func TestStarsPaymentFlow(t *testing.T) {
 	}
 
 	s.SuccessfulPayment(alice, "XTR", 150, "plan:30", "stxCHARGE1")
-	if err := s.Wait(ctx, func() bool { mu.Lock(); defer mu.Unlock(); return seenCharge != "" }); err != nil {
-		t.Fatal(err)
-	}
-	if seenCharge != "stxCHARGE1" {
-		t.Errorf("charge id seen by the bot = %q", seenCharge)
+	select {
+	case got := <-charges:
+		if got != "stxCHARGE1" {
+			t.Errorf("charge id seen by the bot = %q", got)
+		}
+	case <-ctx.Done():
+		t.Fatal("the bot never saw the successful payment")
 	}
 
 	refund := func(userID int64, charge string) error {

@@ -118,3 +118,7 @@ func updateIDs(ups []testUpdate) []int64 {
 	}
 	return ids
 }
+
+type jsonRaw = json.RawMessage
+
+func jsonUnmarshal(data []byte, dst any) error { return json.Unmarshal(data, dst) }

@@ -190,7 +190,8 @@ func (s *Server) WaitMessages(ctx context.Context, chatID int64, n int) ([]Messa
 
 // Wait blocks until cond returns true, re-checking it after every change of
 // the emulator's state (a request, an injected update, a delivery). cond may
-// call the Server's methods.
+// call the Server's methods; it should depend only on the emulator's state,
+// since nothing else wakes Wait.
 func (s *Server) Wait(ctx context.Context, cond func() bool) error {
 	for {
 		s.mu.Lock()

@@ -516,23 +516,23 @@ func (s *Server) deliverWebhooks() {
 
 		s.mu.Lock()
 		var pause time.Duration
-		if s.webhook.url == hook.url && s.webhook.secret == hook.secret {
-			if errMsg == "" {
+		switch {
+		case errMsg == "":
+			// Delivered, even if the webhook changed meanwhile.
+			s.removeQueuedLocked(next.seq)
+			s.webhook.failures = 0
+		case s.webhook.url == hook.url && s.webhook.secret == hook.secret:
+			s.webhook.failures++
+			s.webhook.lastErrorDate = time.Now().Unix()
+			s.webhook.lastErrorMsg = errMsg
+			if s.webhook.failures >= s.cfg.webhookAttempts {
 				s.removeQueuedLocked(next.seq)
 				s.webhook.failures = 0
 			} else {
-				s.webhook.failures++
-				s.webhook.lastErrorDate = time.Now().Unix()
-				s.webhook.lastErrorMsg = errMsg
-				if s.webhook.failures >= s.cfg.webhookAttempts {
-					s.removeQueuedLocked(next.seq)
-					s.webhook.failures = 0
-				} else {
-					pause = s.cfg.webhookBackoff << (s.webhook.failures - 1)
-				}
+				pause = s.cfg.webhookBackoff << (s.webhook.failures - 1)
 			}
-			s.notifyLocked()
 		}
+		s.notifyLocked()
 		s.mu.Unlock()
 
 		if pause > 0 {
