@@ -1,0 +1,82 @@
+package cryptopay
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// ParseAmount converts a Crypto Pay amount string such as "2.19" into minor
+// units with the given number of decimals: ParseAmount("2.19", 2) is 219. It
+// accepts only a plain non-negative decimal; fractional digits past decimals
+// must be zeros ("2.190000" is fine), so nothing is ever rounded away.
+// wgbot compares the minor units of what an invoice asked for with the
+// order's price, never floats.
+func ParseAmount(amount string, decimals int) (int64, error) {
+	if decimals < 0 || decimals > 18 {
+		return 0, fmt.Errorf("amount %q: %d decimals is out of range", amount, decimals)
+	}
+	whole, frac, hasDot := strings.Cut(amount, ".")
+	if !isDigits(whole) || (hasDot && !isDigits(frac)) {
+		return 0, fmt.Errorf("amount %q is not a plain decimal like \"2.19\"", amount)
+	}
+	if len(frac) > decimals {
+		if strings.Trim(frac[decimals:], "0") != "" {
+			return 0, fmt.Errorf("amount %q has more than %d decimal places", amount, decimals)
+		}
+		frac = frac[:decimals]
+	}
+	frac += strings.Repeat("0", decimals-len(frac))
+	n, err := strconv.ParseInt(whole+frac, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("amount %q is out of range", amount)
+	}
+	return n, nil
+}
+
+// FormatAmount writes minor units as the decimal string the API takes:
+// FormatAmount(219, 2) is "2.19", FormatAmount(5, 0) is "5". Trailing zeros
+// are kept ("1.50"); Crypto Pay accepts them. minor must not be negative.
+func FormatAmount(minor int64, decimals int) (string, error) {
+	if minor < 0 {
+		return "", fmt.Errorf("amount %d is negative", minor)
+	}
+	if decimals < 0 || decimals > 18 {
+		return "", fmt.Errorf("%d decimals is out of range", decimals)
+	}
+	s := strconv.FormatInt(minor, 10)
+	if decimals == 0 {
+		return s, nil
+	}
+	if len(s) <= decimals {
+		s = strings.Repeat("0", decimals-len(s)+1) + s
+	}
+	return s[:len(s)-decimals] + "." + s[len(s)-decimals:], nil
+}
+
+// checkAmount accepts a positive plain decimal of any size and precision,
+// which is what the API takes and gives: the syntax ParseAmount accepts,
+// without its range limit.
+func checkAmount(amount string) error {
+	whole, frac, hasDot := strings.Cut(amount, ".")
+	if !isDigits(whole) || (hasDot && !isDigits(frac)) {
+		return fmt.Errorf("amount %q is not a plain decimal like \"2.19\"", amount)
+	}
+	if strings.Trim(whole+frac, "0") == "" {
+		return fmt.Errorf("amount %q must be positive", amount)
+	}
+	return nil
+}
+
+// isDigits reports whether s is one or more ASCII digits.
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
