@@ -289,6 +289,7 @@ type openEntity struct {
 	url     string
 	lang    string
 	emojiID string
+	slot    int // index in the entity list, reserved when the entity opens
 }
 
 func (o openEntity) entity(end16 int) (wireEntity, bool) {
@@ -340,9 +341,7 @@ func parseHTML(text string) (string, []wireEntity, *apiError) {
 				return "", nil, parseError("Unmatched end tag at byte offset %d, expected \"</%s>\", found \"</%s>\"", begin, top.tag, name)
 			}
 			stack = stack[:len(stack)-1]
-			if e, ok := top.entity(b.n16); ok {
-				ents = append(ents, e)
-			}
+			ents[top.slot], _ = top.entity(b.n16)
 			i += end + 1
 			continue
 		}
@@ -410,12 +409,15 @@ func parseHTML(text string) (string, []wireEntity, *apiError) {
 		default:
 			return "", nil, parseError("Unsupported start tag \"%s\" at byte offset %d", name, begin)
 		}
+		// Entities are listed in the order they open, outer first.
+		o.slot = len(ents)
+		ents = append(ents, wireEntity{})
 		stack = append(stack, o)
 	}
 	if len(stack) > 0 {
 		return "", nil, parseError("Can't find end tag corresponding to start tag \"%s\"", stack[len(stack)-1].tag)
 	}
-	return b.sb.String(), ents, nil
+	return b.sb.String(), filterEmpty(ents), nil
 }
 
 func htmlTagSupported(name string) bool {
@@ -651,13 +653,11 @@ func parseMarkdownV2(text string) (string, []wireEntity, *apiError) {
 			default:
 				i++
 			}
-			if e, ok := o.entity(b.n16); ok {
-				ents = append(ents, e)
-			}
+			ents[o.slot], _ = o.entity(b.n16)
 			continue
 		}
 
-		o := openEntity{start16: b.n16, byteOff: i}
+		o := openEntity{start16: b.n16, byteOff: i, slot: len(ents)}
 		switch {
 		case c == '_' && strings.HasPrefix(text[i:], "__"):
 			o.typ, o.tag = "underline", "Underline"
@@ -696,6 +696,7 @@ func parseMarkdownV2(text string) (string, []wireEntity, *apiError) {
 		default:
 			return "", nil, parseError("Character '%c' is reserved and must be escaped with the preceding '\\'", c)
 		}
+		ents = append(ents, wireEntity{})
 		stack = append(stack, o)
 	}
 	if len(stack) > 0 {
@@ -703,7 +704,7 @@ func parseMarkdownV2(text string) (string, []wireEntity, *apiError) {
 		return "", nil, parseError("Can't find end of %s entity at byte offset %d", o.tag, o.byteOff)
 	}
 	closeQuote()
-	return b.sb.String(), ents, nil
+	return b.sb.String(), filterEmpty(ents), nil
 }
 
 // markdownV2URL reads a link target from i up to its ')', where only ')'
@@ -807,6 +808,8 @@ func parseMarkdown(text string) (string, []wireEntity, *apiError) {
 	return b.sb.String(), filterEmpty(ents), nil
 }
 
+// filterEmpty drops entities that cover no text, which Telegram omits, and
+// the unfilled slots of entities that produced none.
 func filterEmpty(ents []wireEntity) []wireEntity {
-	return slices.DeleteFunc(ents, func(e wireEntity) bool { return e.Length == 0 })
+	return slices.DeleteFunc(ents, func(e wireEntity) bool { return e.Length == 0 || e.Type == "" })
 }

@@ -367,7 +367,7 @@ func (s *Server) sendInvoice(_ context.Context, p params) (any, *apiError) {
 		return nil, apiErr
 	}
 	for _, pr := range prices {
-		inv.Prices = append(inv.Prices, Price{Label: pr.Label, Amount: pr.Amount})
+		inv.Prices = append(inv.Prices, Price(pr))
 	}
 	switch {
 	case inv.Title == "" || len([]rune(inv.Title)) > 32:
@@ -626,7 +626,7 @@ func (s *Server) setMyCommands(_ context.Context, p params) (any, *apiError) {
 		if n := len([]rune(strings.TrimSpace(c.Description))); n == 0 || n > 256 {
 			return nil, badRequest("command description must be non-empty")
 		}
-		list = append(list, Command{Command: c.Command, Description: c.Description})
+		list = append(list, Command(c))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -644,7 +644,7 @@ func (s *Server) getMyCommands(_ context.Context, p params) (any, *apiError) {
 	defer s.mu.Unlock()
 	out := []wireBotCommand{}
 	for _, c := range s.commands[key] {
-		out = append(out, wireBotCommand{Command: c.Command, Description: c.Description})
+		out = append(out, wireBotCommand(c))
 	}
 	return out, nil
 }
