@@ -84,7 +84,7 @@ func TestCreateAndGetInvoices(t *testing.T) {
 	}
 }
 
-func TestGetInvoicesAskesForEveryID(t *testing.T) {
+func TestGetInvoicesAsksForEveryID(t *testing.T) {
 	t.Parallel()
 	emu := newEmulator(t)
 	c := emu.Client()
