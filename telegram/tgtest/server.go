@@ -101,7 +101,7 @@ func NewHandler(token string, opts ...Option) (*Server, error) {
 	idText, secret, ok := strings.Cut(token, ":")
 	botID, err := strconv.ParseInt(idText, 10, 64)
 	if !ok || err != nil || botID <= 0 || secret == "" {
-		return nil, fmt.Errorf("bot token %q is not of the form <bot id>:<secret>", "***")
+		return nil, errors.New("bot token is not of the form <bot id>:<secret>")
 	}
 	cfg := config{
 		botUsername:     "tgtest_bot",

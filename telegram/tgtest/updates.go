@@ -325,7 +325,7 @@ func (s *Server) getUpdates(ctx context.Context, p params) (any, *apiError) {
 	s.mu.Lock()
 	if s.webhook.url != "" {
 		s.mu.Unlock()
-		return nil, &apiError{code: http.StatusConflict, description: "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first"}
+		return nil, webhookConflict()
 	}
 	if p.has("allowed_updates") {
 		s.allowed = allowed
@@ -341,6 +341,10 @@ func (s *Server) getUpdates(ctx context.Context, p params) (any, *apiError) {
 	expired := timeout <= 0
 	for {
 		s.mu.Lock()
+		if s.webhook.url != "" {
+			s.mu.Unlock()
+			return nil, webhookConflict()
+		}
 		if s.pollGen != gen {
 			s.mu.Unlock()
 			return nil, &apiError{code: http.StatusConflict, description: "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"}
@@ -361,6 +365,10 @@ func (s *Server) getUpdates(ctx context.Context, p params) (any, *apiError) {
 			return []json.RawMessage{}, nil
 		}
 	}
+}
+
+func webhookConflict() *apiError {
+	return &apiError{code: http.StatusConflict, description: "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first"}
 }
 
 // confirmLocked applies getUpdates' offset: updates below it are confirmed
@@ -439,8 +447,7 @@ func (s *Server) setWebhook(_ context.Context, p params) (any, *apiError) {
 	}
 	same := s.webhook.url == rawURL && s.webhook.secret == secret
 	s.webhook = webhookState{url: rawURL, secret: secret, maxConnections: maxConn}
-	// A new webhook also ends any long poll, which will now get 409.
-	s.pollGen++
+	// A waiting long poll wakes and ends with 409.
 	s.notifyLocked()
 	if same {
 		return okResult{result: true, description: "Webhook is already set"}, nil

@@ -204,6 +204,16 @@ func TestGetUpdatesLongPoll(t *testing.T) {
 	if n := <-newer; !n.reply.OK || string(n.reply.Result) != "[]" {
 		t.Errorf("newer poll = %s", n.reply.Raw)
 	}
+
+	// Setting a webhook ends a waiting poll with the webhook conflict.
+	waiting := poll(30)
+	waitPolls(5)
+	if r := callForm(t, s, "setWebhook", url.Values{"url": {"http://127.0.0.1:1/hook"}}); !r.OK {
+		t.Fatal(r.Raw)
+	}
+	if w := <-waiting; w.reply.Status != http.StatusConflict || w.reply.Description != webhookConflict().description {
+		t.Errorf("poll during setWebhook = %d %s", w.reply.Status, w.reply.Raw)
+	}
 }
 
 func TestCommandEntities(t *testing.T) {
