@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -212,8 +213,11 @@ func (s *Store) allocatePeer(ctx context.Context, tx pgx.Tx, subID, serverID int
 	var subnet, subnet6 netip.Prefix
 	var address, next netip.Addr
 	var has6 bool
-	err := tx.QueryRow(ctx, `SELECT subnet, COALESCE(subnet6, '::/128'), subnet6 IS NOT NULL, address, next_ip FROM servers WHERE id = $1`, serverID).
-		Scan(&subnet, &subnet6, &has6, &address, &next)
+	var reserved []netip.Addr
+	err := tx.QueryRow(ctx, `SELECT subnet, COALESCE(subnet6, '::/128'), subnet6 IS NOT NULL, address, next_ip,
+		ARRAY(SELECT ip FROM reserved_addresses WHERE server_id = $1)
+		FROM servers WHERE id = $1`, serverID).
+		Scan(&subnet, &subnet6, &has6, &address, &next, &reserved)
 	if err != nil {
 		return p, wgbot.Change{}, fmt.Errorf("read server %d: %w", serverID, err)
 	}
@@ -222,8 +226,9 @@ func (s *Store) allocatePeer(ctx context.Context, tx pgx.Tx, subID, serverID int
 		RETURNING ip`, serverID).Scan(&p.IP)
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Nothing freed: take the high-water mark, stepping over the
-		// server's own address; the broadcast address is never a host.
-		for next == address {
+		// server's own address and hand-made peers' addresses (a short
+		// list); the broadcast address is never a host.
+		for next == address || slices.Contains(reserved, next) {
 			next = next.Next()
 		}
 		broadcast := lastAddr(subnet)
@@ -330,4 +335,33 @@ func mapToPrefix(ip netip.Addr, subnet, subnet6 netip.Prefix) netip.Addr {
 		offset >>= 8
 	}
 	return netip.AddrFrom16(a)
+}
+
+// ReserveAddresses replaces the server's reserved set with addrs (the
+// hand-made peers of wg0.conf) and reports any active wgbot peer that
+// already holds one of them, so the operator can resolve it.
+func (s *Store) ReserveAddresses(ctx context.Context, serverID int64, addrs []netip.Addr) (clashes []netip.Addr, err error) {
+	err = inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `DELETE FROM reserved_addresses WHERE server_id = $1 AND NOT ip = ANY($2)`, serverID, addrs)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO reserved_addresses (server_id, ip) SELECT $1, unnest($2::inet[]) ON CONFLICT DO NOTHING`, serverID, addrs); err != nil {
+			return err
+		}
+		// A reserved address must not sit in the free list either.
+		if _, err := tx.Exec(ctx, `DELETE FROM free_addresses WHERE server_id = $1 AND ip = ANY($2)`, serverID, addrs); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT ip FROM peers WHERE server_id = $1 AND status <> 'revoked' AND ip = ANY($2)`, serverID, addrs)
+		if err != nil {
+			return err
+		}
+		clashes, err = pgx.CollectRows(rows, pgx.RowTo[netip.Addr])
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reserve hand-made addresses of server %d: %w", serverID, err)
+	}
+	return clashes, nil
 }

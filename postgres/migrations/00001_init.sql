@@ -87,6 +87,14 @@ CREATE TABLE free_addresses (
     PRIMARY KEY (server_id, ip)
 );
 
+-- Addresses the allocator must never hand out: those of hand-made peers in
+-- wg0.conf, which the reconciler keeps in sync.
+CREATE TABLE reserved_addresses (
+    server_id bigint NOT NULL REFERENCES servers (id),
+    ip        inet NOT NULL,
+    PRIMARY KEY (server_id, ip)
+);
+
 -- What a user asked to buy, with the price we expect the provider to confirm.
 CREATE TABLE orders (
     id           bigserial PRIMARY KEY,
@@ -124,6 +132,7 @@ CREATE TABLE payments (
 -- +goose Down
 DROP TABLE payments;
 DROP TABLE orders;
+DROP TABLE reserved_addresses;
 DROP TABLE free_addresses;
 DROP TABLE peers;
 DROP TABLE subscriptions;

@@ -1,0 +1,446 @@
+package reconcile_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.zx2c4.com/wireguard/wgctrl"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"wgbot"
+	"wgbot/config"
+	"wgbot/postgres"
+	"wgbot/postgres/pgtest"
+	"wgbot/reconcile"
+	"wgbot/secret"
+	"wgbot/service"
+	"wgbot/wireguard/wgconf"
+	"wgbot/wireguard/wgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+const handMade = `[Interface]
+# the operator's own setup, kept byte for byte
+Address = 10.77.0.1/20
+ListenPort = 51820
+PrivateKey = %s
+PostUp = iptables -A FORWARD -i %%i -j ACCEPT
+
+# a router the operator added by hand
+[Peer]
+PublicKey = %s
+AllowedIPs = 10.77.0.250/32
+`
+
+// world is a server namespace running wireguard-go, a client namespace
+// wired to it, and wgbot (service + reconciler) on a fresh database.
+type world struct {
+	srvNS, cliNS   string
+	srvIf, cliIf   string
+	wg             *wgctrl.Client
+	pool           *pgxpool.Pool
+	store          *postgres.Store
+	keys           *secret.Keyring
+	svc            *service.Service
+	rec            *reconcile.Reconciler
+	confPath       string
+	handMadeKey    wgtypes.Key
+	serverPublic   wgtypes.Key
+	cancel         context.CancelFunc
+	stopped        chan struct{}
+	srv            wgbot.Server
+	resyncInterval time.Duration
+}
+
+func newWorld(t *testing.T) *world {
+	wgtest.RequireTools(t)
+	w := &world{resyncInterval: time.Second}
+	var err error
+	if w.wg, err = wgctrl.New(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.wg.Close() })
+	w.srvNS, w.cliNS = wgtest.Netns(t, "srv"), wgtest.Netns(t, "cli")
+	wgtest.Veth(t, w.srvNS, netip.MustParsePrefix("198.18.0.1/30"), w.cliNS, netip.MustParsePrefix("198.18.0.2/30"))
+	w.srvIf, w.cliIf = wgtest.UniqueName(t, "wgs"), wgtest.UniqueName(t, "wgc")
+	wgtest.StartWireGuardGo(t, w.srvNS, w.srvIf)
+	wgtest.StartWireGuardGo(t, w.cliNS, w.cliIf)
+
+	priv, _ := wgtypes.GeneratePrivateKey()
+	w.serverPublic = priv.PublicKey()
+	hand, _ := wgtypes.GeneratePrivateKey()
+	w.handMadeKey = hand.PublicKey()
+	w.confPath = filepath.Join(t.TempDir(), w.srvIf+".conf")
+	if err := os.WriteFile(w.confPath, []byte(fmt.Sprintf(handMade, priv, w.handMadeKey)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The operator brings the interface up from the file, as wg-quick would.
+	port := 51820
+	if err := w.wg.ConfigureDevice(w.srvIf, wgtypes.Config{PrivateKey: &priv, ListenPort: &port}); err != nil {
+		t.Fatal(err)
+	}
+	wgtest.Exec(t, w.srvNS, "ip", "address", "add", "10.77.0.1/20", "dev", w.srvIf)
+	wgtest.Exec(t, w.srvNS, "ip", "link", "set", w.srvIf, "up")
+
+	url := pgtest.URL(t)
+	if w.pool, err = pgxpool.New(context.Background(), url+"&pool_max_conns=10"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.pool.Close)
+	w.store = postgres.NewStore(w.pool, 720301, 0)
+	w.srv, err = w.store.EnsureServer(context.Background(), wgbot.Server{
+		Name: "main", Interface: w.srvIf, Endpoint: "198.18.0.1:51820", Subnet: netip.MustParsePrefix("10.77.0.0/20"),
+		Address: netip.MustParseAddr("10.77.0.1"), PublicKey: w.serverPublic.String(), MTU: 1420,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.keys, _ = secret.NewKeyring(bytes.Repeat([]byte{3}, 32))
+	w.start(t, url)
+	return w
+}
+
+// start runs a reconciler (as `wgbot serve` would) until stop.
+func (w *world) start(t *testing.T, url string) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var err error
+	w.rec, err = reconcile.New(w.store, w.keys, w.wg, reconcile.Config{
+		ServerID: w.srv.ID, Interface: w.srvIf, Mode: config.ApplyDevice,
+		File: wgconf.Config{Path: w.confPath}, ResyncInterval: w.resyncInterval,
+	}, func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, url) }, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.svc = service.New(w.store, w.keys, w.rec, service.Config{
+		Server: w.srv, Plans: service.DefaultPlans(), TrialDays: 3,
+		ClientRoutes: []netip.Prefix{netip.MustParsePrefix("10.77.0.0/20")}, Keepalive: 25, ApplyWait: 5 * time.Second,
+	}, nil, log)
+	ctx, cancel := context.WithCancel(context.Background())
+	w.cancel, w.stopped = cancel, make(chan struct{})
+	go func() {
+		defer close(w.stopped)
+		w.rec.Run(ctx)
+	}()
+	t.Cleanup(w.stop)
+	eventually(t, 5*time.Second, "the start-up reconcile", func() bool {
+		n, _ := w.rec.Counts()
+		return n > 0
+	})
+}
+
+func (w *world) stop() {
+	if w.cancel != nil {
+		w.cancel()
+		<-w.stopped
+		w.cancel = nil
+	}
+}
+
+func (w *world) user(t *testing.T, tg int64) wgbot.User {
+	u, err := w.svc.Register(context.Background(), wgbot.User{TelegramID: tg}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func (w *world) devicePeers(t *testing.T) map[wgtypes.Key]wgtypes.Peer {
+	d, err := w.wg.Device(w.srvIf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[wgtypes.Key]wgtypes.Peer{}
+	for _, p := range d.Peers {
+		out[p.PublicKey] = p
+	}
+	return out
+}
+
+func (w *world) fileManaged(t *testing.T) []wgconf.Peer {
+	raw, err := os.ReadFile(w.confPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := wgconf.Parse(raw)
+	if err != nil {
+		t.Fatalf("wg0.conf does not parse: %v", err)
+	}
+	return f.ManagedPeers()
+}
+
+func (w *world) ping(count int) error {
+	_, err := wgtest.ExecErr(w.cliNS, "ping", "-c", fmt.Sprint(count), "-W", "2", "10.77.0.1")
+	return err
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", within, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func keyOf(t *testing.T, s string) wgtypes.Key {
+	k, err := wgtypes.ParseKey(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func TestEndToEnd(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	alice := w.user(t, 1)
+	d, err := w.svc.IssueTrial(ctx, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The issued .conf, byte for byte, on the client.
+	wgtest.QuickUp(t, w.cliNS, w.cliIf, string(d.Config))
+	if err := w.ping(2); err != nil {
+		t.Fatalf("ping through the issued config: %v", err)
+	}
+	alicePub := keyOf(t, d.Peer.PublicKey)
+	if p, ok := w.devicePeers(t)[alicePub]; !ok || p.LastHandshakeTime.IsZero() {
+		t.Fatal("no handshake with the issued peer on the server")
+	}
+	if out := wgtest.Exec(t, w.srvNS, "wg", "show", w.srvIf, "latest-handshakes"); !strings.Contains(out, d.Peer.PublicKey) {
+		t.Fatalf("wg show lacks the peer:\n%s", out)
+	}
+	if _, ok := w.devicePeers(t)[w.handMadeKey]; !ok {
+		t.Fatal("the hand-made peer of wg0.conf is not on the device")
+	}
+
+	t.Run("churn of 50 peers keeps the session", func(t *testing.T) {
+		// Let the session settle: a handshake whose response crossed the
+		// client's own first initiation is retried after REKEY_TIMEOUT (5 s).
+		time.Sleep(5500 * time.Millisecond)
+		if err := w.ping(1); err != nil {
+			t.Fatal(err)
+		}
+		before := w.devicePeers(t)[alicePub]
+		pinged := make(chan string, 1)
+		go func() {
+			out, _ := wgtest.ExecErr(w.cliNS, "ping", "-c", "80", "-i", "0.05", "-W", "2", "10.77.0.1")
+			pinged <- out
+		}()
+		var users []wgbot.User
+		for i := range 50 {
+			u := w.user(t, int64(100+i))
+			if _, err := w.svc.IssueTrial(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			users = append(users, u)
+		}
+		for _, u := range users {
+			if err := w.svc.Revoke(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out := <-pinged
+		if !strings.Contains(out, "80 packets transmitted, 80 received") && !strings.Contains(out, "80 packets transmitted, 79 received") {
+			t.Fatalf("pings lost during churn:\n%s", out)
+		}
+		after := w.devicePeers(t)[alicePub]
+		if !after.LastHandshakeTime.Equal(before.LastHandshakeTime) && after.LastHandshakeTime.Sub(before.LastHandshakeTime) < 100*time.Second {
+			t.Fatalf("handshake reset by churn: %v → %v", before.LastHandshakeTime, after.LastHandshakeTime)
+		}
+		if after.ReceiveBytes < before.ReceiveBytes {
+			t.Fatal("counters reset: the peer was re-created")
+		}
+	})
+
+	t.Run("drift repair", func(t *testing.T) {
+		wgtest.Exec(t, w.srvNS, "wg", "set", w.srvIf, "peer", d.Peer.PublicKey, "remove")
+		stray, _ := wgtypes.GeneratePrivateKey()
+		wgtest.Exec(t, w.srvNS, "wg", "set", w.srvIf, "peer", stray.PublicKey().String(), "allowed-ips", "10.77.0.240/32")
+		eventually(t, 3*w.resyncInterval+2*time.Second, "resync restores the removed peer and drops the stray one", func() bool {
+			peers := w.devicePeers(t)
+			_, back := peers[alicePub]
+			_, strayThere := peers[stray.PublicKey()]
+			_, hand := peers[w.handMadeKey]
+			return back && !strayThere && hand
+		})
+		raw, _ := os.ReadFile(w.confPath)
+		if !strings.Contains(string(raw), "# a router the operator added by hand\n[Peer]\nPublicKey = "+w.handMadeKey.String()) ||
+			!strings.Contains(string(raw), "PostUp = iptables -A FORWARD -i %i -j ACCEPT") {
+			t.Fatalf("the hand-made part of wg0.conf changed:\n%s", raw)
+		}
+	})
+
+	t.Run("revoke cuts the tunnel", func(t *testing.T) {
+		if err := w.svc.Revoke(ctx, alice); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, w.resyncInterval+2*time.Second, "peer gone from device and wg0.conf", func() bool {
+			_, onDevice := w.devicePeers(t)[alicePub]
+			return !onDevice && len(w.fileManaged(t)) == 0
+		})
+		if err := w.ping(1); err == nil {
+			t.Fatal("ping still works after revoke")
+		}
+	})
+}
+
+func TestExpiryCutsTheTunnel(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	u := w.user(t, 2)
+	d, err := w.svc.IssueTrial(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wgtest.QuickUp(t, w.cliNS, w.cliIf, string(d.Config))
+	if err := w.ping(1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.pool.Exec(ctx, `UPDATE subscriptions SET expires_at = now() - interval '1 second'`); err != nil {
+		t.Fatal(err)
+	}
+	if expired, err := w.svc.ExpireDue(ctx); err != nil || len(expired) != 1 {
+		t.Fatalf("ExpireDue: %v %v", expired, err)
+	}
+	eventually(t, w.resyncInterval+2*time.Second, "expired peer gone", func() bool {
+		_, ok := w.devicePeers(t)[keyOf(t, d.Peer.PublicKey)]
+		return !ok
+	})
+	if err := w.ping(1); err == nil {
+		t.Fatal("ping still works after expiry")
+	}
+}
+
+// A burst of 100 changes coalesces into a handful of file writes, and every
+// caller's wait ends with its change applied.
+func TestBurstCoalesces(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	_, writesBefore := w.rec.Counts()
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := w.svc.IssueTrial(ctx, w.user(t, int64(1000+i))); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	_, writes := w.rec.Counts()
+	if n := writes - writesBefore; n > 40 {
+		t.Fatalf("100 changes caused %d file writes", n)
+	} else {
+		t.Logf("100 changes, %d file writes", n)
+	}
+	if got := len(w.fileManaged(t)); got != 100 {
+		t.Fatalf("wg0.conf has %d managed peers, want 100", got)
+	}
+	if got := len(w.devicePeers(t)); got != 101 {
+		t.Fatalf("device has %d peers, want 100 + the hand-made one", got)
+	}
+}
+
+// Forced apply failure: the trial is not burned, the next request succeeds
+// at once, and no advisory lock is left.
+func TestApplyFailureInjected(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	fail := true
+	var mu sync.Mutex
+	w.rec.FailHook = func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if fail {
+			return errors.New("injected: device refused the change")
+		}
+		return nil
+	}
+	u := w.user(t, 5)
+	if _, err := w.svc.IssueTrial(ctx, u); !errors.Is(err, wgbot.ErrApplyFailed) {
+		t.Fatalf("want ErrApplyFailed, got %v", err)
+	}
+	mu.Lock()
+	fail = false
+	mu.Unlock()
+	start := time.Now()
+	d, err := w.svc.IssueTrial(ctx, u)
+	if err != nil {
+		t.Fatalf("retry after failure: %v", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("the next request took %v", took)
+	}
+	if _, ok := w.devicePeers(t)[keyOf(t, d.Peer.PublicKey)]; !ok {
+		t.Fatal("peer not on the device after the successful retry")
+	}
+	var locks int
+	w.pool.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'`).Scan(&locks)
+	if locks != 0 {
+		t.Fatalf("%d advisory locks held", locks)
+	}
+}
+
+// Restart with 1,000 peers in the database and an empty device: one
+// reconcile converges, the next changes nothing.
+func TestRestartConverges(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	w.stop()
+	// Issue while wgbot's reconciler is down (as if the host rebooted).
+	offline := service.New(w.store, w.keys, nil, service.Config{Server: w.srv, TrialDays: 3}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	sem := make(chan struct{}, 16)
+	var wg sync.WaitGroup
+	for i := range 1000 {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			u, err := offline.Register(ctx, wgbot.User{TelegramID: int64(5000 + i)}, 0)
+			if err == nil {
+				_, err = offline.IssueTrial(ctx, u)
+			}
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	res, err := w.rec.Reconcile(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Device.Added != 1000 || !res.FileChanged {
+		t.Fatalf("first reconcile: %+v", res)
+	}
+	again, err := w.rec.Reconcile(ctx)
+	if err != nil || again.FileChanged || again.Device.Added+again.Device.Removed+again.Device.Updated != 0 {
+		t.Fatalf("second reconcile was not a no-op: %+v %v", again, err)
+	}
+	if n := len(w.devicePeers(t)); n != 1001 {
+		t.Fatalf("device has %d peers; first reconcile %+v", n, res)
+	}
+}
