@@ -61,13 +61,16 @@ func ErrorReason(err error) string {
 
 // Errors the rules produce; match with errors.Is.
 var (
-	ErrTrialUsed      = &Error{Code: EConflict, Reason: "trial_used", Message: "the free trial was already used"}
-	ErrHasAccess      = &Error{Code: EConflict, Reason: "has_access", Message: "the user already has an active subscription"}
-	ErrDeviceLimit    = &Error{Code: EConflict, Reason: "device_limit", Message: "the plan's device limit is reached"}
-	ErrNoSubscription = &Error{Code: ENotFound, Reason: "no_subscription", Message: "the user has no active subscription"}
-	ErrPeerNotFound   = &Error{Code: ENotFound, Reason: "peer_not_found", Message: "no such device"}
-	ErrUserNotFound   = &Error{Code: ENotFound, Reason: "user_not_found", Message: "no such user"}
-	ErrNoFreeAddress  = &Error{Code: EUnavailable, Reason: "no_free_address", Message: "no free addresses"}
-	ErrBanned         = &Error{Code: EInvalid, Reason: "banned", Message: "the user is banned"}
-	ErrApplyFailed    = &Error{Code: EUnavailable, Reason: "apply_failed", Message: "the VPN server could not be updated"}
+	ErrTrialUsed       = &Error{Code: EConflict, Reason: "trial_used", Message: "the free trial was already used"}
+	ErrHasAccess       = &Error{Code: EConflict, Reason: "has_access", Message: "the user already has an active subscription"}
+	ErrDeviceLimit     = &Error{Code: EConflict, Reason: "device_limit", Message: "the plan's device limit is reached"}
+	ErrNoSubscription  = &Error{Code: ENotFound, Reason: "no_subscription", Message: "the user has no active subscription"}
+	ErrPeerNotFound    = &Error{Code: ENotFound, Reason: "peer_not_found", Message: "no such device"}
+	ErrUserNotFound    = &Error{Code: ENotFound, Reason: "user_not_found", Message: "no such user"}
+	ErrNoFreeAddress   = &Error{Code: EUnavailable, Reason: "no_free_address", Message: "no free addresses"}
+	ErrBanned          = &Error{Code: EInvalid, Reason: "banned", Message: "the user is banned"}
+	ErrOrderNotFound   = &Error{Code: ENotFound, Reason: "order_not_found", Message: "no such order"}
+	ErrPaymentNotFound = &Error{Code: ENotFound, Reason: "payment_not_found", Message: "no such payment"}
+	ErrPaymentMismatch = &Error{Code: EInvalid, Reason: "payment_mismatch", Message: "the payment does not match its order"}
+	ErrApplyFailed     = &Error{Code: EUnavailable, Reason: "apply_failed", Message: "the VPN server could not be updated"}
 )

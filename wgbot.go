@@ -96,3 +96,28 @@ type Change struct {
 	ServerID int64
 	Revision int64
 }
+
+// Order statuses.
+const (
+	OrderPending  = "pending"
+	OrderPaid     = "paid"
+	OrderCanceled = "canceled"
+	OrderRefunded = "refunded"
+)
+
+// Order is what a user chose to buy, with the price the provider must
+// confirm before anything is credited.
+type Order struct {
+	ID          int64
+	UserID      int64
+	Plan        string
+	Days        int
+	Devices     int
+	Provider    string
+	Amount      int64 // minor units
+	Currency    string
+	Status      string
+	ProviderRef string // the provider's id of the checkout, once created
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+}

@@ -365,3 +365,8 @@ func (s *Store) ReserveAddresses(ctx context.Context, serverID int64, addrs []ne
 	}
 	return clashes, nil
 }
+
+// UserByID finds a user by wgbot's id.
+func (s *Store) UserByID(ctx context.Context, id int64) (wgbot.User, error) {
+	return scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+}

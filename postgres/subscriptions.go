@@ -252,35 +252,41 @@ func (s *Store) DeletePeer(ctx context.Context, peerID int64, dropTrial bool) (w
 func (s *Store) Revoke(ctx context.Context, userID int64) ([]wgbot.Change, error) {
 	var changes []wgbot.Change
 	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
-		changes = nil
-		tag, err := tx.Exec(ctx, `UPDATE subscriptions SET status = 'revoked', updated_at = now() WHERE user_id = $1 AND status = 'active'`, userID)
-		if err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, `UPDATE peers p SET status = 'revoked', revoked_at = now()
-			FROM subscriptions s WHERE p.subscription_id = s.id AND s.user_id = $1 AND p.status <> 'revoked'
-			RETURNING p.server_id, p.ip`, userID)
-		if err != nil {
-			return err
-		}
-		servers, err := s.freeAddresses(ctx, tx, rows)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 && len(servers) == 0 {
-			return wgbot.ErrNoSubscription
-		}
-		for _, id := range servers {
-			ch, err := bumpRevision(ctx, tx, id)
-			if err != nil {
-				return err
-			}
-			changes = append(changes, ch)
-		}
-		return nil
+		var err error
+		changes, err = s.revokeTx(ctx, tx, userID)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("revoke user %d: %w", userID, err)
+	}
+	return changes, nil
+}
+
+func (s *Store) revokeTx(ctx context.Context, tx pgx.Tx, userID int64) ([]wgbot.Change, error) {
+	tag, err := tx.Exec(ctx, `UPDATE subscriptions SET status = 'revoked', updated_at = now() WHERE user_id = $1 AND status = 'active'`, userID)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.Query(ctx, `UPDATE peers p SET status = 'revoked', revoked_at = now()
+		FROM subscriptions s WHERE p.subscription_id = s.id AND s.user_id = $1 AND p.status <> 'revoked'
+		RETURNING p.server_id, p.ip`, userID)
+	if err != nil {
+		return nil, err
+	}
+	servers, err := s.freeAddresses(ctx, tx, rows)
+	if err != nil {
+		return nil, err
+	}
+	if tag.RowsAffected() == 0 && len(servers) == 0 {
+		return nil, wgbot.ErrNoSubscription
+	}
+	var changes []wgbot.Change
+	for _, id := range servers {
+		ch, err := bumpRevision(ctx, tx, id)
+		if err != nil {
+			return nil, err
+		}
+		changes = append(changes, ch)
 	}
 	return changes, nil
 }

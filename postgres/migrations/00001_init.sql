@@ -100,8 +100,10 @@ CREATE TABLE orders (
     id           bigserial PRIMARY KEY,
     user_id      bigint NOT NULL REFERENCES users (id),
     plan         text NOT NULL,
+    days         integer NOT NULL CHECK (days > 0),       -- copied from the plan: a
+    devices      integer NOT NULL CHECK (devices > 0),    -- later price list change
     provider     text NOT NULL,
-    amount       bigint NOT NULL CHECK (amount > 0),  -- minor units (kopecks, cents, stars)
+    amount       bigint NOT NULL CHECK (amount > 0),      -- does not alter a sale; minor units
     currency     text NOT NULL,
     status       text NOT NULL CHECK (status IN ('pending', 'paid', 'canceled', 'refunded')),
     provider_ref text NOT NULL DEFAULT '',            -- provider's id for the checkout
