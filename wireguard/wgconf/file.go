@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
 // markerPrefix starts the comment line that marks a [Peer] section as
@@ -128,6 +130,7 @@ type section struct {
 	kind    lineKind // kindInterface or kindPeer
 	header  int      // index of the header line
 	lastKV  int      // index of its last key/value line, or header when none
+	from    int      // index of its first entry in Parse's slice of all entries
 	entries []KeyValue
 }
 
@@ -148,17 +151,19 @@ func Parse(data []byte) (*File, error) {
 	}
 
 	var sections []section
+	// All key/value lines in one slice: each section's entries are a
+	// contiguous run of it, which saves an allocation per section.
+	all := make([]KeyValue, 0, len(toks))
 	for i, tok := range toks {
 		switch tok.kind {
 		case kindInterface, kindPeer:
-			sections = append(sections, section{kind: tok.kind, header: i, lastKV: i})
+			sections = append(sections, section{kind: tok.kind, header: i, lastKV: i, from: len(all)})
 		case kindKeyValue:
 			if len(sections) == 0 {
 				return nil, &ParseError{Line: i + 1, Msg: fmt.Sprintf("key %s before the first [Interface] or [Peer] section", tok.key)}
 			}
-			s := &sections[len(sections)-1]
-			s.entries = append(s.entries, KeyValue{Key: tok.key, Value: tok.value, Line: i + 1})
-			s.lastKV = i
+			all = append(all, KeyValue{Key: tok.key, Value: tok.value, Line: i + 1})
+			sections[len(sections)-1].lastKV = i
 		case kindMarker:
 			// Every marker is wgbot's line. One that does not directly precede
 			// a [Peer] header marks nothing and is dropped on the next render,
@@ -166,6 +171,15 @@ func Parse(data []byte) (*File, error) {
 			// between them are gone.
 			f.lines[i].dropOnReplace = true
 		}
+	}
+
+	for i := range sections {
+		s := &sections[i]
+		to := len(all)
+		if i+1 < len(sections) {
+			to = sections[i+1].from
+		}
+		s.entries = all[s.from:to:to] // capped: appending never writes into the next run
 	}
 
 	var ifaceEntries []KeyValue
@@ -222,7 +236,7 @@ func Parse(data []byte) (*File, error) {
 func classify(raw string) (token, string) {
 	text := strings.TrimSuffix(raw, "\n")
 	text = strings.TrimSuffix(text, "\r")
-	trimmed := strings.Trim(text, asciiSpace)
+	trimmed := trimSpace(text)
 	if id, ok := markerID(trimmed); ok {
 		return token{kind: kindMarker, id: id}, ""
 	}
@@ -230,17 +244,17 @@ func classify(raw string) (token, string) {
 	if i := strings.IndexByte(content, '#'); i >= 0 {
 		content = content[:i]
 	}
-	content = strings.Trim(content, asciiSpace)
+	content = trimSpace(content)
 	switch {
 	case content == "" && trimmed == "":
 		return token{kind: kindBlank}, ""
 	case content == "":
 		return token{kind: kindComment}, ""
 	case content[0] == '[':
-		switch strings.ToLower(removeSpace(content)) {
-		case "[interface]":
+		switch header := removeSpace(content); {
+		case strings.EqualFold(header, "[Interface]"):
 			return token{kind: kindInterface}, ""
-		case "[peer]":
+		case strings.EqualFold(header, "[Peer]"):
 			return token{kind: kindPeer}, ""
 		}
 		return token{}, "unknown section header (want [Interface] or [Peer])"
@@ -249,8 +263,8 @@ func classify(raw string) (token, string) {
 	if !ok {
 		return token{}, `line is not a [Section], a "Key = Value" pair or a comment`
 	}
-	key = strings.Trim(key, asciiSpace)
-	value = strings.Trim(value, asciiSpace)
+	key = trimSpace(key)
+	value = trimSpace(value)
 	if key == "" {
 		return token{}, `missing key before "="`
 	}
@@ -266,7 +280,7 @@ func markerID(trimmed string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	id := strings.Trim(rest, asciiSpace)
+	id := trimSpace(rest)
 	if checkID(id) != nil {
 		return "", false
 	}
@@ -276,31 +290,31 @@ func markerID(trimmed string) (string, bool) {
 func (ifc *Interface) parse(entries []KeyValue) error {
 	for _, kv := range entries {
 		var err error
-		switch strings.ToLower(kv.Key) {
-		case "privatekey":
+		switch k := kv.Key; {
+		case strings.EqualFold(k, "PrivateKey"):
 			err = checkKey(kv.Value)
 			ifc.PrivateKey = kv.Value
-		case "listenport":
+		case strings.EqualFold(k, "ListenPort"):
 			ifc.ListenPort, err = parseUint16(kv.Value)
-		case "fwmark":
+		case strings.EqualFold(k, "FwMark"):
 			ifc.FwMark, err = parseFwMark(kv.Value)
-		case "address":
+		case strings.EqualFold(k, "Address"):
 			ifc.Addresses, err = appendPrefixes(ifc.Addresses, kv.Value)
-		case "dns":
+		case strings.EqualFold(k, "DNS"):
 			ifc.DNS, err = appendList(ifc.DNS, kv.Value)
-		case "mtu":
+		case strings.EqualFold(k, "MTU"):
 			ifc.MTU, err = parseUint16(kv.Value)
-		case "table":
+		case strings.EqualFold(k, "Table"):
 			ifc.Table = kv.Value
-		case "saveconfig":
+		case strings.EqualFold(k, "SaveConfig"):
 			ifc.SaveConfig, err = parseBool(kv.Value)
-		case "preup":
+		case strings.EqualFold(k, "PreUp"):
 			ifc.PreUp = append(ifc.PreUp, kv.Value)
-		case "postup":
+		case strings.EqualFold(k, "PostUp"):
 			ifc.PostUp = append(ifc.PostUp, kv.Value)
-		case "predown":
+		case strings.EqualFold(k, "PreDown"):
 			ifc.PreDown = append(ifc.PreDown, kv.Value)
-		case "postdown":
+		case strings.EqualFold(k, "PostDown"):
 			ifc.PostDown = append(ifc.PostDown, kv.Value)
 		}
 		if err != nil {
@@ -317,19 +331,19 @@ func parsePeerEntries(s section) (Peer, error) {
 	var p Peer
 	for _, kv := range s.entries {
 		var err error
-		switch strings.ToLower(kv.Key) {
-		case "publickey":
+		switch k := kv.Key; {
+		case strings.EqualFold(k, "PublicKey"):
 			err = checkKey(kv.Value)
 			p.PublicKey = kv.Value
-		case "presharedkey":
+		case strings.EqualFold(k, "PresharedKey"):
 			err = checkKey(kv.Value)
 			p.PresharedKey = kv.Value
-		case "allowedips":
+		case strings.EqualFold(k, "AllowedIPs"):
 			p.AllowedIPs, err = appendPrefixes(p.AllowedIPs, kv.Value)
-		case "endpoint":
+		case strings.EqualFold(k, "Endpoint"):
 			err = checkEndpoint(kv.Value)
 			p.Endpoint = kv.Value
-		case "persistentkeepalive":
+		case strings.EqualFold(k, "PersistentKeepalive"):
 			if kv.Value == "off" {
 				p.PersistentKeepalive = 0
 			} else {
@@ -389,7 +403,7 @@ func (f *File) ManagedPeers() []Peer {
 // merge the two peers); the File is unchanged then.
 func (f *File) SetManagedPeers(peers []Peer) error {
 	ids := make(map[string]bool, len(peers))
-	keys := make(map[string]string, len(peers)+len(f.unmanaged))
+	keys := make(map[wgtypes.Key]string, len(peers)+len(f.unmanaged))
 	for _, u := range f.unmanaged {
 		keys[decodeKey(u.PublicKey)] = fmt.Sprintf("the hand-made peer at line %d", u.Line)
 	}
@@ -560,6 +574,21 @@ func detectEOL(s string) string {
 		return "\r\n"
 	}
 	return "\n"
+}
+
+// trimSpace is strings.TrimSpace for ASCII white space only, like wg(8).
+func trimSpace(s string) string {
+	for s != "" && isSpace(s[0]) {
+		s = s[1:]
+	}
+	for s != "" && isSpace(s[len(s)-1]) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
 }
 
 func removeSpace(s string) string {

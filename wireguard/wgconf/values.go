@@ -38,29 +38,37 @@ func checkID(id string) error {
 // decoder skips "\r" and "\n", which must never reach a rendered line. The
 // error never includes the key.
 func checkKey(s string) error {
-	if len(s) != base64.StdEncoding.EncodedLen(wgtypes.KeyLen) {
-		return fmt.Errorf("want %d base64 characters, got %d", base64.StdEncoding.EncodedLen(wgtypes.KeyLen), len(s))
+	_, err := parseKey(s)
+	return err
+}
+
+func parseKey(s string) (wgtypes.Key, error) {
+	var src [44]byte // base64.StdEncoding.EncodedLen(wgtypes.KeyLen)
+	if len(s) != len(src) {
+		return wgtypes.Key{}, fmt.Errorf("want %d base64 characters, got %d", len(src), len(s))
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '+' || c == '/' || c == '=') {
-			return errors.New("not base64")
+			return wgtypes.Key{}, errors.New("not base64")
 		}
 	}
-	if _, err := wgtypes.ParseKey(s); err != nil {
-		return errors.New("not a base64-encoded 32-byte key")
+	// Decoding from and into arrays keeps this free of allocations; it runs
+	// for every peer of every parse.
+	copy(src[:], s)
+	var dst [wgtypes.KeyLen + 1]byte
+	n, err := base64.StdEncoding.Decode(dst[:], src[:])
+	if err != nil || n != wgtypes.KeyLen {
+		return wgtypes.Key{}, errors.New("not a base64-encoded 32-byte key")
 	}
-	return nil
+	return wgtypes.Key(dst[:wgtypes.KeyLen]), nil
 }
 
-// decodeKey returns the key's bytes as a string for comparisons, so that two
-// spellings of one key count as the same. It expects a checked key.
-func decodeKey(s string) string {
-	k, err := wgtypes.ParseKey(s)
-	if err != nil {
-		return s
-	}
-	return string(k[:])
+// decodeKey returns the key's bytes, so that two spellings of one key count
+// as the same. It expects a checked key.
+func decodeKey(s string) wgtypes.Key {
+	k, _ := parseKey(s)
+	return k
 }
 
 // checkEndpoint accepts host:port or [ipv6]:port. It refuses white space,
@@ -119,34 +127,38 @@ func parseBool(s string) (bool, error) {
 // appendList appends the items of a comma-separated list. An empty value
 // adds nothing; an empty item between commas is an error, as in wg(8).
 func appendList(list []string, value string) ([]string, error) {
-	if value == "" {
-		return list, nil
-	}
-	for item := range strings.SplitSeq(value, ",") {
-		item = strings.Trim(item, asciiSpace)
-		if item == "" {
-			return nil, errors.New("empty item in comma-separated list")
-		}
+	err := forEachItem(value, func(item string) error {
 		list = append(list, item)
-	}
-	return list, nil
+		return nil
+	})
+	return list, err
 }
 
 // appendPrefixes appends a comma-separated list of addresses or prefixes.
 // A bare address means a single host (/32 or /128), as in wg(8).
 func appendPrefixes(list []netip.Prefix, value string) ([]netip.Prefix, error) {
-	items, err := appendList(nil, value)
-	if err != nil {
-		return nil, err
-	}
-	for _, item := range items {
+	err := forEachItem(value, func(item string) error {
 		p, err := parsePrefix(item)
-		if err != nil {
-			return nil, err
-		}
 		list = append(list, p)
+		return err
+	})
+	return list, err
+}
+
+func forEachItem(value string, fn func(item string) error) error {
+	if value == "" {
+		return nil
 	}
-	return list, nil
+	for item := range strings.SplitSeq(value, ",") {
+		item = trimSpace(item)
+		if item == "" {
+			return errors.New("empty item in comma-separated list")
+		}
+		if err := fn(item); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {
