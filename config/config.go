@@ -56,6 +56,7 @@ type Settings struct {
 
 	MasterKey     []byte // 32 bytes; empty means MasterKeyFile
 	MasterKeyFile string
+	MasterKeysOld [][]byte // earlier keys, still accepted to open values while rotating
 
 	BotToken        string
 	TelegramAPIURL  string
@@ -111,6 +112,7 @@ func Load(getenv Getenv, envFile string) (Settings, error) {
 
 		MasterKey:     r.key32("MASTER_KEY"),
 		MasterKeyFile: r.str("MASTER_KEY_FILE", "/var/lib/wgbot/master.key"),
+		MasterKeysOld: r.keys32("MASTER_KEY_OLD"),
 
 		BotToken:        r.str("BOT_TOKEN", ""),
 		TelegramAPIURL:  r.url("TELEGRAM_API_URL", "https://api.telegram.org"),
@@ -423,6 +425,19 @@ func (r *reader) key32(name string) []byte {
 		return nil
 	}
 	return key
+}
+
+func (r *reader) keys32(name string) [][]byte {
+	var out [][]byte
+	for _, raw := range r.list(name, "") {
+		key, err := base64.StdEncoding.DecodeString(raw)
+		if err != nil || len(key) != 32 {
+			r.fail(name, "want a comma-separated list of 32-byte keys in base64")
+			return nil
+		}
+		out = append(out, key)
+	}
+	return out
 }
 
 // IsConfigError reports whether err lists invalid settings.

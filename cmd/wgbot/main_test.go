@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 }
 
 // wgbot starts the binary as a child process with only the given settings.
-func wgbot(env map[string]string, args ...string) *exec.Cmd {
+func runWgbot(env map[string]string, args ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = []string{childEnv + "=1", "WGBOT_TEST_ARGS=" + strings.Join(args, " "), "PATH=" + os.Getenv("PATH")}
 	for k, v := range env {
@@ -146,7 +146,7 @@ func TestUnreachableDatabase(t *testing.T) {
 					"BOT_TOKEN":          "123:abc",
 				}
 				var out bytes.Buffer
-				cmd := wgbot(env, command)
+				cmd := runWgbot(env, command)
 				cmd.Stdout, cmd.Stderr = &out, &out
 				start := time.Now()
 				err := cmd.Run()
@@ -185,7 +185,7 @@ func TestConcurrentMigrate(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cmd := wgbot(map[string]string{"DATABASE_URL": url}, "migrate")
+			cmd := runWgbot(map[string]string{"DATABASE_URL": url}, "migrate")
 			cmd.Stdout, cmd.Stderr = &outputs[i], &outputs[i]
 			errs[i] = cmd.Run()
 		}()
@@ -251,7 +251,7 @@ func TestCheckHidesSecrets(t *testing.T) {
 		"WG_ENDPOINT":  "vpn.example.com:51820",
 	}
 	var out bytes.Buffer
-	cmd := wgbot(env, "check")
+	cmd := runWgbot(env, "check")
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("check: %v\n%s", err, out.String())

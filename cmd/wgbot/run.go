@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -162,37 +161,5 @@ func check(ctx context.Context, s config.Settings, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(stdout, "ok: ready to serve")
-	return nil
-}
-
-func serve(ctx context.Context, s config.Settings, args []string, log *slog.Logger, stdout io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	wait := fs.Bool("wait-for-db", s.DBWait, "keep retrying until the database is reachable (DB_WAIT)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := s.RequireDatabase(); err != nil {
-		return err
-	}
-	var pool *pgxpool.Pool
-	var err error
-	if *wait {
-		pool, err = postgres.OpenWaiting(ctx, poolConfig(s), log)
-	} else {
-		pool, err = postgres.Open(ctx, poolConfig(s))
-	}
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	if s.MigrateOnStart {
-		if _, err := postgres.Migrate(ctx, pool); err != nil {
-			return err
-		}
-	}
-	log.Info("wgbot started", "version", version, "http", s.HTTPAddr)
-	<-ctx.Done()
-	log.Info("wgbot stopped")
-	_ = os.Stdout
 	return nil
 }

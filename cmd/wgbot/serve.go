@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
+	"golang.zx2c4.com/wireguard/wgctrl"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"wgbot"
+	"wgbot/config"
+	"wgbot/httpserver"
+	"wgbot/postgres"
+	"wgbot/reconcile"
+	"wgbot/secret"
+	"wgbot/service"
+	"wgbot/wireguard/wgconf"
+)
+
+// app is everything `serve` and the operator commands share.
+type app struct {
+	settings config.Settings
+	log      *slog.Logger
+	pool     *pgxpool.Pool
+	store    *postgres.Store
+	keys     *secret.Keyring
+	server   wgbot.Server
+	wg       *wgctrl.Client // nil unless WG_APPLY_MODE=device
+	rec      *reconcile.Reconciler
+	svc      *service.Service
+}
+
+func (a *app) Close() {
+	if a.wg != nil {
+		a.wg.Close()
+	}
+	if a.pool != nil {
+		a.pool.Close()
+	}
+}
+
+// openApp connects and wires the core: database, keys, the server row,
+// the reconciler and the service. Nothing runs yet.
+func openApp(ctx context.Context, s config.Settings, log *slog.Logger, waitForDB bool) (*app, error) {
+	a := &app{settings: s, log: log}
+	var err error
+	if waitForDB {
+		a.pool, err = postgres.OpenWaiting(ctx, poolConfig(s), log)
+	} else {
+		a.pool, err = openPool(ctx, s)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := a.wire(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *app) wire(ctx context.Context) error {
+	s := a.settings
+	if s.MigrateOnStart {
+		if _, err := postgres.Migrate(ctx, a.pool); err != nil {
+			return err
+		}
+	}
+	key := s.MasterKey
+	if len(key) == 0 {
+		var created bool
+		var err error
+		key, created, err = secret.LoadOrCreateKeyFile(s.MasterKeyFile)
+		if err != nil {
+			return fmt.Errorf("master key: %w (set MASTER_KEY or MASTER_KEY_FILE)", err)
+		}
+		if created {
+			a.log.Warn("created a new master key; back it up: without it no issued config can be shown again", "file", s.MasterKeyFile)
+		}
+	}
+	var err error
+	if a.keys, err = secret.NewKeyring(key, s.MasterKeysOld...); err != nil {
+		return err
+	}
+	if s.WGApplyMode == config.ApplyDevice {
+		if a.wg, err = wgctrl.New(); err != nil {
+			return fmt.Errorf("open WireGuard control: %w", err)
+		}
+	}
+	pub, err := a.serverPublicKey()
+	if err != nil {
+		return err
+	}
+	a.store = postgres.NewStore(a.pool, s.DBIPAllocLockID, s.WGAddressQuarantine)
+	a.server, err = a.store.EnsureServer(ctx, wgbot.Server{
+		Name: s.WGInterface, Interface: s.WGInterface, Endpoint: s.WGEndpoint, Subnet: s.WGSubnet, Subnet6: s.WGSubnet6,
+		Address: serverAddress(s), PublicKey: pub, DNS: s.WGDNS, MTU: s.WGMTU,
+	})
+	if err != nil {
+		return err
+	}
+	listen := func(ctx context.Context) (*pgx.Conn, error) {
+		cfg, err := pgx.ParseConfig(s.DatabaseURL)
+		if err != nil {
+			return nil, err
+		}
+		cfg.ConnectTimeout = s.DBConnectTimeout
+		cfg.RuntimeParams["application_name"] = "wgbot-listen"
+		return pgx.ConnectConfig(ctx, cfg)
+	}
+	var client interface {
+		Device(string) (*wgtypes.Device, error)
+		ConfigureDevice(string, wgtypes.Config) error
+	}
+	if a.wg != nil {
+		client = a.wg
+	}
+	a.rec, err = reconcile.New(a.store, a.keys, client, reconcile.Config{
+		ServerID: a.server.ID, Interface: s.WGInterface, Mode: s.WGApplyMode,
+		File:           wgconf.Config{Path: s.WGConfigPath, LockPath: s.WGConfigLockPath, LockTimeout: s.WGLockTimeout},
+		ResyncInterval: s.WGResyncInterval,
+	}, listen, a.log)
+	if err != nil {
+		return err
+	}
+	plans, err := service.LoadPlans(s.PlansFile)
+	if err != nil {
+		return err
+	}
+	a.svc = service.New(a.store, a.keys, a.rec, service.Config{
+		Server: a.server, Plans: plans, TrialDays: s.TrialDays, ClientRoutes: s.WGClientAllowedIPs,
+		Keepalive: s.WGKeepalive, ApplyWait: s.WGReconcileWait,
+	}, nil, a.log)
+	return nil
+}
+
+// serverPublicKey is WG_SERVER_PUBLIC_KEY, else the live interface's key
+// (device mode), else the key of wg0.conf's PrivateKey.
+func (a *app) serverPublicKey() (string, error) {
+	s := a.settings
+	if s.WGServerPublicKey != "" {
+		if _, err := wgtypes.ParseKey(s.WGServerPublicKey); err != nil {
+			return "", fmt.Errorf("WG_SERVER_PUBLIC_KEY: %w", err)
+		}
+		return s.WGServerPublicKey, nil
+	}
+	if a.wg != nil {
+		d, err := a.wg.Device(s.WGInterface)
+		if errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("WireGuard interface %s not found: create it (wg-quick up %s, or ip link add %s type wireguard), "+
+				"or set WG_APPLY_MODE=file to only write %s", s.WGInterface, s.WGInterface, s.WGInterface, s.WGConfigPath)
+		}
+		if err != nil {
+			return "", fmt.Errorf("read WireGuard interface %s: %w", s.WGInterface, err)
+		}
+		return d.PublicKey.String(), nil
+	}
+	w, err := wgconf.NewWriter(wgconf.Config{Path: s.WGConfigPath, LockPath: s.WGConfigLockPath})
+	if err != nil {
+		return "", err
+	}
+	f, err := w.Read()
+	if err != nil {
+		return "", err
+	}
+	ifc, ok := f.Interface()
+	if !ok || ifc.PrivateKey == "" {
+		return "", fmt.Errorf("no server public key: set WG_SERVER_PUBLIC_KEY, or give %s an [Interface] with a PrivateKey", s.WGConfigPath)
+	}
+	priv, err := wgtypes.ParseKey(ifc.PrivateKey)
+	if err != nil {
+		return "", fmt.Errorf("%s: [Interface] PrivateKey: %w", s.WGConfigPath, err)
+	}
+	return priv.PublicKey().String(), nil
+}
+
+// serverAddress is the server's own tunnel address: the first host of
+// WG_SUBNET, as wg-quick setups conventionally use (10.8.0.1).
+func serverAddress(s config.Settings) netip.Addr {
+	return s.WGSubnet.Masked().Addr().Next()
+}
+
+func serve(ctx context.Context, s config.Settings, args []string, log *slog.Logger, stdout io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	wait := fs.Bool("wait-for-db", s.DBWait, "keep retrying until the database is reachable (DB_WAIT)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := s.RequireServe(); err != nil {
+		return err
+	}
+	a, err := openApp(ctx, s, log, *wait)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	// The first reconcile runs before any request: it reserves the
+	// hand-made peers' addresses and brings a rebooted device up to date.
+	if _, err := a.rec.Reconcile(ctx); err != nil {
+		log.Error("start-up reconcile failed; it will be retried", "err", err)
+	}
+	ln, err := net.Listen("tcp", s.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on HTTP_ADDR %s: %w", s.HTTPAddr, err)
+	}
+	return a.run(ctx, ln, stdout)
+}
+
+// run serves until ctx ends, then shuts down in order: stop taking HTTP
+// requests, let in-flight work finish, stop the background loops.
+func (a *app) run(ctx context.Context, ln net.Listener, stdout io.Writer) error {
+	srv := &http.Server{
+		Handler:           httpserver.New(httpserver.Deps{Pool: a.pool, Reconciler: a.rec, Log: a.log, DeviceMode: a.wg != nil}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return a.rec.Run(gctx) })
+	g.Go(func() error { return a.expireLoop(gctx) })
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		return srv.Shutdown(shutdown)
+	})
+	a.log.Info("wgbot serving", "version", version, "http", ln.Addr().String(), "server", a.server.Name, "apply", a.settings.WGApplyMode)
+	fmt.Fprintf(stdout, "wgbot serving on http://%s\n", ln.Addr())
+	err := g.Wait()
+	a.log.Info("wgbot stopped")
+	return err
+}
+
+// expireLoop ends subscriptions whose time is up, every few seconds, so
+// access goes within a minute of expiry (I7). Safe with several processes:
+// ExpireDue hands each row to one of them.
+func (a *app) expireLoop(ctx context.Context) error {
+	tick := time.NewTicker(15 * time.Second)
+	defer tick.Stop()
+	for {
+		if expired, err := a.svc.ExpireDue(ctx); err != nil && ctx.Err() == nil {
+			a.log.Error("expire subscriptions", "err", err)
+		} else if len(expired) > 0 {
+			a.log.Info("subscriptions expired", "count", len(expired))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}

@@ -1,0 +1,77 @@
+// Package httpserver is wgbot's one HTTP listener: health and readiness
+// probes, Prometheus metrics, and the Telegram and payment webhooks, each
+// under its own path.
+package httpserver
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"wgbot/reconcile"
+)
+
+// Deps are what the routes need.
+type Deps struct {
+	Pool       *pgxpool.Pool
+	Reconciler *reconcile.Reconciler
+	Log        *slog.Logger
+	DeviceMode bool
+	// StaleAfter is how old the last good reconcile may be before /readyz
+	// fails; zero means three minutes.
+	StaleAfter time.Duration
+	// Extra routes (webhooks) by pattern.
+	Routes map[string]http.Handler
+}
+
+// New returns the handler with every route; all routes live here.
+func New(d Deps) http.Handler {
+	if d.StaleAfter == 0 {
+		d.StaleAfter = 3 * time.Minute
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", d.readyz)
+	for pattern, h := range d.Routes {
+		mux.Handle(pattern, h)
+	}
+	return mux
+}
+
+func (d Deps) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{}
+	ok := true
+	if err := d.Pool.Ping(ctx); err != nil {
+		checks["database"] = "unreachable"
+		ok = false
+	} else {
+		checks["database"] = "ok"
+	}
+	lastOK, _, lastErr := d.Reconciler.Status()
+	switch {
+	case lastOK.IsZero():
+		checks["reconcile"] = "not yet"
+		ok = false
+	case time.Since(lastOK) > d.StaleAfter:
+		checks["reconcile"] = "stale since " + lastOK.UTC().Format(time.RFC3339)
+		ok = false
+	default:
+		checks["reconcile"] = "ok"
+	}
+	if lastErr != nil {
+		checks["last_reconcile_error"] = lastErr.Error()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if !ok {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	json.NewEncoder(w).Encode(checks)
+}
