@@ -52,6 +52,13 @@ commands:
   migrate   apply database migrations and exit
   check     validate settings, connect to the database, report what was found
   version   print the version
+
+operator commands (same rules and reconciler as the bot; --json for scripts):
+  users list | users show <telegram id|@username>
+  grant <telegram id> <days>        revoke <telegram id>
+  peers list [--server NAME] [--status active|disabled|revoked]
+  issue --telegram-id N --days D [--devices K] [--out FILE]
+  reconcile [--dry-run]
 `
 
 // run is the whole program; main only gives it the process's environment.
@@ -88,6 +95,8 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 		return migrate(ctx, settings, stdout)
 	case "check":
 		return check(ctx, settings, stdout)
+	case "users", "grant", "revoke", "peers", "issue", "reconcile":
+		return operator(ctx, settings, cmd, cmdArgs, log, stdout)
 	}
 	fmt.Fprint(stderr, usage)
 	return usageError{fmt.Sprintf("unknown command %q", cmd)}
