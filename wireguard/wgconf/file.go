@@ -160,7 +160,9 @@ func Parse(data []byte) (*File, error) {
 			sections = append(sections, section{kind: tok.kind, header: i, lastKV: i, from: len(all)})
 		case kindKeyValue:
 			if len(sections) == 0 {
-				return nil, &ParseError{Line: i + 1, Msg: fmt.Sprintf("key %s before the first [Interface] or [Peer] section", tok.key)}
+				// The key is not quoted: a pasted key alone on a line
+				// ("<base64>=") reads as a key with an empty value.
+				return nil, &ParseError{Line: i + 1, Msg: "key/value line before the first [Interface] or [Peer] section"}
 			}
 			all = append(all, KeyValue{Key: tok.key, Value: tok.value, Line: i + 1})
 			sections[len(sections)-1].lastKV = i
@@ -182,14 +184,18 @@ func Parse(data []byte) (*File, error) {
 		s.entries = all[s.from:to:to] // capped: appending never writes into the next run
 	}
 
-	var ifaceEntries []KeyValue
+	// Sections in file order, so that the first error reported is the
+	// first in the file.
 	for _, s := range sections {
 		if s.kind == kindInterface {
 			if !f.hasIface {
 				f.hasIface = true
 				f.iface.Line = s.header + 1
 			}
-			ifaceEntries = append(ifaceEntries, s.entries...)
+			if err := f.iface.parse(s.entries); err != nil {
+				return nil, err
+			}
+			f.iface.Entries = append(f.iface.Entries, s.entries...)
 			continue
 		}
 		pc, err := parsePeerEntries(s)
@@ -222,10 +228,6 @@ func Parse(data []byte) (*File, error) {
 			f.lines[i].dropOnReplace = true
 		}
 	}
-	if err := f.iface.parse(ifaceEntries); err != nil {
-		return nil, err
-	}
-	f.iface.Entries = ifaceEntries
 	return f, nil
 }
 
@@ -287,6 +289,8 @@ func markerID(trimmed string) (string, bool) {
 	return id, true
 }
 
+// parse decodes entries into ifc, adding to what earlier [Interface]
+// sections set.
 func (ifc *Interface) parse(entries []KeyValue) error {
 	for _, kv := range entries {
 		var err error

@@ -209,6 +209,9 @@ func TestParseErrors(t *testing.T) {
 		{"Endpoint without port", "[Peer]\nPublicKey = " + pub + "\nEndpoint = vpn.example.com\n", 3, "invalid Endpoint"},
 		{"Endpoint port too big", "[Peer]\nPublicKey = " + pub + "\nEndpoint = 192.0.2.1:99999\n", 3, "port must be"},
 		{"bad PersistentKeepalive", "[Peer]\nPublicKey = " + pub + "\nPersistentKeepalive = -1\n", 3, "invalid PersistentKeepalive"},
+		{"first error in file order", "[Peer]\nPublicKey = bad\n[Interface]\nListenPort = bad\n", 2, "invalid PublicKey"},
+		{"interface error before a peer error", "[Interface]\nListenPort = bad\n[Peer]\nPublicKey = bad\n", 2, "invalid ListenPort"},
+		{"pasted key before any section", secret + "\n[Interface]\n", 1, "before the first"},
 		{"CRLF line numbers", "[Interface]\r\n\r\nListenPort = x\r\n", 3, "invalid ListenPort"},
 		{"error in a managed peer", "# wgbot:peer 1\n[Peer]\nPublicKey = bad\n", 3, "invalid PublicKey"},
 	}
