@@ -69,6 +69,7 @@ var (
 	ErrUserNotFound    = &Error{Code: ENotFound, Reason: "user_not_found", Message: "no such user"}
 	ErrNoFreeAddress   = &Error{Code: EUnavailable, Reason: "no_free_address", Message: "no free addresses"}
 	ErrBanned          = &Error{Code: EInvalid, Reason: "banned", Message: "the user is banned"}
+	ErrUserBlocked     = &Error{Code: EUnavailable, Reason: "user_blocked", Message: "the user blocked the bot"}
 	ErrOrderNotFound   = &Error{Code: ENotFound, Reason: "order_not_found", Message: "no such order"}
 	ErrPaymentNotFound = &Error{Code: ENotFound, Reason: "payment_not_found", Message: "no such payment"}
 	ErrPaymentMismatch = &Error{Code: EInvalid, Reason: "payment_mismatch", Message: "the payment does not match its order"}

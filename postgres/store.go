@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 
 	"wgbot"
 )
@@ -25,6 +26,9 @@ type Store struct {
 	pool       *pgxpool.Pool
 	lockID     int32         // DB_IP_ALLOC_LOCK_ID
 	quarantine time.Duration // how long a freed address rests before reuse
+
+	jobs         *river.Client[pgx.Tx] // nil: insert no follow-up jobs
+	reminderDays []int
 }
 
 // NewStore returns a Store. lockID is the first key of the allocator's
@@ -169,6 +173,9 @@ func (s *Store) IssueTrial(ctx context.Context, userID, serverID int64, plan wgb
 	err := s.retryTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		sub, err = insertSubscription(ctx, tx, userID, plan, true, now)
+		if err == nil {
+			err = s.scheduleReminders(ctx, tx, sub.ID, sub.ExpiresAt, now)
+		}
 		if err != nil {
 			return err
 		}

@@ -67,7 +67,15 @@ func (s *Store) CreditPayment(ctx context.Context, c Credit, serverID int64, pee
 			}
 		}
 		res.Subscription, res.NewPeer, res.Change, err = s.extend(ctx, tx, c.UserID, c.Plan, serverID, peer, now)
-		return err
+		if err != nil {
+			return err
+		}
+		if res.NewPeer != nil {
+			if _, err := tx.Exec(ctx, `UPDATE payments SET peer_id = $2 WHERE id = $1`, res.PaymentID, res.NewPeer.ID); err != nil {
+				return err
+			}
+		}
+		return s.insertJob(ctx, tx, PaymentCreditedArgs{PaymentID: res.PaymentID}, nil)
 	})
 	if err != nil {
 		return res, fmt.Errorf("credit %s payment %s: %w", c.Provider, c.ProviderPaymentID, err)
@@ -96,6 +104,9 @@ func (s *Store) extend(ctx context.Context, tx pgx.Tx, userID int64, plan wgbot.
 		WHERE user_id = $1 AND status <> 'revoked' ORDER BY status = 'active' DESC, expires_at DESC LIMIT 1 FOR UPDATE`, userID))
 	if errors.Is(err, wgbot.ErrNoSubscription) {
 		sub, err = insertSubscription(ctx, tx, userID, plan, false, now)
+		if err == nil {
+			err = s.scheduleReminders(ctx, tx, sub.ID, sub.ExpiresAt, now)
+		}
 		if err != nil {
 			return sub, nil, wgbot.Change{}, err
 		}
@@ -119,6 +130,9 @@ func (s *Store) extend(ctx context.Context, tx pgx.Tx, userID int64, plan wgbot.
 		sub.ID, sub.Plan, sub.DeviceLimit, sub.ExpiresAt, now)
 	if constraintOf(err) == "subscriptions_one_active" {
 		return sub, nil, wgbot.Change{}, errRetry
+	}
+	if err == nil {
+		err = s.scheduleReminders(ctx, tx, sub.ID, sub.ExpiresAt, now)
 	}
 	if err != nil || wasActive {
 		return sub, nil, wgbot.Change{}, err
@@ -327,6 +341,7 @@ type Expired struct {
 	UserID         int64
 	TelegramID     int64
 	Language       string
+	ExpiresAt      time.Time
 }
 
 // ExpireDue ends every active subscription whose time is up and disables
@@ -340,13 +355,13 @@ func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int) ([]Expi
 			FROM (SELECT id FROM subscriptions WHERE status = 'active' AND expires_at <= $1
 			      ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED) due, users u
 			WHERE s.id = due.id AND u.id = s.user_id
-			RETURNING s.id, s.user_id, u.telegram_id, u.language`, now, limit)
+			RETURNING s.id, s.user_id, u.telegram_id, u.language, s.expires_at`, now, limit)
 		if err != nil {
 			return err
 		}
 		expired, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Expired, error) {
 			var e Expired
-			return e, r.Scan(&e.SubscriptionID, &e.UserID, &e.TelegramID, &e.Language)
+			return e, r.Scan(&e.SubscriptionID, &e.UserID, &e.TelegramID, &e.Language, &e.ExpiresAt)
 		})
 		if err != nil || len(expired) == 0 {
 			return err
@@ -354,6 +369,9 @@ func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int) ([]Expi
 		ids := make([]int64, len(expired))
 		for i, e := range expired {
 			ids[i] = e.SubscriptionID
+			if err := s.insertJob(ctx, tx, SubscriptionExpiredArgs{SubscriptionID: e.SubscriptionID, ExpiresAt: e.ExpiresAt.UTC()}, nil); err != nil {
+				return err
+			}
 		}
 		rows, err = tx.Query(ctx, `WITH disabled AS (UPDATE peers SET status = 'disabled', disabled_at = $2
 			WHERE subscription_id = ANY($1) AND status = 'active' RETURNING server_id)

@@ -359,3 +359,68 @@ func (s *Service) clientConfig(p wgbot.Peer, priv, psk wgtypes.Key) []byte {
 		AllowedIPs: s.cfg.ClientRoutes, Keepalive: s.cfg.Keepalive,
 	}.Render()
 }
+
+// Notifier tells users what happened without them asking: payments,
+// expiry, reminders. The Telegram bot implements it. It returns an error
+// matching wgbot.ErrUserBlocked when the user blocked the bot, so the job is
+// not retried.
+type Notifier interface {
+	PaymentCredited(ctx context.Context, user wgbot.User, sub wgbot.Subscription, d *Delivery) error
+	SubscriptionExpired(ctx context.Context, user wgbot.User, sub wgbot.Subscription) error
+	ExpiryReminder(ctx context.Context, user wgbot.User, sub wgbot.Subscription, daysLeft int) error
+}
+
+// PaymentNotice returns what to tell the user about a credited payment,
+// after waiting until WireGuard has everything committed so far, so a
+// delivered config works the moment it arrives. Nil, nil: nothing to say
+// (the payment was refunded meanwhile).
+func (s *Service) PaymentNotice(ctx context.Context, paymentID int64) (*PaymentNotice, error) {
+	n, err := s.store.PaymentNotice(ctx, paymentID)
+	if err != nil || n.Refunded {
+		return nil, err
+	}
+	out := &PaymentNotice{User: n.User, Subscription: n.Subscription}
+	if n.Peer != nil {
+		ch, err := s.store.Revision(ctx, n.Peer.ServerID)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.provision(ctx, ch); err != nil {
+			return nil, err
+		}
+		priv, psk, err := s.openKeys(n.Peer.Secrets)
+		if err != nil {
+			return nil, err
+		}
+		out.Delivery = &Delivery{Peer: n.Peer.Peer, Subscription: n.Subscription, Config: s.clientConfig(n.Peer.Peer, priv, psk)}
+	}
+	return out, nil
+}
+
+// PaymentNotice is what a user is told about a credited payment.
+type PaymentNotice struct {
+	User         wgbot.User
+	Subscription wgbot.Subscription
+	Delivery     *Delivery // the device this payment issued, if any
+}
+
+// SubscriptionNotice loads a subscription and its user.
+func (s *Service) SubscriptionNotice(ctx context.Context, subID int64) (wgbot.User, wgbot.Subscription, error) {
+	return s.store.SubscriptionNotice(ctx, subID)
+}
+
+// PurgeExpired frees the addresses of peers whose subscription expired
+// more than grace ago: renewal no longer brings them back.
+func (s *Service) PurgeExpired(ctx context.Context, grace time.Duration) (int, error) {
+	return s.store.PurgeDisabled(ctx, s.clock().Add(-grace))
+}
+
+// Sweep is the periodic consistency check: overdue subscriptions are
+// expired (after downtime, say) and lost reminder jobs are recreated.
+func (s *Service) Sweep(ctx context.Context) ([]postgres.Expired, error) {
+	expired, err := s.ExpireDue(ctx)
+	if err != nil {
+		return expired, err
+	}
+	return expired, s.store.ScheduleMissingReminders(ctx, s.clock())
+}

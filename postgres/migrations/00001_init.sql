@@ -124,6 +124,7 @@ CREATE TABLE payments (
     currency            text NOT NULL,
     status              text NOT NULL CHECK (status IN ('credited', 'refunded')),
     days                integer NOT NULL,
+    peer_id             bigint REFERENCES peers (id), -- the device this payment issued, if any
     flagged             text NOT NULL DEFAULT '',     -- why an admin should look
     raw                 jsonb,
     applied_at          timestamptz NOT NULL DEFAULT now(),
