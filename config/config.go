@@ -66,6 +66,8 @@ type Settings struct {
 	SupportContact  string
 	TrialDays       int
 	PlansFile       string
+	ReminderDays    []int         // remind this many days before expiry
+	RenewalGrace    time.Duration // expired peers keep their address this long
 
 	HTTPAddr  string
 	LogFormat string
@@ -122,6 +124,8 @@ func Load(getenv Getenv, envFile string) (Settings, error) {
 		SupportContact:  r.str("SUPPORT_CONTACT", ""),
 		TrialDays:       r.intRange("TRIAL_DAYS", 3, 0, 3650),
 		PlansFile:       r.str("PLANS_FILE", ""),
+		ReminderDays:    r.ints("REMINDER_DAYS", "3, 1"),
+		RenewalGrace:    r.duration("RENEWAL_GRACE", 30*24*time.Hour),
 
 		HTTPAddr:  r.hostPort("HTTP_ADDR", "127.0.0.1:8080"),
 		LogFormat: r.oneOf("LOG_FORMAT", "text", "text", "json"),
@@ -377,6 +381,19 @@ func (r *reader) list(name, def string) []string {
 		if item = strings.TrimSpace(item); item != "" {
 			out = append(out, item)
 		}
+	}
+	return out
+}
+
+func (r *reader) ints(name, def string) []int {
+	var out []int
+	for _, raw := range r.list(name, def) {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > 365 {
+			r.fail(name, "want a comma-separated list of days from 1 to 365, %q is not one", raw)
+			continue
+		}
+		out = append(out, n)
 	}
 	return out
 }

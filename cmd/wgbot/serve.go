@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 	"golang.org/x/sync/errgroup"
 	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -22,6 +23,7 @@ import (
 	"wgbot"
 	"wgbot/config"
 	"wgbot/httpserver"
+	"wgbot/jobs"
 	"wgbot/postgres"
 	"wgbot/reconcile"
 	"wgbot/secret"
@@ -40,6 +42,8 @@ type app struct {
 	wg       *wgctrl.Client // nil unless WG_APPLY_MODE=device
 	rec      *reconcile.Reconciler
 	svc      *service.Service
+	jobs     *river.Client[pgx.Tx]
+	jobDeps  *jobs.Deps
 }
 
 func (a *app) Close() {
@@ -104,6 +108,11 @@ func (a *app) wire(ctx context.Context) error {
 		return err
 	}
 	a.store = postgres.NewStore(a.pool, s.DBIPAllocLockID, s.WGAddressQuarantine)
+	a.jobDeps = &jobs.Deps{Log: a.log}
+	if a.jobs, err = jobs.New(a.pool, jobs.Config{RenewalGrace: s.RenewalGrace}, a.jobDeps); err != nil {
+		return err
+	}
+	a.store.UseJobs(a.jobs, s.ReminderDays)
 	a.server, err = a.store.EnsureServer(ctx, wgbot.Server{
 		Name: s.WGInterface, Interface: s.WGInterface, Endpoint: s.WGEndpoint, Subnet: s.WGSubnet, Subnet6: s.WGSubnet6,
 		Address: serverAddress(s), PublicKey: pub, DNS: s.WGDNS, MTU: s.WGMTU,
@@ -143,6 +152,7 @@ func (a *app) wire(ctx context.Context) error {
 		Server: a.server, Plans: plans, TrialDays: s.TrialDays, ClientRoutes: s.WGClientAllowedIPs,
 		Keepalive: s.WGKeepalive, ApplyWait: s.WGReconcileWait,
 	}, nil, a.log)
+	a.jobDeps.Service = a.svc
 	return nil
 }
 
@@ -227,7 +237,17 @@ func (a *app) run(ctx context.Context, ln net.Listener, stdout io.Writer) error 
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.rec.Run(gctx) })
-	g.Go(func() error { return a.expireLoop(gctx) })
+	// Jobs get their own context: on shutdown they are stopped after HTTP,
+	// letting running jobs finish.
+	if err := a.jobs.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("start jobs: %w", err)
+	}
+	g.Go(func() error {
+		<-gctx.Done()
+		stop, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		return a.jobs.Stop(stop)
+	})
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
@@ -245,24 +265,4 @@ func (a *app) run(ctx context.Context, ln net.Listener, stdout io.Writer) error 
 	err := g.Wait()
 	a.log.Info("wgbot stopped")
 	return err
-}
-
-// expireLoop ends subscriptions whose time is up, every few seconds, so
-// access goes within a minute of expiry (I7). Safe with several processes:
-// ExpireDue hands each row to one of them.
-func (a *app) expireLoop(ctx context.Context) error {
-	tick := time.NewTicker(15 * time.Second)
-	defer tick.Stop()
-	for {
-		if expired, err := a.svc.ExpireDue(ctx); err != nil && ctx.Err() == nil {
-			a.log.Error("expire subscriptions", "err", err)
-		} else if len(expired) > 0 {
-			a.log.Info("subscriptions expired", "count", len(expired))
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
-	}
 }
