@@ -1,0 +1,124 @@
+package payment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"wgbot"
+	"wgbot/metrics"
+	"wgbot/payment/cryptopay"
+	"wgbot/service"
+)
+
+const providerCryptoPay = "cryptopay"
+
+// CryptoPayConfig is the CRYPTOPAY_* settings.
+type CryptoPayConfig struct {
+	BaseURL string
+	Token   string
+	Fiat    string // plan price currency, e.g. USD; the payer picks the crypto asset
+}
+
+// CryptoPay opens invoices and accepts signed webhooks.
+type CryptoPay struct {
+	client  *cryptopay.Client
+	token   string
+	fiat    string
+	svc     *service.Service
+	metrics *metrics.Metrics
+	log     *slog.Logger
+}
+
+// NewCryptoPay returns the adapter.
+func NewCryptoPay(cfg CryptoPayConfig, svc *service.Service, m *metrics.Metrics, log *slog.Logger) (*CryptoPay, error) {
+	if cfg.Token == "" {
+		return nil, errors.New("CRYPTOPAY_TOKEN is required to accept Crypto Pay")
+	}
+	if cfg.Fiat == "" {
+		cfg.Fiat = "USD"
+	}
+	return &CryptoPay{client: &cryptopay.Client{BaseURL: cfg.BaseURL, Token: cfg.Token}, token: cfg.Token, fiat: cfg.Fiat,
+		svc: svc, metrics: m, log: log}, nil
+}
+
+// Provider implements telegram.Checkout.
+func (c *CryptoPay) Provider() string { return providerCryptoPay }
+
+// Currency implements telegram.Checkout.
+func (c *CryptoPay) Currency() string { return c.fiat }
+
+// Title implements telegram.Checkout.
+func (c *CryptoPay) Title(lang string) string {
+	if lang == "ru" {
+		return "Криптовалюта (Crypto Pay)"
+	}
+	return "Crypto (Crypto Pay)"
+}
+
+// Start creates a fiat-priced invoice carrying the order id. Crypto Pay has
+// no idempotence key, so the invoice expires with the order: a second
+// invoice for one order can be paid, and would be credited, but never
+// charged silently.
+func (c *CryptoPay) Start(ctx context.Context, order wgbot.Order, user wgbot.User) (string, error) {
+	amount, err := cryptopay.FormatAmount(order.Amount, 2)
+	if err != nil {
+		return "", err
+	}
+	inv, err := c.client.CreateInvoice(ctx, cryptopay.CreateInvoiceRequest{
+		CurrencyType: cryptopay.CurrencyFiat, Fiat: order.Currency, Amount: amount,
+		Payload: strconv.FormatInt(order.ID, 10), Description: fmt.Sprintf("VPN %s, order %d", order.Plan, order.ID),
+		ExpiresIn: time.Until(order.ExpiresAt).Truncate(time.Second),
+	})
+	if errors.Is(err, cryptopay.ErrUnavailable) {
+		return "", wgbot.Errorf(wgbot.EUnavailable, "provider_unavailable", "Crypto Pay is unavailable: %v", err)
+	}
+	if err != nil {
+		return "", fmt.Errorf("crypto pay create invoice for order %d: %w", order.ID, err)
+	}
+	if err := c.svc.SetOrderRef(ctx, order.ID, strconv.FormatInt(inv.InvoiceID, 10)); err != nil {
+		return "", err
+	}
+	return inv.BotInvoiceURL, nil
+}
+
+// ServeHTTP accepts Crypto Pay's webhook. The signature over the raw body
+// is checked before anything is parsed; the invoice id dedupes (update_id
+// is not unique per payment).
+func (c *CryptoPay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, status, err := readBody(w, r)
+	if err != nil {
+		reject(c.metrics, c.log, w, providerCryptoPay, "bad_request", status, err)
+		return
+	}
+	if !cryptopay.VerifySignature(c.token, body, r.Header.Get(cryptopay.SignatureHeader)) {
+		reject(c.metrics, c.log, w, providerCryptoPay, "forged", http.StatusUnauthorized, errors.New("signature does not match the body"))
+		return
+	}
+	u, err := cryptopay.ParseUpdate(body)
+	if errors.Is(err, cryptopay.ErrUnsupportedUpdate) {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if err != nil {
+		reject(c.metrics, c.log, w, providerCryptoPay, "malformed", http.StatusBadRequest, err)
+		return
+	}
+	inv := u.Invoice
+	orderID, err := strconv.ParseInt(inv.Payload, 10, 64)
+	if err != nil || inv.CurrencyType != cryptopay.CurrencyFiat {
+		reject(c.metrics, c.log, w, providerCryptoPay, "rejected", http.StatusOK, fmt.Errorf("invoice %d is not a wgbot order", inv.InvoiceID))
+		return
+	}
+	amount, err := cryptopay.ParseAmount(inv.Amount, 2)
+	if err != nil {
+		reject(c.metrics, c.log, w, providerCryptoPay, "rejected", http.StatusOK, fmt.Errorf("invoice %d amount: %w", inv.InvoiceID, err))
+		return
+	}
+	credit(r.Context(), c.svc, c.metrics, c.log, w, service.Payment{Provider: providerCryptoPay,
+		ProviderPaymentID: strconv.FormatInt(inv.InvoiceID, 10), OrderID: orderID, Amount: amount, Currency: inv.Fiat, Raw: body})
+}
