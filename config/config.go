@@ -69,6 +69,17 @@ type Settings struct {
 	ReminderDays    []int         // remind this many days before expiry
 	RenewalGrace    time.Duration // expired peers keep their address this long
 
+	YooKassaShopID      string
+	YooKassaSecretKey   string
+	YooKassaAPIURL      string
+	YooKassaReturnURL   string
+	YooKassaAllowedIPs  []string
+	YooKassaProxyHeader string
+
+	CryptoPayToken  string
+	CryptoPayAPIURL string
+	CryptoPayFiat   string
+
 	HTTPAddr  string
 	LogFormat string
 	LogLevel  string
@@ -127,6 +138,17 @@ func Load(getenv Getenv, envFile string) (Settings, error) {
 		ReminderDays:    r.ints("REMINDER_DAYS", "3, 1"),
 		RenewalGrace:    r.duration("RENEWAL_GRACE", 30*24*time.Hour),
 
+		YooKassaShopID:      r.str("YOOKASSA_SHOP_ID", ""),
+		YooKassaSecretKey:   r.str("YOOKASSA_SECRET_KEY", ""),
+		YooKassaAPIURL:      r.url("YOOKASSA_API_URL", "https://api.yookassa.ru"),
+		YooKassaReturnURL:   r.str("YOOKASSA_RETURN_URL", ""),
+		YooKassaAllowedIPs:  r.list("YOOKASSA_ALLOWED_IPS", ""),
+		YooKassaProxyHeader: r.str("YOOKASSA_TRUST_PROXY_HEADER", ""),
+
+		CryptoPayToken:  r.str("CRYPTOPAY_TOKEN", ""),
+		CryptoPayAPIURL: r.url("CRYPTOPAY_API_URL", "https://pay.crypt.bot/api"),
+		CryptoPayFiat:   r.str("CRYPTOPAY_FIAT", "USD"),
+
 		HTTPAddr:  r.hostPort("HTTP_ADDR", "127.0.0.1:8080"),
 		LogFormat: r.oneOf("LOG_FORMAT", "text", "text", "json"),
 		LogLevel:  r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
@@ -153,6 +175,9 @@ func Load(getenv Getenv, envFile string) (Settings, error) {
 	}
 	if s.WGSubnet6.IsValid() && (s.WGSubnet6.Addr().Is4() || s.WGSubnet6.Bits() > 120) {
 		r.fail("WG_SUBNET6", "want an IPv6 prefix of /120 or shorter, such as fd42:42:42::/64")
+	}
+	if (s.YooKassaShopID == "") != (s.YooKassaSecretKey == "") {
+		r.fail("YOOKASSA_SHOP_ID", "set both YOOKASSA_SHOP_ID and YOOKASSA_SECRET_KEY to accept YooKassa, or neither")
 	}
 	if s.WGEndpoint != "" {
 		if _, port, err := net.SplitHostPort(s.WGEndpoint); err != nil || port == "" {
@@ -224,6 +249,9 @@ func (s Settings) Redacted() []string {
 		"BOT_TOKEN=" + set(s.BotToken),
 		"TELEGRAM_API_URL=" + s.TelegramAPIURL,
 		"TELEGRAM_WEBHOOK_SECRET=" + set(s.TelegramSecret),
+		"YOOKASSA_SHOP_ID=" + s.YooKassaShopID,
+		"YOOKASSA_SECRET_KEY=" + set(s.YooKassaSecretKey),
+		"CRYPTOPAY_TOKEN=" + set(s.CryptoPayToken),
 		"HTTP_ADDR=" + s.HTTPAddr,
 	}
 	return lines

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"wgbot/metrics"
 	"wgbot/reconcile"
 )
 
@@ -24,6 +25,7 @@ type Deps struct {
 	// StaleAfter is how old the last good reconcile may be before /readyz
 	// fails; zero means three minutes.
 	StaleAfter time.Duration
+	Metrics    *metrics.Metrics
 	// Extra routes (webhooks) by pattern.
 	Routes map[string]http.Handler
 }
@@ -38,6 +40,9 @@ func New(d Deps) http.Handler {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", d.readyz)
+	if d.Metrics != nil {
+		mux.Handle("GET /metrics", d.Metrics.Handler())
+	}
 	for pattern, h := range d.Routes {
 		mux.Handle(pattern, h)
 	}

@@ -22,6 +22,7 @@ import (
 
 	"wgbot"
 	"wgbot/config"
+	"wgbot/metrics"
 	"wgbot/postgres"
 	"wgbot/secret"
 	"wgbot/service"
@@ -37,6 +38,7 @@ type Config struct {
 	File           wgconf.Config
 	ResyncInterval time.Duration // also repairs hand-made drift
 	Keepalive      int           // seconds, on the server side of each peer (0: off)
+	Metrics        *metrics.Metrics
 }
 
 // Result is what one reconcile did.
@@ -234,6 +236,7 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Result, error) {
 	res, err := r.reconcile(ctx)
 	r.runMu.Unlock()
 	res.Duration = time.Since(start)
+	r.cfg.Metrics.ObserveReconcile(res.Duration, res.FileChanged, res.Device.Added, res.Device.Updated, res.Device.Removed, err != nil)
 	r.reconciles.Add(1)
 	if res.FileChanged {
 		r.fileWrites.Add(1)

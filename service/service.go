@@ -15,6 +15,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"wgbot"
+	"wgbot/metrics"
 	"wgbot/postgres"
 	"wgbot/secret"
 	"wgbot/wireguard"
@@ -35,6 +36,7 @@ type Config struct {
 	ClientRoutes []netip.Prefix // AllowedIPs in client configs
 	Keepalive    int
 	ApplyWait    time.Duration // how long a request waits for the reconciler
+	Metrics      *metrics.Metrics
 }
 
 // Service applies the rules. Create it with New.
@@ -53,6 +55,19 @@ func New(store *postgres.Store, keys *secret.Keyring, apply Provisioner, cfg Con
 		now = time.Now
 	}
 	return &Service{store: store, keys: keys, apply: apply, cfg: cfg, now: now, log: log}
+}
+
+// observe records an issuance's latency and, on failure, its error kind;
+// refusals by the rules (trial used, limit reached) count as their kind.
+func (s *Service) observe(operation string, start time.Time, err *error) {
+	kind := wgbot.ErrorReason(*err)
+	if kind == "" {
+		kind = wgbot.ErrorCode(*err)
+	}
+	s.cfg.Metrics.ObserveIssuance(operation, start, kind)
+	if errors.Is(*err, wgbot.ErrNoFreeAddress) {
+		s.log.Error("no free addresses on the server: widen WG_SUBNET or revoke peers", "server", s.cfg.Server.Name, "subnet", s.cfg.Server.Subnet.String())
+	}
 }
 
 // clock is now at the database's precision, so times the service computes
@@ -93,7 +108,8 @@ func (s *Service) Register(ctx context.Context, u wgbot.User, referrerTelegramID
 // IssueTrial gives the user their one free trial and its first device. If
 // the VPN server cannot be updated, the peer is taken back and the trial is
 // not burned: the user may press the button again.
-func (s *Service) IssueTrial(ctx context.Context, user wgbot.User) (Delivery, error) {
+func (s *Service) IssueTrial(ctx context.Context, user wgbot.User) (d Delivery, err error) {
+	defer s.observe("trial", time.Now(), &err)
 	if user.Banned {
 		return Delivery{}, wgbot.ErrBanned
 	}
@@ -116,7 +132,8 @@ func (s *Service) IssueTrial(ctx context.Context, user wgbot.User) (Delivery, er
 }
 
 // AddDevice issues one more device within the plan's limit.
-func (s *Service) AddDevice(ctx context.Context, user wgbot.User, name string) (Delivery, error) {
+func (s *Service) AddDevice(ctx context.Context, user wgbot.User, name string) (d Delivery, err error) {
+	defer s.observe("add_device", time.Now(), &err)
 	if user.Banned {
 		return Delivery{}, wgbot.ErrBanned
 	}

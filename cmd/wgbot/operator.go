@@ -1,15 +1,1196 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"wgbot"
 	"wgbot/config"
+	"wgbot/postgres"
+	"wgbot/reconcile"
+	"wgbot/service"
+	"wgbot/wireguard"
+	"wgbot/wireguard/device"
+	"wgbot/wireguard/wgconf"
 )
 
-// operator runs the operator's commands.
+// exitNotFound is the exit code when a command names a user, server or
+// subscription that does not exist, so a script can tell "no such user"
+// from an outage.
+const exitNotFound = 5
+
+func isNotFound(err error) bool { return wgbot.ErrorCode(err) == wgbot.ENotFound }
+
+// Usage lines of the operator commands, quoted in their errors.
+const (
+	usageUsers     = "users list [--json] | users show <telegram id|@username> [--json]"
+	usageGrant     = "grant <telegram id|@username> <days> [--devices K] [--json]"
+	usageRevoke    = "revoke <telegram id|@username> [--json]"
+	usagePeers     = "peers list [--server NAME] [--status active|disabled|revoked] [--json]"
+	usageIssue     = "issue --telegram-id N --days D [--devices K] [--out FILE] [--json]"
+	usageReconcile = "reconcile [--dry-run] [--json]"
+)
+
+// operator runs the operator's commands. Reads use the database alone, so
+// they work while WireGuard is down; changes go through the service (the
+// bot's rules) and then one in-process reconcile, so they take effect even
+// when no `wgbot serve` is running. A running serve is woken by the
+// commit's NOTIFY as well; the reconciler's flock and device diff make the
+// two safe together.
 func operator(ctx context.Context, s config.Settings, cmd string, args []string, log *slog.Logger, stdout io.Writer) error {
-	return usageError{fmt.Sprintf("%s: not implemented yet", cmd)}
+	op := &operatorCmd{settings: s, log: log, out: stdout}
+	var err error
+	switch cmd {
+	case "users":
+		err = op.users(ctx, args)
+	case "grant":
+		err = op.grant(ctx, args)
+	case "revoke":
+		err = op.revoke(ctx, args)
+	case "peers":
+		err = op.peers(ctx, args)
+	case "issue":
+		err = op.issue(ctx, args)
+	case "reconcile":
+		err = op.reconcile(ctx, args)
+	default:
+		err = usageError{fmt.Sprintf("unknown operator command %q", cmd)}
+	}
+	if errors.Is(err, errHelpShown) {
+		return nil
+	}
+	return schemaHint(err)
+}
+
+// operatorCmd is one invocation: settings and where its output goes.
+type operatorCmd struct {
+	settings config.Settings
+	log      *slog.Logger
+	out      io.Writer
+	json     bool
+}
+
+// errHelpShown ends a command after -h printed its usage.
+var errHelpShown = errors.New("help shown")
+
+// flags returns a flag set for one command with the --json every command
+// takes.
+func (op *operatorCmd) flags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("wgbot "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are returned, help goes to stdout
+	fs.BoolVar(&op.json, "json", false, "print JSON for scripts instead of text")
+	return fs
+}
+
+// parse parses flags that may come before, between or after the
+// positional arguments (`users show 42 --json`), where flag.Parse alone
+// would stop at the first positional one. It wants exactly npos of them.
+func (op *operatorCmd) parse(fs *flag.FlagSet, usage string, args []string, npos int) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(op.out, "usage: wgbot %s\n", usage)
+			fs.SetOutput(op.out)
+			fs.PrintDefaults()
+			return nil, errHelpShown
+		} else if err != nil {
+			return nil, usageError{fmt.Sprintf("%v\nusage: wgbot %s", err, usage)}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+	if len(positional) != npos {
+		return nil, usageError{fmt.Sprintf("want %d argument(s), got %d\nusage: wgbot %s", npos, len(positional), usage)}
+	}
+	return positional, nil
+}
+
+// schemaHint tells an operator who points the CLI at an empty database
+// what to run.
+func schemaHint(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
+		return fmt.Errorf("%w (the database has no wgbot schema: run `wgbot migrate`)", err)
+	}
+	return err
+}
+
+// openStore is the read-only path: the database alone, no master key, no
+// WireGuard, no writes, so the operator can look around while the VPN
+// interface is down.
+func (op *operatorCmd) openStore(ctx context.Context) (*postgres.Store, func(), error) {
+	pool, err := openPool(ctx, op.settings)
+	if err != nil {
+		return nil, nil, err
+	}
+	return postgres.NewStore(pool, op.settings.DBIPAllocLockID, op.settings.WGAddressQuarantine), pool.Close, nil
+}
+
+// userFinder is what findUser needs; the store and the service both have it.
+type userFinder interface {
+	UserByTelegramID(ctx context.Context, telegramID int64) (wgbot.User, error)
+	UserByUsername(ctx context.Context, username string) (wgbot.User, error)
+}
+
+// findUser resolves a Telegram id or an @username; a miss is a not-found
+// error that says how users come to exist.
+func findUser(ctx context.Context, f userFinder, ref string) (wgbot.User, error) {
+	if id, err := strconv.ParseInt(ref, 10, 64); err == nil {
+		u, err := f.UserByTelegramID(ctx, id)
+		if errors.Is(err, wgbot.ErrUserNotFound) {
+			return u, wgbot.Errorf(wgbot.ENotFound, "user_not_found",
+				"no user with Telegram id %d: users are registered when they open the bot (or by `wgbot issue`)", id)
+		}
+		return u, err
+	}
+	name := strings.TrimPrefix(ref, "@")
+	if name == "" || strings.ContainsAny(name, " @") {
+		return wgbot.User{}, usageError{fmt.Sprintf("%q is neither a Telegram id nor an @username", ref)}
+	}
+	u, err := f.UserByUsername(ctx, name)
+	if errors.Is(err, wgbot.ErrUserNotFound) {
+		return u, wgbot.Errorf(wgbot.ENotFound, "user_not_found", "no user with username @%s (usernames are as last seen by the bot)", name)
+	}
+	return u, err
+}
+
+// --- users ---
+
+func (op *operatorCmd) users(ctx context.Context, args []string) error {
+	if len(args) == 0 || (args[0] != "list" && args[0] != "show") {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+			fmt.Fprintf(op.out, "usage: wgbot %s\n", usageUsers)
+			return nil
+		}
+		return usageError{"users: want list or show\nusage: wgbot " + usageUsers}
+	}
+	fs := op.flags("users " + args[0])
+	if args[0] == "list" {
+		if _, err := op.parse(fs, usageUsers, args[1:], 0); err != nil {
+			return err
+		}
+		return op.usersList(ctx)
+	}
+	pos, err := op.parse(fs, usageUsers, args[1:], 1)
+	if err != nil {
+		return err
+	}
+	return op.usersShow(ctx, pos[0])
+}
+
+func (op *operatorCmd) usersList(ctx context.Context) error {
+	store, closeDB, err := op.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	list, err := store.ListUsers(ctx)
+	if err != nil {
+		return err
+	}
+	rows := make([]userRow, len(list))
+	for i, u := range list {
+		rows[i] = userRow{userView: viewUser(u.User), Subscription: viewSubscriptionPtr(u.Subscription), Devices: u.Devices}
+	}
+	if op.json {
+		return op.writeJSON(rows)
+	}
+	tw := newTable(op.out)
+	fmt.Fprintln(tw, "ID\tTELEGRAM ID\tUSERNAME\tLANGUAGE\tSUBSCRIPTION\tEXPIRES (UTC)\tDEVICES")
+	for _, r := range rows {
+		status, expires := "-", "-"
+		if r.Subscription != nil {
+			status, expires = r.Subscription.label(), fmtTime(r.Subscription.ExpiresAt)
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%d\n", r.ID, r.TelegramID, at(r.Username), dash(r.Language), status, expires, r.Devices)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(op.out, "%d user(s)\n", len(rows))
+	return nil
+}
+
+func (op *operatorCmd) usersShow(ctx context.Context, ref string) error {
+	store, closeDB, err := op.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	u, err := findUser(ctx, store, ref)
+	if err != nil {
+		return err
+	}
+	subs, err := store.Subscriptions(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	peers, err := store.ListPeers(ctx, postgres.PeerFilter{UserID: u.ID})
+	if err != nil {
+		return err
+	}
+	payments, err := store.UserPayments(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	v := userDetail{User: viewUser(u), Subscriptions: []subscriptionView{}, Devices: []peerView{}, Payments: []paymentView{}}
+	for _, s := range subs {
+		v.Subscriptions = append(v.Subscriptions, viewSubscription(s))
+	}
+	for _, p := range peers {
+		v.Devices = append(v.Devices, viewPeer(p))
+	}
+	for _, p := range payments {
+		v.Payments = append(v.Payments, viewPayment(p))
+	}
+	if op.json {
+		return op.writeJSON(v)
+	}
+	tw := newTable(op.out)
+	fmt.Fprintf(tw, "user\t%d\n", v.User.ID)
+	fmt.Fprintf(tw, "telegram id\t%d\n", v.User.TelegramID)
+	fmt.Fprintf(tw, "username\t%s\n", at(v.User.Username))
+	fmt.Fprintf(tw, "name\t%s\n", dash(v.User.FirstName))
+	fmt.Fprintf(tw, "language\t%s\n", dash(v.User.Language))
+	fmt.Fprintf(tw, "registered\t%s UTC\n", fmtTime(v.User.CreatedAt))
+	fmt.Fprintf(tw, "banned\t%s\n", yesNo(v.User.Banned))
+	fmt.Fprintf(tw, "blocked the bot\t%s\n", yesNo(v.User.BlockedBot))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(op.out, "\nsubscriptions:")
+	if len(v.Subscriptions) == 0 {
+		fmt.Fprintln(op.out, "  none")
+	} else {
+		tw = newTable(op.out)
+		fmt.Fprintln(tw, "  ID\tPLAN\tSTATUS\tDEVICE LIMIT\tSTARTS (UTC)\tEXPIRES (UTC)")
+		for _, s := range v.Subscriptions {
+			fmt.Fprintf(tw, "  %d\t%s\t%s\t%d\t%s\t%s\n", s.ID, s.Plan, s.label(), s.DeviceLimit, fmtTime(s.StartsAt), fmtTime(s.ExpiresAt))
+		}
+		tw.Flush()
+	}
+
+	fmt.Fprintln(op.out, "\ndevices:")
+	if len(v.Devices) == 0 {
+		fmt.Fprintln(op.out, "  none")
+	} else {
+		tw = newTable(op.out)
+		fmt.Fprintln(tw, "  ID\tNAME\tSERVER\tIP\tIPV6\tSTATUS\tPUBLIC KEY\tCREATED (UTC)")
+		for _, p := range v.Devices {
+			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Name, p.Server, p.IP, dash(p.IP6), p.Status, p.PublicKey, fmtTime(p.CreatedAt))
+		}
+		tw.Flush()
+	}
+
+	fmt.Fprintln(op.out, "\npayments:")
+	if len(v.Payments) == 0 {
+		fmt.Fprintln(op.out, "  none")
+		return nil
+	}
+	tw = newTable(op.out)
+	fmt.Fprintln(tw, "  ID\tPROVIDER\tPAYMENT ID\tAMOUNT (MINOR UNITS)\tDAYS\tSTATUS\tAPPLIED (UTC)\tFLAG")
+	for _, p := range v.Payments {
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%d %s\t%d\t%s\t%s\t%s\n", p.ID, p.Provider, p.ProviderPaymentID, p.Amount, p.Currency,
+			p.Days, p.Status, fmtTime(p.AppliedAt), dash(p.Flagged))
+	}
+	return tw.Flush()
+}
+
+// --- peers ---
+
+func (op *operatorCmd) peers(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] != "list" {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+			fmt.Fprintf(op.out, "usage: wgbot %s\n", usagePeers)
+			return nil
+		}
+		return usageError{"peers: want list\nusage: wgbot " + usagePeers}
+	}
+	fs := op.flags("peers list")
+	server := fs.String("server", "", "only peers of this server (its name is its WG_INTERFACE)")
+	status := fs.String("status", "", "only peers in this status: active, disabled (expired) or revoked")
+	if _, err := op.parse(fs, usagePeers, args[1:], 0); err != nil {
+		return err
+	}
+	switch *status {
+	case "", wgbot.PeerActive, wgbot.PeerDisabled, wgbot.PeerRevoked:
+	default:
+		return usageError{fmt.Sprintf("--status %q: want active, disabled or revoked\nusage: wgbot %s", *status, usagePeers)}
+	}
+	store, closeDB, err := op.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	if *server != "" {
+		names, err := store.ServerNames(ctx)
+		if err != nil {
+			return err
+		}
+		if !contains(names, *server) {
+			return wgbot.Errorf(wgbot.ENotFound, "server_not_found", "no server named %q; servers: %s",
+				*server, dash(strings.Join(names, ", ")))
+		}
+	}
+	list, err := store.ListPeers(ctx, postgres.PeerFilter{Server: *server, Status: *status})
+	if err != nil {
+		return err
+	}
+	rows := make([]peerView, len(list))
+	dual := false
+	for i, p := range list {
+		rows[i] = viewPeer(p)
+		dual = dual || rows[i].IP6 != ""
+	}
+	if op.json {
+		return op.writeJSON(rows)
+	}
+	tw := newTable(op.out)
+	v6 := func(p peerView) string { return "" }
+	head := "ID\tSERVER\tTELEGRAM ID\tUSERNAME\tNAME\tIP\t"
+	if dual {
+		head += "IPV6\t"
+		v6 = func(p peerView) string { return dash(p.IP6) + "\t" }
+	}
+	fmt.Fprintln(tw, head+"STATUS\tPUBLIC KEY\tCREATED (UTC)")
+	for _, p := range rows {
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%s%s\t%s\t%s\n", p.ID, p.Server, p.TelegramID, at(p.Username), p.Name, p.IP, v6(p),
+			p.Status, p.PublicKey, fmtTime(p.CreatedAt))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(op.out, "%d peer(s)\n", len(rows))
+	return nil
+}
+
+// --- grant and revoke ---
+
+func (op *operatorCmd) grant(ctx context.Context, args []string) error {
+	fs := op.flags("grant")
+	devices := fs.Int("devices", 1, "the least device limit the subscription keeps")
+	pos, err := op.parse(fs, usageGrant, args, 2)
+	if err != nil {
+		return err
+	}
+	days, err := strconv.Atoi(pos[1])
+	if err != nil || days < 1 || days > 3650 {
+		return usageError{fmt.Sprintf("days: want a whole number from 1 to 3650, got %q\nusage: wgbot %s", pos[1], usageGrant)}
+	}
+	if *devices < 1 {
+		return usageError{fmt.Sprintf("--devices: want 1 or more, got %d", *devices)}
+	}
+	a, err := openApp(ctx, op.settings, op.log, false)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	u, err := findUser(ctx, a.svc, pos[0])
+	if err != nil {
+		return err
+	}
+	sub, delivery, err := a.svc.Grant(ctx, u, days, *devices)
+	if err != nil {
+		return fmt.Errorf("grant %d days to %s: %w", days, who(u), err)
+	}
+	applied, applyErr := op.applyNow(ctx, a)
+	v := grantView{User: viewUser(u), Days: days, Subscription: viewSubscription(sub), Reconcile: applied}
+	if delivery != nil {
+		p := viewPeerOf(delivery.Peer, a.server.Name, u)
+		v.NewDevice = &p
+	}
+	if op.json {
+		if err := op.writeJSON(v); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(op.out, "granted %d day(s) to %s: subscription %d %s until %s UTC, device limit %d\n",
+			days, who(u), sub.ID, sub.Status, fmtTime(sub.ExpiresAt), sub.DeviceLimit)
+		if v.NewDevice != nil {
+			fmt.Fprintf(op.out, "issued %s (peer %d, %s); the user gets its config from the bot\n", v.NewDevice.Name, v.NewDevice.ID, v.NewDevice.IP)
+		}
+		op.printApplied(applied)
+	}
+	return notApplied(applyErr, "the grant")
+}
+
+func (op *operatorCmd) revoke(ctx context.Context, args []string) error {
+	fs := op.flags("revoke")
+	pos, err := op.parse(fs, usageRevoke, args, 1)
+	if err != nil {
+		return err
+	}
+	a, err := openApp(ctx, op.settings, op.log, false)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	u, err := findUser(ctx, a.svc, pos[0])
+	if err != nil {
+		return err
+	}
+	// Read the devices first, only to tell the operator what went.
+	before, err := a.store.ListPeers(ctx, postgres.PeerFilter{UserID: u.ID})
+	if err != nil {
+		return err
+	}
+	if err := a.svc.Revoke(ctx, u); errors.Is(err, wgbot.ErrNoSubscription) {
+		return wgbot.Errorf(wgbot.ENotFound, "no_subscription", "%s has no active subscription or device to revoke", who(u))
+	} else if err != nil {
+		return fmt.Errorf("revoke %s: %w", who(u), err)
+	}
+	applied, applyErr := op.applyNow(ctx, a)
+	v := revokeView{User: viewUser(u), RevokedDevices: []peerView{}, Reconcile: applied}
+	for _, p := range before {
+		if p.Status != wgbot.PeerRevoked {
+			p.Status = wgbot.PeerRevoked
+			v.RevokedDevices = append(v.RevokedDevices, viewPeer(p))
+		}
+	}
+	if op.json {
+		if err := op.writeJSON(v); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(op.out, "revoked %s: subscription ended, %d device(s) revoked\n", who(u), len(v.RevokedDevices))
+		for _, p := range v.RevokedDevices {
+			fmt.Fprintf(op.out, "  %s (peer %d, %s)\n", p.Name, p.ID, p.IP)
+		}
+		op.printApplied(applied)
+	}
+	return notApplied(applyErr, "the revocation")
+}
+
+// applyNow runs one reconcile in this process so a committed change
+// reaches wg0.conf and the device even when no `wgbot serve` runs. It is
+// bounded: the reconciler waits for the file lock at most WG_LOCK_TIMEOUT.
+func (op *operatorCmd) applyNow(ctx context.Context, a *app) (*applyView, error) {
+	ctx, cancel := context.WithTimeout(ctx, op.settings.WGLockTimeout+op.settings.WGReconcileWait)
+	defer cancel()
+	res, err := a.rec.Reconcile(ctx)
+	v := viewApply(a.settings.WGApplyMode, res, err)
+	return &v, err
+}
+
+// notApplied turns a failed in-process reconcile after a committed change
+// into an error that says what did happen.
+func notApplied(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s is committed, but WireGuard was not updated: %w; a running `wgbot serve` retries on its own, or run `wgbot reconcile`", what, err)
+}
+
+func (op *operatorCmd) printApplied(v *applyView) {
+	switch {
+	case v.Error != "":
+		fmt.Fprintf(op.out, "WireGuard: not updated: %s\n", v.Error)
+	case v.Mode == config.ApplyNone:
+		fmt.Fprintln(op.out, "WireGuard: WG_APPLY_MODE=none, nothing applied")
+	default:
+		fmt.Fprintf(op.out, "WireGuard: up to date (revision %d): %s\n", v.Revision, v.summary())
+	}
+}
+
+// --- issue ---
+
+func (op *operatorCmd) issue(ctx context.Context, args []string) error {
+	fs := op.flags("issue")
+	telegramID := fs.Int64("telegram-id", 0, "the user's Telegram id (registered if new)")
+	days := fs.Int("days", 0, "days to add to the user's subscription (1 to 3650)")
+	devices := fs.Int("devices", 1, "the least device limit the subscription keeps")
+	out := fs.String("out", "", "write the client config to this new file (mode 0600) instead of printing it")
+	if _, err := op.parse(fs, usageIssue, args, 0); err != nil {
+		return err
+	}
+	switch {
+	case *telegramID <= 0:
+		return usageError{"--telegram-id: want the user's Telegram id (a positive number)\nusage: wgbot " + usageIssue}
+	case *days < 1 || *days > 3650:
+		return usageError{fmt.Sprintf("--days: want a whole number from 1 to 3650, got %d\nusage: wgbot %s", *days, usageIssue)}
+	case *devices < 1:
+		return usageError{fmt.Sprintf("--devices: want 1 or more, got %d\nusage: wgbot %s", *devices, usageIssue)}
+	}
+	// Claim the output file before issuing anything: a name that is taken
+	// must not leave behind a device whose config nobody got.
+	var file *os.File
+	if *out != "" {
+		f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("refusing to overwrite %s: it exists; choose another --out or remove it first", *out)
+		}
+		if err != nil {
+			return fmt.Errorf("create --out file: %w", err)
+		}
+		file = f
+		defer func() {
+			if file != nil { // not written: leave no empty or partial file
+				file.Close()
+				os.Remove(*out)
+			}
+		}()
+	}
+
+	a, err := openApp(ctx, op.settings, op.log, false)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	u, err := a.svc.UserByTelegramID(ctx, *telegramID)
+	created := false
+	if errors.Is(err, wgbot.ErrUserNotFound) {
+		// Only a new user is registered here: registering an existing one
+		// would blank the name and username the bot saw.
+		u, err = a.svc.Register(ctx, wgbot.User{TelegramID: *telegramID, Language: "en"}, 0)
+		created = err == nil
+	}
+	if err != nil {
+		return fmt.Errorf("find or register Telegram user %d: %w", *telegramID, err)
+	}
+	d, _, err := a.svc.IssueDevice(ctx, u, *days, *devices)
+	if err != nil {
+		return fmt.Errorf("issue a device to %s: %w", who(u), err)
+	}
+	applied, applyErr := op.applyNow(ctx, a)
+
+	if file != nil {
+		_, err := file.Write(d.Config)
+		if err == nil {
+			err = file.Sync()
+		}
+		if cerr := file.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("write %s (device %s of %s is issued; its config can be shown again): %w", *out, d.Peer.Name, who(u), err)
+		}
+		file = nil // written: keep it
+	}
+	v := issueView{User: viewUser(u), NewUser: created, Subscription: viewSubscription(d.Subscription),
+		Device: viewPeerOf(d.Peer, a.server.Name, u), Out: *out, Reconcile: applied}
+	switch {
+	case op.json:
+		if *out == "" {
+			v.Config = string(d.Config)
+		}
+		if err := op.writeJSON(v); err != nil {
+			return err
+		}
+	case *out != "":
+		fmt.Fprintf(op.out, "wrote %s (mode 0600): %s of %s, %s, subscription until %s UTC\n",
+			*out, d.Peer.Name, who(u), d.Peer.IP, fmtTime(d.Subscription.ExpiresAt))
+		op.printApplied(applied)
+	default:
+		qr, err := wireguard.QRCodeTerminal(d.Config)
+		if err != nil {
+			return err
+		}
+		op.out.Write(d.Config)
+		fmt.Fprintf(op.out, "\n%s", qr)
+		op.log.Info("issued a device", "user", who(u), "device", d.Peer.Name, "peer", d.Peer.ID, "ip", d.Peer.IP.String(),
+			"expires", d.Subscription.ExpiresAt.UTC().Format(time.RFC3339), "new_user", created)
+	}
+	return notApplied(applyErr, "the device")
+}
+
+// --- output ---
+
+func (op *operatorCmd) writeJSON(v any) error {
+	enc := json.NewEncoder(op.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0) }
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04")
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func at(username string) string {
+	if username == "" {
+		return "-"
+	}
+	return "@" + username
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// who names a user for messages: Telegram id and, if known, @username.
+func who(u wgbot.User) string {
+	if u.Username != "" {
+		return fmt.Sprintf("Telegram user %d (@%s)", u.TelegramID, u.Username)
+	}
+	return fmt.Sprintf("Telegram user %d", u.TelegramID)
+}
+
+// The JSON shapes below are the scripts' interface: snake_case names,
+// times in RFC 3339, amounts in minor units. The domain types stay free of
+// presentation tags.
+
+type userView struct {
+	ID         int64     `json:"id"`
+	TelegramID int64     `json:"telegram_id"`
+	Username   string    `json:"username"`
+	FirstName  string    `json:"first_name"`
+	Language   string    `json:"language"`
+	Banned     bool      `json:"banned"`
+	BlockedBot bool      `json:"blocked_bot"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+func viewUser(u wgbot.User) userView {
+	return userView{ID: u.ID, TelegramID: u.TelegramID, Username: u.Username, FirstName: u.FirstName, Language: u.Language,
+		Banned: u.Banned, BlockedBot: u.BlockedBot, CreatedAt: u.CreatedAt}
+}
+
+type subscriptionView struct {
+	ID          int64     `json:"id"`
+	Plan        string    `json:"plan"`
+	Trial       bool      `json:"trial"`
+	Status      string    `json:"status"`
+	DeviceLimit int       `json:"device_limit"`
+	StartsAt    time.Time `json:"starts_at"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+func (s subscriptionView) label() string {
+	if s.Trial {
+		return s.Status + " (trial)"
+	}
+	return s.Status
+}
+
+func viewSubscription(s wgbot.Subscription) subscriptionView {
+	return subscriptionView{ID: s.ID, Plan: s.Plan, Trial: s.IsTrial, Status: s.Status, DeviceLimit: s.DeviceLimit,
+		StartsAt: s.StartsAt, ExpiresAt: s.ExpiresAt}
+}
+
+func viewSubscriptionPtr(s *wgbot.Subscription) *subscriptionView {
+	if s == nil {
+		return nil
+	}
+	v := viewSubscription(*s)
+	return &v
+}
+
+type userRow struct {
+	userView
+	Subscription *subscriptionView `json:"subscription"` // null: never subscribed
+	Devices      int               `json:"devices"`      // not revoked
+}
+
+type peerView struct {
+	ID         int64     `json:"id"`
+	Name       string    `json:"name"`
+	Server     string    `json:"server"`
+	TelegramID int64     `json:"telegram_id"`
+	Username   string    `json:"username"`
+	IP         string    `json:"ip"`
+	IP6        string    `json:"ip6,omitempty"`
+	PublicKey  string    `json:"public_key"`
+	Status     string    `json:"status"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+func viewPeer(p postgres.PeerListing) peerView {
+	v := peerView{ID: p.ID, Name: p.Name, Server: p.Server, TelegramID: p.TelegramID, Username: p.Username,
+		IP: p.IP.String(), PublicKey: p.PublicKey, Status: p.Status, CreatedAt: p.CreatedAt}
+	if p.IP6.IsValid() {
+		v.IP6 = p.IP6.String()
+	}
+	return v
+}
+
+func viewPeerOf(p wgbot.Peer, server string, u wgbot.User) peerView {
+	return viewPeer(postgres.PeerListing{Peer: p, Server: server, TelegramID: u.TelegramID, Username: u.Username})
+}
+
+type paymentView struct {
+	ID                int64      `json:"id"`
+	Provider          string     `json:"provider"`
+	ProviderPaymentID string     `json:"provider_payment_id"`
+	OrderID           int64      `json:"order_id,omitempty"`
+	Amount            int64      `json:"amount"` // minor units
+	Currency          string     `json:"currency"`
+	Status            string     `json:"status"`
+	Days              int        `json:"days"`
+	Flagged           string     `json:"flagged,omitempty"`
+	AppliedAt         time.Time  `json:"applied_at"`
+	RefundedAt        *time.Time `json:"refunded_at,omitempty"`
+}
+
+func viewPayment(p postgres.PaymentRecord) paymentView {
+	return paymentView{ID: p.ID, Provider: p.Provider, ProviderPaymentID: p.ProviderPaymentID, OrderID: p.OrderID,
+		Amount: p.Amount, Currency: p.Currency, Status: p.Status, Days: p.Days, Flagged: p.Flagged,
+		AppliedAt: p.AppliedAt, RefundedAt: p.RefundedAt}
+}
+
+type userDetail struct {
+	User          userView           `json:"user"`
+	Subscriptions []subscriptionView `json:"subscriptions"` // newest first
+	Devices       []peerView         `json:"devices"`       // every status
+	Payments      []paymentView      `json:"payments"`
+}
+
+// applyView is what the in-process reconcile did.
+type applyView struct {
+	Mode        string `json:"mode"`
+	Revision    int64  `json:"revision"`
+	FileChanged bool   `json:"file_changed"`
+	Added       int    `json:"device_added"`
+	Updated     int    `json:"device_updated"`
+	Removed     int    `json:"device_removed"`
+	Unchanged   int    `json:"device_unchanged"`
+	Error       string `json:"error,omitempty"`
+}
+
+func viewApply(mode string, res reconcile.Result, err error) applyView {
+	v := applyView{Mode: mode, Revision: res.Revision, FileChanged: res.FileChanged,
+		Added: res.Device.Added, Updated: res.Device.Updated, Removed: res.Device.Removed, Unchanged: res.Device.Unchanged}
+	if err != nil {
+		v.Error = err.Error()
+	}
+	return v
+}
+
+func (v applyView) summary() string {
+	file := "wg0.conf unchanged"
+	if v.FileChanged {
+		file = "wg0.conf rewritten"
+	}
+	if v.Mode != config.ApplyDevice {
+		return file + " (WG_APPLY_MODE=" + v.Mode + ": the device is left to your tooling)"
+	}
+	return fmt.Sprintf("%s; device: added %d, updated %d, removed %d, unchanged %d", file, v.Added, v.Updated, v.Removed, v.Unchanged)
+}
+
+type grantView struct {
+	User         userView         `json:"user"`
+	Days         int              `json:"days"`
+	Subscription subscriptionView `json:"subscription"`
+	NewDevice    *peerView        `json:"new_device"` // null: the user's devices were kept
+	Reconcile    *applyView       `json:"reconcile"`
+}
+
+type revokeView struct {
+	User           userView   `json:"user"`
+	RevokedDevices []peerView `json:"revoked_devices"`
+	Reconcile      *applyView `json:"reconcile"`
+}
+
+type issueView struct {
+	User         userView         `json:"user"`
+	NewUser      bool             `json:"new_user"` // registered by this command
+	Subscription subscriptionView `json:"subscription"`
+	Device       peerView         `json:"device"`
+	Config       string           `json:"config,omitempty"` // the client .conf; omitted with --out
+	Out          string           `json:"out,omitempty"`
+	Reconcile    *applyView       `json:"reconcile"`
+}
+
+// --- reconcile ---
+
+func (op *operatorCmd) reconcile(ctx context.Context, args []string) error {
+	fs := op.flags("reconcile")
+	dryRun := fs.Bool("dry-run", false, "show what differs and change nothing")
+	if _, err := op.parse(fs, usageReconcile, args, 0); err != nil {
+		return err
+	}
+	a, err := openApp(ctx, op.settings, op.log, false)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	plan, err := planReconcile(ctx, a)
+	if err != nil {
+		return fmt.Errorf("compare server %s with the database: %w", a.server.Name, err)
+	}
+	v := reconcileView{DryRun: *dryRun, Plan: plan}
+	var applyErr error
+	if !*dryRun {
+		v.Result, applyErr = op.applyNow(ctx, a)
+	}
+	if op.json {
+		if err := op.writeJSON(v); err != nil {
+			return err
+		}
+	} else {
+		op.printPlan(plan)
+		if *dryRun {
+			fmt.Fprintln(op.out, "dry run: nothing changed")
+		} else {
+			op.printApplied(v.Result)
+		}
+	}
+	if applyErr != nil {
+		return fmt.Errorf("reconcile server %s: %w", a.server.Name, applyErr)
+	}
+	return nil
+}
+
+// planChange is one difference between the database and wg0.conf or the
+// live device, as the reconciler would resolve it.
+type planChange struct {
+	Target     string   `json:"target"` // "file" (wg0.conf) or "device"
+	Action     string   `json:"action"` // "add", "update" or "remove"
+	Kind       string   `json:"kind"`   // "wgbot", "hand-made" (from wg0.conf) or "stray" (known to neither)
+	PeerID     int64    `json:"peer_id,omitempty"`
+	PublicKey  string   `json:"public_key"`
+	AllowedIPs []string `json:"allowed_ips"`
+	Detail     string   `json:"detail,omitempty"`
+}
+
+type reconcilePlan struct {
+	Server        string       `json:"server"`
+	Interface     string       `json:"interface"`
+	Mode          string       `json:"mode"`
+	Revision      int64        `json:"revision"`
+	Peers         int          `json:"peers"` // active in the database
+	ConfigPath    string       `json:"config_path"`
+	FileRewrite   bool         `json:"file_rewrite"`   // wg0.conf's bytes would change
+	DeviceChecked bool         `json:"device_checked"` // false unless WG_APPLY_MODE=device
+	Changes       []planChange `json:"changes"`
+	Warnings      []string     `json:"warnings,omitempty"`
+}
+
+type reconcileView struct {
+	DryRun bool          `json:"dry_run"`
+	Plan   reconcilePlan `json:"plan"`
+	Result *applyView    `json:"result"` // null on a dry run
+}
+
+// planReconcile computes what a reconcile would change without changing
+// anything: no file write, no lock, no device call but a read, and no
+// database write (the reconciler also refreshes the reserved hand-made
+// addresses; the plan does not). It mirrors reconcile.Reconciler's rules:
+// managed peers of wg0.conf equal the database's active peers; the device
+// holds those plus wg0.conf's hand-made peers, minus any wgbot peer whose
+// address a hand-made peer took, and nothing else.
+func planReconcile(ctx context.Context, a *app) (reconcilePlan, error) {
+	s := a.settings
+	desired, revision, err := a.store.DesiredPeers(ctx, a.server.ID)
+	if err != nil {
+		return reconcilePlan{}, err
+	}
+	plan := reconcilePlan{Server: a.server.Name, Interface: s.WGInterface, Mode: s.WGApplyMode, Revision: revision,
+		Peers: len(desired), ConfigPath: s.WGConfigPath, Changes: []planChange{}}
+	if s.WGApplyMode == config.ApplyNone {
+		plan.Warnings = append(plan.Warnings, "WG_APPLY_MODE=none: wgbot changes neither wg0.conf nor the device, so a reconcile applies nothing")
+	}
+
+	managed := make([]wgconf.Peer, 0, len(desired))
+	live := make([]device.Peer, 0, len(desired))
+	for _, p := range desired {
+		psk, err := service.OpenPresharedKey(a.keys, p.Secrets)
+		if err != nil {
+			return plan, fmt.Errorf("peer %d: %w", p.ID, err)
+		}
+		allowed := []netip.Prefix{netip.PrefixFrom(p.IP, 32)}
+		if p.IP6.IsValid() {
+			allowed = append(allowed, netip.PrefixFrom(p.IP6, 128))
+		}
+		managed = append(managed, wgconf.Peer{ID: strconv.FormatInt(p.ID, 10), PublicKey: p.PublicKey,
+			PresharedKey: psk.String(), AllowedIPs: allowed})
+		pub, err := wgtypes.ParseKey(p.PublicKey)
+		if err != nil {
+			return plan, fmt.Errorf("peer %d: public key: %w", p.ID, err)
+		}
+		// No server-side keepalive: openApp configures the reconciler without one.
+		live = append(live, device.Peer{PublicKey: pub, PresharedKey: psk, AllowedIPs: allowed})
+	}
+
+	w, err := wgconf.NewWriter(wgconf.Config{Path: s.WGConfigPath, LockPath: s.WGConfigLockPath})
+	if err != nil {
+		return plan, err
+	}
+	f, err := w.Read()
+	if err != nil {
+		return plan, err
+	}
+	plan.Changes = append(plan.Changes, fileChanges(f.ManagedPeers(), managed)...)
+	handMade := f.UnmanagedPeers()
+	before := f.Render()
+	if err := f.SetManagedPeers(managed); err != nil {
+		return plan, fmt.Errorf("render the managed peers of %s: %w", s.WGConfigPath, err)
+	}
+	plan.FileRewrite = !bytes.Equal(before, f.Render())
+
+	if a.wg == nil {
+		return plan, nil
+	}
+	plan.DeviceChecked = true
+	// Who is who among the peers the device would lose: every peer this
+	// server ever had, so a revoked one is told from a stranger.
+	known, err := a.store.ListPeers(ctx, postgres.PeerFilter{Server: a.server.Name})
+	if err != nil {
+		return plan, err
+	}
+	dbPeers := map[string]postgres.PeerListing{}
+	for _, p := range known {
+		dbPeers[p.PublicKey] = p
+	}
+	handKeys := map[string]bool{}
+	taken := map[netip.Prefix]bool{}
+	var hand []device.Peer
+	for _, h := range handMade {
+		p, err := handMadeDevicePeer(h)
+		if err != nil {
+			plan.Warnings = append(plan.Warnings, fmt.Sprintf("%s line %d: hand-made peer skipped: %v", s.WGConfigPath, h.Line, err))
+			continue
+		}
+		for _, pfx := range p.AllowedIPs {
+			taken[pfx.Masked()] = true
+		}
+		hand = append(hand, p)
+		handKeys[p.PublicKey.String()] = true
+	}
+	kept := make([]device.Peer, 0, len(live)+len(hand))
+	for _, p := range live {
+		if len(p.AllowedIPs) > 0 && taken[p.AllowedIPs[0].Masked()] {
+			plan.Warnings = append(plan.Warnings, fmt.Sprintf("wgbot peer %d has %s, which a hand-made peer of %s also uses: it stays off the device until one of them moves",
+				dbPeers[p.PublicKey.String()].ID, p.AllowedIPs[0], s.WGConfigPath))
+			continue
+		}
+		kept = append(kept, p)
+	}
+	kept = append(kept, hand...)
+
+	dev, err := a.wg.Device(s.WGInterface)
+	if err != nil {
+		return plan, fmt.Errorf("read WireGuard interface %s: %w", s.WGInterface, err)
+	}
+	onDevice := map[wgtypes.Key]wgtypes.Peer{}
+	for _, p := range dev.Peers {
+		onDevice[p.PublicKey] = p
+	}
+	describe := func(action string, pc wgtypes.PeerConfig, allowed []net.IPNet) planChange {
+		c := planChange{Target: "device", Action: action, PublicKey: pc.PublicKey.String(), AllowedIPs: ipNets(allowed)}
+		switch db, inDB := dbPeers[c.PublicKey]; {
+		case handKeys[c.PublicKey]:
+			c.Kind = "hand-made"
+		case inDB:
+			c.Kind, c.PeerID = "wgbot", db.ID
+			if action == "remove" {
+				c.Detail = "the peer is " + db.Status + " in the database"
+			}
+		default:
+			c.Kind, c.Detail = "stray", "in neither the database nor "+s.WGConfigPath
+		}
+		return c
+	}
+	changes := device.Diff(dev.Peers, kept)
+	for _, pc := range changes.Add {
+		plan.Changes = append(plan.Changes, describe("add", pc, pc.AllowedIPs))
+	}
+	for _, pc := range changes.Update {
+		allowed := pc.AllowedIPs
+		if !pc.ReplaceAllowedIPs {
+			allowed = onDevice[pc.PublicKey].AllowedIPs
+		}
+		c := describe("update", pc, allowed)
+		c.Detail = deviceUpdateDetail(pc)
+		plan.Changes = append(plan.Changes, c)
+	}
+	for _, pc := range changes.Remove {
+		plan.Changes = append(plan.Changes, describe("remove", pc, onDevice[pc.PublicKey].AllowedIPs))
+	}
+	return plan, nil
+}
+
+// fileChanges compares wg0.conf's managed peers with the wanted ones by
+// wgbot's peer id, the key the reconciler replaces them by.
+func fileChanges(have, want []wgconf.Peer) []planChange {
+	var out []planChange
+	current := map[string]wgconf.Peer{}
+	for _, p := range have {
+		current[p.ID] = p
+	}
+	wanted := map[string]bool{}
+	for _, w := range want {
+		wanted[w.ID] = true
+		c := planChange{Target: "file", Kind: "wgbot", PublicKey: w.PublicKey, AllowedIPs: prefixes(w.AllowedIPs)}
+		c.PeerID, _ = strconv.ParseInt(w.ID, 10, 64)
+		h, ok := current[w.ID]
+		switch {
+		case !ok:
+			c.Action = "add"
+		case filePeerDiff(h, w) != "":
+			c.Action, c.Detail = "update", filePeerDiff(h, w)
+		default:
+			continue
+		}
+		out = append(out, c)
+	}
+	for _, h := range have {
+		if !wanted[h.ID] {
+			c := planChange{Target: "file", Action: "remove", Kind: "wgbot", PublicKey: h.PublicKey, AllowedIPs: prefixes(h.AllowedIPs),
+				Detail: "not an active peer in the database"}
+			c.PeerID, _ = strconv.ParseInt(h.ID, 10, 64)
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// filePeerDiff names what differs between a managed peer in the file and
+// the one the database wants; "" when they are equal.
+func filePeerDiff(have, want wgconf.Peer) string {
+	var d []string
+	if have.PublicKey != want.PublicKey {
+		d = append(d, "public key")
+	}
+	if have.PresharedKey != want.PresharedKey {
+		d = append(d, "preshared key")
+	}
+	if !slices.Equal(have.AllowedIPs, want.AllowedIPs) {
+		d = append(d, "allowed IPs")
+	}
+	if have.Endpoint != want.Endpoint {
+		d = append(d, "endpoint")
+	}
+	if have.PersistentKeepalive != want.PersistentKeepalive {
+		d = append(d, "keepalive")
+	}
+	return strings.Join(d, ", ")
+}
+
+func deviceUpdateDetail(pc wgtypes.PeerConfig) string {
+	var d []string
+	if pc.ReplaceAllowedIPs {
+		d = append(d, "allowed IPs")
+	}
+	if pc.PresharedKey != nil {
+		d = append(d, "preshared key")
+	}
+	if pc.PersistentKeepaliveInterval != nil {
+		d = append(d, "keepalive")
+	}
+	if pc.Endpoint != nil {
+		d = append(d, "endpoint")
+	}
+	return strings.Join(d, ", ")
+}
+
+// handMadeDevicePeer is a hand-made [Peer] of wg0.conf as the reconciler
+// puts it on the device.
+func handMadeDevicePeer(h wgconf.UnmanagedPeer) (device.Peer, error) {
+	pub, err := wgtypes.ParseKey(h.PublicKey)
+	if err != nil {
+		return device.Peer{}, fmt.Errorf("public key: %w", err)
+	}
+	p := device.Peer{PublicKey: pub, AllowedIPs: h.AllowedIPs, PersistentKeepalive: time.Duration(h.PersistentKeepalive) * time.Second}
+	if ap, err := netip.ParseAddrPort(h.Endpoint); err == nil {
+		p.Endpoint = net.UDPAddrFromAddrPort(ap)
+	}
+	if h.PresharedKey != "" {
+		if p.PresharedKey, err = wgtypes.ParseKey(h.PresharedKey); err != nil {
+			return p, fmt.Errorf("preshared key: %w", err)
+		}
+	}
+	return p, nil
+}
+
+func prefixes(ps []netip.Prefix) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return out
+}
+
+func ipNets(ns []net.IPNet) []string {
+	out := make([]string, 0, len(ns))
+	for _, n := range ns {
+		out = append(out, n.String())
+	}
+	return out
+}
+
+func (op *operatorCmd) printPlan(p reconcilePlan) {
+	fmt.Fprintf(op.out, "server %s (interface %s), revision %d, %d active peer(s) in the database, WG_APPLY_MODE=%s\n",
+		p.Server, p.Interface, p.Revision, p.Peers, p.Mode)
+	for _, w := range p.Warnings {
+		fmt.Fprintln(op.out, "warning:", w)
+	}
+	fileChanged := false
+	for _, c := range p.Changes {
+		fileChanged = fileChanged || c.Target == "file"
+	}
+	if len(p.Changes) == 0 && !p.FileRewrite {
+		what := p.ConfigPath
+		if p.DeviceChecked {
+			what += " and the device"
+		}
+		fmt.Fprintf(op.out, "in sync: %s match the database\n", what)
+		return
+	}
+	if p.FileRewrite && !fileChanged {
+		fmt.Fprintf(op.out, "%s: same peers, but its managed block would be rewritten in wgbot's order and format\n", p.ConfigPath)
+	}
+	if len(p.Changes) == 0 {
+		return
+	}
+	tw := newTable(op.out)
+	fmt.Fprintln(tw, "TARGET\tACTION\tPEER\tALLOWED IPS\tPUBLIC KEY\tNOTE")
+	for _, c := range p.Changes {
+		target := c.Target
+		if target == "file" {
+			target = p.ConfigPath
+		} else {
+			target = "device " + p.Interface
+		}
+		peer := c.Kind
+		if c.PeerID != 0 {
+			peer = fmt.Sprintf("%s %d", c.Kind, c.PeerID)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", target, c.Action, peer, dash(strings.Join(c.AllowedIPs, ", ")), c.PublicKey, dash(c.Detail))
+	}
+	tw.Flush()
 }

@@ -41,6 +41,8 @@ func exitCode(err error) int {
 		return exitConfig
 	case errors.As(err, &ce):
 		return exitUnavailable
+	case isNotFound(err):
+		return exitNotFound
 	}
 	return exitFailure
 }

@@ -24,6 +24,8 @@ import (
 	"wgbot/config"
 	"wgbot/httpserver"
 	"wgbot/jobs"
+	"wgbot/metrics"
+	"wgbot/payment"
 	"wgbot/postgres"
 	"wgbot/reconcile"
 	"wgbot/secret"
@@ -44,6 +46,7 @@ type app struct {
 	svc      *service.Service
 	jobs     *river.Client[pgx.Tx]
 	jobDeps  *jobs.Deps
+	metrics  *metrics.Metrics
 }
 
 func (a *app) Close() {
@@ -77,6 +80,7 @@ func openApp(ctx context.Context, s config.Settings, log *slog.Logger, waitForDB
 
 func (a *app) wire(ctx context.Context) error {
 	s := a.settings
+	a.metrics = metrics.New(a.pool)
 	if s.MigrateOnStart {
 		if _, err := postgres.Migrate(ctx, a.pool); err != nil {
 			return err
@@ -139,7 +143,7 @@ func (a *app) wire(ctx context.Context) error {
 	a.rec, err = reconcile.New(a.store, a.keys, client, reconcile.Config{
 		ServerID: a.server.ID, Interface: s.WGInterface, Mode: s.WGApplyMode,
 		File:           wgconf.Config{Path: s.WGConfigPath, LockPath: s.WGConfigLockPath, LockTimeout: s.WGLockTimeout},
-		ResyncInterval: s.WGResyncInterval,
+		ResyncInterval: s.WGResyncInterval, Metrics: a.metrics,
 	}, listen, a.log)
 	if err != nil {
 		return err
@@ -150,7 +154,7 @@ func (a *app) wire(ctx context.Context) error {
 	}
 	a.svc = service.New(a.store, a.keys, a.rec, service.Config{
 		Server: a.server, Plans: plans, TrialDays: s.TrialDays, ClientRoutes: s.WGClientAllowedIPs,
-		Keepalive: s.WGKeepalive, ApplyWait: s.WGReconcileWait,
+		Keepalive: s.WGKeepalive, ApplyWait: s.WGReconcileWait, Metrics: a.metrics,
 	}, nil, a.log)
 	a.jobDeps.Service = a.svc
 	return nil
@@ -231,8 +235,13 @@ func serve(ctx context.Context, s config.Settings, args []string, log *slog.Logg
 // run serves until ctx ends, then shuts down in order: stop taking HTTP
 // requests, let in-flight work finish, stop the background loops.
 func (a *app) run(ctx context.Context, ln net.Listener, stdout io.Writer) error {
+	routes, err := a.webhooks()
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
-		Handler:           httpserver.New(httpserver.Deps{Pool: a.pool, Reconciler: a.rec, Log: a.log, DeviceMode: a.wg != nil}),
+		Handler: httpserver.New(httpserver.Deps{Pool: a.pool, Reconciler: a.rec, Log: a.log, DeviceMode: a.wg != nil,
+			Metrics: a.metrics, Routes: routes}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	g, gctx := errgroup.WithContext(ctx)
@@ -262,7 +271,31 @@ func (a *app) run(ctx context.Context, ln net.Listener, stdout io.Writer) error 
 	})
 	a.log.Info("wgbot serving", "version", version, "http", ln.Addr().String(), "server", a.server.Name, "apply", a.settings.WGApplyMode)
 	fmt.Fprintf(stdout, "wgbot serving on http://%s\n", ln.Addr())
-	err := g.Wait()
+	err = g.Wait()
 	a.log.Info("wgbot stopped")
 	return err
+}
+
+// webhooks builds the enabled payment providers' webhook routes.
+func (a *app) webhooks() (map[string]http.Handler, error) {
+	s := a.settings
+	routes := map[string]http.Handler{}
+	if s.YooKassaShopID != "" {
+		y, err := payment.NewYooKassa(payment.YooKassaConfig{BaseURL: s.YooKassaAPIURL, ShopID: s.YooKassaShopID,
+			SecretKey: s.YooKassaSecretKey, ReturnURL: s.YooKassaReturnURL, AllowedIPs: s.YooKassaAllowedIPs,
+			TrustProxyHeader: s.YooKassaProxyHeader}, a.svc, a.metrics, a.log)
+		if err != nil {
+			return nil, err
+		}
+		routes["POST /webhooks/yookassa"] = y
+	}
+	if s.CryptoPayToken != "" {
+		c, err := payment.NewCryptoPay(payment.CryptoPayConfig{BaseURL: s.CryptoPayAPIURL, Token: s.CryptoPayToken, Fiat: s.CryptoPayFiat},
+			a.svc, a.metrics, a.log)
+		if err != nil {
+			return nil, err
+		}
+		routes["POST /webhooks/cryptopay"] = c
+	}
+	return routes, nil
 }
