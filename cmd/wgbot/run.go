@@ -53,6 +53,7 @@ commands:
   serve     run the bot, the webhooks and the reconciler
   migrate   apply database migrations and exit
   check     validate settings, connect to the database, report what was found
+  sandbox   the whole product on this machine: no Telegram token, no root, one URL
   version   print the version
 
 operator commands (same rules and reconciler as the bot; --json for scripts):
@@ -84,6 +85,9 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 	if cmd == "help" {
 		fmt.Fprint(stdout, usage)
 		return nil
+	}
+	if cmd == "sandbox" {
+		return sandbox(ctx, getenv, *envFile, cmdArgs, stdout, stderr)
 	}
 	settings, err := config.Load(getenv, *envFile)
 	if err != nil {
