@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -55,6 +56,11 @@ const (
 // commit's NOTIFY as well; the reconciler's flock and device diff make the
 // two safe together.
 func operator(ctx context.Context, s config.Settings, cmd string, args []string, log *slog.Logger, stdout io.Writer) error {
+	if s.LogLevel != "debug" {
+		// The command's own output says what happened; the reconciler's
+		// info lines would only repeat it on stderr.
+		log = slog.New(minLevel{Handler: log.Handler(), min: slog.LevelWarn})
+	}
 	op := &operatorCmd{settings: s, log: log, out: stdout}
 	var err error
 	switch cmd {
@@ -85,6 +91,24 @@ type operatorCmd struct {
 	log      *slog.Logger
 	out      io.Writer
 	json     bool
+}
+
+// minLevel drops log records below min.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return minLevel{Handler: h.Handler.WithAttrs(attrs), min: h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{Handler: h.Handler.WithGroup(name), min: h.min}
 }
 
 // errHelpShown ends a command after -h printed its usage.
@@ -490,7 +514,7 @@ func (op *operatorCmd) applyNow(ctx context.Context, a *app) (*applyView, error)
 	ctx, cancel := context.WithTimeout(ctx, op.settings.WGLockTimeout+op.settings.WGReconcileWait)
 	defer cancel()
 	res, err := a.rec.Reconcile(ctx)
-	v := viewApply(a.settings.WGApplyMode, res, err)
+	v := viewApply(a.settings, res, err)
 	return &v, err
 }
 
@@ -607,10 +631,13 @@ func (op *operatorCmd) issue(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
+		// The config as the user imports it, its QR code for a phone's
+		// camera, then what was done.
 		op.out.Write(d.Config)
-		fmt.Fprintf(op.out, "\n%s", qr)
-		op.log.Info("issued a device", "user", who(u), "device", d.Peer.Name, "peer", d.Peer.ID, "ip", d.Peer.IP.String(),
-			"expires", d.Subscription.ExpiresAt.UTC().Format(time.RFC3339), "new_user", created)
+		fmt.Fprintf(op.out, "\n%s\n", qr)
+		fmt.Fprintf(op.out, "issued %s of %s, %s, subscription until %s UTC\n",
+			d.Peer.Name, who(u), d.Peer.IP, fmtTime(d.Subscription.ExpiresAt))
+		op.printApplied(applied)
 	}
 	return notApplied(applyErr, "the device")
 }
@@ -789,10 +816,11 @@ type applyView struct {
 	Removed     int    `json:"device_removed"`
 	Unchanged   int    `json:"device_unchanged"`
 	Error       string `json:"error,omitempty"`
+	file        string // the config file's name, for text
 }
 
-func viewApply(mode string, res reconcile.Result, err error) applyView {
-	v := applyView{Mode: mode, Revision: res.Revision, FileChanged: res.FileChanged,
+func viewApply(s config.Settings, res reconcile.Result, err error) applyView {
+	v := applyView{Mode: s.WGApplyMode, file: filepath.Base(s.WGConfigPath), Revision: res.Revision, FileChanged: res.FileChanged,
 		Added: res.Device.Added, Updated: res.Device.Updated, Removed: res.Device.Removed, Unchanged: res.Device.Unchanged}
 	if err != nil {
 		v.Error = err.Error()
@@ -801,9 +829,9 @@ func viewApply(mode string, res reconcile.Result, err error) applyView {
 }
 
 func (v applyView) summary() string {
-	file := "wg0.conf unchanged"
+	file := v.file + " unchanged"
 	if v.FileChanged {
-		file = "wg0.conf rewritten"
+		file = v.file + " rewritten"
 	}
 	if v.Mode != config.ApplyDevice {
 		return file + " (WG_APPLY_MODE=" + v.Mode + ": the device is left to your tooling)"
@@ -1164,11 +1192,11 @@ func (op *operatorCmd) printPlan(p reconcilePlan) {
 		fileChanged = fileChanged || c.Target == "file"
 	}
 	if len(p.Changes) == 0 && !p.FileRewrite {
-		what := p.ConfigPath
+		what := p.ConfigPath + " matches"
 		if p.DeviceChecked {
-			what += " and the device"
+			what = p.ConfigPath + " and the device match"
 		}
-		fmt.Fprintf(op.out, "in sync: %s match the database\n", what)
+		fmt.Fprintf(op.out, "in sync: %s the database\n", what)
 		return
 	}
 	if p.FileRewrite && !fileChanged {
