@@ -214,66 +214,77 @@ func insertSubscription(ctx context.Context, tx pgx.Tx, userID int64, plan wgbot
 // whatever the number of peers.
 func (s *Store) allocatePeer(ctx context.Context, tx pgx.Tx, subID, serverID int64, peer NewPeer) (wgbot.Peer, wgbot.Change, error) {
 	p := wgbot.Peer{SubscriptionID: subID, ServerID: serverID, Name: peer.Name, PublicKey: peer.Secrets.PublicKey, Status: wgbot.PeerActive}
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, s.lockID, int32(serverID)); err != nil {
-		return p, wgbot.Change{}, err
-	}
+	// Round trips made while the lock is held serialize every issuance on
+	// a server, so there are two: the lock, the server row and the lowest
+	// freed address travel in one batch; the insert, the high-water mark,
+	// the revision and the notification in one statement.
+	var batch pgx.Batch
+	batch.Queue(`SELECT pg_advisory_xact_lock($1, $2)`, s.lockID, int32(serverID))
+	batch.Queue(`WITH freed AS (
+			DELETE FROM free_addresses WHERE server_id = $1 AND ip = (
+				SELECT ip FROM free_addresses WHERE server_id = $1 AND available_at <= now() ORDER BY ip LIMIT 1)
+			RETURNING ip)
+		SELECT subnet, COALESCE(subnet6, '::/128'), subnet6 IS NOT NULL, address, next_ip,
+			ARRAY(SELECT ip FROM reserved_addresses WHERE server_id = $1), (SELECT ip FROM freed)
+		FROM servers WHERE id = $1`, serverID)
+	results := tx.SendBatch(ctx, &batch)
 	var subnet, subnet6 netip.Prefix
 	var address, next netip.Addr
 	var has6 bool
 	var reserved []netip.Addr
-	err := tx.QueryRow(ctx, `SELECT subnet, COALESCE(subnet6, '::/128'), subnet6 IS NOT NULL, address, next_ip,
-		ARRAY(SELECT ip FROM reserved_addresses WHERE server_id = $1)
-		FROM servers WHERE id = $1`, serverID).
-		Scan(&subnet, &subnet6, &has6, &address, &next, &reserved)
-	if err != nil {
-		return p, wgbot.Change{}, fmt.Errorf("read server %d: %w", serverID, err)
+	var freed *netip.Addr
+	_, err := results.Exec()
+	if err == nil {
+		err = results.QueryRow().Scan(&subnet, &subnet6, &has6, &address, &next, &reserved, &freed)
 	}
-	err = tx.QueryRow(ctx, `DELETE FROM free_addresses WHERE server_id = $1 AND ip = (
-			SELECT ip FROM free_addresses WHERE server_id = $1 AND available_at <= now() ORDER BY ip LIMIT 1)
-		RETURNING ip`, serverID).Scan(&p.IP)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if cerr := results.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return p, wgbot.Change{}, fmt.Errorf("allocate on server %d: %w", serverID, err)
+	}
+	advance := freed == nil
+	if freed != nil {
+		p.IP = *freed
+	} else {
 		// Nothing freed: take the high-water mark, stepping over the
 		// server's own address and hand-made peers' addresses (a short
 		// list); the broadcast address is never a host.
 		for next == address || slices.Contains(reserved, next) {
 			next = next.Next()
 		}
-		broadcast := lastAddr(subnet)
-		if !subnet.Contains(next) || next == broadcast {
+		if !subnet.Contains(next) || next == lastAddr(subnet) {
 			return p, wgbot.Change{}, fmt.Errorf("server %d, subnet %s: %w", serverID, subnet, wgbot.ErrNoFreeAddress)
 		}
 		p.IP = next
-		if _, err := tx.Exec(ctx, `UPDATE servers SET next_ip = $2 WHERE id = $1`, serverID, next.Next()); err != nil {
-			return p, wgbot.Change{}, err
-		}
-	} else if err != nil {
-		return p, wgbot.Change{}, err
 	}
 	var ip6 *netip.Addr
 	if has6 {
 		a := mapToPrefix(p.IP, subnet, subnet6)
 		p.IP6, ip6 = a, &a
 	}
-	err = tx.QueryRow(ctx, `INSERT INTO peers (subscription_id, server_id, name, ip, ip6, public_key, private_key_enc, preshared_key_enc, key_id, status)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active') RETURNING id, created_at`,
-		subID, serverID, peer.Name, p.IP, ip6, peer.Secrets.PublicKey, peer.Secrets.PrivateKeySealed, peer.Secrets.PresharedSealed, peer.Secrets.KeyID).
-		Scan(&p.ID, &p.CreatedAt)
-	if err != nil {
-		return p, wgbot.Change{}, err
-	}
-	ch, err := bumpRevision(ctx, tx, serverID)
+	ch := wgbot.Change{ServerID: serverID}
+	err = tx.QueryRow(ctx, `WITH srv AS (
+			UPDATE servers SET revision = revision + 1, next_ip = CASE WHEN $11 THEN $12::inet ELSE next_ip END
+			WHERE id = $2 RETURNING revision),
+		peer AS (
+			INSERT INTO peers (subscription_id, server_id, name, ip, ip6, public_key, private_key_enc, preshared_key_enc, key_id, status)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active') RETURNING id, created_at)
+		SELECT peer.id, peer.created_at, srv.revision, pg_notify($10, $2::text || ':' || srv.revision) IS NULL
+		FROM peer, srv`,
+		subID, serverID, peer.Name, p.IP, ip6, peer.Secrets.PublicKey, peer.Secrets.PrivateKeySealed, peer.Secrets.PresharedSealed,
+		peer.Secrets.KeyID, NotifyChannel, advance, p.IP.Next()).
+		Scan(&p.ID, &p.CreatedAt, &ch.Revision, new(bool))
 	return p, ch, err
 }
 
 // bumpRevision records that the server's desired peers changed and tells
-// every listening reconciler, at commit.
+// every listening reconciler, at commit, in one round trip.
 func bumpRevision(ctx context.Context, tx pgx.Tx, serverID int64) (wgbot.Change, error) {
 	ch := wgbot.Change{ServerID: serverID}
-	err := tx.QueryRow(ctx, `UPDATE servers SET revision = revision + 1 WHERE id = $1 RETURNING revision`, serverID).Scan(&ch.Revision)
-	if err != nil {
-		return ch, err
-	}
-	_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, fmt.Sprintf("%d:%d", serverID, ch.Revision))
+	err := tx.QueryRow(ctx, `WITH srv AS (UPDATE servers SET revision = revision + 1 WHERE id = $1 RETURNING revision)
+		SELECT revision, pg_notify($2, $1::text || ':' || revision) IS NULL FROM srv`, serverID, NotifyChannel).
+		Scan(&ch.Revision, new(bool))
 	return ch, err
 }
 

@@ -3,6 +3,8 @@ package service_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +17,8 @@ import (
 	"time"
 
 	"wgbot"
+	"wgbot/jobs"
+	"wgbot/postgres/pgtest"
 )
 
 // BenchmarkAllocate measures issuing a trial (keys, sealing, the allocating
@@ -27,8 +31,7 @@ import (
 // and compare allocs/s against pgbench's tps at the same concurrency.
 func BenchmarkAllocate(b *testing.B) {
 	for _, existing := range []int{1_000, 50_000} {
-		e := setup(&testing.T{}, "10.128.0.0/9", nil) // room for 8M hosts
-		b.Cleanup(e.pool.Close)
+		e := benchEnv(b, "10.128.0.0/9") // room for 8M hosts
 		seedPeers(b, e, existing)
 		for _, conc := range []int{1, 16, 64} {
 			b.Run(fmt.Sprintf("peers=%d/conc=%d", existing, conc), func(b *testing.B) {
@@ -78,6 +81,22 @@ func BenchmarkAllocate(b *testing.B) {
 	}
 }
 
+// benchEnv is the product's configuration: DB_POOL_MAX=10 and a job
+// client, so each issuance also queues its expiry reminders.
+func benchEnv(b *testing.B, subnet string) *env {
+	e, err := newEnv(context.Background(), pgtest.URL(b)+"&pool_max_conns=10", subnet, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(e.pool.Close)
+	client, err := jobs.New(e.pool, jobs.Config{}, &jobs.Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.store.UseJobs(client, []int{3, 1})
+	return e
+}
+
 // seedPeers fills the server with n active peers the fast way and moves
 // the allocator's high-water mark past them, as n earlier issuances would.
 func seedPeers(b *testing.B, e *env, n int) {
@@ -102,8 +121,7 @@ var tpsLine = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection t
 // fresh table for 5 seconds: the fastest a lock-serialized allocator can go
 // on this machine.
 func pgbenchCeiling(b *testing.B, conc int) float64 {
-	e := setup(&testing.T{}, "10.0.0.0/24", nil)
-	defer e.pool.Close()
+	e := benchEnv(b, "10.0.0.0/24")
 	if _, err := e.pool.Exec(context.Background(), `CREATE TABLE bench_rows (id bigserial PRIMARY KEY, server_id bigint, ip inet, created_at timestamptz DEFAULT now())`); err != nil {
 		b.Fatal(err)
 	}
