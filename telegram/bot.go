@@ -1,0 +1,411 @@
+package telegram
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-telegram/bot"
+	"github.com/go-telegram/bot/models"
+
+	"wgbot"
+	"wgbot/service"
+)
+
+// Config is the bot's settings. Zero values take the defaults below.
+type Config struct {
+	Token  string // from @BotFather
+	APIURL string // Bot API base URL; default https://api.telegram.org (tests: tgtest)
+
+	// WebhookURL is the public HTTPS URL Telegram posts updates to; empty
+	// means long polling. WebhookSecret is the secret_token Telegram echoes
+	// in X-Telegram-Bot-Api-Secret-Token ([A-Za-z0-9_-], at most 256);
+	// empty derives one from the token, so every process of one bot agrees
+	// on it without another setting.
+	WebhookURL    string
+	WebhookSecret string
+
+	AdminIDs       []int64 // Telegram ids allowed to run admin commands
+	SupportContact string  // shown by Help and /paysupport, e.g. "@acme_support"
+
+	GlobalRate    float64       // messages per second to all chats; default 30 (Telegram's limit)
+	BroadcastRate float64       // messages per second a broadcast sends; default 25
+	SendAttempts  int           // tries per API call; default 4
+	RetryBackoff  time.Duration // first pause after a network error or 5xx; default 500ms, doubling
+	MaxRetryAfter time.Duration // longest 429 retry_after honoured; default 1m
+	SendTimeout   time.Duration // per API call attempt; default 30s
+
+	MaxConcurrentUpdates int           // updates handled at once; default 64
+	HandlerTimeout       time.Duration // per update; default 2m
+	ShutdownTimeout      time.Duration // how long Run waits for handlers at exit; default 30s
+	PollTimeout          time.Duration // long-poll timeout; default 50s
+	UpdateRetention      time.Duration // how long seen update ids are kept; default 48h
+	MaxWebhookBody       int64         // bytes; default 1 MiB
+
+	HTTPClient *http.Client // default: one with a timeout above PollTimeout
+}
+
+func (c *Config) setDefaults() {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if c.APIURL == "" {
+		c.APIURL = "https://api.telegram.org"
+	}
+	if c.GlobalRate <= 0 {
+		c.GlobalRate = 30
+	}
+	if c.BroadcastRate <= 0 {
+		c.BroadcastRate = 25
+	}
+	if c.SendAttempts <= 0 {
+		c.SendAttempts = 4
+	}
+	if c.MaxConcurrentUpdates <= 0 {
+		c.MaxConcurrentUpdates = 64
+	}
+	if c.MaxWebhookBody <= 0 {
+		c.MaxWebhookBody = 1 << 20
+	}
+	def(&c.RetryBackoff, 500*time.Millisecond)
+	def(&c.MaxRetryAfter, time.Minute)
+	def(&c.SendTimeout, 30*time.Second)
+	def(&c.HandlerTimeout, 2*time.Minute)
+	def(&c.ShutdownTimeout, 30*time.Second)
+	def(&c.PollTimeout, 50*time.Second)
+	def(&c.UpdateRetention, 48*time.Hour)
+	if c.WebhookURL != "" && c.WebhookSecret == "" {
+		sum := sha256.Sum256([]byte("wgbot webhook secret\x00" + c.Token))
+		c.WebhookSecret = hex.EncodeToString(sum[:])
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{Timeout: c.PollTimeout + 15*time.Second}
+	}
+}
+
+var secretPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
+
+// validate lists every problem at once.
+func (c *Config) validate(svc *service.Service, checkouts []Checkout) error {
+	var problems []string
+	if id, secret, ok := strings.Cut(c.Token, ":"); !ok || id == "" || secret == "" {
+		problems = append(problems, "token: want <bot id>:<secret> from @BotFather")
+	}
+	if u, err := url.Parse(c.APIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		problems = append(problems, "API URL: want an http(s) URL")
+	}
+	if c.WebhookURL != "" {
+		if u, err := url.Parse(c.WebhookURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			problems = append(problems, "webhook URL: want the public https URL Telegram posts to")
+		}
+		if !secretPattern.MatchString(c.WebhookSecret) {
+			problems = append(problems, "webhook secret: want 1-256 characters of A-Z, a-z, 0-9, _ and -")
+		}
+	}
+	for _, id := range c.AdminIDs {
+		if id <= 0 {
+			problems = append(problems, fmt.Sprintf("admin ids: %d is not a Telegram user id", id))
+		}
+	}
+	for _, p := range svc.Plans() {
+		if !planNamePattern.MatchString(p.Name) {
+			problems = append(problems, fmt.Sprintf("plan %q: a name the bot can put in a button has 1-32 characters of A-Z, a-z, 0-9, _ . -", p.Name))
+		}
+	}
+	seen := map[string]bool{providerStars: true}
+	for _, co := range checkouts {
+		switch {
+		case co == nil:
+			problems = append(problems, "checkouts: nil checkout")
+		case !providerPattern.MatchString(co.Provider()):
+			problems = append(problems, fmt.Sprintf("checkout %q: provider names have 1-16 characters of a-z, 0-9 and _", co.Provider()))
+		case seen[co.Provider()]:
+			problems = append(problems, fmt.Sprintf("checkout %q: provider listed twice (or named like the built-in Stars)", co.Provider()))
+		case co.Currency() == "":
+			problems = append(problems, fmt.Sprintf("checkout %q: no currency", co.Provider()))
+		}
+		if co != nil {
+			seen[co.Provider()] = true
+		}
+	}
+	if len(problems) > 0 {
+		return errors.New("telegram settings: " + strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// Checkout is a payment provider other than Telegram Stars (YooKassa,
+// Crypto Pay, ...). The bot creates the order and shows the URL Start
+// returns as a button; the provider's webhook later confirms the payment
+// through service.PayOrder and tells the user with Bot.ConfirmPayment.
+type Checkout interface {
+	// Provider is the name stored on orders and payments, e.g. "yookassa".
+	Provider() string
+	// Currency is the plan price currency this provider charges; plans
+	// without a price in it are not offered with this provider.
+	Currency() string
+	// Title is the button label in lang ("en" or "ru"), e.g. "Bank card".
+	Title(lang string) string
+	// Start creates the provider's checkout for a pending order and
+	// returns the URL the user pays at. It may record the provider's id
+	// with service.SetOrderRef. Errors should be wgbot errors; anything
+	// else is shown to the user as an internal error.
+	Start(ctx context.Context, order wgbot.Order, user wgbot.User) (payURL string, err error)
+}
+
+// providerStars is the provider name of Telegram Stars payments.
+const providerStars = "stars"
+
+// currencyStars is Telegram Stars' currency code.
+const currencyStars = "XTR"
+
+// Bot is the Telegram bot. Create it with New, start it with Run.
+type Bot struct {
+	svc       *service.Service
+	cfg       Config
+	checkouts []Checkout
+	log       *slog.Logger
+	api       *bot.Bot
+	send      *sender
+	t         texts
+	botID     int64
+	admins    map[int64]bool
+	broadcast *broadcaster
+
+	// busy holds "user:action" keys of slow actions in progress, so a user
+	// pressing a button twenty times starts the action once.
+	busy sync.Map
+
+	// base is the context handlers run in: not the caller's, so a handler
+	// finishes its work when Run's context ends; cancelled only if
+	// handlers outlive ShutdownTimeout.
+	base       context.Context
+	cancelBase context.CancelFunc
+
+	mu       sync.Mutex
+	closing  bool
+	inflight sync.WaitGroup
+	slots    chan struct{}
+	running  atomic.Bool
+}
+
+// New checks the settings and builds the bot without contacting Telegram.
+// checkouts are the payment providers offered besides Telegram Stars.
+func New(svc *service.Service, cfg Config, checkouts []Checkout, log *slog.Logger) (*Bot, error) {
+	if svc == nil || log == nil {
+		return nil, errors.New("telegram: New needs a service and a logger")
+	}
+	cfg.setDefaults()
+	if err := cfg.validate(svc, checkouts); err != nil {
+		return nil, err
+	}
+	b := &Bot{
+		svc: svc, cfg: cfg, checkouts: slices.Clone(checkouts), log: log.With("component", "telegram"),
+		t: catalogue(), admins: map[int64]bool{}, slots: make(chan struct{}, cfg.MaxConcurrentUpdates),
+	}
+	b.base, b.cancelBase = context.WithCancel(context.Background())
+	for _, id := range cfg.AdminIDs {
+		b.admins[id] = true
+	}
+	api, err := bot.New(cfg.Token,
+		bot.WithSkipGetMe(),
+		bot.WithServerURL(strings.TrimRight(cfg.APIURL, "/")),
+		bot.WithHTTPClient(cfg.PollTimeout, cfg.HTTPClient),
+		bot.WithAllowedUpdates(allowedUpdates()),
+		bot.WithDefaultHandler(b.onPolledUpdate),
+		// The library would start a goroutine per update that nothing
+		// waits for; dispatch starts its own, counted for shutdown.
+		bot.WithNotAsyncHandlers(),
+		bot.WithErrorsHandler(func(err error) { b.log.Warn("telegram: client error", "err", err) }),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("telegram client: %w", err)
+	}
+	b.api = api
+	b.botID = api.ID()
+	b.send = newSender(b.log, cfg.GlobalRate, cfg.SendAttempts, cfg.RetryBackoff, cfg.MaxRetryAfter, cfg.SendTimeout, b.markBlocked)
+	b.broadcast = newBroadcaster(b)
+	return b, nil
+}
+
+// allowedUpdates are the update kinds the bot handles; Telegram drops the
+// rest before they cost a request.
+func allowedUpdates() []string {
+	return []string{models.AllowedUpdateMessage, models.AllowedUpdateCallbackQuery,
+		models.AllowedUpdatePreCheckoutQuery, models.AllowedUpdateMyChatMember}
+}
+
+// Run starts the bot and blocks until ctx ends: it registers the command
+// menu, then either long-polls or, with a WebhookURL, sets the webhook
+// (WebhookHandler must be served meanwhile). It returns after every
+// update already taken has been handled, or ShutdownTimeout has passed.
+func (b *Bot) Run(ctx context.Context) error {
+	if !b.running.CompareAndSwap(false, true) {
+		return errors.New("telegram: Run called twice")
+	}
+	defer b.drain()
+	b.setCommands(ctx)
+	if err := b.setUpdateMode(ctx); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { b.broadcast.run(ctx) })
+	wg.Go(func() { b.pruneUpdates(ctx) })
+	if b.cfg.WebhookURL != "" {
+		b.log.Info("telegram: receiving updates by webhook", "url", b.cfg.WebhookURL)
+		<-ctx.Done()
+	} else {
+		b.log.Info("telegram: receiving updates by long polling")
+		b.api.Start(ctx)
+	}
+	wg.Wait()
+	return nil
+}
+
+// setUpdateMode sets the webhook, or deletes one left from an earlier
+// webhook run, without which getUpdates fails with 409.
+func (b *Bot) setUpdateMode(ctx context.Context) error {
+	if b.cfg.WebhookURL != "" {
+		err := b.send.do(ctx, call{method: "setWebhook", kind: kindAnswer}, func(ctx context.Context) error {
+			_, err := b.api.SetWebhook(ctx, &bot.SetWebhookParams{
+				URL: b.cfg.WebhookURL, SecretToken: b.cfg.WebhookSecret, AllowedUpdates: allowedUpdates(),
+				MaxConnections: min(b.cfg.MaxConcurrentUpdates, 100),
+			})
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("telegram: set webhook: %w", err)
+		}
+		return nil
+	}
+	err := b.send.do(ctx, call{method: "deleteWebhook", kind: kindAnswer}, func(ctx context.Context) error {
+		_, err := b.api.DeleteWebhook(ctx, &bot.DeleteWebhookParams{})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("telegram: delete webhook before long polling: %w", err)
+	}
+	return nil
+}
+
+// setCommands registers the command menu in both languages. A failure
+// only loses the menu's hints, so it is logged, not fatal.
+func (b *Bot) setCommands(ctx context.Context) {
+	for _, lang := range languages() {
+		cmds := []models.BotCommand{
+			{Command: "start", Description: b.t.get(lang, mCmdStart)},
+			{Command: "help", Description: b.t.get(lang, mCmdHelp)},
+			{Command: "lang", Description: b.t.get(lang, mCmdLang)},
+			{Command: "paysupport", Description: b.t.get(lang, mCmdPaySupport)},
+		}
+		code := lang
+		if lang == langEN {
+			code = "" // English is the default for every other language
+		}
+		_ = b.send.do(ctx, call{method: "setMyCommands", kind: kindAnswer}, func(ctx context.Context) error {
+			_, err := b.api.SetMyCommands(ctx, &bot.SetMyCommandsParams{Commands: cmds, LanguageCode: code})
+			return err
+		})
+	}
+}
+
+// pruneUpdates forgets old update ids now and then; any process may do
+// it, and doing it twice is harmless.
+func (b *Bot) pruneUpdates(ctx context.Context) {
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		n, err := b.svc.PruneTelegramUpdates(ctx, b.cfg.UpdateRetention)
+		if err != nil && ctx.Err() == nil {
+			b.log.Warn("telegram: prune seen update ids", "err", err)
+		} else if n > 0 {
+			b.log.Debug("telegram: pruned seen update ids", "rows", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// onPolledUpdate receives long-polled updates from the client library.
+func (b *Bot) onPolledUpdate(_ context.Context, _ *bot.Bot, upd *models.Update) {
+	if !b.dispatch(upd) {
+		b.log.Warn("telegram: update dropped during shutdown; Telegram redelivers unconfirmed ones", "update", upd.ID)
+	}
+}
+
+// dispatch hands an update to a handler goroutine, waiting while
+// MaxConcurrentUpdates are running. It returns false once the bot is
+// shutting down.
+func (b *Bot) dispatch(upd *models.Update) bool {
+	b.mu.Lock()
+	if b.closing {
+		b.mu.Unlock()
+		return false
+	}
+	b.inflight.Add(1)
+	b.mu.Unlock()
+	select {
+	case b.slots <- struct{}{}:
+	case <-b.base.Done():
+		b.inflight.Done()
+		return false
+	}
+	go func() {
+		defer b.inflight.Done()
+		defer func() { <-b.slots }()
+		defer func() {
+			if r := recover(); r != nil {
+				b.log.Error("telegram: handler panicked", "update", upd.ID, "panic", r)
+			}
+		}()
+		ctx, cancel := context.WithTimeout(b.base, b.cfg.HandlerTimeout)
+		defer cancel()
+		b.handleUpdate(ctx, upd)
+	}()
+	return true
+}
+
+// drain stops taking updates and waits for the handlers still running.
+func (b *Bot) drain() {
+	b.mu.Lock()
+	b.closing = true
+	b.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		b.inflight.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(b.cfg.ShutdownTimeout):
+		b.log.Warn("telegram: handlers still running at shutdown; cancelling them", "waited", b.cfg.ShutdownTimeout)
+		b.cancelBase()
+		<-done
+	}
+	b.cancelBase()
+}
+
+// markBlocked records a 403 from Telegram: the user blocked the bot.
+func (b *Bot) markBlocked(ctx context.Context, chatID int64) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := b.svc.MarkBlocked(ctx, chatID, true); err != nil {
+		b.log.Warn("telegram: could not mark user blocked", "chat", chatID, "err", err)
+	}
+}

@@ -1,0 +1,138 @@
+package telegram
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// action is what an inline button asks for.
+type action int
+
+const (
+	actMenu action = iota + 1
+	actTrial
+	actBuy
+	actPlan          // buy:plan:<plan>
+	actPay           // buy:pay:<provider>:<plan>
+	actSubscription  // sub
+	actDeviceConfig  // dev:cfg:<peer id>
+	actDeviceAdd     // dev:add
+	actDeviceRemove  // dev:rm:<peer id>: asks for confirmation
+	actDeviceRemoved // dev:rmok:<peer id>: confirmed
+	actHelp
+	actLanguages // lang
+	actLanguage  // lang:<en|ru>
+)
+
+// callback is parsed callback data. Callback data comes from the client
+// and can be forged, so it is parsed strictly: one exact shape per action,
+// canonical decimal ids, names from a closed alphabet; anything else is
+// refused. Parsing says nothing about ownership: the service checks that.
+type callback struct {
+	act      action
+	peerID   int64
+	plan     string
+	provider string
+	lang     string
+}
+
+// Telegram limits callback_data to 64 bytes.
+const maxCallbackData = 64
+
+var (
+	// planNamePattern is what a plan name may be to travel in callback data.
+	planNamePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,32}$`)
+	// providerPattern is what a checkout's provider name may be.
+	providerPattern = regexp.MustCompile(`^[a-z0-9_]{1,16}$`)
+)
+
+// data encodes c; parseCallback(c.data()) gives c back.
+func (c callback) data() string {
+	switch c.act {
+	case actMenu:
+		return "menu"
+	case actTrial:
+		return "trial"
+	case actBuy:
+		return "buy"
+	case actPlan:
+		return "buy:plan:" + c.plan
+	case actPay:
+		return "buy:pay:" + c.provider + ":" + c.plan
+	case actSubscription:
+		return "sub"
+	case actDeviceConfig:
+		return "dev:cfg:" + strconv.FormatInt(c.peerID, 10)
+	case actDeviceAdd:
+		return "dev:add"
+	case actDeviceRemove:
+		return "dev:rm:" + strconv.FormatInt(c.peerID, 10)
+	case actDeviceRemoved:
+		return "dev:rmok:" + strconv.FormatInt(c.peerID, 10)
+	case actHelp:
+		return "help"
+	case actLanguages:
+		return "lang"
+	case actLanguage:
+		return "lang:" + c.lang
+	}
+	panic("telegram: callback data for unknown action " + strconv.Itoa(int(c.act)))
+}
+
+// parseCallback parses callback data, refusing anything data() could not
+// have produced.
+func parseCallback(data string) (callback, bool) {
+	if data == "" || len(data) > maxCallbackData {
+		return callback{}, false
+	}
+	parts := strings.Split(data, ":")
+	switch len(parts) {
+	case 1:
+		simple := map[string]action{"menu": actMenu, "trial": actTrial, "buy": actBuy, "sub": actSubscription, "help": actHelp, "lang": actLanguages}
+		if act, ok := simple[parts[0]]; ok {
+			return callback{act: act}, true
+		}
+	case 2:
+		switch {
+		case parts[0] == "dev" && parts[1] == "add":
+			return callback{act: actDeviceAdd}, true
+		case parts[0] == "lang" && (parts[1] == langEN || parts[1] == langRU):
+			return callback{act: actLanguage, lang: parts[1]}, true
+		}
+	case 3:
+		switch parts[0] + ":" + parts[1] {
+		case "buy:plan":
+			if planNamePattern.MatchString(parts[2]) {
+				return callback{act: actPlan, plan: parts[2]}, true
+			}
+		case "dev:cfg", "dev:rm", "dev:rmok":
+			id, ok := parseID(parts[2])
+			if !ok {
+				return callback{}, false
+			}
+			act := map[string]action{"cfg": actDeviceConfig, "rm": actDeviceRemove, "rmok": actDeviceRemoved}[parts[1]]
+			return callback{act: act, peerID: id}, true
+		}
+	case 4:
+		if parts[0] == "buy" && parts[1] == "pay" && providerPattern.MatchString(parts[2]) && planNamePattern.MatchString(parts[3]) {
+			return callback{act: actPay, provider: parts[2], plan: parts[3]}, true
+		}
+	}
+	return callback{}, false
+}
+
+// parseID accepts a positive int64 written canonically: no sign, no
+// leading zeros, no spaces, so one id has exactly one spelling.
+func parseID(s string) (int64, bool) {
+	if s == "" || s[0] == '0' || len(s) > 19 {
+		return 0, false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return 0, false
+		}
+	}
+	id, err := strconv.ParseInt(s, 10, 64)
+	return id, err == nil && id > 0
+}

@@ -1,0 +1,354 @@
+package telegram
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/go-telegram/bot/models"
+
+	"wgbot"
+)
+
+// request is one user action being handled: who, in which chat and
+// language, and the button press it came from (nil for a typed message).
+type request struct {
+	user   wgbot.User
+	lang   string
+	chatID int64
+	query  *models.CallbackQuery
+	// answered is set once the button press has been answered; Telegram
+	// shows a spinner on the button until then.
+	answered bool
+}
+
+// handleUpdate handles one update once, however often Telegram delivers
+// it: the first process to claim its id in PostgreSQL handles it.
+func (b *Bot) handleUpdate(ctx context.Context, upd *models.Update) {
+	first, err := b.svc.ClaimTelegramUpdate(ctx, b.botID, upd.ID)
+	switch {
+	case err != nil:
+		// Handling risks a duplicate reply; dropping risks a lost payment.
+		b.log.Warn("telegram: could not record the update id; handling it anyway", "update", upd.ID, "err", err)
+	case !first:
+		b.log.Info("telegram: update already handled", "update", upd.ID)
+		return
+	}
+	switch {
+	case upd.Message != nil:
+		b.onMessage(ctx, upd.Message)
+	case upd.CallbackQuery != nil:
+		b.onCallback(ctx, upd.CallbackQuery)
+	case upd.PreCheckoutQuery != nil:
+		b.onPreCheckout(ctx, upd.PreCheckoutQuery)
+	case upd.MyChatMember != nil:
+		b.onMyChatMember(ctx, upd.MyChatMember)
+	}
+}
+
+// userFor returns the user behind a Telegram account, registering them on
+// first contact (a button pressed after the database was restored), and
+// notes that a user the bot believed blocked is talking to it again.
+func (b *Bot) userFor(ctx context.Context, from *models.User) (wgbot.User, error) {
+	u, err := b.svc.UserByTelegramID(ctx, from.ID)
+	if errors.Is(err, wgbot.ErrUserNotFound) {
+		return b.register(ctx, from, 0)
+	}
+	if err != nil {
+		return u, err
+	}
+	b.unblock(ctx, &u)
+	return u, nil
+}
+
+func (b *Bot) register(ctx context.Context, from *models.User, referrer int64) (wgbot.User, error) {
+	u, err := b.svc.Register(ctx, wgbot.User{
+		TelegramID: from.ID, Username: from.Username, FirstName: from.FirstName, Language: normalizeLang(from.LanguageCode),
+	}, referrer)
+	if err != nil {
+		return u, err
+	}
+	b.unblock(ctx, &u)
+	return u, nil
+}
+
+func (b *Bot) unblock(ctx context.Context, u *wgbot.User) {
+	if !u.BlockedBot {
+		return
+	}
+	if err := b.svc.MarkBlocked(ctx, u.TelegramID, false); err != nil {
+		b.log.Warn("telegram: could not mark user unblocked", "user", u.TelegramID, "err", err)
+		return
+	}
+	u.BlockedBot = false
+}
+
+// onMyChatMember follows the user blocking ("kicked") and unblocking the
+// bot, so broadcasts skip blocked users without a failed send each time.
+func (b *Bot) onMyChatMember(ctx context.Context, m *models.ChatMemberUpdated) {
+	if m.Chat.Type != models.ChatTypePrivate {
+		return
+	}
+	blocked := m.NewChatMember.Type == models.ChatMemberTypeBanned
+	if err := b.svc.MarkBlocked(ctx, m.Chat.ID, blocked); err != nil {
+		b.log.Warn("telegram: could not record a block change", "user", m.Chat.ID, "blocked", blocked, "err", err)
+	}
+}
+
+// maxTextRunes bounds the text the bot looks at: Telegram's own limit is
+// 4096 characters, so anything longer did not come from Telegram.
+const maxTextRunes = 4096
+
+var commandNamePattern = regexp.MustCompile(`^[a-z0-9_]{1,32}$`)
+
+// parseCommand splits "/cmd@bot args" into its lower-case name and the
+// rest, which keeps its line breaks (a broadcast text). ok is false for
+// text that is not a command.
+func parseCommand(text string) (name, args string, ok bool) {
+	if !strings.HasPrefix(text, "/") {
+		return "", "", false
+	}
+	head, rest, _ := strings.Cut(text[1:], " ")
+	if i := strings.IndexAny(head, "\n\t"); i >= 0 {
+		head, rest = head[:i], head[i+1:]+" "+rest
+	}
+	head, _, _ = strings.Cut(head, "@")
+	name = strings.ToLower(head)
+	if !commandNamePattern.MatchString(name) {
+		return "", "", false
+	}
+	return name, strings.TrimSpace(rest), true
+}
+
+func (b *Bot) onMessage(ctx context.Context, m *models.Message) {
+	if m.From == nil || m.From.IsBot || m.Chat.Type != models.ChatTypePrivate {
+		return // a private-chat bot: groups and channels are not served
+	}
+	if m.SuccessfulPayment != nil {
+		b.onSuccessfulPayment(ctx, m)
+		return
+	}
+	text := m.Text
+	if text == "" || len(text) > 4*maxTextRunes || utf8.RuneCountInString(text) > maxTextRunes || !utf8.ValidString(text) {
+		return // stickers, photos, garbage: nothing to answer
+	}
+	cmd, args, isCommand := parseCommand(text)
+	var (
+		user wgbot.User
+		err  error
+	)
+	if cmd == "start" {
+		user, err = b.register(ctx, m.From, referrerOf(args))
+	} else {
+		user, err = b.userFor(ctx, m.From)
+	}
+	if err != nil {
+		lang := normalizeLang(m.From.LanguageCode)
+		b.logFailure(ctx, "identify user", m.From.ID, err)
+		_ = b.sendText(ctx, m.Chat.ID, b.t.get(lang, userError(err)), nil)
+		return
+	}
+	r := &request{user: user, lang: normalizeLang(user.Language), chatID: m.Chat.ID}
+	if !isCommand {
+		b.showMenu(ctx, r, "")
+		return
+	}
+	switch cmd {
+	case "start":
+		name := []rune(strings.TrimSpace(m.From.FirstName))
+		if len(name) > 64 {
+			name = name[:64]
+		}
+		b.showMenu(ctx, r, b.t.get(r.lang, mWelcome, string(name)))
+	case "menu":
+		b.showMenu(ctx, r, "")
+	case "help":
+		b.showHelp(ctx, r)
+	case "paysupport":
+		_ = b.sendText(ctx, r.chatID, b.t.get(r.lang, mPaySupport, b.support(r.lang)), b.backTo(r.lang, actMenu))
+	case "lang":
+		b.showLanguages(ctx, r)
+	default:
+		// An admin command from anyone else is just an unknown command:
+		// the answer must not reveal that it exists.
+		if !b.admins[m.From.ID] || !b.onAdminCommand(ctx, r, cmd, args) {
+			b.showHelp(ctx, r)
+		}
+	}
+}
+
+// referrerOf reads the deep-link payload of "/start ref_<telegram id>".
+func referrerOf(payload string) int64 {
+	rest, ok := strings.CutPrefix(payload, "ref_")
+	if !ok {
+		return 0
+	}
+	id, ok := parseID(rest)
+	if !ok {
+		return 0
+	}
+	return id
+}
+
+func (b *Bot) onCallback(ctx context.Context, q *models.CallbackQuery) {
+	r := &request{query: q, chatID: q.From.ID}
+	defer func() {
+		if !r.answered {
+			r.answered = true
+			_ = b.answerCallback(ctx, q.ID, "", false)
+		}
+	}()
+	if msg := q.Message.Message; msg != nil {
+		if msg.Chat.Type != models.ChatTypePrivate {
+			return
+		}
+		r.chatID = msg.Chat.ID
+	}
+	lang := normalizeLang(q.From.LanguageCode)
+	c, ok := parseCallback(q.Data)
+	if !ok {
+		b.log.Info("telegram: refused callback data", "user", q.From.ID, "data", strconv.Quote(q.Data))
+		b.answer(ctx, r, b.t.get(lang, mOutdated), true)
+		return
+	}
+	user, err := b.userFor(ctx, &q.From)
+	if err != nil {
+		b.logFailure(ctx, "identify user", q.From.ID, err)
+		b.answer(ctx, r, b.t.get(lang, userError(err)), true)
+		return
+	}
+	r.user, r.lang = user, normalizeLang(user.Language)
+	switch c.act {
+	case actMenu:
+		b.showMenu(ctx, r, "")
+	case actHelp:
+		b.showHelp(ctx, r)
+	case actLanguages:
+		b.showLanguages(ctx, r)
+	case actLanguage:
+		b.setLanguage(ctx, r, c.lang)
+	case actTrial:
+		b.issueTrial(ctx, r)
+	case actBuy:
+		b.showPlans(ctx, r)
+	case actPlan:
+		b.showMethods(ctx, r, c.plan)
+	case actPay:
+		b.startPayment(ctx, r, c.provider, c.plan)
+	case actSubscription:
+		b.showSubscription(ctx, r, "")
+	case actDeviceConfig:
+		b.resendConfig(ctx, r, c.peerID)
+	case actDeviceAdd:
+		b.addDevice(ctx, r)
+	case actDeviceRemove:
+		b.confirmRemove(ctx, r, c.peerID)
+	case actDeviceRemoved:
+		b.removeDevice(ctx, r, c.peerID)
+	}
+}
+
+// answer answers the button press once; later calls do nothing.
+func (b *Bot) answer(ctx context.Context, r *request, text string, alert bool) {
+	if r.query == nil || r.answered {
+		return
+	}
+	r.answered = true
+	_ = b.answerCallback(ctx, r.query.ID, text, alert)
+}
+
+// show puts a screen in front of the user: in place of the message whose
+// button was pressed when that is a text message, else as a new message.
+func (b *Bot) show(ctx context.Context, r *request, text string, kb *models.InlineKeyboardMarkup) {
+	if r.query != nil {
+		if m := r.query.Message.Message; m != nil && m.Text != "" {
+			b.answer(ctx, r, "", false)
+			if b.editText(ctx, r.chatID, m.ID, text, kb) == nil {
+				return
+			}
+		}
+	}
+	_ = b.sendText(ctx, r.chatID, text, kb)
+}
+
+// fail tells the user a request failed, in words chosen by userError, and
+// logs the error. A button press gets the text on the button; a command
+// gets a message.
+func (b *Bot) fail(ctx context.Context, r *request, op string, err error, kb *models.InlineKeyboardMarkup) {
+	b.logFailure(ctx, op, r.user.TelegramID, err)
+	text := b.t.get(r.lang, userError(err))
+	if kb == nil {
+		kb = b.backTo(r.lang, actMenu)
+	}
+	_ = b.sendText(ctx, r.chatID, text, kb)
+}
+
+// begin marks a slow action of the user as running; ok is false while it
+// already is, and release ends it. Within one process this turns a burst
+// of presses into one action; across processes the service's rules still
+// hold.
+func (b *Bot) begin(userID int64, what string) (release func(), ok bool) {
+	key := strconv.FormatInt(userID, 10) + ":" + what
+	if _, running := b.busy.LoadOrStore(key, struct{}{}); running {
+		return nil, false
+	}
+	return func() { b.busy.Delete(key) }, true
+}
+
+func (b *Bot) support(lang string) string {
+	if b.cfg.SupportContact != "" {
+		return b.cfg.SupportContact
+	}
+	return b.t.get(lang, mSupportDefault)
+}
+
+func (b *Bot) showMenu(ctx context.Context, r *request, intro string) {
+	text := b.t.get(r.lang, mMenu)
+	if intro != "" {
+		text = intro + "\n\n" + text
+	}
+	b.show(ctx, r, text, b.mainMenu(r.lang))
+}
+
+func (b *Bot) showHelp(ctx context.Context, r *request) {
+	trial := b.t.days(r.lang, b.svc.TrialPlan().Days)
+	b.show(ctx, r, b.t.get(r.lang, mHelp, trial, b.support(r.lang)), b.backTo(r.lang, actMenu))
+}
+
+func (b *Bot) showLanguages(ctx context.Context, r *request) {
+	var choices []models.InlineKeyboardButton
+	for _, lang := range languages() {
+		// Each language is named in itself, so anyone finds their own.
+		choices = append(choices, button(b.t.get(lang, mLanguageName), callback{act: actLanguage, lang: lang}))
+	}
+	b.show(ctx, r, b.t.get(r.lang, mChooseLanguage), keyboard(choices, row(button(b.t.get(r.lang, mBtnBack), callback{act: actMenu}))))
+}
+
+func (b *Bot) setLanguage(ctx context.Context, r *request, lang string) {
+	if err := b.svc.SetLanguage(ctx, r.user, lang); err != nil {
+		b.fail(ctx, r, "set language", err, nil)
+		return
+	}
+	r.lang = lang
+	b.showMenu(ctx, r, b.t.get(lang, mLanguageSet))
+}
+
+func (b *Bot) issueTrial(ctx context.Context, r *request) {
+	release, ok := b.begin(r.user.ID, "trial")
+	if !ok {
+		b.answer(ctx, r, b.t.get(r.lang, mBusy), false)
+		return
+	}
+	defer release()
+	// Issuing waits for the VPN server; stop the button's spinner first.
+	b.answer(ctx, r, "", false)
+	d, err := b.svc.IssueTrial(ctx, r.user)
+	if err != nil {
+		b.fail(ctx, r, "issue trial", err, b.buyKeyboard(r.lang))
+		return
+	}
+	_ = b.deliver(ctx, r.chatID, r.lang, d, b.t.get(r.lang, mTrialIssued, formatDate(d.Subscription.ExpiresAt)), false)
+}

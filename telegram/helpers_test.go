@@ -1,0 +1,342 @@
+package telegram
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"image/png"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/makiuchi-d/gozxing"
+	"github.com/makiuchi-d/gozxing/qrcode"
+
+	"wgbot"
+	"wgbot/postgres"
+	"wgbot/postgres/pgtest"
+	"wgbot/secret"
+	"wgbot/service"
+	"wgbot/telegram/tgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+const (
+	testToken = "4242:wgbot-test-token"
+	adminID   = int64(9000)
+)
+
+// harness is one bot on a fresh database, talking to its own emulator,
+// long-polling or (webhook) behind a loopback HTTP server.
+type harness struct {
+	t    *testing.T
+	ctx  context.Context
+	tg   *tgtest.Server
+	bot  *Bot
+	svc  *service.Service
+	pool *pgxpool.Pool
+	logs *logBuffer
+	hook *httptest.Server // webhook mode only
+	// rewrite, when set, edits each webhook body before the bot sees it:
+	// a man in the middle forging what a client sent.
+	rewrite atomic.Pointer[func([]byte) []byte]
+
+	stop    context.CancelFunc
+	stopped chan error
+}
+
+type harnessOptions struct {
+	webhook   bool
+	apply     service.Provisioner
+	checkouts []Checkout
+	config    func(*Config)
+}
+
+func newHarness(t *testing.T, o harnessOptions) *harness {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	h := &harness{t: t, ctx: ctx, logs: &logBuffer{}, stopped: make(chan error, 1)}
+	h.tg = tgtest.New(testToken)
+	t.Cleanup(h.tg.Close)
+
+	pool, err := pgxpool.New(ctx, pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	h.pool = pool
+	store := postgres.NewStore(pool, 720301, 0)
+	srv, err := store.EnsureServer(ctx, wgbot.Server{
+		Name: "main", Interface: "wg0", Endpoint: "vpn.example.com:51820", Subnet: netip.MustParsePrefix("10.66.0.0/22"),
+		Address: netip.MustParseAddr("10.66.0.1"), PublicKey: "c2VydmVyc2VydmVyc2VydmVyc2VydmVyc2VydmVyMDA=", DNS: []string{"1.1.1.1"}, MTU: 1420,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := secret.NewKeyring(bytes.Repeat([]byte{5}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h.svc = service.New(store, keys, o.apply, service.Config{
+		Server: srv, Plans: service.DefaultPlans(), TrialDays: 3,
+		ClientRoutes: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}, Keepalive: 25, ApplyWait: 5 * time.Second,
+	}, nil, log)
+
+	cfg := Config{
+		Token: testToken, APIURL: h.tg.URL(), AdminIDs: []int64{adminID}, SupportContact: "@wgbot_support",
+		PollTimeout: 5 * time.Second, RetryBackoff: 50 * time.Millisecond, ShutdownTimeout: 10 * time.Second,
+	}
+	if o.webhook {
+		h.hook = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if f := h.rewrite.Load(); f != nil && r.Body != nil {
+				body, _ := io.ReadAll(r.Body)
+				r.Body = io.NopCloser(bytes.NewReader((*f)(body)))
+			}
+			h.bot.WebhookHandler().ServeHTTP(w, r)
+		}))
+		t.Cleanup(h.hook.Close)
+		cfg.WebhookURL = h.hook.URL + "/telegram/webhook"
+	}
+	if o.config != nil {
+		o.config(&cfg)
+	}
+	h.bot, err = New(h.svc, cfg, o.checkouts, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	if o.webhook {
+		h.wait("setWebhook", func() bool { url, _ := h.tg.Webhook(); return url != "" })
+	}
+	t.Cleanup(func() {
+		h.shutdown()
+		if t.Failed() {
+			t.Logf("bot log:\n%s", h.logs.String())
+		}
+	})
+	return h
+}
+
+// start runs the bot until shutdown.
+func (h *harness) start() {
+	runCtx, stop := context.WithCancel(context.Background())
+	h.stop = stop
+	go func() { h.stopped <- h.bot.Run(runCtx) }()
+}
+
+// shutdown stops Run and checks it returns cleanly.
+func (h *harness) shutdown() {
+	if h.stop == nil {
+		return
+	}
+	h.stop()
+	h.stop = nil
+	select {
+	case err := <-h.stopped:
+		if err != nil {
+			h.t.Errorf("Run: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		h.t.Error("Run did not return after its context ended")
+	}
+}
+
+func user(id int64, lang string) tgtest.User {
+	return tgtest.User{ID: id, FirstName: fmt.Sprintf("User%d", id), Username: fmt.Sprintf("user%d", id), LanguageCode: lang}
+}
+
+// wait waits until cond, which must depend only on the emulator's state,
+// holds.
+func (h *harness) wait(what string, cond func() bool) {
+	h.t.Helper()
+	if err := h.tg.Wait(h.ctx, cond); err != nil {
+		h.t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+// eventually polls cond, for state outside the emulator (the database).
+func (h *harness) eventually(what string, cond func() bool) {
+	h.t.Helper()
+	for !cond() {
+		if h.ctx.Err() != nil {
+			h.t.Fatalf("waiting for %s: %v", what, h.ctx.Err())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// idle waits until the emulator has no pending update and no handler is
+// running, stable over a few checks.
+func (h *harness) idle() {
+	h.t.Helper()
+	stable := 0
+	deadline := time.Now().Add(30 * time.Second)
+	for stable < 10 {
+		if time.Now().After(deadline) {
+			h.t.Fatal("the bot did not become idle")
+		}
+		if h.tg.PendingUpdates() == 0 && len(h.bot.slots) == 0 {
+			stable++
+		} else {
+			stable = 0
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// messages returns the bot's messages to a chat.
+func (h *harness) messages(chatID int64) []tgtest.Message { return h.tg.Messages(chatID) }
+
+// message returns the bot's message id in a chat as it looks now.
+func (h *harness) message(chatID int64, id int) tgtest.Message {
+	h.t.Helper()
+	for _, m := range h.messages(chatID) {
+		if m.ID == id {
+			return m
+		}
+	}
+	h.t.Fatalf("chat %d has no message %d", chatID, id)
+	return tgtest.Message{}
+}
+
+// waitMessages waits until the chat has at least n messages and returns them.
+func (h *harness) waitMessages(chatID int64, n int) []tgtest.Message {
+	h.t.Helper()
+	msgs, err := h.tg.WaitMessages(h.ctx, chatID, n)
+	if err != nil {
+		h.t.Fatalf("waiting for %d messages to %d (have %d): %v\n%s", n, chatID, len(h.tg.Messages(chatID)), err, dump(h.tg.Messages(chatID)))
+	}
+	return msgs
+}
+
+// withButton finds the newest message in the chat with a button carrying
+// callback data.
+func (h *harness) withButton(chatID int64, data string) (tgtest.Message, bool) {
+	msgs := h.messages(chatID)
+	for i := len(msgs) - 1; i >= 0; i-- {
+		for _, row := range msgs[i].Keyboard {
+			for _, b := range row {
+				if b.CallbackData == data && !msgs[i].Deleted {
+					return msgs[i], true
+				}
+			}
+		}
+	}
+	return tgtest.Message{}, false
+}
+
+// press presses the newest button with data and waits for the bot's
+// answer to the press.
+func (h *harness) press(u tgtest.User, data string) tgtest.CallbackAnswer {
+	h.t.Helper()
+	id := h.pressNoWait(u, data)
+	var ans tgtest.CallbackAnswer
+	h.wait("answer to "+data, func() bool {
+		var ok bool
+		ans, ok = h.tg.CallbackAnswer(id)
+		return ok
+	})
+	return ans
+}
+
+func (h *harness) pressNoWait(u tgtest.User, data string) int64 {
+	h.t.Helper()
+	m, ok := h.withButton(u.ID, data)
+	if !ok {
+		h.t.Fatalf("no button %q in chat %d:\n%s", data, u.ID, dump(h.messages(u.ID)))
+	}
+	id, err := h.tg.PressButton(u, m.ID, data)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return id
+}
+
+func dump(msgs []tgtest.Message) string {
+	var b strings.Builder
+	for _, m := range msgs {
+		fmt.Fprintf(&b, "  #%d %s text=%q caption=%q", m.ID, m.Method, m.Text, m.Caption)
+		if m.Document != nil {
+			fmt.Fprintf(&b, " document=%s", m.Document.Name)
+		}
+		for _, row := range m.Keyboard {
+			for _, btn := range row {
+				fmt.Fprintf(&b, " [%s|%s%s]", btn.Text, btn.CallbackData, btn.URL)
+			}
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// byMethod keeps the messages sent with method.
+func byMethod(msgs []tgtest.Message, method string) []tgtest.Message {
+	return slices.DeleteFunc(slices.Clone(msgs), func(m tgtest.Message) bool { return m.Method != method })
+}
+
+// text is a catalogue text as users see it.
+func text(lang string, key msg, args ...any) string { return texts(catalogue()).get(lang, key, args...) }
+
+// decodeQR reads the text a QR code PNG holds.
+func decodeQR(t *testing.T, data []byte) string {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("QR photo is not a PNG: %v", err)
+	}
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := qrcode.NewQRCodeReader().Decode(bmp, nil)
+	if err != nil {
+		t.Fatalf("decode QR code: %v", err)
+	}
+	return res.GetText()
+}
+
+// logBuffer collects the bot's log for assertions and failure output.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// provisionFunc adapts a function to service.Provisioner.
+type provisionFunc func(context.Context, wgbot.Change) error
+
+func (f provisionFunc) Apply(ctx context.Context, ch wgbot.Change) error { return f(ctx, ch) }
+
+var errBoom = errors.New("wireguard device exploded: secret detail 0xdeadbeef")
+
+// query runs one SQL query returning one row.
+func (h *harness) queryRow(sql string, args []any, dest ...any) {
+	h.t.Helper()
+	if err := h.pool.QueryRow(h.ctx, sql, args...).Scan(dest...); err != nil {
+		h.t.Fatalf("%s: %v", sql, err)
+	}
+}

@@ -1,0 +1,52 @@
+package telegram
+
+import (
+	"github.com/go-telegram/bot/models"
+)
+
+func keyboard(rows ...[]models.InlineKeyboardButton) *models.InlineKeyboardMarkup {
+	return &models.InlineKeyboardMarkup{InlineKeyboard: rows}
+}
+
+func row(buttons ...models.InlineKeyboardButton) []models.InlineKeyboardButton { return buttons }
+
+func button(text string, c callback) models.InlineKeyboardButton {
+	return models.InlineKeyboardButton{Text: text, CallbackData: c.data()}
+}
+
+func linkButton(text, url string) models.InlineKeyboardButton {
+	return models.InlineKeyboardButton{Text: text, URL: url}
+}
+
+// mainMenu is the keyboard every screen leads back to.
+func (b *Bot) mainMenu(lang string) *models.InlineKeyboardMarkup {
+	return keyboard(
+		row(button(b.t.get(lang, mBtnTrial), callback{act: actTrial})),
+		row(button(b.t.get(lang, mBtnBuy), callback{act: actBuy}), button(b.t.get(lang, mBtnSub), callback{act: actSubscription})),
+		row(button(b.t.get(lang, mBtnHelp), callback{act: actHelp}), button(b.t.get(lang, mBtnLanguage), callback{act: actLanguages})),
+	)
+}
+
+// backTo is a keyboard with one button back to the screen of act.
+func (b *Bot) backTo(lang string, act action) *models.InlineKeyboardMarkup {
+	return keyboard(row(button(b.t.get(lang, mBtnBack), callback{act: act})))
+}
+
+// startKeyboard offers the ways to get access: trial and buy.
+func (b *Bot) startKeyboard(lang string) *models.InlineKeyboardMarkup {
+	return keyboard(
+		row(button(b.t.get(lang, mBtnTrial), callback{act: actTrial}), button(b.t.get(lang, mBtnBuy), callback{act: actBuy})),
+		row(button(b.t.get(lang, mBtnBack), callback{act: actMenu})),
+	)
+}
+
+// buyKeyboard leads to the plans: the way on after a trial is refused.
+func (b *Bot) buyKeyboard(lang string) *models.InlineKeyboardMarkup {
+	return keyboard(row(button(b.t.get(lang, mBtnBuy), callback{act: actBuy}), button(b.t.get(lang, mBtnBack), callback{act: actMenu})))
+}
+
+// afterDelivery follows a delivered config: the subscription screen and
+// the menu.
+func (b *Bot) afterDelivery(lang string) *models.InlineKeyboardMarkup {
+	return keyboard(row(button(b.t.get(lang, mBtnSub), callback{act: actSubscription}), button(b.t.get(lang, mBtnBack), callback{act: actMenu})))
+}

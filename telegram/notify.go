@@ -1,0 +1,78 @@
+package telegram
+
+import (
+	"context"
+
+	"github.com/go-telegram/bot/models"
+
+	"wgbot"
+	"wgbot/service"
+)
+
+// Screen is one of the bot's own screens a notification button opens.
+type Screen int
+
+// Screens a notification button can open.
+const (
+	ScreenMenu Screen = iota + 1
+	ScreenBuy
+	ScreenSubscription
+)
+
+// Button is an inline button under a notification: a link when URL is
+// set, else the bot's Screen.
+type Button struct {
+	Text   string
+	URL    string
+	Screen Screen
+}
+
+// The methods below are for other packages (payment webhooks, expiry and
+// reminder jobs). They send through the bot's sender: rate-limited,
+// retried, a 403 marks the user blocked and returns ErrBlocked. They do
+// not need Run to be running.
+
+// Notify sends text to a user as it is (the caller translates it), with
+// buttons one per row.
+func (b *Bot) Notify(ctx context.Context, telegramID int64, text string, buttons ...Button) error {
+	var kb *models.InlineKeyboardMarkup
+	if len(buttons) > 0 {
+		kb = keyboard()
+		for _, btn := range buttons {
+			if btn.URL != "" {
+				kb.InlineKeyboard = append(kb.InlineKeyboard, row(linkButton(btn.Text, btn.URL)))
+				continue
+			}
+			act := map[Screen]action{ScreenMenu: actMenu, ScreenBuy: actBuy, ScreenSubscription: actSubscription}[btn.Screen]
+			if act == 0 {
+				act = actMenu
+			}
+			kb.InlineKeyboard = append(kb.InlineKeyboard, row(button(btn.Text, callback{act: act})))
+		}
+	}
+	return b.sendText(ctx, telegramID, text, kb)
+}
+
+// DeliverConfig sends a device's config to its user: the .conf document,
+// its QR code and the install steps, in the user's language. Only a
+// failed document is an error.
+func (b *Bot) DeliverConfig(ctx context.Context, user wgbot.User, d service.Delivery) error {
+	return b.deliver(ctx, user.TelegramID, normalizeLang(user.Language), d, "", false)
+}
+
+// ConfirmPayment tells a user what a credited payment did, as the Stars
+// flow does: the new device's config when the payment issued one, else
+// the new expiry date. A duplicate credit sends nothing.
+func (b *Bot) ConfirmPayment(ctx context.Context, user wgbot.User, res service.CreditResult) error {
+	if res.Duplicate {
+		return nil
+	}
+	return b.confirmPayment(ctx, user.TelegramID, normalizeLang(user.Language), res)
+}
+
+// NotifyExpired tells a user their subscription has ended, with a button
+// to buy; lang is the user's stored language.
+func (b *Bot) NotifyExpired(ctx context.Context, telegramID int64, lang string) error {
+	lang = normalizeLang(lang)
+	return b.sendText(ctx, telegramID, b.t.get(lang, mSubscriptionEnded), b.buyKeyboard(lang))
+}

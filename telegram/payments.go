@@ -1,0 +1,274 @@
+package telegram
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-telegram/bot/models"
+
+	"wgbot"
+	"wgbot/service"
+)
+
+// method is one way to pay for a plan: Stars or a checkout.
+type method struct {
+	provider string
+	currency string
+	checkout Checkout // nil for Stars
+}
+
+// methods lists the ways to pay, Stars first: Telegram requires Stars for
+// digital goods sold in bots, the others are the operator's extras.
+func (b *Bot) methods() []method {
+	ms := []method{{provider: providerStars, currency: currencyStars}}
+	for _, co := range b.checkouts {
+		ms = append(ms, method{provider: co.Provider(), currency: co.Currency(), checkout: co})
+	}
+	return ms
+}
+
+// showPlans lists the plans with duration, devices and prices.
+func (b *Bot) showPlans(ctx context.Context, r *request) {
+	var lines []string
+	var rows [][]models.InlineKeyboardButton
+	for _, p := range b.svc.Plans() {
+		var prices []string
+		for _, m := range b.methods() {
+			if amount, ok := p.Prices[m.currency]; ok {
+				prices = append(prices, formatAmount(amount, m.currency))
+			}
+		}
+		if len(prices) == 0 {
+			continue // nothing enabled can take this plan's money
+		}
+		days, devices := b.t.days(r.lang, p.Days), b.t.devices(r.lang, p.Devices)
+		lines = append(lines, b.t.get(r.lang, mPlanLine, days, devices, strings.Join(dedupe(prices), " / ")))
+		rows = append(rows, row(button(b.t.get(r.lang, mPlanButton, days, prices[0]), callback{act: actPlan, plan: p.Name})))
+	}
+	rows = append(rows, row(button(b.t.get(r.lang, mBtnBack), callback{act: actMenu})))
+	b.show(ctx, r, b.t.get(r.lang, mPlans, strings.Join(lines, "\n")), keyboard(rows...))
+}
+
+func dedupe(list []string) []string {
+	var out []string
+	for _, s := range list {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// showMethods offers the ways to pay for one plan.
+func (b *Bot) showMethods(ctx context.Context, r *request, planName string) {
+	plan, err := b.svc.Plan(planName)
+	if err != nil {
+		b.notFound(ctx, r, "choose plan", err)
+		return
+	}
+	var rows [][]models.InlineKeyboardButton
+	for _, m := range b.methods() {
+		amount, ok := plan.Prices[m.currency]
+		if !ok {
+			continue
+		}
+		price := formatAmount(amount, m.currency)
+		label := b.t.get(r.lang, mMethodStars, price)
+		if m.checkout != nil {
+			label = b.t.get(r.lang, mMethodButton, m.checkout.Title(r.lang), price)
+		}
+		rows = append(rows, row(button(label, callback{act: actPay, provider: m.provider, plan: plan.Name})))
+	}
+	rows = append(rows, row(button(b.t.get(r.lang, mBtnBack), callback{act: actBuy})))
+	text := b.t.get(r.lang, mChooseMethod, b.t.days(r.lang, plan.Days), b.t.devices(r.lang, plan.Devices))
+	b.show(ctx, r, text, keyboard(rows...))
+}
+
+// startPayment creates the order and sends a Stars invoice (the order id
+// is the payload Telegram hands back) or the checkout's payment link.
+func (b *Bot) startPayment(ctx context.Context, r *request, provider, planName string) {
+	var m method
+	for _, candidate := range b.methods() {
+		if candidate.provider == provider {
+			m = candidate
+		}
+	}
+	if m.provider == "" {
+		b.answer(ctx, r, b.t.get(r.lang, mOutdated), true)
+		return
+	}
+	release, ok := b.begin(r.user.ID, "pay")
+	if !ok {
+		b.answer(ctx, r, b.t.get(r.lang, mBusy), false)
+		return
+	}
+	defer release()
+	b.answer(ctx, r, "", false)
+	plan, err := b.svc.Plan(planName)
+	if err != nil {
+		b.fail(ctx, r, "choose plan", err, b.buyKeyboard(r.lang))
+		return
+	}
+	order, err := b.svc.CreateOrder(ctx, r.user, plan.Name, m.provider, m.currency)
+	if err != nil {
+		b.fail(ctx, r, "create order", err, b.buyKeyboard(r.lang))
+		return
+	}
+	price := formatAmount(order.Amount, order.Currency)
+	if m.checkout == nil {
+		title := truncateRunes(b.t.get(r.lang, mInvoiceTitle, b.t.days(r.lang, plan.Days)), 32)
+		description := truncateRunes(b.t.get(r.lang, mInvoiceDescription, b.t.days(r.lang, plan.Days), b.t.devices(r.lang, plan.Devices)), 255)
+		_ = b.sendStarsInvoice(ctx, r.chatID, title, description, strconv.FormatInt(order.ID, 10), int(order.Amount))
+		return
+	}
+	payURL, err := m.checkout.Start(ctx, order, r.user)
+	if err != nil {
+		b.logFailure(ctx, "start "+m.provider+" checkout", r.user.TelegramID, err)
+		text := b.t.get(r.lang, userError(err))
+		if wgbot.ErrorCode(err) == wgbot.EInternal {
+			text = b.t.get(r.lang, mErrCheckoutStart)
+		}
+		_ = b.sendText(ctx, r.chatID, text, b.buyKeyboard(r.lang))
+		return
+	}
+	_ = b.sendText(ctx, r.chatID, b.t.get(r.lang, mPayLink, price, m.checkout.Title(r.lang)), keyboard(
+		row(linkButton(b.t.get(r.lang, mBtnPay, price), payURL)),
+		row(button(b.t.get(r.lang, mBtnBack), callback{act: actMenu})),
+	))
+}
+
+func truncateRunes(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n])
+	}
+	return s
+}
+
+// preCheckoutBudget bounds the order check: Telegram cancels the payment
+// if the bot has not answered within 10 seconds.
+const preCheckoutBudget = 6 * time.Second
+
+// onPreCheckout answers Telegram's last question before taking the
+// Stars: ok only for a pending order of this user at exactly this price.
+// It always answers, in time, whatever fails.
+func (b *Bot) onPreCheckout(ctx context.Context, q *models.PreCheckoutQuery) {
+	ok, reason, err := b.checkPreCheckout(ctx, q)
+	lang := normalizeLang(q.From.LanguageCode)
+	if err != nil {
+		b.logFailure(ctx, "pre-checkout of order "+strconv.Quote(q.InvoicePayload), q.From.ID, err)
+	}
+	text := ""
+	if !ok {
+		text = b.t.get(lang, reason)
+	}
+	_ = b.answerPreCheckout(ctx, q.ID, ok, text)
+}
+
+func (b *Bot) checkPreCheckout(ctx context.Context, q *models.PreCheckoutQuery) (ok bool, reason msg, err error) {
+	ctx, cancel := context.WithTimeout(ctx, preCheckoutBudget)
+	defer cancel()
+	if q.From == nil {
+		return false, mPreCheckoutRefused, errors.New("pre-checkout query without a sender")
+	}
+	orderID, valid := parseID(q.InvoicePayload)
+	if !valid || q.Currency != currencyStars {
+		return false, mPreCheckoutRefused, wgbot.Errorf(wgbot.EInvalid, "bad_invoice", "not an invoice of this bot: payload %q, currency %s", q.InvoicePayload, q.Currency)
+	}
+	user, err := b.svc.UserByTelegramID(ctx, q.From.ID)
+	if err == nil {
+		_, err = b.svc.CheckOrder(ctx, user, orderID, q.Currency, int64(q.TotalAmount))
+	}
+	switch code := wgbot.ErrorCode(err); {
+	case err == nil:
+		return true, "", nil
+	case errors.Is(err, wgbot.ErrBanned):
+		return false, mErrBanned, err
+	case code == wgbot.EUnavailable || code == wgbot.EInternal:
+		return false, mPreCheckoutBusy, err
+	default:
+		return false, mPreCheckoutRefused, err
+	}
+}
+
+// onSuccessfulPayment credits a Stars payment. Only this message credits:
+// the pre-checkout query is a question, not money. The service records
+// the charge id once, so a redelivered message changes nothing and, being
+// a duplicate, is not answered twice.
+func (b *Bot) onSuccessfulPayment(ctx context.Context, m *models.Message) {
+	sp := m.SuccessfulPayment
+	lang := normalizeLang(m.From.LanguageCode)
+	problem := func(op string, err error) {
+		b.log.Error("telegram: a Stars payment was not credited; an operator must look", "op", op, "user", m.From.ID,
+			"charge", sp.TelegramPaymentChargeID, "payload", sp.InvoicePayload, "amount", sp.TotalAmount, "currency", sp.Currency, "err", err)
+		_ = b.sendText(ctx, m.Chat.ID, b.t.get(lang, mPaymentProblem, b.support(lang), sp.TelegramPaymentChargeID), nil)
+	}
+	user, err := b.userFor(ctx, m.From)
+	if err != nil {
+		problem("identify user", err)
+		return
+	}
+	lang = normalizeLang(user.Language)
+	orderID, ok := parseID(sp.InvoicePayload)
+	if !ok || sp.Currency != currencyStars || sp.TelegramPaymentChargeID == "" {
+		problem("read payment", errors.New("not a Stars invoice of this bot"))
+		return
+	}
+	raw, err := json.Marshal(sp)
+	if err != nil {
+		raw = nil
+	}
+	res, err := b.payOrder(ctx, service.Payment{
+		Provider: providerStars, ProviderPaymentID: sp.TelegramPaymentChargeID, OrderID: orderID,
+		PayerUserID: user.ID, Amount: int64(sp.TotalAmount), Currency: sp.Currency, Raw: raw,
+	})
+	if err != nil {
+		problem("credit", err)
+		return
+	}
+	if res.Duplicate {
+		b.log.Info("telegram: Stars payment already credited", "charge", sp.TelegramPaymentChargeID)
+		return
+	}
+	_ = b.confirmPayment(ctx, m.Chat.ID, lang, res)
+}
+
+// payOrder credits p, trying again while the database is unreachable:
+// the money is already taken, and crediting is idempotent.
+func (b *Bot) payOrder(ctx context.Context, p service.Payment) (service.CreditResult, error) {
+	var err error
+	for attempt := range 4 {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return service.CreditResult{}, err
+			case <-time.After(time.Second << (attempt - 1)):
+			}
+		}
+		var res service.CreditResult
+		res, err = b.svc.PayOrder(ctx, p)
+		if code := wgbot.ErrorCode(err); err == nil || (code != wgbot.EInternal && code != wgbot.EUnavailable) {
+			return res, err
+		}
+		b.log.Warn("telegram: crediting a payment failed; retrying", "charge", p.ProviderPaymentID, "attempt", attempt+1, "err", err)
+	}
+	return service.CreditResult{}, err
+}
+
+// confirmPayment tells the user what a credited payment did: the new
+// device's config, or the new expiry date.
+func (b *Bot) confirmPayment(ctx context.Context, chatID int64, lang string, res service.CreditResult) error {
+	until := formatDate(res.Subscription.ExpiresAt)
+	if res.Delivery != nil {
+		return b.deliver(ctx, chatID, lang, *res.Delivery, b.t.get(lang, mPaidNew, until), res.Pending)
+	}
+	text := b.t.get(lang, mPaidExtended, until)
+	if res.Pending {
+		text += "\n\n" + b.t.get(lang, mApplyPending)
+	}
+	return b.sendText(ctx, chatID, text, b.afterDelivery(lang))
+}
