@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -24,6 +26,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
+	"wgbot/config"
 	"wgbot/postgres/pgtest"
 	"wgbot/wireguard/wgconf"
 	"wgbot/wireguard/wgtest"
@@ -637,5 +640,54 @@ func TestReconcileDryRunOnDevice(t *testing.T) {
 	w.ok(t, "revoke", "4002")
 	if _, ok := devicePeers()[b.PublicKey]; ok {
 		t.Error("the revoked peer is still on the device")
+	}
+}
+
+// The shipped settings file documents every setting wgbot reads, nothing
+// else, and with every line uncommented loads to exactly the defaults: the
+// file cannot drift from config.Load.
+func TestEnvExampleListsEverySetting(t *testing.T) {
+	var read []string
+	defaults, err := config.Load(func(name string) string { read = append(read, name); return "" }, os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile("../../deploy/wgbot.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	setting := regexp.MustCompile(`^#?([A-Z][A-Z0-9_]*)=`)
+	listed := map[string]bool{}
+	var uncommented strings.Builder
+	for _, line := range strings.Split(string(raw), "\n") {
+		if m := setting.FindStringSubmatch(line); m != nil {
+			if listed[m[1]] {
+				t.Errorf("%s is listed twice", m[1])
+			}
+			listed[m[1]] = true
+			line = strings.TrimPrefix(line, "#")
+		}
+		uncommented.WriteString(line + "\n")
+	}
+	for _, name := range read {
+		if !listed[name] {
+			t.Errorf("deploy/wgbot.env.example does not document %s", name)
+		}
+	}
+	for name := range listed {
+		if !slices.Contains(read, name) {
+			t.Errorf("deploy/wgbot.env.example documents %s, which wgbot does not read", name)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "wgbot.env")
+	if err := os.WriteFile(path, []byte(uncommented.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	documented, err := config.Load(func(string) string { return "" }, path)
+	if err != nil {
+		t.Fatalf("the example with every line uncommented does not load: %v", err)
+	}
+	if !reflect.DeepEqual(documented, defaults) {
+		t.Errorf("the documented defaults differ from the real ones:\ndocumented %+v\nreal       %+v", documented, defaults)
 	}
 }
