@@ -22,6 +22,7 @@ import (
 
 	"wgbot"
 	"wgbot/config"
+	"wgbot/jobs"
 	"wgbot/postgres"
 	"wgbot/postgres/pgtest"
 	"wgbot/reconcile"
@@ -443,4 +444,71 @@ func TestRestartConverges(t *testing.T) {
 	if n := len(w.devicePeers(t)); n != 1001 {
 		t.Fatalf("device has %d peers; first reconcile %+v", n, res)
 	}
+}
+
+type quietNotifier struct{}
+
+func (quietNotifier) PaymentCredited(context.Context, wgbot.User, wgbot.Subscription, *service.Delivery) error {
+	return nil
+}
+func (quietNotifier) SubscriptionExpired(context.Context, wgbot.User, wgbot.Subscription) error {
+	return nil
+}
+func (quietNotifier) ExpiryReminder(context.Context, wgbot.User, wgbot.Subscription, int) error {
+	return nil
+}
+
+// I7 end to end: with the job queue running as in `wgbot serve`, a trial
+// stops tunnelling within a minute of its expiry.
+func TestTrialExpiryStopsTunnel(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	client, err := jobs.New(w.pool, jobs.Config{ExpireEvery: 15 * time.Second},
+		&jobs.Deps{Service: w.svc, Notifier: quietNotifier{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stop, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		client.Stop(stop)
+	})
+	d, err := w.svc.IssueTrial(ctx, w.user(t, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wgtest.QuickUp(t, w.cliNS, w.cliIf, string(d.Config))
+	if err := w.ping(1); err != nil {
+		t.Fatal(err)
+	}
+	// The trial's end is moved to a few seconds from now (a trial is whole
+	// days long; the clock is what is tested here, not the calendar).
+	var expiry time.Time
+	if err := w.pool.QueryRow(ctx, `UPDATE subscriptions SET expires_at = now() + interval '3 seconds' RETURNING expires_at`).Scan(&expiry); err != nil {
+		t.Fatal(err)
+	}
+	// Stopped means: the peer is off the device and pings fail. A single
+	// lost ping while the peer is still there does not count.
+	for {
+		_, on := w.devicePeers(t)[keyOf(t, d.Peer.PublicKey)]
+		if !on && w.ping(1) != nil {
+			break
+		}
+		if time.Since(expiry) > time.Minute {
+			t.Fatal("still tunnelling a minute after expiry")
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if time.Now().Before(expiry) {
+		t.Fatal("the tunnel stopped before the expiry")
+	}
+	var status string
+	w.pool.QueryRow(ctx, `SELECT status FROM subscriptions`).Scan(&status)
+	if status != wgbot.SubscriptionExpired {
+		t.Fatalf("the peer left the device, but the subscription is %s", status)
+	}
+	t.Logf("tunnel stopped %v after expiry", time.Since(expiry).Round(100*time.Millisecond))
 }
