@@ -95,5 +95,9 @@ func (bc *broadcaster) send(ctx context.Context, job broadcastJob) {
 	if ctx.Err() != nil {
 		return
 	}
-	_ = b.sendText(ctx, job.admin, b.t.get(job.lang, mAdminBroadcastDone, delivered.Load(), blocked.Load(), failed.Load()), nil)
+	// The admin's own copy may have just gone out; keep their chat at one
+	// message a second too.
+	if b.send.waitChat(ctx, job.admin) == nil {
+		_ = b.sendText(ctx, job.admin, b.t.get(job.lang, mAdminBroadcastDone, delivered.Load(), blocked.Load(), failed.Load()), nil)
+	}
 }

@@ -262,10 +262,11 @@ func (b *Bot) answer(ctx context.Context, r *request, text string, alert bool) {
 
 // show puts a screen in front of the user: in place of the message whose
 // button was pressed when that is a text message, else as a new message.
+// The press is answered after the screen changed (onCallback does it), so
+// the button's spinner ends when the new screen is there.
 func (b *Bot) show(ctx context.Context, r *request, text string, kb *models.InlineKeyboardMarkup) {
 	if r.query != nil {
 		if m := r.query.Message.Message; m != nil && m.Text != "" {
-			b.answer(ctx, r, "", false)
 			if b.editText(ctx, r.chatID, m.ID, text, kb) == nil {
 				return
 			}

@@ -212,8 +212,12 @@ type pacer struct {
 	next time.Time // the earliest time the next event may happen
 }
 
+// pacerHeadroom stretches the interval a little: Telegram counts on its
+// own clock, and requests spaced exactly on ours can arrive bunched up.
+const pacerHeadroom = 1.04
+
 func newPacer(perSecond float64) *pacer {
-	return &pacer{interval: time.Duration(float64(time.Second) / perSecond)}
+	return &pacer{interval: time.Duration(float64(time.Second) * pacerHeadroom / perSecond)}
 }
 
 // wait reserves the next free slot and sleeps until it. A slot given up
