@@ -208,3 +208,17 @@ func (s *Store) IssueDevice(ctx context.Context, userID int64, plan wgbot.Plan, 
 	}
 	return sub, p, ch, nil
 }
+
+// NotifyServer asks every reconciler listening for the server to reconcile
+// again, as a committed change does, without changing anything. The
+// operator CLI sends it after its own reconcile: had that reconcile read
+// an older snapshot than a concurrent `wgbot serve` had just applied, the
+// serve process puts the newer state back at once instead of at its next
+// periodic resync.
+func (s *Store) NotifyServer(ctx context.Context, serverID, revision int64) error {
+	_, err := s.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, fmt.Sprintf("%d:%d", serverID, revision))
+	if err != nil {
+		return fmt.Errorf("notify server %d: %w", serverID, err)
+	}
+	return nil
+}

@@ -53,8 +53,10 @@ const (
 // they work while WireGuard is down; changes go through the service (the
 // bot's rules) and then one in-process reconcile, so they take effect even
 // when no `wgbot serve` is running. A running serve is woken by the
-// commit's NOTIFY as well; the reconciler's flock and device diff make the
-// two safe together.
+// commit's NOTIFY as well. The two may reconcile at once: wg0.conf writes
+// are serialized by its flock, and whichever of them applied an older
+// snapshot is followed by a NOTIFY (the commit's, or applyNow's) that
+// makes serve apply the newest one within moments.
 func operator(ctx context.Context, s config.Settings, cmd string, args []string, log *slog.Logger, stdout io.Writer) error {
 	if s.LogLevel != "debug" {
 		// The command's own output says what happened; the reconciler's
@@ -373,7 +375,7 @@ func (op *operatorCmd) peers(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		if !contains(names, *server) {
+		if !slices.Contains(names, *server) {
 			return wgbot.Errorf(wgbot.ENotFound, "server_not_found", "no server named %q; servers: %s",
 				*server, dash(strings.Join(names, ", ")))
 		}
@@ -514,6 +516,12 @@ func (op *operatorCmd) applyNow(ctx context.Context, a *app) (*applyView, error)
 	ctx, cancel := context.WithTimeout(ctx, op.settings.WGLockTimeout+op.settings.WGReconcileWait)
 	defer cancel()
 	res, err := a.rec.Reconcile(ctx)
+	// Reconciles in two processes are not ordered: ours may have applied a
+	// snapshot older than the one a running serve applied a moment ago.
+	// Waking serve makes it apply the newest one again.
+	if nerr := a.store.NotifyServer(ctx, a.server.ID, res.Revision); nerr != nil {
+		op.log.Warn("could not wake a running wgbot serve; its periodic resync will catch up", "err", nerr)
+	}
 	v := viewApply(a.settings, res, err)
 	return &v, err
 }
@@ -678,15 +686,6 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // who names a user for messages: Telegram id and, if known, @username.

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/qrcode"
@@ -27,6 +28,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"wgbot/config"
+	"wgbot/postgres"
 	"wgbot/postgres/pgtest"
 	"wgbot/wireguard/wgconf"
 	"wgbot/wireguard/wgtest"
@@ -689,5 +691,44 @@ func TestEnvExampleListsEverySetting(t *testing.T) {
 	}
 	if !reflect.DeepEqual(documented, defaults) {
 		t.Errorf("the documented defaults differ from the real ones:\ndocumented %+v\nreal       %+v", documented, defaults)
+	}
+}
+
+// After its own reconcile the CLI wakes a running serve (whose reconcile
+// may have been newer than ours); a dry run wakes nobody.
+func TestReconcileWakesServe(t *testing.T) {
+	w := newOpWorld(t, "")
+	ctx := context.Background()
+	w.ok(t, "issue", "--telegram-id", "5001", "--days", "3")
+	conn, err := pgx.Connect(ctx, w.env["DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "LISTEN "+postgres.NotifyChannel); err != nil {
+		t.Fatal(err)
+	}
+	var server, revision int64
+	if err := w.pool.QueryRow(ctx, `SELECT id, revision FROM servers`).Scan(&server, &revision); err != nil {
+		t.Fatal(err)
+	}
+	next := func(within time.Duration) (string, bool) {
+		ctx, cancel := context.WithTimeout(ctx, within)
+		defer cancel()
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return "", false
+		}
+		return n.Payload, true
+	}
+
+	w.ok(t, "reconcile", "--dry-run")
+	if payload, ok := next(300 * time.Millisecond); ok {
+		t.Errorf("a dry run sent a notification: %q", payload)
+	}
+	w.ok(t, "reconcile")
+	payload, ok := next(5 * time.Second)
+	if want := fmt.Sprintf("%d:%d", server, revision); !ok || payload != want {
+		t.Errorf("after reconcile: notification %q (received: %v), want %q", payload, ok, want)
 	}
 }
