@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system tools wgbot's WireGuard code and tests need: wg
-# (wireguard-tools), ip (iproute2) and ping (iputils-ping). Safe to run again
+# (wireguard-tools), ip (iproute2) and ping (iputils-ping), and the headless
+# browser the sandbox's browser test drives (Debian's chromium; the test never
+# downloads a browser). Safe to run again
 # and again: it installs only what is missing and runs `apt-get update` at
 # most once. wireguard-go itself is a Go tool dependency in go.mod, not a
 # system package.
@@ -11,7 +13,7 @@ log() { printf 'install-deps: %s\n' "$*"; }
 # command:package pairs. A command that exists but whose Debian package is
 # not installed (another implementation, e.g. busybox ping) is replaced too,
 # because the tests rely on the options of these exact tools.
-wanted=(wg:wireguard-tools ip:iproute2 ping:iputils-ping)
+wanted=(wg:wireguard-tools ip:iproute2 ping:iputils-ping chromium:chromium)
 
 missing=()
 for pair in "${wanted[@]}"; do
