@@ -15,7 +15,7 @@ import (
 // sendText sends a plain-text message, with an inline keyboard if kb is
 // not nil.
 func (b *Bot) sendText(ctx context.Context, chatID int64, text string, kb *models.InlineKeyboardMarkup) error {
-	return b.send.do(ctx, call{method: "sendMessage", chatID: chatID}, func(ctx context.Context) error {
+	return b.send.do(ctx, call{method: "sendMessage", chatID: chatID, kind: kindReply}, func(ctx context.Context) error {
 		p := &bot.SendMessageParams{ChatID: chatID, Text: text}
 		if kb != nil {
 			p.ReplyMarkup = kb
@@ -28,7 +28,7 @@ func (b *Bot) sendText(ctx context.Context, chatID int64, text string, kb *model
 // editText replaces a message's text and keyboard; editing to what is
 // already shown is success (a user pressing a button twice).
 func (b *Bot) editText(ctx context.Context, chatID int64, messageID int, text string, kb *models.InlineKeyboardMarkup) error {
-	return b.send.do(ctx, call{method: "editMessageText", chatID: chatID}, func(ctx context.Context) error {
+	return b.send.do(ctx, call{method: "editMessageText", chatID: chatID, kind: kindReply}, func(ctx context.Context) error {
 		p := &bot.EditMessageTextParams{ChatID: chatID, MessageID: messageID, Text: text}
 		if kb != nil {
 			p.ReplyMarkup = kb
@@ -42,7 +42,7 @@ func (b *Bot) editText(ctx context.Context, chatID int64, messageID int, text st
 }
 
 func (b *Bot) sendDocument(ctx context.Context, chatID int64, name string, data []byte, caption string) error {
-	return b.send.do(ctx, call{method: "sendDocument", chatID: chatID}, func(ctx context.Context) error {
+	return b.send.do(ctx, call{method: "sendDocument", chatID: chatID, kind: kindReply}, func(ctx context.Context) error {
 		_, err := b.api.SendDocument(ctx, &bot.SendDocumentParams{
 			ChatID:   chatID,
 			Document: &models.InputFileUpload{Filename: name, Data: bytes.NewReader(data)},
@@ -53,7 +53,7 @@ func (b *Bot) sendDocument(ctx context.Context, chatID int64, name string, data 
 }
 
 func (b *Bot) sendPhoto(ctx context.Context, chatID int64, png []byte, caption string) error {
-	return b.send.do(ctx, call{method: "sendPhoto", chatID: chatID}, func(ctx context.Context) error {
+	return b.send.do(ctx, call{method: "sendPhoto", chatID: chatID, kind: kindReply}, func(ctx context.Context) error {
 		_, err := b.api.SendPhoto(ctx, &bot.SendPhotoParams{
 			ChatID:  chatID,
 			Photo:   &models.InputFileUpload{Filename: "qr.png", Data: bytes.NewReader(png)},
@@ -66,7 +66,7 @@ func (b *Bot) sendPhoto(ctx context.Context, chatID int64, png []byte, caption s
 // sendStarsInvoice asks for amount Telegram Stars; payload comes back in
 // the pre-checkout query and the successful payment.
 func (b *Bot) sendStarsInvoice(ctx context.Context, chatID int64, title, description, payload string, amount int) error {
-	return b.send.do(ctx, call{method: "sendInvoice", chatID: chatID}, func(ctx context.Context) error {
+	return b.send.do(ctx, call{method: "sendInvoice", chatID: chatID, kind: kindReply}, func(ctx context.Context) error {
 		_, err := b.api.SendInvoice(ctx, &bot.SendInvoiceParams{
 			ChatID: chatID, Title: title, Description: description, Payload: payload,
 			Currency: currencyStars, Prices: []models.LabeledPrice{{Label: title, Amount: amount}},

@@ -288,7 +288,9 @@ func byMethod(msgs []tgtest.Message, method string) []tgtest.Message {
 }
 
 // text is a catalogue text as users see it.
-func text(lang string, key msg, args ...any) string { return texts(catalogue()).get(lang, key, args...) }
+func text(lang string, key msg, args ...any) string {
+	return texts(catalogue()).get(lang, key, args...)
+}
 
 // decodeQR reads the text a QR code PNG holds.
 func decodeQR(t *testing.T, data []byte) string {

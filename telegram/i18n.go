@@ -51,13 +51,13 @@ const (
 	mCmdLang        msg = "cmd_lang"
 	mCmdPaySupport  msg = "cmd_paysupport"
 
-	// Amounts of time and devices, by plural form.
-	mDaysOne     msg = "days_one"
-	mDaysFew     msg = "days_few"
-	mDaysMany    msg = "days_many"
-	mDevicesOne  msg = "devices_one"
-	mDevicesFew  msg = "devices_few"
-	mDevicesMany msg = "devices_many"
+	// "n days" and "up to n devices", by plural form.
+	mDaysOne         msg = "days_one"
+	mDaysFew         msg = "days_few"
+	mDaysMany        msg = "days_many"
+	mUpToDevicesOne  msg = "up_to_devices_one"
+	mUpToDevicesFew  msg = "up_to_devices_few"
+	mUpToDevicesMany msg = "up_to_devices_many"
 
 	// Trial and config delivery.
 	mTrialIssued   msg = "trial_issued"
@@ -173,12 +173,12 @@ func catalogue() map[string]map[msg]string {
 			mCmdLang:        "Change the language",
 			mCmdPaySupport:  "Help with payments and refunds",
 
-			mDaysOne:     "%d day",
-			mDaysFew:     "%d days",
-			mDaysMany:    "%d days",
-			mDevicesOne:  "%d device",
-			mDevicesFew:  "%d devices",
-			mDevicesMany: "%d devices",
+			mDaysOne:         "%d day",
+			mDaysFew:         "%d days",
+			mDaysMany:        "%d days",
+			mUpToDevicesOne:  "up to %d device",
+			mUpToDevicesFew:  "up to %d devices",
+			mUpToDevicesMany: "up to %d devices",
 
 			mTrialIssued:   "Your free trial is active until %s.",
 			mConfigCaption: "WireGuard config for %s",
@@ -187,13 +187,13 @@ func catalogue() map[string]map[msg]string {
 			mApplyPending:  "The VPN server is still taking your device on; if it does not connect at once, try again in a minute.",
 
 			mPlans:              "Choose a plan:\n\n%s",
-			mPlanLine:           "• %s, up to %s: %s",
+			mPlanLine:           "• %s, %s: %s",
 			mPlanButton:         "%s · %s",
-			mChooseMethod:       "Plan: %s, up to %s.\nChoose how to pay:",
+			mChooseMethod:       "Plan: %s, %s.\nChoose how to pay:",
 			mMethodStars:        "⭐ Telegram Stars · %s",
 			mMethodButton:       "%s · %s",
 			mInvoiceTitle:       "VPN for %s",
-			mInvoiceDescription: "WireGuard VPN for %s on up to %s.",
+			mInvoiceDescription: "WireGuard VPN for %s on %s.",
 			mPayLink:            "To pay %s with %s, use the button below. The link is valid for 24 hours; your access starts as soon as the payment is confirmed.",
 			mBtnPay:             "Pay %s",
 			mPaidNew:            "Payment received, thank you! Your subscription is active until %s. Your config follows.",
@@ -283,12 +283,12 @@ func catalogue() map[string]map[msg]string {
 			mCmdLang:        "Сменить язык",
 			mCmdPaySupport:  "Помощь с оплатой и возвратом",
 
-			mDaysOne:     "%d день",
-			mDaysFew:     "%d дня",
-			mDaysMany:    "%d дней",
-			mDevicesOne:  "%d устройство",
-			mDevicesFew:  "%d устройства",
-			mDevicesMany: "%d устройств",
+			mDaysOne:         "%d день",
+			mDaysFew:         "%d дня",
+			mDaysMany:        "%d дней",
+			mUpToDevicesOne:  "до %d устройства",
+			mUpToDevicesFew:  "до %d устройств",
+			mUpToDevicesMany: "до %d устройств",
 
 			mTrialIssued:   "Пробный период действует до %s.",
 			mConfigCaption: "Конфиг WireGuard для %s",
@@ -297,13 +297,13 @@ func catalogue() map[string]map[msg]string {
 			mApplyPending:  "VPN-сервер ещё добавляет ваше устройство; если сразу не подключится, попробуйте через минуту.",
 
 			mPlans:              "Выберите тариф:\n\n%s",
-			mPlanLine:           "• %s, до %s: %s",
+			mPlanLine:           "• %s, %s: %s",
 			mPlanButton:         "%s · %s",
-			mChooseMethod:       "Тариф: %s, до %s.\nВыберите способ оплаты:",
+			mChooseMethod:       "Тариф: %s, %s.\nВыберите способ оплаты:",
 			mMethodStars:        "⭐ Звёзды Telegram · %s",
 			mMethodButton:       "%s · %s",
 			mInvoiceTitle:       "VPN на %s",
-			mInvoiceDescription: "VPN на WireGuard на %s, до %s.",
+			mInvoiceDescription: "VPN на WireGuard на %s, %s.",
 			mPayLink:            "Чтобы оплатить %s через %s, нажмите кнопку ниже. Ссылка действует 24 часа; доступ откроется, как только платёж подтвердится.",
 			mBtnPay:             "Оплатить %s",
 			mPaidNew:            "Оплата получена, спасибо! Подписка действует до %s. Конфиг ниже.",
@@ -395,9 +395,10 @@ func (t texts) days(lang string, n int) string {
 	return t.get(lang, pluralKey(lang, n, mDaysOne, mDaysFew, mDaysMany), n)
 }
 
-// devices says "n devices" with the language's plural form.
-func (t texts) devices(lang string, n int) string {
-	return t.get(lang, pluralKey(lang, n, mDevicesOne, mDevicesFew, mDevicesMany), n)
+// upToDevices says "up to n devices" with the plural form the language
+// wants after "up to" (Russian "до" takes the genitive).
+func (t texts) upToDevices(lang string, n int) string {
+	return t.get(lang, pluralKey(lang, n, mUpToDevicesOne, mUpToDevicesFew, mUpToDevicesMany), n)
 }
 
 // pluralKey picks the CLDR cardinal form: Russian has one (1, 21, 31...),

@@ -46,7 +46,7 @@ func (b *Bot) showPlans(ctx context.Context, r *request) {
 		if len(prices) == 0 {
 			continue // nothing enabled can take this plan's money
 		}
-		days, devices := b.t.days(r.lang, p.Days), b.t.devices(r.lang, p.Devices)
+		days, devices := b.t.days(r.lang, p.Days), b.t.upToDevices(r.lang, p.Devices)
 		lines = append(lines, b.t.get(r.lang, mPlanLine, days, devices, strings.Join(dedupe(prices), " / ")))
 		rows = append(rows, row(button(b.t.get(r.lang, mPlanButton, days, prices[0]), callback{act: actPlan, plan: p.Name})))
 	}
@@ -85,7 +85,7 @@ func (b *Bot) showMethods(ctx context.Context, r *request, planName string) {
 		rows = append(rows, row(button(label, callback{act: actPay, provider: m.provider, plan: plan.Name})))
 	}
 	rows = append(rows, row(button(b.t.get(r.lang, mBtnBack), callback{act: actBuy})))
-	text := b.t.get(r.lang, mChooseMethod, b.t.days(r.lang, plan.Days), b.t.devices(r.lang, plan.Devices))
+	text := b.t.get(r.lang, mChooseMethod, b.t.days(r.lang, plan.Days), b.t.upToDevices(r.lang, plan.Devices))
 	b.show(ctx, r, text, keyboard(rows...))
 }
 
@@ -122,7 +122,7 @@ func (b *Bot) startPayment(ctx context.Context, r *request, provider, planName s
 	price := formatAmount(order.Amount, order.Currency)
 	if m.checkout == nil {
 		title := truncateRunes(b.t.get(r.lang, mInvoiceTitle, b.t.days(r.lang, plan.Days)), 32)
-		description := truncateRunes(b.t.get(r.lang, mInvoiceDescription, b.t.days(r.lang, plan.Days), b.t.devices(r.lang, plan.Devices)), 255)
+		description := truncateRunes(b.t.get(r.lang, mInvoiceDescription, b.t.days(r.lang, plan.Days), b.t.upToDevices(r.lang, plan.Devices)), 255)
 		_ = b.sendStarsInvoice(ctx, r.chatID, title, description, strconv.FormatInt(order.ID, 10), int(order.Amount))
 		return
 	}
