@@ -5,6 +5,7 @@
 package reconcile
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -261,81 +262,152 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Result, error) {
 }
 
 func (r *Reconciler) reconcile(ctx context.Context) (Result, error) {
-	peers, revision, err := r.store.DesiredPeers(ctx, r.cfg.ServerID)
-	res := Result{Revision: revision, Peers: len(peers)}
-	if err != nil {
-		return res, err
-	}
+	var res Result
 	if r.FailHook != nil {
 		if err := r.FailHook(); err != nil {
 			return res, err
 		}
 	}
-	managed := make([]wgconf.Peer, 0, len(peers))
-	live := make([]device.Peer, 0, len(peers))
-	for _, p := range peers {
-		psk, err := service.OpenPresharedKey(r.keys, p.Secrets)
-		if err != nil {
-			return res, fmt.Errorf("peer %d: %w", p.ID, err)
-		}
-		allowed := []netip.Prefix{netip.PrefixFrom(p.IP, 32)}
-		if p.IP6.IsValid() {
-			allowed = append(allowed, netip.PrefixFrom(p.IP6, 128))
-		}
-		managed = append(managed, wgconf.Peer{ID: strconv.FormatInt(p.ID, 10), PublicKey: p.PublicKey,
-			PresharedKey: psk.String(), AllowedIPs: allowed})
-		pub, err := wgtypes.ParseKey(p.PublicKey)
-		if err != nil {
-			return res, fmt.Errorf("peer %d: public key: %w", p.ID, err)
-		}
-		live = append(live, device.Peer{PublicKey: pub, PresharedKey: psk, AllowedIPs: allowed,
-			PersistentKeepalive: time.Duration(r.cfg.Keepalive) * time.Second})
-	}
 	if r.cfg.Mode == config.ApplyNone {
-		return res, nil
-	}
-	var handMade []wgconf.UnmanagedPeer
-	res.FileChanged, err = r.file.Update(ctx, func(f *wgconf.File) error {
-		handMade = f.UnmanagedPeers()
-		if err := r.reserve(ctx, handMade); err != nil {
-			return err
-		}
-		return f.SetManagedPeers(managed)
-	})
-	if err != nil {
+		d, err := r.desired(ctx, &wgconf.File{})
+		res.Revision, res.Peers = d.Revision, len(d.Managed)
 		return res, err
 	}
-	if r.cfg.Mode != config.ApplyDevice {
-		return res, nil
+	// The database is read under wg0.conf's lock and the device synced
+	// before it is released: reconcilers of several processes on one host
+	// take turns, each applying a snapshot at least as new as the last.
+	var d Desired
+	var err error
+	res.FileChanged, err = r.file.UpdateThen(ctx, func(f *wgconf.File) error {
+		if d, err = r.desired(ctx, f); err != nil {
+			return err
+		}
+		res.Revision, res.Peers = d.Revision, len(d.Managed)
+		if err := r.reserve(ctx, d.HandMade); err != nil {
+			return err
+		}
+		return f.SetManagedPeers(d.Managed)
+	}, func(bool) error {
+		if r.cfg.Mode != config.ApplyDevice {
+			return nil
+		}
+		for _, w := range d.Warnings {
+			r.log.Error(w)
+		}
+		res.Device, err = device.Sync(r.wg, r.cfg.Interface, d.Device)
+		return err
+	})
+	return res, err
+}
+
+// Desired is what the server should hold according to the database and
+// the hand-made part of wg0.conf.
+type Desired struct {
+	Revision int64
+	Managed  []wgconf.Peer          // wg0.conf's managed peers: the database's active peers
+	HandMade []wgconf.UnmanagedPeer // the operator's own peers in wg0.conf
+	// Device is the device's whole peer set: the managed peers and the
+	// hand-made ones. Anything else on the device is drift.
+	Device   []device.Peer
+	Warnings []string // problems an operator should fix, already handled
+}
+
+// desired reads the database's active peers and combines them with f's
+// hand-made peers. A wgbot peer whose address a hand-made peer also
+// claims stays off the device (the operator's line wins, loudly): the
+// device cannot route one address to two peers.
+func (r *Reconciler) desired(ctx context.Context, f *wgconf.File) (Desired, error) {
+	peers, revision, err := r.store.DesiredPeers(ctx, r.cfg.ServerID)
+	d := Desired{Revision: revision, HandMade: f.UnmanagedPeers()}
+	if err != nil {
+		return d, err
 	}
-	// Hand-made peers of wg0.conf belong on the device too; anything else
-	// there (added by hand with `wg set`) is drift and is removed.
 	taken := map[netip.Prefix]bool{}
-	for _, h := range handMade {
+	var hand []device.Peer
+	for _, h := range d.HandMade {
 		p, err := handMadePeer(h)
 		if err != nil {
-			r.log.Warn("skipping a hand-made peer of wg0.conf", "line", h.Line, "err", err)
+			d.Warnings = append(d.Warnings, fmt.Sprintf("hand-made peer of wg0.conf at line %d skipped: %v", h.Line, err))
 			continue
 		}
 		for _, a := range p.AllowedIPs {
 			taken[a.Masked()] = true
 		}
-		live = append(live, p)
+		hand = append(hand, p)
 	}
-	// A wgbot peer issued before a hand-made peer claimed its address
-	// cannot share it on the device: the operator's line wins, loudly.
-	kept := live[:0]
-	for _, p := range live[:len(live)-len(handMade)] {
-		if len(p.AllowedIPs) > 0 && taken[p.AllowedIPs[0].Masked()] {
-			r.log.Error("a hand-made peer in wg0.conf uses the address of a wgbot peer; the wgbot peer is left off the device until one of them moves",
-				"address", p.AllowedIPs[0].String(), "public_key", p.PublicKey.String())
+	d.Managed = make([]wgconf.Peer, 0, len(peers))
+	d.Device = make([]device.Peer, 0, len(peers)+len(hand))
+	for _, p := range peers {
+		psk, err := service.OpenPresharedKey(r.keys, p.Secrets)
+		if err != nil {
+			return d, fmt.Errorf("peer %d: %w", p.ID, err)
+		}
+		allowed := []netip.Prefix{netip.PrefixFrom(p.IP, 32)}
+		if p.IP6.IsValid() {
+			allowed = append(allowed, netip.PrefixFrom(p.IP6, 128))
+		}
+		d.Managed = append(d.Managed, wgconf.Peer{ID: strconv.FormatInt(p.ID, 10), PublicKey: p.PublicKey,
+			PresharedKey: psk.String(), AllowedIPs: allowed})
+		pub, err := wgtypes.ParseKey(p.PublicKey)
+		if err != nil {
+			return d, fmt.Errorf("peer %d: public key: %w", p.ID, err)
+		}
+		if taken[allowed[0]] {
+			d.Warnings = append(d.Warnings, fmt.Sprintf("wgbot peer %d has %s, which a hand-made peer of wg0.conf also uses: "+
+				"it stays off the device until one of them moves", p.ID, allowed[0]))
 			continue
 		}
-		kept = append(kept, p)
+		d.Device = append(d.Device, device.Peer{PublicKey: pub, PresharedKey: psk, AllowedIPs: allowed,
+			PersistentKeepalive: time.Duration(r.cfg.Keepalive) * time.Second})
 	}
-	kept = append(kept, live[len(live)-len(handMade):]...)
-	res.Device, err = device.Sync(r.wg, r.cfg.Interface, kept)
-	return res, err
+	d.Device = append(d.Device, hand...)
+	return d, nil
+}
+
+// Plan is what a reconcile would change, computed without changing
+// anything (`wgbot reconcile --dry-run`).
+type Plan struct {
+	Desired
+	File        *wgconf.File // wg0.conf as it is now
+	FileRewrite bool         // wg0.conf's bytes would change
+	// Device: the device's peers now and the changes a sync would make;
+	// nil unless the apply mode is device.
+	DevicePeers []wgtypes.Peer
+	DeviceDiff  *device.Changes
+}
+
+// Plan reads the database, wg0.conf (without its lock: writes are atomic
+// renames) and the device, and says what Reconcile would change.
+func (r *Reconciler) Plan(ctx context.Context) (Plan, error) {
+	var p Plan
+	var err error
+	if r.cfg.Mode == config.ApplyNone {
+		p.File = &wgconf.File{}
+	} else if p.File, err = r.file.Read(); err != nil {
+		return p, err
+	}
+	if p.Desired, err = r.desired(ctx, p.File); err != nil {
+		return p, err
+	}
+	after, err := wgconf.Parse(p.File.Render())
+	if err != nil {
+		return p, err
+	}
+	if err := after.SetManagedPeers(p.Managed); err != nil {
+		return p, err
+	}
+	p.FileRewrite = r.cfg.Mode != config.ApplyNone && !bytes.Equal(p.File.Render(), after.Render())
+	if r.cfg.Mode != config.ApplyDevice {
+		return p, nil
+	}
+	dev, err := r.wg.Device(r.cfg.Interface)
+	if err != nil {
+		return p, fmt.Errorf("read WireGuard interface %s: %w", r.cfg.Interface, err)
+	}
+	p.DevicePeers = dev.Peers
+	diff := device.Diff(dev.Peers, p.Device)
+	p.DeviceDiff = &diff
+	return p, nil
 }
 
 // reserve tells the allocator which addresses the hand-made peers use, when

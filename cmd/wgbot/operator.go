@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,9 +25,7 @@ import (
 	"wgbot/config"
 	"wgbot/postgres"
 	"wgbot/reconcile"
-	"wgbot/service"
 	"wgbot/wireguard"
-	"wgbot/wireguard/device"
 	"wgbot/wireguard/wgconf"
 )
 
@@ -933,63 +930,22 @@ type reconcileView struct {
 	Result *applyView    `json:"result"` // null on a dry run
 }
 
-// planReconcile computes what a reconcile would change without changing
-// anything: no file write, no lock, no device call but a read, and no
-// database write (the reconciler also refreshes the reserved hand-made
-// addresses; the plan does not). It mirrors reconcile.Reconciler's rules:
-// managed peers of wg0.conf equal the database's active peers; the device
-// holds those plus wg0.conf's hand-made peers, minus any wgbot peer whose
-// address a hand-made peer took, and nothing else.
+// planReconcile describes what a reconcile would change, by the
+// reconciler's own rules (reconcile.Plan), without changing anything.
 func planReconcile(ctx context.Context, a *app) (reconcilePlan, error) {
 	s := a.settings
-	desired, revision, err := a.store.DesiredPeers(ctx, a.server.ID)
+	p, err := a.rec.Plan(ctx)
 	if err != nil {
 		return reconcilePlan{}, err
 	}
-	plan := reconcilePlan{Server: a.server.Name, Interface: s.WGInterface, Mode: s.WGApplyMode, Revision: revision,
-		Peers: len(desired), ConfigPath: s.WGConfigPath, Changes: []planChange{}}
+	plan := reconcilePlan{Server: a.server.Name, Interface: s.WGInterface, Mode: s.WGApplyMode, Revision: p.Revision,
+		Peers: len(p.Managed), ConfigPath: s.WGConfigPath, FileRewrite: p.FileRewrite, Changes: []planChange{}, Warnings: p.Warnings}
 	if s.WGApplyMode == config.ApplyNone {
 		plan.Warnings = append(plan.Warnings, "WG_APPLY_MODE=none: wgbot changes neither wg0.conf nor the device, so a reconcile applies nothing")
+		return plan, nil
 	}
-
-	managed := make([]wgconf.Peer, 0, len(desired))
-	live := make([]device.Peer, 0, len(desired))
-	for _, p := range desired {
-		psk, err := service.OpenPresharedKey(a.keys, p.Secrets)
-		if err != nil {
-			return plan, fmt.Errorf("peer %d: %w", p.ID, err)
-		}
-		allowed := []netip.Prefix{netip.PrefixFrom(p.IP, 32)}
-		if p.IP6.IsValid() {
-			allowed = append(allowed, netip.PrefixFrom(p.IP6, 128))
-		}
-		managed = append(managed, wgconf.Peer{ID: strconv.FormatInt(p.ID, 10), PublicKey: p.PublicKey,
-			PresharedKey: psk.String(), AllowedIPs: allowed})
-		pub, err := wgtypes.ParseKey(p.PublicKey)
-		if err != nil {
-			return plan, fmt.Errorf("peer %d: public key: %w", p.ID, err)
-		}
-		// No server-side keepalive: openApp configures the reconciler without one.
-		live = append(live, device.Peer{PublicKey: pub, PresharedKey: psk, AllowedIPs: allowed})
-	}
-
-	w, err := wgconf.NewWriter(wgconf.Config{Path: s.WGConfigPath, LockPath: s.WGConfigLockPath})
-	if err != nil {
-		return plan, err
-	}
-	f, err := w.Read()
-	if err != nil {
-		return plan, err
-	}
-	plan.Changes = append(plan.Changes, fileChanges(f.ManagedPeers(), managed)...)
-	handMade := f.UnmanagedPeers()
-	before := f.Render()
-	if err := f.SetManagedPeers(managed); err != nil {
-		return plan, fmt.Errorf("render the managed peers of %s: %w", s.WGConfigPath, err)
-	}
-	plan.FileRewrite = !bytes.Equal(before, f.Render())
-
-	if a.wg == nil {
+	plan.Changes = append(plan.Changes, fileChanges(p.File.ManagedPeers(), p.Managed)...)
+	if p.DeviceDiff == nil {
 		return plan, nil
 	}
 	plan.DeviceChecked = true
@@ -1004,37 +960,13 @@ func planReconcile(ctx context.Context, a *app) (reconcilePlan, error) {
 		dbPeers[p.PublicKey] = p
 	}
 	handKeys := map[string]bool{}
-	taken := map[netip.Prefix]bool{}
-	var hand []device.Peer
-	for _, h := range handMade {
-		p, err := handMadeDevicePeer(h)
-		if err != nil {
-			plan.Warnings = append(plan.Warnings, fmt.Sprintf("%s line %d: hand-made peer skipped: %v", s.WGConfigPath, h.Line, err))
-			continue
+	for _, h := range p.HandMade {
+		if k, err := wgtypes.ParseKey(h.PublicKey); err == nil {
+			handKeys[k.String()] = true
 		}
-		for _, pfx := range p.AllowedIPs {
-			taken[pfx.Masked()] = true
-		}
-		hand = append(hand, p)
-		handKeys[p.PublicKey.String()] = true
-	}
-	kept := make([]device.Peer, 0, len(live)+len(hand))
-	for _, p := range live {
-		if len(p.AllowedIPs) > 0 && taken[p.AllowedIPs[0].Masked()] {
-			plan.Warnings = append(plan.Warnings, fmt.Sprintf("wgbot peer %d has %s, which a hand-made peer of %s also uses: it stays off the device until one of them moves",
-				dbPeers[p.PublicKey.String()].ID, p.AllowedIPs[0], s.WGConfigPath))
-			continue
-		}
-		kept = append(kept, p)
-	}
-	kept = append(kept, hand...)
-
-	dev, err := a.wg.Device(s.WGInterface)
-	if err != nil {
-		return plan, fmt.Errorf("read WireGuard interface %s: %w", s.WGInterface, err)
 	}
 	onDevice := map[wgtypes.Key]wgtypes.Peer{}
-	for _, p := range dev.Peers {
+	for _, p := range p.DevicePeers {
 		onDevice[p.PublicKey] = p
 	}
 	describe := func(action string, pc wgtypes.PeerConfig, allowed []net.IPNet) planChange {
@@ -1052,11 +984,10 @@ func planReconcile(ctx context.Context, a *app) (reconcilePlan, error) {
 		}
 		return c
 	}
-	changes := device.Diff(dev.Peers, kept)
-	for _, pc := range changes.Add {
+	for _, pc := range p.DeviceDiff.Add {
 		plan.Changes = append(plan.Changes, describe("add", pc, pc.AllowedIPs))
 	}
-	for _, pc := range changes.Update {
+	for _, pc := range p.DeviceDiff.Update {
 		allowed := pc.AllowedIPs
 		if !pc.ReplaceAllowedIPs {
 			allowed = onDevice[pc.PublicKey].AllowedIPs
@@ -1065,7 +996,7 @@ func planReconcile(ctx context.Context, a *app) (reconcilePlan, error) {
 		c.Detail = deviceUpdateDetail(pc)
 		plan.Changes = append(plan.Changes, c)
 	}
-	for _, pc := range changes.Remove {
+	for _, pc := range p.DeviceDiff.Remove {
 		plan.Changes = append(plan.Changes, describe("remove", pc, onDevice[pc.PublicKey].AllowedIPs))
 	}
 	return plan, nil
@@ -1143,25 +1074,6 @@ func deviceUpdateDetail(pc wgtypes.PeerConfig) string {
 		d = append(d, "endpoint")
 	}
 	return strings.Join(d, ", ")
-}
-
-// handMadeDevicePeer is a hand-made [Peer] of wg0.conf as the reconciler
-// puts it on the device.
-func handMadeDevicePeer(h wgconf.UnmanagedPeer) (device.Peer, error) {
-	pub, err := wgtypes.ParseKey(h.PublicKey)
-	if err != nil {
-		return device.Peer{}, fmt.Errorf("public key: %w", err)
-	}
-	p := device.Peer{PublicKey: pub, AllowedIPs: h.AllowedIPs, PersistentKeepalive: time.Duration(h.PersistentKeepalive) * time.Second}
-	if ap, err := netip.ParseAddrPort(h.Endpoint); err == nil {
-		p.Endpoint = net.UDPAddrFromAddrPort(ap)
-	}
-	if h.PresharedKey != "" {
-		if p.PresharedKey, err = wgtypes.ParseKey(h.PresharedKey); err != nil {
-			return p, fmt.Errorf("preshared key: %w", err)
-		}
-	}
-	return p, nil
 }
 
 func prefixes(ps []netip.Prefix) []string {

@@ -73,6 +73,15 @@ func (w *Writer) Read() (*File, error) {
 // Under the lock it also removes temp files that killed writers left, and
 // sets mode 0600 on an unchanged file that has another mode.
 func (w *Writer) Update(ctx context.Context, change func(*File) error) (changed bool, err error) {
+	return w.UpdateThen(ctx, change, nil)
+}
+
+// UpdateThen is Update followed by after(changed), still under the lock,
+// for work that must be ordered with the file across processes: the
+// reconciler reads the database inside change and syncs the live device in
+// after, so two reconcilers on one host can never apply an older snapshot
+// over a newer one. An error from after is returned; the file stays written.
+func (w *Writer) UpdateThen(ctx context.Context, change func(*File) error, after func(changed bool) error) (changed bool, err error) {
 	lockCtx, cancel := context.WithTimeout(ctx, w.lockTimeout)
 	unlock, err := Lock(lockCtx, w.lockPath)
 	cancel()
@@ -110,15 +119,23 @@ func (w *Writer) Update(ctx context.Context, change func(*File) error) (changed 
 				return false, fmt.Errorf("update %s: %w", w.path, err)
 			}
 		}
-		return false, nil
+		return false, runAfter(after, false)
 	}
 	if !t.exists && len(data) == 0 {
-		return false, nil // nothing to write; the file is created on first content
+		return false, runAfter(after, false) // nothing to write; the file is created on first content
 	}
 	if err := t.write(data, w.hooks); err != nil {
 		return false, fmt.Errorf("update %s: %w", w.path, err)
 	}
-	return true, nil
+	changed = true
+	return changed, runAfter(after, changed)
+}
+
+func runAfter(after func(bool) error, changed bool) error {
+	if after == nil {
+		return nil
+	}
+	return after(changed)
 }
 
 // SetManagedPeers makes the file's managed peers exactly peers. With the
