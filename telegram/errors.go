@@ -31,6 +31,10 @@ func userError(err error) msg {
 		return mErrApplyFailed
 	case "order_closed":
 		return mErrOrderClosed
+	case wgbot.ErrOrderNotFound.Reason, errNotOurInvoice.Reason:
+		return mErrOrderGone
+	case errCheckoutStart.Reason:
+		return mErrCheckoutStart
 	case "no_price":
 		return mErrNoPrice
 	case "unknown_plan":

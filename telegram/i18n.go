@@ -80,8 +80,6 @@ const (
 	mPaidNew            msg = "paid_new"
 	mPaidExtended       msg = "paid_extended"
 	mPaymentProblem     msg = "payment_problem"
-	mPreCheckoutRefused msg = "precheckout_refused"
-	mPreCheckoutBusy    msg = "precheckout_busy"
 	mRefundedUntil      msg = "refunded_until"
 	mRefundedEnded      msg = "refunded_ended"
 	mGranted            msg = "granted"
@@ -117,6 +115,7 @@ const (
 	mErrBanned        msg = "err_banned"
 	mErrApplyFailed   msg = "err_apply_failed"
 	mErrOrderClosed   msg = "err_order_closed"
+	mErrOrderGone     msg = "err_order_gone"
 	mErrNoPrice       msg = "err_no_price"
 	mErrMismatch      msg = "err_payment_mismatch"
 	mErrInvalid       msg = "err_invalid"
@@ -199,8 +198,6 @@ func catalogue() map[string]map[msg]string {
 			mPaidNew:            "Payment received, thank you! Your subscription is active until %s. Your config follows.",
 			mPaidExtended:       "Payment received, thank you! Your subscription is extended until %s.",
 			mPaymentProblem:     "We received your payment but could not apply it automatically. Please write to %s and quote this ID: %s",
-			mPreCheckoutRefused: "This order can no longer be paid. Open “Buy” to create a new one.",
-			mPreCheckoutBusy:    "Payments are briefly unavailable. Please try again in a minute.",
 			mRefundedUntil:      "Your payment was refunded. Your subscription now ends on %s.",
 			mRefundedEnded:      "Your payment was refunded and your access has ended.",
 			mGranted:            "You received %s of VPN access, valid until %s.",
@@ -234,6 +231,7 @@ func catalogue() map[string]map[msg]string {
 			mErrBanned:        "Your account is blocked. Write to support if you think this is a mistake.",
 			mErrApplyFailed:   "The VPN server could not take the change just now. Nothing was used up; please try again in a minute.",
 			mErrOrderClosed:   "This order is already closed. Open “Buy” to create a new one.",
+			mErrOrderGone:     "This order cannot be paid. Open “Buy” to create a new one.",
 			mErrNoPrice:       "This plan cannot be paid this way.",
 			mErrMismatch:      "The payment does not match the order.",
 			mErrInvalid:       "That request is not valid.",
@@ -309,8 +307,6 @@ func catalogue() map[string]map[msg]string {
 			mPaidNew:            "Оплата получена, спасибо! Подписка действует до %s. Конфиг ниже.",
 			mPaidExtended:       "Оплата получена, спасибо! Подписка продлена до %s.",
 			mPaymentProblem:     "Мы получили ваш платёж, но не смогли применить его автоматически. Напишите, пожалуйста, %s и укажите этот ID: %s",
-			mPreCheckoutRefused: "Этот заказ уже нельзя оплатить. Откройте «Купить» и создайте новый.",
-			mPreCheckoutBusy:    "Оплата ненадолго недоступна. Попробуйте через минуту.",
 			mRefundedUntil:      "Ваш платёж возвращён. Подписка теперь заканчивается %s.",
 			mRefundedEnded:      "Ваш платёж возвращён, доступ закрыт.",
 			mGranted:            "Вам начислено %s доступа к VPN, до %s.",
@@ -344,6 +340,7 @@ func catalogue() map[string]map[msg]string {
 			mErrBanned:        "Ваш аккаунт заблокирован. Если это ошибка, напишите в поддержку.",
 			mErrApplyFailed:   "VPN-сервер сейчас не смог принять изменение. Ничего не потрачено, попробуйте через минуту.",
 			mErrOrderClosed:   "Этот заказ уже закрыт. Откройте «Купить» и создайте новый.",
+			mErrOrderGone:     "Этот заказ нельзя оплатить. Откройте «Купить» и создайте новый.",
 			mErrNoPrice:       "Этот тариф нельзя оплатить таким способом.",
 			mErrMismatch:      "Платёж не совпадает с заказом.",
 			mErrInvalid:       "Некорректный запрос.",

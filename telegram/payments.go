@@ -3,7 +3,7 @@ package telegram
 import (
 	"context"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +14,10 @@ import (
 	"wgbot"
 	"wgbot/service"
 )
+
+// errCheckoutStart marks a checkout that failed for reasons of its own
+// (not a wgbot error): the user is told the payment page did not open.
+var errCheckoutStart = &wgbot.Error{Code: wgbot.EUnavailable, Reason: "checkout_failed", Message: "the payment page could not be created"}
 
 // method is one way to pay for a plan: Stars or a checkout.
 type method struct {
@@ -128,12 +132,10 @@ func (b *Bot) startPayment(ctx context.Context, r *request, provider, planName s
 	}
 	payURL, err := m.checkout.Start(ctx, order, r.user)
 	if err != nil {
-		b.logFailure(ctx, "start "+m.provider+" checkout", r.user.TelegramID, err)
-		text := b.t.get(r.lang, userError(err))
 		if wgbot.ErrorCode(err) == wgbot.EInternal {
-			text = b.t.get(r.lang, mErrCheckoutStart)
+			err = fmt.Errorf("%w: %w", errCheckoutStart, err)
 		}
-		_ = b.sendText(ctx, r.chatID, text, b.buyKeyboard(r.lang))
+		b.fail(ctx, r, "start "+m.provider+" checkout", err, b.buyKeyboard(r.lang))
 		return
 	}
 	_ = b.sendText(ctx, r.chatID, b.t.get(r.lang, mPayLink, price, m.checkout.Title(r.lang)), keyboard(
@@ -157,42 +159,39 @@ const preCheckoutBudget = 6 * time.Second
 // Stars: ok only for a pending order of this user at exactly this price.
 // It always answers, in time, whatever fails.
 func (b *Bot) onPreCheckout(ctx context.Context, q *models.PreCheckoutQuery) {
-	ok, reason, err := b.checkPreCheckout(ctx, q)
-	lang := normalizeLang(q.From.LanguageCode)
-	if err != nil {
-		b.logFailure(ctx, "pre-checkout of order "+strconv.Quote(q.InvoicePayload), q.From.ID, err)
+	lang := langEN
+	if q.From != nil {
+		lang = normalizeLang(q.From.LanguageCode)
 	}
-	text := ""
-	if !ok {
-		text = b.t.get(lang, reason)
+	if err := b.checkPreCheckout(ctx, q); err != nil {
+		from := int64(0)
+		if q.From != nil {
+			from = q.From.ID
+		}
+		b.logFailure(ctx, "pre-checkout of order "+strconv.Quote(q.InvoicePayload), from, err)
+		_ = b.answerPreCheckout(ctx, q.ID, false, b.t.get(lang, userError(err)))
+		return
 	}
-	_ = b.answerPreCheckout(ctx, q.ID, ok, text)
+	_ = b.answerPreCheckout(ctx, q.ID, true, "")
 }
 
-func (b *Bot) checkPreCheckout(ctx context.Context, q *models.PreCheckoutQuery) (ok bool, reason msg, err error) {
+// errNotOurInvoice is a pre-checkout or payment for an invoice this bot
+// did not send: its payload is not an order id, or it is not in Stars.
+var errNotOurInvoice = &wgbot.Error{Code: wgbot.EInvalid, Reason: "not_our_invoice", Message: "not an invoice of this bot"}
+
+func (b *Bot) checkPreCheckout(ctx context.Context, q *models.PreCheckoutQuery) error {
 	ctx, cancel := context.WithTimeout(ctx, preCheckoutBudget)
 	defer cancel()
-	if q.From == nil {
-		return false, mPreCheckoutRefused, errors.New("pre-checkout query without a sender")
-	}
 	orderID, valid := parseID(q.InvoicePayload)
-	if !valid || q.Currency != currencyStars {
-		return false, mPreCheckoutRefused, wgbot.Errorf(wgbot.EInvalid, "bad_invoice", "not an invoice of this bot: payload %q, currency %s", q.InvoicePayload, q.Currency)
+	if q.From == nil || !valid || q.Currency != currencyStars {
+		return fmt.Errorf("payload %q, currency %s: %w", q.InvoicePayload, q.Currency, errNotOurInvoice)
 	}
 	user, err := b.svc.UserByTelegramID(ctx, q.From.ID)
-	if err == nil {
-		_, err = b.svc.CheckOrder(ctx, user, orderID, q.Currency, int64(q.TotalAmount))
+	if err != nil {
+		return err
 	}
-	switch code := wgbot.ErrorCode(err); {
-	case err == nil:
-		return true, "", nil
-	case errors.Is(err, wgbot.ErrBanned):
-		return false, mErrBanned, err
-	case code == wgbot.EUnavailable || code == wgbot.EInternal:
-		return false, mPreCheckoutBusy, err
-	default:
-		return false, mPreCheckoutRefused, err
-	}
+	_, err = b.svc.CheckOrder(ctx, user, orderID, q.Currency, int64(q.TotalAmount))
+	return err
 }
 
 // onSuccessfulPayment credits a Stars payment. Only this message credits:
@@ -215,7 +214,7 @@ func (b *Bot) onSuccessfulPayment(ctx context.Context, m *models.Message) {
 	lang = normalizeLang(user.Language)
 	orderID, ok := parseID(sp.InvoicePayload)
 	if !ok || sp.Currency != currencyStars || sp.TelegramPaymentChargeID == "" {
-		problem("read payment", errors.New("not a Stars invoice of this bot"))
+		problem("read payment", errNotOurInvoice)
 		return
 	}
 	raw, err := json.Marshal(sp)

@@ -138,6 +138,11 @@ func TestStarsPayment(t *testing.T) {
 	if unknown := h.waitMessages(adminID, 3)[2]; unknown.Text != text(langEN, mErrNotFound) {
 		t.Errorf("unknown charge: admin told %q", unknown.Text)
 	}
+	// Revenue counts what was credited and not refunded, by currency.
+	h.tg.SendText(admin, "/stats")
+	if stats := h.waitMessages(adminID, 4)[3]; !strings.HasSuffix(stats.Text, "Revenue:\n• 150 ⭐") {
+		t.Errorf("/stats = %q", stats.Text)
+	}
 }
 
 // fakeCheckout is a provider like YooKassa: a payment page URL.
@@ -216,6 +221,13 @@ func TestCheckoutPayment(t *testing.T) {
 	h.press(u, "buy:plan:quarter")
 	h.press(u, "buy:pay:card:quarter")
 	if got := h.waitMessages(u.ID, 6)[5].Text; got != text(langRU, mErrUnavailable) {
+		t.Errorf("failed checkout answered %q", got)
+	}
+	card.fail = errBoom // not a wgbot error: the user hears the page did not open
+	h.press(u, "buy")
+	h.press(u, "buy:plan:quarter")
+	h.press(u, "buy:pay:card:quarter")
+	if got := h.waitMessages(u.ID, 7)[6].Text; got != text(langRU, mErrCheckoutStart) || strings.Contains(got, "0xdeadbeef") {
 		t.Errorf("failed checkout answered %q", got)
 	}
 }
