@@ -27,7 +27,19 @@ type request struct {
 
 // handleUpdate handles one update once, however often Telegram delivers
 // it: the first process to claim its id in PostgreSQL handles it.
+//
+// A successful payment is the exception. A claim is taken before the work,
+// so a process that dies between the two would leave the payment claimed
+// but never credited, and Telegram's redelivery would then be ignored:
+// money taken, nothing given. Payments are instead deduplicated by their
+// charge id, in the same transaction that credits them (the service
+// reports a repeat as Duplicate and the bot stays silent), which holds
+// across update ids, restarts and processes alike.
 func (b *Bot) handleUpdate(ctx context.Context, upd *models.Update) {
+	if m := upd.Message; m != nil && m.SuccessfulPayment != nil {
+		b.onMessage(ctx, m)
+		return
+	}
 	first, err := b.svc.ClaimTelegramUpdate(ctx, b.botID, upd.ID)
 	switch {
 	case err != nil:

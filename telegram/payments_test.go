@@ -13,8 +13,8 @@ import (
 // TestStarsPayment: Buy → plan → Stars → an XTR invoice at the plan's
 // price whose payload is the order; the pre-checkout query is answered
 // ok (and refused for a wrong amount); only successful_payment credits,
-// delivering the config; five redeliveries credit nothing more and send
-// nothing more; a second payment extends; /refund reverses once.
+// delivering the config; five redeliveries and the same charge in a new
+// update credit nothing more and send nothing more; a second payment extends; /refund reverses once.
 func TestStarsPayment(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOptions{})
@@ -90,6 +90,9 @@ func TestStarsPayment(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The same charge in a new update (as after a lost confirmation) is
+	// recognised by its charge id.
+	h.tg.SuccessfulPayment(u, "XTR", 150, inv.Payload, "stxCHARGE-1")
 	h.idle()
 	var credited int
 	var orderStatus string
@@ -107,6 +110,9 @@ func TestStarsPayment(t *testing.T) {
 	h.press(u, "buy:plan:month")
 	h.press(u, "buy:pay:stars:month")
 	inv2 := h.waitMessages(u.ID, 6)[5].Invoice
+	if inv2 == nil {
+		t.Fatalf("no second invoice:\n%s", dump(h.messages(u.ID)))
+	}
 	h.tg.PreCheckout(u, "XTR", 150, inv2.Payload)
 	h.tg.SuccessfulPayment(u, "XTR", 150, inv2.Payload, "stxCHARGE-2")
 	extended := h.waitMessages(u.ID, 7)[6]
