@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"wgbot/logs"
 	"wgbot/metrics"
 	"wgbot/reconcile"
 )
@@ -46,7 +47,51 @@ func New(d Deps) http.Handler {
 	for pattern, h := range d.Routes {
 		mux.Handle(pattern, h)
 	}
-	return mux
+	return d.withRequestID(mux)
+}
+
+// withRequestID gives every request an id (the caller's X-Request-Id if it
+// is a sane token, else a new one), echoes it, puts it in the context for
+// every log line the request writes, and logs the request. Only the path is
+// logged: query strings may carry tokens.
+func (d Deps) withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !saneID(id) {
+			id = logs.NewID()
+		}
+		w.Header().Set("X-Request-Id", id)
+		ctx := logs.With(r.Context(), slog.String("request_id", id))
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		start := time.Now()
+		next.ServeHTTP(rec, r.WithContext(ctx))
+		if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" && r.URL.Path != "/metrics" {
+			d.Log.InfoContext(ctx, "http request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+				"took", time.Since(start).String())
+		}
+	})
+}
+
+func saneID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
 }
 
 func (d Deps) readyz(w http.ResponseWriter, r *http.Request) {

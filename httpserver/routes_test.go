@@ -155,14 +155,14 @@ func TestMetricsAndReadiness(t *testing.T) {
 
 	families := scrape(t, h)
 	want := map[string]func(float64) bool{
-		`wgbot_issuance_duration_seconds_count{operation="trial"}`:        func(v float64) bool { return v == 4 },
+		`wgbot_issuance_duration_seconds_count{operation="trial"}`:         func(v float64) bool { return v == 4 },
 		`wgbot_issuance_errors_total{kind="trial_used",operation="trial"}`: func(v float64) bool { return v == 1 },
-		`wgbot_reconcile_duration_seconds_count`:                          func(v float64) bool { return v >= 1 },
-		`wgbot_reconcile_changes_total{target="device_add"}`:              func(v float64) bool { return v == 0 }, // file mode
-		`wgbot_reconcile_changes_total{target="file"}`:                    func(v float64) bool { return v >= 1 },
-		`wgbot_peers{status="active"}`:                                    func(v float64) bool { return v == 3 },
-		`wgbot_db_pool_max_connections`:                                   func(v float64) bool { return v == 4 },
-		`wgbot_db_pool_acquired_connections`:                              func(v float64) bool { return v >= 0 && v <= 4 },
+		`wgbot_reconcile_duration_seconds_count`:                           func(v float64) bool { return v >= 1 },
+		`wgbot_reconcile_changes_total{target="device_add"}`:               func(v float64) bool { return v == 0 }, // file mode
+		`wgbot_reconcile_changes_total{target="file"}`:                     func(v float64) bool { return v >= 1 },
+		`wgbot_peers{status="active"}`:                                     func(v float64) bool { return v == 3 },
+		`wgbot_db_pool_max_connections`:                                    func(v float64) bool { return v == 4 },
+		`wgbot_db_pool_acquired_connections`:                               func(v float64) bool { return v >= 0 && v <= 4 },
 	}
 	for series, ok := range want {
 		v, found := families[series]

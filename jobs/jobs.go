@@ -16,8 +16,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 
 	"wgbot"
+	"wgbot/logs"
 	"wgbot/postgres"
 	"wgbot/service"
 )
@@ -73,6 +75,11 @@ func New(pool *pgxpool.Pool, cfg Config, deps *Deps) (*river.Client[pgx.Tx], err
 		},
 		Logger:     deps.Log,
 		JobTimeout: time.Minute,
+		// Every line a job logs carries its id and kind.
+		Middleware: []rivertype.Middleware{river.WorkerMiddlewareFunc(
+			func(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) error {
+				return doInner(logs.With(ctx, slog.Int64("job_id", job.ID), slog.String("job_kind", job.Kind)))
+			})},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("job queue: %w", err)
@@ -168,7 +175,7 @@ type expireDueWorker struct {
 func (w *expireDueWorker) Work(ctx context.Context, job *river.Job[ExpireDueArgs]) error {
 	expired, err := w.deps.Service.ExpireDue(ctx)
 	if len(expired) > 0 {
-		w.deps.Log.Info("subscriptions expired", "count", len(expired))
+		w.deps.Log.InfoContext(ctx, "subscriptions expired", "count", len(expired))
 	}
 	return err
 }
@@ -186,7 +193,7 @@ func (w *sweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) error
 	}
 	purged, err := w.deps.Service.PurgeExpired(ctx, w.grace)
 	if len(expired) > 0 || purged > 0 {
-		w.deps.Log.Info("sweep", "expired", len(expired), "purged_servers", purged)
+		w.deps.Log.InfoContext(ctx, "sweep", "expired", len(expired), "purged_servers", purged)
 	}
 	return err
 }

@@ -92,11 +92,11 @@ func (c *CryptoPay) Start(ctx context.Context, order wgbot.Order, user wgbot.Use
 func (c *CryptoPay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, status, err := readBody(w, r)
 	if err != nil {
-		reject(c.metrics, c.log, w, providerCryptoPay, "bad_request", status, err)
+		reject(r.Context(), c.metrics, c.log, w, providerCryptoPay, "bad_request", status, err)
 		return
 	}
 	if !cryptopay.VerifySignature(c.token, body, r.Header.Get(cryptopay.SignatureHeader)) {
-		reject(c.metrics, c.log, w, providerCryptoPay, "forged", http.StatusUnauthorized, errors.New("signature does not match the body"))
+		reject(r.Context(), c.metrics, c.log, w, providerCryptoPay, "forged", http.StatusUnauthorized, errors.New("signature does not match the body"))
 		return
 	}
 	u, err := cryptopay.ParseUpdate(body)
@@ -105,18 +105,18 @@ func (c *CryptoPay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		reject(c.metrics, c.log, w, providerCryptoPay, "malformed", http.StatusBadRequest, err)
+		reject(r.Context(), c.metrics, c.log, w, providerCryptoPay, "malformed", http.StatusBadRequest, err)
 		return
 	}
 	inv := u.Invoice
 	orderID, err := strconv.ParseInt(inv.Payload, 10, 64)
 	if err != nil || inv.CurrencyType != cryptopay.CurrencyFiat {
-		reject(c.metrics, c.log, w, providerCryptoPay, "rejected", http.StatusOK, fmt.Errorf("invoice %d is not a wgbot order", inv.InvoiceID))
+		reject(r.Context(), c.metrics, c.log, w, providerCryptoPay, "rejected", http.StatusOK, fmt.Errorf("invoice %d is not a wgbot order", inv.InvoiceID))
 		return
 	}
 	amount, err := cryptopay.ParseAmount(inv.Amount, 2)
 	if err != nil {
-		reject(c.metrics, c.log, w, providerCryptoPay, "rejected", http.StatusOK, fmt.Errorf("invoice %d amount: %w", inv.InvoiceID, err))
+		reject(r.Context(), c.metrics, c.log, w, providerCryptoPay, "rejected", http.StatusOK, fmt.Errorf("invoice %d amount: %w", inv.InvoiceID, err))
 		return
 	}
 	credit(r.Context(), c.svc, c.metrics, c.log, w, service.Payment{Provider: providerCryptoPay,

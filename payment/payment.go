@@ -48,23 +48,23 @@ func credit(ctx context.Context, svc *service.Service, m *metrics.Metrics, log *
 		w.WriteHeader(http.StatusOK)
 	case err == nil:
 		m.Payment(p.Provider, "credited")
-		log.Info("payment credited", "provider", p.Provider, "payment", p.ProviderPaymentID, "order", p.OrderID,
+		log.InfoContext(ctx, "payment credited", "provider", p.Provider, "payment", p.ProviderPaymentID, "order", p.OrderID,
 			"expires_at", res.Subscription.ExpiresAt)
 		w.WriteHeader(http.StatusOK)
 	case errors.Is(err, wgbot.ErrPaymentMismatch), errors.Is(err, wgbot.ErrOrderNotFound):
 		m.Payment(p.Provider, "rejected")
-		log.Warn("payment not credited", "provider", p.Provider, "payment", p.ProviderPaymentID, "order", p.OrderID, "reason", err.Error())
+		log.WarnContext(ctx, "payment not credited", "provider", p.Provider, "payment", p.ProviderPaymentID, "order", p.OrderID, "reason", err.Error())
 		w.WriteHeader(http.StatusOK)
 	default:
 		m.Payment(p.Provider, "error")
-		log.Error("payment could not be recorded; the provider will retry", "provider", p.Provider, "payment", p.ProviderPaymentID, "err", err)
+		log.ErrorContext(ctx, "payment could not be recorded; the provider will retry", "provider", p.Provider, "payment", p.ProviderPaymentID, "err", err)
 		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
 	}
 }
 
 // reject answers a request that is not a genuine confirmation.
-func reject(m *metrics.Metrics, log *slog.Logger, w http.ResponseWriter, provider, outcome string, status int, err error) {
+func reject(ctx context.Context, m *metrics.Metrics, log *slog.Logger, w http.ResponseWriter, provider, outcome string, status int, err error) {
 	m.Payment(provider, outcome)
-	log.Warn("webhook refused", "provider", provider, "status", status, "reason", err.Error())
+	log.WarnContext(ctx, "webhook refused", "provider", provider, "status", status, "reason", err.Error())
 	http.Error(w, http.StatusText(status), status)
 }

@@ -101,12 +101,12 @@ func (y *YooKassa) Start(ctx context.Context, order wgbot.Order, user wgbot.User
 func (y *YooKassa) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ip, err := yookassa.ClientIP(r, y.proxyHeader)
 	if err != nil || !y.allow.Allowed(ip) {
-		reject(y.metrics, y.log, w, providerYooKassa, "forbidden_source", http.StatusForbidden, fmt.Errorf("source %v not allowed (%v)", ip, err))
+		reject(r.Context(), y.metrics, y.log, w, providerYooKassa, "forbidden_source", http.StatusForbidden, fmt.Errorf("source %v not allowed (%v)", ip, err))
 		return
 	}
 	body, status, err := readBody(w, r)
 	if err != nil {
-		reject(y.metrics, y.log, w, providerYooKassa, "bad_request", status, err)
+		reject(r.Context(), y.metrics, y.log, w, providerYooKassa, "bad_request", status, err)
 		return
 	}
 	n, err := yookassa.ParseNotification(body)
@@ -115,7 +115,7 @@ func (y *YooKassa) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		reject(y.metrics, y.log, w, providerYooKassa, "malformed", http.StatusBadRequest, err)
+		reject(r.Context(), y.metrics, y.log, w, providerYooKassa, "malformed", http.StatusBadRequest, err)
 		return
 	}
 	switch n.Event {
@@ -135,14 +135,14 @@ func (y *YooKassa) payment(w http.ResponseWriter, r *http.Request, id string) {
 	}
 	orderID, err := strconv.ParseInt(p.Metadata["order_id"], 10, 64)
 	if err != nil {
-		reject(y.metrics, y.log, w, providerYooKassa, "rejected", http.StatusOK, fmt.Errorf("payment %s carries no order id", p.ID))
+		reject(r.Context(), y.metrics, y.log, w, providerYooKassa, "rejected", http.StatusOK, fmt.Errorf("payment %s carries no order id", p.ID))
 		return
 	}
 	switch p.Status {
 	case "succeeded":
 		amount, err := p.Amount.Minor()
 		if err != nil {
-			reject(y.metrics, y.log, w, providerYooKassa, "rejected", http.StatusOK, fmt.Errorf("payment %s amount: %w", p.ID, err))
+			reject(r.Context(), y.metrics, y.log, w, providerYooKassa, "rejected", http.StatusOK, fmt.Errorf("payment %s amount: %w", p.ID, err))
 			return
 		}
 		credit(r.Context(), y.svc, y.metrics, y.log, w, service.Payment{Provider: providerYooKassa, ProviderPaymentID: p.ID,
@@ -157,7 +157,7 @@ func (y *YooKassa) payment(w http.ResponseWriter, r *http.Request, id string) {
 	default:
 		// pending or waiting_for_capture: a forged "succeeded" lands here.
 		y.metrics.Payment(providerYooKassa, "not_paid")
-		y.log.Warn("notification for a payment that is not paid", "payment", p.ID, "status", p.Status)
+		y.log.WarnContext(r.Context(), "notification for a payment that is not paid", "payment", p.ID, "status", p.Status)
 		w.WriteHeader(http.StatusOK)
 	}
 }
@@ -176,7 +176,7 @@ func (y *YooKassa) refund(w http.ResponseWriter, r *http.Request, paymentID stri
 	}
 	if err1 != nil || err2 != nil || refunded < paid {
 		y.metrics.Payment(providerYooKassa, "partial_refund")
-		y.log.Warn("refund notification without a full refund; credit kept, look at it by hand", "payment", p.ID, "refunded", refunded, "paid", paid)
+		y.log.WarnContext(r.Context(), "refund notification without a full refund; credit kept, look at it by hand", "payment", p.ID, "refunded", refunded, "paid", paid)
 		w.WriteHeader(http.StatusOK)
 		return
 	}
@@ -186,12 +186,12 @@ func (y *YooKassa) refund(w http.ResponseWriter, r *http.Request, paymentID stri
 		y.metrics.Payment(providerYooKassa, "rejected")
 		w.WriteHeader(http.StatusOK)
 	case err != nil:
-		y.log.Error("refund could not be recorded; YooKassa will retry", "payment", p.ID, "err", err)
+		y.log.ErrorContext(r.Context(), "refund could not be recorded; YooKassa will retry", "payment", p.ID, "err", err)
 		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
 	default:
 		if !res.Duplicate {
 			y.metrics.Payment(providerYooKassa, "refunded")
-			y.log.Info("payment refunded", "payment", p.ID, "user", res.UserID, "days", res.Days, "revoked", res.Revoked)
+			y.log.InfoContext(r.Context(), "payment refunded", "payment", p.ID, "user", res.UserID, "days", res.Days, "revoked", res.Revoked)
 		}
 		w.WriteHeader(http.StatusOK)
 	}
@@ -203,11 +203,11 @@ func (y *YooKassa) fetch(w http.ResponseWriter, r *http.Request, id string) (yoo
 	p, err := y.client.GetPayment(r.Context(), id)
 	switch {
 	case errors.Is(err, yookassa.ErrNotFound):
-		reject(y.metrics, y.log, w, providerYooKassa, "forged", http.StatusOK, fmt.Errorf("payment %s does not exist at YooKassa", id))
+		reject(r.Context(), y.metrics, y.log, w, providerYooKassa, "forged", http.StatusOK, fmt.Errorf("payment %s does not exist at YooKassa", id))
 		return p, false
 	case err != nil:
 		y.metrics.Payment(providerYooKassa, "unavailable")
-		y.log.Warn("cannot verify a notification now; YooKassa will retry", "payment", id, "err", err)
+		y.log.WarnContext(r.Context(), "cannot verify a notification now; YooKassa will retry", "payment", id, "err", err)
 		http.Error(w, "verification unavailable", http.StatusServiceUnavailable)
 		return p, false
 	}

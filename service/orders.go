@@ -90,7 +90,7 @@ func (s *Service) PayOrder(ctx context.Context, p Payment) (CreditResult, error)
 		payer = o.UserID
 	}
 	if reason := mismatch(o, payer, p.Currency, p.Amount); reason != "" {
-		s.log.Warn("payment refused: it does not match its order", "provider", p.Provider,
+		s.log.WarnContext(ctx, "payment refused: it does not match its order", "provider", p.Provider,
 			"payment", p.ProviderPaymentID, "order", o.ID, "reason", reason)
 		return CreditResult{}, fmt.Errorf("%s payment %s for order %d: %s: %w", p.Provider, p.ProviderPaymentID, o.ID, reason, wgbot.ErrPaymentMismatch)
 	}

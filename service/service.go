@@ -210,7 +210,7 @@ func (s *Service) Credit(ctx context.Context, c postgres.Credit) (CreditResult, 
 	}
 	out := CreditResult{CreditResult: res}
 	if err := s.provision(ctx, res.Change); err != nil {
-		s.log.Warn("payment credited, VPN server not updated yet; the reconciler retries",
+		s.log.WarnContext(ctx, "payment credited, VPN server not updated yet; the reconciler retries",
 			"provider", c.Provider, "payment", c.ProviderPaymentID, "err", err)
 		out.Pending = true
 	}
@@ -284,7 +284,7 @@ func (s *Service) provision(ctx context.Context, ch wgbot.Change) error {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	if err := s.apply.Apply(ctx, ch); err != nil {
-		s.log.Error("apply to WireGuard failed", "server", ch.ServerID, "revision", ch.Revision, "err", err)
+		s.log.ErrorContext(ctx, "apply to WireGuard failed", "server", ch.ServerID, "revision", ch.Revision, "err", err)
 		return fmt.Errorf("%w: %v", wgbot.ErrApplyFailed, err)
 	}
 	return nil
@@ -300,7 +300,7 @@ func (s *Service) provisionLater(ctx context.Context, ch wgbot.Change) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ApplyWait+time.Second)
 		defer cancel()
 		if err := s.apply.Apply(ctx, ch); err != nil {
-			s.log.Warn("WireGuard lags behind the database; the reconciler retries", "server", ch.ServerID, "err", err)
+			s.log.WarnContext(ctx, "WireGuard lags behind the database; the reconciler retries", "server", ch.ServerID, "err", err)
 		}
 	}()
 }

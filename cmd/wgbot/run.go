@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"wgbot/config"
+	"wgbot/logs"
 	"wgbot/postgres"
 )
 
@@ -109,13 +110,7 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 }
 
 func newLogger(s config.Settings, w io.Writer) *slog.Logger {
-	var level slog.Level
-	level.UnmarshalText([]byte(s.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
-	if s.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return logs.New(w, s.LogFormat, s.LogLevel)
 }
 
 func openPool(ctx context.Context, s config.Settings) (*pgxpool.Pool, error) {
