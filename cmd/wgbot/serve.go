@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -47,6 +48,9 @@ type app struct {
 	jobs     *river.Client[pgx.Tx]
 	jobDeps  *jobs.Deps
 	metrics  *metrics.Metrics
+	// extraRoutes are served by run next to the product's own routes:
+	// the sandbox's page and its API. Empty for serve.
+	extraRoutes map[string]http.Handler
 }
 
 func (a *app) Close() {
@@ -239,6 +243,7 @@ func (a *app) run(ctx context.Context, ln net.Listener, stdout io.Writer) error 
 	if err != nil {
 		return err
 	}
+	maps.Copy(routes, a.extraRoutes)
 	srv := &http.Server{
 		Handler: httpserver.New(httpserver.Deps{Pool: a.pool, Reconciler: a.rec, Log: a.log, DeviceMode: a.wg != nil,
 			Metrics: a.metrics, Routes: routes}),
