@@ -31,6 +31,16 @@ for pair in "${wanted[@]}"; do
 	fi
 done
 
+# Packages without a command of their own. The emoji font makes the bot's
+# buttons legible in the browser test's screenshots.
+for pkg in fonts-noto-color-emoji; do
+	if command -v dpkg-query >/dev/null 2>&1 &&
+		! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+		log "will install $pkg"
+		missing+=("$pkg")
+	fi
+done
+
 if ((${#missing[@]} > 0)); then
 	sudo=()
 	if ((EUID != 0)); then
