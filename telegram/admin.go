@@ -237,7 +237,7 @@ func (b *Bot) adminRefund(ctx context.Context, r *request, args string) {
 	b.reply(ctx, r, mAdminRefunded, chargeID, payer.TelegramID, res.Days)
 	lang := normalizeLang(payer.Language)
 	if res.Revoked {
-		_ = b.sendText(ctx, payer.TelegramID, b.t.get(lang, mRefundedEnded), b.buyKeyboard(lang))
+		_ = b.sendText(ctx, payer.TelegramID, b.t.get(lang, mRefundedEnded), b.notice(lang))
 	} else if res.Subscription.ID != 0 {
 		_ = b.sendText(ctx, payer.TelegramID, b.t.get(lang, mRefundedUntil, formatDate(res.Subscription.ExpiresAt)), nil)
 	}

@@ -35,7 +35,14 @@ type callback struct {
 	plan     string
 	provider string
 	lang     string
+	// fresh opens the screen as a new message instead of in place of the
+	// pressed one: buttons under a delivered config or a notification must
+	// not overwrite it. Only menu, buy and sub take it (a "!" suffix).
+	fresh bool
 }
+
+// freshMark ends the data of a button that opens its screen anew.
+const freshMark = "!"
 
 // Telegram limits callback_data to 64 bytes.
 const maxCallbackData = 64
@@ -49,6 +56,9 @@ var (
 
 // data encodes c; parseCallback(c.data()) gives c back.
 func (c callback) data() string {
+	if c.fresh {
+		return callback{act: c.act}.data() + freshMark
+	}
 	switch c.act {
 	case actMenu:
 		return "menu"
@@ -85,6 +95,14 @@ func (c callback) data() string {
 func parseCallback(data string) (callback, bool) {
 	if data == "" || len(data) > maxCallbackData {
 		return callback{}, false
+	}
+	if rest, ok := strings.CutSuffix(data, freshMark); ok {
+		c, ok := parseCallback(rest)
+		if !ok || c.fresh || (c.act != actMenu && c.act != actBuy && c.act != actSubscription) {
+			return callback{}, false
+		}
+		c.fresh = true
+		return c, true
 	}
 	parts := strings.Split(data, ":")
 	switch len(parts) {

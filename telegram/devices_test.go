@@ -100,8 +100,12 @@ func TestDevices(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	u := user(3201, "en")
 	h.startTrial(u)
-	h.press(u, "sub")
+	steps, _ := h.withButton(u.ID, "sub!")
+	h.press(u, "sub!")
 	screen, _ := h.withButton(u.ID, "buy")
+	if kept := h.message(u.ID, steps.ID); kept.Text != steps.Text || screen.ID == steps.ID {
+		t.Error("opening My subscription from under the config overwrote the install steps")
+	}
 	if !strings.Contains(screen.Text, "Subscription: active") || !strings.Contains(screen.Text, "Days left: 3") ||
 		!strings.Contains(screen.Text, "Devices: 1 of 1") || !strings.Contains(screen.Text, "device-1, 10.66.0.2") {
 		t.Errorf("subscription screen:\n%s", screen.Text)
@@ -115,7 +119,7 @@ func TestDevices(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := h.peerOf(u.ID, "device-1")
-	h.press(u, "sub")
+	h.press(u, "sub!")
 	n := len(h.messages(u.ID))
 	h.press(u, "dev:add")
 	msgs := h.waitMessages(u.ID, n+3)
@@ -126,7 +130,7 @@ func TestDevices(t *testing.T) {
 	second := h.peerOf(u.ID, "device-2")
 
 	// Re-send the first device's config.
-	h.press(u, "sub")
+	h.press(u, "sub!")
 	n = len(h.messages(u.ID))
 	h.press(u, "dev:cfg:"+strconv.FormatInt(first, 10))
 	msgs = h.waitMessages(u.ID, n+3)
@@ -136,7 +140,7 @@ func TestDevices(t *testing.T) {
 	checkConfig(t, h, u.ID, msgs[n].Document.Data)
 
 	// Removing asks first; Cancel keeps the device.
-	h.press(u, "sub")
+	h.press(u, "sub!")
 	rm := "dev:rm:" + strconv.FormatInt(second, 10)
 	h.press(u, rm)
 	confirm, _ := h.withButton(u.ID, "dev:rmok:"+strconv.FormatInt(second, 10))

@@ -20,6 +20,7 @@ type request struct {
 	lang   string
 	chatID int64
 	query  *models.CallbackQuery
+	fresh  bool // the screen opens as a new message
 	// answered is set once the button press has been answered; Telegram
 	// shows a spinner on the button until then.
 	answered bool
@@ -232,7 +233,7 @@ func (b *Bot) onCallback(ctx context.Context, q *models.CallbackQuery) {
 		b.answer(ctx, r, b.t.get(lang, userError(err)), true)
 		return
 	}
-	r.user, r.lang = user, normalizeLang(user.Language)
+	r.user, r.lang, r.fresh = user, normalizeLang(user.Language), c.fresh
 	switch c.act {
 	case actMenu:
 		b.showMenu(ctx, r, "")
@@ -273,11 +274,12 @@ func (b *Bot) answer(ctx context.Context, r *request, text string, alert bool) {
 }
 
 // show puts a screen in front of the user: in place of the message whose
-// button was pressed when that is a text message, else as a new message.
+// button was pressed when that is a text message (and the button is not
+// a fresh one), else as a new message.
 // The press is answered after the screen changed (onCallback does it), so
 // the button's spinner ends when the new screen is there.
 func (b *Bot) show(ctx context.Context, r *request, text string, kb *models.InlineKeyboardMarkup) {
-	if r.query != nil {
+	if r.query != nil && !r.fresh {
 		if m := r.query.Message.Message; m != nil && m.Text != "" {
 			if b.editText(ctx, r.chatID, m.ID, text, kb) == nil {
 				return

@@ -45,8 +45,17 @@ func (b *Bot) buyKeyboard(lang string) *models.InlineKeyboardMarkup {
 	return keyboard(row(button(b.t.get(lang, mBtnBuy), callback{act: actBuy}), button(b.t.get(lang, mBtnBack), callback{act: actMenu})))
 }
 
-// afterDelivery follows a delivered config: the subscription screen and
-// the menu.
+// afterDelivery follows a delivered config or a payment: the subscription
+// screen and the menu, opened as new messages so the install steps stay.
 func (b *Bot) afterDelivery(lang string) *models.InlineKeyboardMarkup {
-	return keyboard(row(button(b.t.get(lang, mBtnSub), callback{act: actSubscription}), button(b.t.get(lang, mBtnBack), callback{act: actMenu})))
+	return keyboard(row(
+		button(b.t.get(lang, mBtnSub), callback{act: actSubscription, fresh: true}),
+		button(b.t.get(lang, mBtnBack), callback{act: actMenu, fresh: true}),
+	))
+}
+
+// notice is the keyboard of a notification: the way to buy, opened as a
+// new message so the notification stays.
+func (b *Bot) notice(lang string) *models.InlineKeyboardMarkup {
+	return keyboard(row(button(b.t.get(lang, mBtnBuy), callback{act: actBuy, fresh: true})))
 }

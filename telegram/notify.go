@@ -47,7 +47,7 @@ func (b *Bot) Notify(ctx context.Context, telegramID int64, text string, buttons
 			if act == 0 {
 				act = actMenu
 			}
-			kb.InlineKeyboard = append(kb.InlineKeyboard, row(button(btn.Text, callback{act: act})))
+			kb.InlineKeyboard = append(kb.InlineKeyboard, row(button(btn.Text, callback{act: act, fresh: true})))
 		}
 	}
 	return b.sendText(ctx, telegramID, text, kb)
@@ -74,5 +74,5 @@ func (b *Bot) ConfirmPayment(ctx context.Context, user wgbot.User, res service.C
 // to buy; lang is the user's stored language.
 func (b *Bot) NotifyExpired(ctx context.Context, telegramID int64, lang string) error {
 	lang = normalizeLang(lang)
-	return b.sendText(ctx, telegramID, b.t.get(lang, mSubscriptionEnded), b.buyKeyboard(lang))
+	return b.sendText(ctx, telegramID, b.t.get(lang, mSubscriptionEnded), b.notice(lang))
 }

@@ -66,7 +66,7 @@ func TestSender(t *testing.T) {
 			}
 			if tc.wantErr == nil {
 				m := h.messages(u.ID)[0]
-				if len(m.Keyboard) != 2 || m.Keyboard[0][0].CallbackData != "buy" || m.Keyboard[1][0].URL != "https://example.com" {
+				if len(m.Keyboard) != 2 || m.Keyboard[0][0].CallbackData != "buy!" || m.Keyboard[1][0].URL != "https://example.com" {
 					t.Errorf("notification keyboard %+v", m.Keyboard)
 				}
 			}
@@ -127,7 +127,7 @@ func TestNotifyExpiredAndDeliverConfig(t *testing.T) {
 	if err := h.bot.NotifyExpired(h.ctx, u.ID, "ru"); err != nil {
 		t.Fatal(err)
 	}
-	if got := h.waitMessages(u.ID, 4)[3]; got.Text != text(langRU, mSubscriptionEnded) || got.Keyboard[0][0].CallbackData != "buy" {
+	if got := h.waitMessages(u.ID, 4)[3]; got.Text != text(langRU, mSubscriptionEnded) || got.Keyboard[0][0].CallbackData != "buy!" {
 		t.Errorf("NotifyExpired sent %q %+v", got.Text, got.Keyboard)
 	}
 }

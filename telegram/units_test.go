@@ -19,6 +19,7 @@ func TestCallbackRoundTrip(t *testing.T) {
 		{act: actDeviceAdd}, {act: actLanguage, lang: langEN}, {act: actLanguage, lang: langRU},
 		{act: actPlan, plan: "month"}, {act: actPlan, plan: "Year_2.0-pro"}, {act: actPay, provider: "stars", plan: "month"},
 		{act: actPay, provider: "yookassa", plan: strings.Repeat("p", 32)},
+		{act: actMenu, fresh: true}, {act: actBuy, fresh: true}, {act: actSubscription, fresh: true},
 		{act: actDeviceConfig, peerID: 1}, {act: actDeviceRemove, peerID: 42}, {act: actDeviceRemoved, peerID: 9223372036854775807},
 	} {
 		data := c.data()
@@ -41,6 +42,7 @@ func TestCallbackRefused(t *testing.T) {
 		"dev:del:1", "lang:de", "lang:EN", "lang:", "buy:plan:", "buy:plan:a b", "buy:plan:" + strings.Repeat("p", 33),
 		"buy:plan:месяц", "buy:pay:stars", "buy:pay::month", "buy:pay:Stars:month", "buy:pay:stars:month:1",
 		"buy:pay:" + strings.Repeat("x", 17) + ":month", strings.Repeat("a", 65), "dev:cfg:1\x00",
+		"trial!", "help!", "dev:cfg:1!", "sub!!", "!", "buy:plan:month!",
 	} {
 		if c, ok := parseCallback(data); ok {
 			t.Errorf("parseCallback(%q) accepted as %+v", data, c)
