@@ -214,10 +214,7 @@ func (c *Cluster) initdb(ctx context.Context, bin string, owner *osUser) error {
 	return nil
 }
 
-// start runs postgres as a child in its own process group, so a Ctrl-C in
-// the terminal reaches only the sandbox, which then stops the server in
-// order. If the sandbox is killed outright, the kernel sends the server
-// SIGINT (a fast shutdown) through the parent-death signal.
+// start runs postgres as a child of the sandbox (see serverProcAttr).
 func (c *Cluster) start(bin string, owner *osUser, port int) error {
 	logPath := filepath.Join(c.dir, "postgres.log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -236,7 +233,7 @@ func (c *Cluster) start(bin string, owner *osUser, port int) error {
 		"-c", "cluster_name="+c.name)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = serverEnv()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGINT, Credential: owner.credential()}
+	cmd.SysProcAttr = serverProcAttr(owner.credential())
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return fmt.Errorf("start postgres: %w", err)

@@ -53,6 +53,16 @@ const (
 // interface. Everything else is what `serve` runs: the same service, bot,
 // webhooks, reconciler and jobs.
 func sandbox(ctx context.Context, getenv config.Getenv, envFile string, args []string, stdout, stderr io.Writer) error {
+	err := runSandbox(ctx, getenv, envFile, args, stdout, stderr)
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// Ctrl-C while starting: stopping is what was asked for.
+		fmt.Fprintln(stderr, "wgbot sandbox: stopped")
+		return nil
+	}
+	return err
+}
+
+func runSandbox(ctx context.Context, getenv config.Getenv, envFile string, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sandbox", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	varFlag := fs.String("var", "var", "directory for the sandbox's database, wg0.conf, master key and log")

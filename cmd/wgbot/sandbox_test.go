@@ -320,7 +320,7 @@ func TestSandboxInBrowser(t *testing.T) {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true), // containers have a small /dev/shm
 		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1200, 860),
+		chromedp.WindowSize(1200, 1000),
 	)
 	defer cancelAlloc()
 	browserCtx, cancelBrowser := chromedp.NewContext(alloc)
