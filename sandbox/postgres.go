@@ -172,11 +172,14 @@ func (c *Cluster) Stop() error {
 
 // initdb creates the cluster with a fresh random password for its superuser.
 func (c *Cluster) initdb(ctx context.Context, bin string, owner *osUser) error {
-	data := filepath.Join(c.dir, "data")
-	// A directory without PG_VERSION is what an interrupted initdb leaves;
-	// it never held a working cluster.
-	if err := os.RemoveAll(data); err != nil {
-		return fmt.Errorf("remove the unfinished cluster %s: %w", data, err)
+	// initdb writes into data.new, renamed to data once it is complete: an
+	// interrupted initdb leaves only data.new, which the next start removes,
+	// and a data directory without PG_VERSION never held a working cluster.
+	data, fresh := filepath.Join(c.dir, "data"), filepath.Join(c.dir, "data.new")
+	for _, dir := range []string{data, fresh} {
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("remove the unfinished cluster %s: %w", dir, err)
+		}
 	}
 	secret := make([]byte, 16)
 	if _, err := rand.Read(secret); err != nil {
@@ -203,13 +206,16 @@ func (c *Cluster) initdb(ctx context.Context, bin string, owner *osUser) error {
 	c.log.Info("sandbox: creating a private PostgreSQL cluster", "dir", data)
 	// -N skips fsync: a sandbox's first run should take a second, and a
 	// cluster lost to a power cut is recreated by removing the directory.
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", data, "-U", clusterRole, "--pwfile", pwfile,
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", fresh, "-U", clusterRole, "--pwfile", pwfile,
 		"-A", "scram-sha-256", "-E", "UTF8", "--locale", "C", "-N")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = serverEnv()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: owner.credential()}
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("initdb failed (%v):\n%s", err, tail(logPath, 15))
+	}
+	if err := os.Rename(fresh, data); err != nil {
+		return fmt.Errorf("finish the new cluster: %w", err)
 	}
 	return nil
 }

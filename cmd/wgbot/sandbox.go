@@ -82,16 +82,8 @@ func runSandbox(ctx context.Context, getenv config.Getenv, envFile string, args 
 		return err
 	}
 	listen := *listenFlag
-	problems := sbx.CheckSafe(settings.BotToken, "HTTP_ADDR", settings.HTTPAddr)
-	if listen != "" {
-		problems = append(problems, sbx.CheckSafe("", "--listen", listen)...)
-	}
-	if settings.DatabaseURL != "" && !localDatabase(settings.DatabaseURL) {
-		problems = append(problems, "DATABASE_URL: points at another machine; the sandbox fills its database with made-up users "+
-			"and payments, so it only uses a database on this machine. Unset it to let the sandbox run its own PostgreSQL")
-	}
-	if len(problems) > 0 {
-		return &config.Error{Problems: problems}
+	if err := refuseProduction(settings, listen); err != nil {
+		return err
 	}
 
 	varDir, err := filepath.Abs(*varFlag)
@@ -181,6 +173,24 @@ func runSandbox(ctx context.Context, getenv config.Getenv, envFile string, args 
 	err = g.Wait()
 	fmt.Fprintln(stderr, "wgbot sandbox: stopped")
 	return err
+}
+
+// refuseProduction lists, before anything starts, every reason these
+// settings look like production's: a real bot token, a listener others can
+// reach, a database on another machine.
+func refuseProduction(s config.Settings, listen string) error {
+	problems := sbx.CheckSafe(s.BotToken, "HTTP_ADDR", s.HTTPAddr)
+	if listen != "" {
+		problems = append(problems, sbx.CheckSafe("", "--listen", listen)...)
+	}
+	if s.DatabaseURL != "" && !localDatabase(s.DatabaseURL) {
+		problems = append(problems, "DATABASE_URL: points at another machine; the sandbox fills its database with made-up users "+
+			"and payments, so it only uses a database on this machine. Unset it to let the sandbox run its own PostgreSQL")
+	}
+	if len(problems) > 0 {
+		return &config.Error{Problems: problems}
+	}
+	return nil
 }
 
 // sandboxSettings are the operator's settings with the outside world
