@@ -103,6 +103,7 @@ const (
 	mBtnCancel         msg = "btn_cancel"
 	mDeviceRemoved     msg = "device_removed"
 	mSubscriptionEnded msg = "subscription_ended"
+	mExpiresSoon       msg = "expires_soon"
 
 	// What a failed request tells the user (see userError).
 	mErrTrialUsed     msg = "err_trial_used"
@@ -220,6 +221,7 @@ func catalogue() map[string]map[msg]string {
 			mBtnCancel:         "Cancel",
 			mDeviceRemoved:     "%s was removed.",
 			mSubscriptionEnded: "Your subscription has ended and your devices are paused. Choose a plan to continue: your configs start working again.",
+			mExpiresSoon:       "Your subscription ends on %s, in %s. Extend it to keep your VPN working without a break.",
 
 			mErrTrialUsed:     "You have already used your free trial. Choose a plan to keep using the VPN.",
 			mErrHasAccess:     "You already have an active subscription, so no trial is needed. Open “My subscription” for your config.",
@@ -329,6 +331,7 @@ func catalogue() map[string]map[msg]string {
 			mBtnCancel:         "Отмена",
 			mDeviceRemoved:     "%s удалено.",
 			mSubscriptionEnded: "Подписка закончилась, устройства приостановлены. Выберите тариф, и ваши конфиги снова заработают.",
+			mExpiresSoon:       "Подписка заканчивается %s, через %s. Продлите её, чтобы VPN работал без перерыва.",
 
 			mErrTrialUsed:     "Вы уже использовали пробный период. Выберите тариф, чтобы продолжить пользоваться VPN.",
 			mErrHasAccess:     "У вас уже есть активная подписка, пробный период не нужен. Конфиг в разделе «Моя подписка».",

@@ -2,6 +2,7 @@ package telegram
 
 import (
 	"context"
+	"time"
 
 	"github.com/go-telegram/bot/models"
 
@@ -75,4 +76,13 @@ func (b *Bot) ConfirmPayment(ctx context.Context, user wgbot.User, res service.C
 func (b *Bot) NotifyExpired(ctx context.Context, telegramID int64, lang string) error {
 	lang = normalizeLang(lang)
 	return b.sendText(ctx, telegramID, b.t.get(lang, mSubscriptionEnded), b.notice(lang))
+}
+
+// NotifyExpiring reminds a user that their subscription ends at
+// expiresAt, with a button to extend it; lang is the user's stored
+// language.
+func (b *Bot) NotifyExpiring(ctx context.Context, telegramID int64, lang string, expiresAt time.Time) error {
+	lang = normalizeLang(lang)
+	left := b.t.days(lang, max(daysLeft(expiresAt, time.Now()), 1))
+	return b.sendText(ctx, telegramID, b.t.get(lang, mExpiresSoon, formatDate(expiresAt), left), b.notice(lang))
 }

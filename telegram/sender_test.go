@@ -130,4 +130,12 @@ func TestNotifyExpiredAndDeliverConfig(t *testing.T) {
 	if got := h.waitMessages(u.ID, 4)[3]; got.Text != text(langRU, mSubscriptionEnded) || got.Keyboard[0][0].CallbackData != "buy!" {
 		t.Errorf("NotifyExpired sent %q %+v", got.Text, got.Keyboard)
 	}
+	ends := time.Now().Add(50 * time.Hour)
+	if err := h.bot.NotifyExpiring(h.ctx, u.ID, "ru", ends); err != nil {
+		t.Fatal(err)
+	}
+	want := "Подписка заканчивается " + formatDate(ends) + ", через 3 дня."
+	if got := h.waitMessages(u.ID, 5)[4]; !strings.HasPrefix(got.Text, want) || got.Keyboard[0][0].CallbackData != "buy!" {
+		t.Errorf("NotifyExpiring sent %q, want %q...", got.Text, want)
+	}
 }
