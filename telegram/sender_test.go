@@ -139,3 +139,21 @@ func TestNotifyExpiredAndDeliverConfig(t *testing.T) {
 		t.Errorf("NotifyExpiring sent %q, want %q...", got.Text, want)
 	}
 }
+
+// TestBlockUpdates: Telegram's my_chat_member updates mark a user blocked
+// when they block the bot and reachable again when they restart it.
+func TestBlockUpdates(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	u := user(6301, "en")
+	h.tg.SendText(u, "/start")
+	h.waitMessages(u.ID, 1)
+	h.tg.Block(u.ID)
+	h.eventually("marked blocked", func() bool { return mustUser(h, u.ID).BlockedBot })
+	reachable, err := h.svc.Reachable(h.ctx)
+	if err != nil || len(reachable) != 0 {
+		t.Errorf("reachable after a block: %v %v", reachable, err)
+	}
+	h.tg.Unblock(u.ID)
+	h.eventually("marked reachable", func() bool { return !mustUser(h, u.ID).BlockedBot })
+}
