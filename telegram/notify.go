@@ -2,7 +2,6 @@ package telegram
 
 import (
 	"context"
-	"time"
 
 	"github.com/go-telegram/bot/models"
 
@@ -30,8 +29,9 @@ type Button struct {
 
 // The methods below are for other packages (payment webhooks, expiry and
 // reminder jobs). They send through the bot's sender: rate-limited,
-// retried, a 403 marks the user blocked and returns ErrBlocked. They do
-// not need Run to be running.
+// retried, a 403 marks the user blocked and returns an error matching
+// ErrBlocked (and wgbot.ErrUserBlocked). They do not need Run to be
+// running.
 
 // Notify sends text to a user as it is (the caller translates it), with
 // buttons one per row.
@@ -78,11 +78,28 @@ func (b *Bot) NotifyExpired(ctx context.Context, telegramID int64, lang string) 
 	return b.sendText(ctx, telegramID, b.t.get(lang, mSubscriptionEnded), b.notice(lang))
 }
 
-// NotifyExpiring reminds a user that their subscription ends at
-// expiresAt, with a button to extend it; lang is the user's stored
-// language.
-func (b *Bot) NotifyExpiring(ctx context.Context, telegramID int64, lang string, expiresAt time.Time) error {
-	lang = normalizeLang(lang)
-	left := b.t.days(lang, max(daysLeft(expiresAt, time.Now()), 1))
-	return b.sendText(ctx, telegramID, b.t.get(lang, mExpiresSoon, formatDate(expiresAt), left), b.notice(lang))
+// The bot is the service's Notifier: the job queue tells users about
+// credited payments, expiry and coming expiry through it.
+var _ service.Notifier = (*Bot)(nil)
+
+// PaymentCredited tells a user about a credited payment (service.Notifier):
+// the new device's config when it issued one, else the new expiry date.
+func (b *Bot) PaymentCredited(ctx context.Context, user wgbot.User, sub wgbot.Subscription, d *service.Delivery) error {
+	res := service.CreditResult{Delivery: d}
+	res.Subscription = sub
+	return b.confirmPayment(ctx, user.TelegramID, normalizeLang(user.Language), res)
+}
+
+// SubscriptionExpired tells a user their subscription has ended
+// (service.Notifier).
+func (b *Bot) SubscriptionExpired(ctx context.Context, user wgbot.User, _ wgbot.Subscription) error {
+	return b.NotifyExpired(ctx, user.TelegramID, user.Language)
+}
+
+// ExpiryReminder reminds a user that their subscription ends in daysLeft
+// days, with a button to extend it (service.Notifier).
+func (b *Bot) ExpiryReminder(ctx context.Context, user wgbot.User, sub wgbot.Subscription, daysLeft int) error {
+	lang := normalizeLang(user.Language)
+	text := b.t.get(lang, mExpiresSoon, formatDate(sub.ExpiresAt), b.t.days(lang, max(daysLeft, 1)))
+	return b.sendText(ctx, user.TelegramID, text, b.notice(lang))
 }

@@ -10,12 +10,15 @@ import (
 	"time"
 
 	"github.com/go-telegram/bot"
+
+	"wgbot"
 )
 
 // ErrBlocked is returned for a send to a user who blocked the bot. The user
 // has been marked blocked and the send was not retried; callers such as
-// reminder jobs should not retry it either.
-var ErrBlocked = errors.New("telegram: the user blocked the bot")
+// reminder jobs should not retry it either. It is the domain's
+// wgbot.ErrUserBlocked, which the job queue matches.
+var ErrBlocked = wgbot.ErrUserBlocked
 
 // sendKind decides how a call is paced.
 type sendKind int

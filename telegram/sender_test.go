@@ -45,7 +45,7 @@ func TestSender(t *testing.T) {
 			err := h.bot.Notify(h.ctx, u.ID, "Your subscription ends in 3 days.", Button{Text: "Extend", Screen: ScreenBuy}, Button{Text: "Site", URL: "https://example.com"})
 			took := time.Since(start)
 			switch {
-			case tc.wantErr == nil && err != nil, tc.wantErr == ErrBlocked && !errors.Is(err, ErrBlocked), tc.wantErr == errAny && (err == nil || errors.Is(err, ErrBlocked)):
+			case tc.wantErr == nil && err != nil, tc.wantErr == ErrBlocked && !errors.Is(err, wgbot.ErrUserBlocked), tc.wantErr == errAny && (err == nil || errors.Is(err, ErrBlocked)):
 				t.Errorf("Notify: %v, want %v", err, tc.wantErr)
 			}
 			tries := 0
@@ -99,8 +99,8 @@ func TestHandlerSurvivesFailedSends(t *testing.T) {
 	h.waitMessages(u.ID, 1)
 }
 
-// TestNotifyExpiredAndDeliverConfig: the helpers jobs call speak the
-// user's language and send the config like the trial does.
+// TestNotifyExpiredAndDeliverConfig: the notifications jobs send speak the
+// user's language, and DeliverConfig sends the config like the trial does.
 func TestNotifyExpiredAndDeliverConfig(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOptions{})
@@ -131,12 +131,19 @@ func TestNotifyExpiredAndDeliverConfig(t *testing.T) {
 		t.Errorf("NotifyExpired sent %q %+v", got.Text, got.Keyboard)
 	}
 	ends := time.Now().Add(50 * time.Hour)
-	if err := h.bot.NotifyExpiring(h.ctx, u.ID, "ru", ends); err != nil {
+	if err := h.bot.ExpiryReminder(h.ctx, reg, wgbot.Subscription{ExpiresAt: ends}, 3); err != nil {
 		t.Fatal(err)
 	}
 	want := "Подписка заканчивается " + formatDate(ends) + ", через 3 дня."
 	if got := h.waitMessages(u.ID, 5)[4]; !strings.HasPrefix(got.Text, want) || got.Keyboard[0][0].CallbackData != "buy!" {
-		t.Errorf("NotifyExpiring sent %q, want %q...", got.Text, want)
+		t.Errorf("ExpiryReminder sent %q, want %q...", got.Text, want)
+	}
+	// A payment credited by a provider's webhook, told by the job queue.
+	if err := h.bot.PaymentCredited(h.ctx, reg, wgbot.Subscription{ExpiresAt: ends}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.waitMessages(u.ID, 6)[5].Text; got != text(langRU, mPaidExtended, formatDate(ends)) {
+		t.Errorf("PaymentCredited sent %q", got)
 	}
 }
 
