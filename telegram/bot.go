@@ -20,6 +20,7 @@ import (
 	"github.com/go-telegram/bot/models"
 
 	"wgbot"
+	"wgbot/metrics"
 	"wgbot/service"
 )
 
@@ -54,6 +55,8 @@ type Config struct {
 	MaxWebhookBody       int64         // bytes; default 1 MiB
 
 	HTTPClient *http.Client // default: one with a timeout above PollTimeout
+
+	Metrics *metrics.Metrics // Bot API errors by code; nil records nothing
 }
 
 func (c *Config) setDefaults() {
@@ -150,7 +153,8 @@ func (c *Config) validate(svc *service.Service, checkouts []Checkout) error {
 // Checkout is a payment provider other than Telegram Stars (YooKassa,
 // Crypto Pay, ...). The bot creates the order and shows the URL Start
 // returns as a button; the provider's webhook later confirms the payment
-// through service.PayOrder and tells the user with Bot.ConfirmPayment.
+// through service.PayOrder; the payment job queued with the credit tells
+// the user.
 type Checkout interface {
 	// Provider is the name stored on orders and payments, e.g. "yookassa".
 	Provider() string
@@ -237,6 +241,7 @@ func New(svc *service.Service, cfg Config, checkouts []Checkout, log *slog.Logge
 	b.api = api
 	b.botID = api.ID()
 	b.send = newSender(b.log, cfg.GlobalRate, cfg.SendAttempts, cfg.RetryBackoff, cfg.MaxRetryAfter, cfg.SendTimeout, b.markBlocked)
+	b.send.metrics = cfg.Metrics
 	b.broadcast = newBroadcaster(b)
 	return b, nil
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/makiuchi-d/gozxing/qrcode"
 
 	"wgbot"
+	"wgbot/jobs"
 	"wgbot/postgres"
 	"wgbot/postgres/pgtest"
 	"wgbot/secret"
@@ -119,6 +120,21 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// As in serve: payment notices come from the job queue, through the bot.
+	jobClient, err := jobs.New(pool, jobs.Config{ExpireEvery: time.Hour, SweepEvery: time.Hour},
+		&jobs.Deps{Service: h.svc, Notifier: h.bot, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.UseJobs(jobClient, nil)
+	if err := jobClient.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stop, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		jobClient.Stop(stop)
+	})
 	h.start()
 	if o.webhook {
 		h.wait("setWebhook", func() bool { url, _ := h.tg.Webhook(); return url != "" })

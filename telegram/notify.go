@@ -61,16 +61,6 @@ func (b *Bot) DeliverConfig(ctx context.Context, user wgbot.User, d service.Deli
 	return b.deliver(ctx, user.TelegramID, normalizeLang(user.Language), d, "", false)
 }
 
-// ConfirmPayment tells a user what a credited payment did, as the Stars
-// flow does: the new device's config when the payment issued one, else
-// the new expiry date. A duplicate credit sends nothing.
-func (b *Bot) ConfirmPayment(ctx context.Context, user wgbot.User, res service.CreditResult) error {
-	if res.Duplicate {
-		return nil
-	}
-	return b.confirmPayment(ctx, user.TelegramID, normalizeLang(user.Language), res)
-}
-
 // NotifyExpired tells a user their subscription has ended, with a button
 // to buy; lang is the user's stored language.
 func (b *Bot) NotifyExpired(ctx context.Context, telegramID int64, lang string) error {

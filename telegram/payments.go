@@ -231,9 +231,10 @@ func (b *Bot) onSuccessfulPayment(ctx context.Context, m *models.Message) {
 	}
 	if res.Duplicate {
 		b.log.Info("telegram: Stars payment already credited", "charge", sp.TelegramPaymentChargeID)
-		return
 	}
-	_ = b.confirmPayment(ctx, m.Chat.ID, lang, res)
+	// The user is told by the payment_credited job queued in the crediting
+	// transaction (an outbox): it waits for WireGuard and survives a crash
+	// right here, and it is the only sender, so nobody is told twice.
 }
 
 // payOrder credits p, trying again while the database is unreachable:

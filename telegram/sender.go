@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"regexp"
 	"sync"
 	"time"
 
 	"github.com/go-telegram/bot"
+
+	"wgbot/metrics"
 
 	"wgbot"
 )
@@ -54,6 +57,7 @@ type sender struct {
 	maxWait  time.Duration // longest retry_after honoured; longer fails the send
 	timeout  time.Duration // per attempt
 	blocked  func(ctx context.Context, chatID int64)
+	metrics  *metrics.Metrics
 
 	mu       sync.Mutex
 	lastSent map[int64]time.Time // chat → last attempt, for the per-chat limit
@@ -90,6 +94,7 @@ func (s *sender) do(ctx context.Context, c call, fn func(ctx context.Context) er
 		if err == nil {
 			return nil
 		}
+		s.metrics.TelegramError(errorCode(err))
 		if ctx.Err() != nil {
 			return s.fail(c, attempt, err)
 		}
@@ -131,6 +136,36 @@ func (s *sender) do(ctx context.Context, c call, fn func(ctx context.Context) er
 		case <-t.C:
 		}
 	}
+}
+
+var otherCode = regexp.MustCompile(`error response from telegram for method [^,]+, (\d{3}) `)
+
+// errorCode labels a Bot API error for the metric: its HTTP-like code, or
+// "network" when no answer came.
+func errorCode(err error) string {
+	var tooMany *bot.TooManyRequestsError
+	var migrate *bot.MigrateError
+	switch {
+	case errors.As(err, &tooMany):
+		return "429"
+	case errors.Is(err, bot.ErrorForbidden):
+		return "403"
+	case errors.Is(err, bot.ErrorBadRequest):
+		return "400"
+	case errors.Is(err, bot.ErrorUnauthorized):
+		return "401"
+	case errors.Is(err, bot.ErrorNotFound):
+		return "404"
+	case errors.Is(err, bot.ErrorConflict):
+		return "409"
+	case errors.As(err, &migrate):
+		return "400"
+	}
+	// Other codes (5xx) survive only in the library's message.
+	if m := otherCode.FindStringSubmatch(err.Error()); m != nil {
+		return m[1]
+	}
+	return "network"
 }
 
 // permanent reports a Bot API refusal that the same request would get

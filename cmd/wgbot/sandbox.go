@@ -11,20 +11,15 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"golang.org/x/sync/errgroup"
 
-	"wgbot"
 	"wgbot/config"
 	"wgbot/payment"
 	"wgbot/payment/yookassa/yookassatest"
-	"wgbot/postgres"
 	"wgbot/secret"
-	"wgbot/service"
 	// Imported as sbx: this file's entry point is the function sandbox.
 	sbx "wgbot/sandbox"
 	"wgbot/telegram"
@@ -152,9 +147,7 @@ func runSandbox(ctx context.Context, getenv config.Getenv, envFile string, args 
 	if err != nil {
 		return err
 	}
-	// The job queue tells users about payments, expiry and reminders
-	// through the bot, as serve's would.
-	a.jobDeps.Notifier = botNotifier{bot}
+	a.bot = bot // run starts it and gives it to the job queue, as in serve
 	client := sbx.NewClient(tg, sbx.PageInfo{BotName: "wgbot (sandbox)", Admins: s.AdminIDs,
 		WGConfigPath: s.WGConfigPath, VarDir: varDir, Database: dbNote})
 	a.extraRoutes = client.Routes()
@@ -167,10 +160,7 @@ func runSandbox(ctx context.Context, getenv config.Getenv, envFile string, args 
 	fmt.Fprintf(stderr, "  the real wgbot with stand-ins for Telegram, payments, PostgreSQL (%s) and the WireGuard interface\n"+
 		"  files in %s (wg0.conf, master.key, wgbot.log); Ctrl-C stops everything\n", dbNote, varDir)
 
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return a.run(gctx, ln, io.Discard) })
-	g.Go(func() error { return bot.Run(gctx) })
-	err = g.Wait()
+	err = a.run(ctx, ln, io.Discard)
 	fmt.Fprintln(stderr, "wgbot sandbox: stopped")
 	return err
 }
@@ -307,40 +297,4 @@ func (sandboxCard) Title(lang string) string {
 		return "Тестовая карта (песочница)"
 	}
 	return "Sandbox card"
-}
-
-// botNotifier gives the job queue the bot's notifications (service.Notifier).
-//
-// telegram.Bot has no method set of that shape and no reminder text of its
-// own yet, so this adapter lives here; serve needs the same once it runs the
-// bot, and the telegram package is the better home for it.
-type botNotifier struct{ bot *telegram.Bot }
-
-func (n botNotifier) PaymentCredited(ctx context.Context, user wgbot.User, sub wgbot.Subscription, d *service.Delivery) error {
-	res := service.CreditResult{CreditResult: postgres.CreditResult{Subscription: sub}, Delivery: d}
-	return blockedAs(n.bot.ConfirmPayment(ctx, user, res))
-}
-
-func (n botNotifier) SubscriptionExpired(ctx context.Context, user wgbot.User, _ wgbot.Subscription) error {
-	return blockedAs(n.bot.NotifyExpired(ctx, user.TelegramID, user.Language))
-}
-
-func (n botNotifier) ExpiryReminder(ctx context.Context, user wgbot.User, sub wgbot.Subscription, daysLeft int) error {
-	until := sub.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC")
-	text := fmt.Sprintf("Your VPN access ends on %s (in %d day(s)). Renew it to keep it.", until, daysLeft)
-	renew := "Renew"
-	if strings.HasPrefix(strings.ToLower(user.Language), "ru") {
-		text = fmt.Sprintf("Ваш доступ к VPN заканчивается %s (дней осталось: %d). Продлите его, чтобы не потерять.", until, daysLeft)
-		renew = "Продлить"
-	}
-	return blockedAs(n.bot.Notify(ctx, user.TelegramID, text, telegram.Button{Text: renew, Screen: telegram.ScreenBuy}))
-}
-
-// blockedAs maps the bot's "user blocked the bot" to the error kind the
-// job queue knows, so such a notice is dropped instead of retried.
-func blockedAs(err error) error {
-	if errors.Is(err, telegram.ErrBlocked) {
-		return fmt.Errorf("%w: %w", wgbot.ErrUserBlocked, err)
-	}
-	return err
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -31,6 +30,7 @@ import (
 	"wgbot/reconcile"
 	"wgbot/secret"
 	"wgbot/service"
+	"wgbot/telegram"
 	"wgbot/wireguard/wgconf"
 )
 
@@ -48,6 +48,7 @@ type app struct {
 	jobs     *river.Client[pgx.Tx]
 	jobDeps  *jobs.Deps
 	metrics  *metrics.Metrics
+	bot      *telegram.Bot // nil: no Telegram front door (operator commands)
 	// extraRoutes are served by run next to the product's own routes:
 	// the sandbox's page and its API. Empty for serve.
 	extraRoutes map[string]http.Handler
@@ -229,6 +230,19 @@ func serve(ctx context.Context, s config.Settings, args []string, log *slog.Logg
 	if _, err := a.rec.Reconcile(ctx); err != nil {
 		log.Error("start-up reconcile failed; it will be retried", "err", err)
 	}
+	checkouts, routes, err := a.providers()
+	if err != nil {
+		return err
+	}
+	a.bot, err = telegram.New(a.svc, telegram.Config{Token: s.BotToken, APIURL: s.TelegramAPIURL, WebhookURL: s.TelegramWebhook,
+		WebhookSecret: s.TelegramSecret, AdminIDs: s.AdminIDs, SupportContact: s.SupportContact, Metrics: a.metrics}, checkouts, log)
+	if err != nil {
+		return err
+	}
+	if s.TelegramWebhook != "" {
+		routes["POST "+a.bot.WebhookPath()] = a.bot.WebhookHandler()
+	}
+	a.extraRoutes = routes
 	ln, err := net.Listen("tcp", s.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on HTTP_ADDR %s: %w", s.HTTPAddr, err)
@@ -236,71 +250,83 @@ func serve(ctx context.Context, s config.Settings, args []string, log *slog.Logg
 	return a.run(ctx, ln, stdout)
 }
 
-// run serves until ctx ends, then shuts down in order: stop taking HTTP
-// requests, let in-flight work finish, stop the background loops.
+// run serves until ctx ends, then shuts down in order: the front doors
+// (Telegram updates, HTTP webhooks) stop taking work and finish what they
+// started, with the reconciler still running so no request is left waiting
+// for WireGuard; then the job queue stops after its running jobs; then the
+// reconciler. The caller closes the pool.
 func (a *app) run(ctx context.Context, ln net.Listener, stdout io.Writer) error {
-	routes, err := a.webhooks()
-	if err != nil {
-		return err
+	if a.bot != nil {
+		a.jobDeps.Notifier = a.bot // jobs tell users through the bot
 	}
-	maps.Copy(routes, a.extraRoutes)
 	srv := &http.Server{
 		Handler: httpserver.New(httpserver.Deps{Pool: a.pool, Reconciler: a.rec, Log: a.log, DeviceMode: a.wg != nil,
-			Metrics: a.metrics, Routes: routes}),
+			Metrics: a.metrics, Routes: a.extraRoutes}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return a.rec.Run(gctx) })
-	// Jobs get their own context: on shutdown they are stopped after HTTP,
-	// letting running jobs finish.
-	if err := a.jobs.Start(context.WithoutCancel(ctx)); err != nil {
+	background, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBackground()
+	reconciled := make(chan error, 1)
+	go func() { reconciled <- a.rec.Run(background) }()
+	if err := a.jobs.Start(background); err != nil {
 		return fmt.Errorf("start jobs: %w", err)
 	}
-	g.Go(func() error {
-		<-gctx.Done()
-		stop, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		return a.jobs.Stop(stop)
-	})
-	g.Go(func() error {
+
+	front, frontCtx := errgroup.WithContext(ctx)
+	front.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
 	})
-	g.Go(func() error {
-		<-gctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	front.Go(func() error {
+		<-frontCtx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		return srv.Shutdown(shutdown)
 	})
+	if a.bot != nil {
+		front.Go(func() error { return a.bot.Run(frontCtx) })
+	}
 	a.log.Info("wgbot serving", "version", version, "http", ln.Addr().String(), "server", a.server.Name, "apply", a.settings.WGApplyMode)
 	fmt.Fprintf(stdout, "wgbot serving on http://%s\n", ln.Addr())
-	err = g.Wait()
+	err := front.Wait()
+
+	stop, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if jerr := a.jobs.Stop(stop); jerr != nil && err == nil {
+		err = fmt.Errorf("stop jobs: %w", jerr)
+	}
+	stopBackground()
+	<-reconciled
 	a.log.Info("wgbot stopped")
 	return err
 }
 
-// webhooks builds the enabled payment providers' webhook routes.
-func (a *app) webhooks() (map[string]http.Handler, error) {
+// providers builds the enabled payment providers: their checkouts for the
+// bot and their webhook routes.
+func (a *app) providers() ([]telegram.Checkout, map[string]http.Handler, error) {
 	s := a.settings
+	var checkouts []telegram.Checkout
 	routes := map[string]http.Handler{}
 	if s.YooKassaShopID != "" {
 		y, err := payment.NewYooKassa(payment.YooKassaConfig{BaseURL: s.YooKassaAPIURL, ShopID: s.YooKassaShopID,
 			SecretKey: s.YooKassaSecretKey, ReturnURL: s.YooKassaReturnURL, AllowedIPs: s.YooKassaAllowedIPs,
 			TrustProxyHeader: s.YooKassaProxyHeader}, a.svc, a.metrics, a.log)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+		checkouts = append(checkouts, y)
 		routes["POST /webhooks/yookassa"] = y
 	}
 	if s.CryptoPayToken != "" {
 		c, err := payment.NewCryptoPay(payment.CryptoPayConfig{BaseURL: s.CryptoPayAPIURL, Token: s.CryptoPayToken, Fiat: s.CryptoPayFiat},
 			a.svc, a.metrics, a.log)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+		checkouts = append(checkouts, c)
 		routes["POST /webhooks/cryptopay"] = c
 	}
-	return routes, nil
+	return checkouts, routes, nil
 }
