@@ -50,8 +50,10 @@ func (c ClientConfig) Render() []byte {
 }
 
 // QRCode encodes the config as a PNG that WireGuard's mobile apps scan.
+// Every module is 8 whole pixels (a negative size): a fixed image width
+// would give modules of uneven width, which some decoders misread.
 func QRCode(conf []byte) ([]byte, error) {
-	png, err := qrcode.Encode(string(conf), qrcode.Medium, 512)
+	png, err := qrcode.Encode(string(conf), qrcode.Medium, -8)
 	if err != nil {
 		return nil, fmt.Errorf("encode config as QR code: %w", err)
 	}
