@@ -78,7 +78,11 @@ func New(pool *pgxpool.Pool, cfg Config, deps *Deps) (*river.Client[pgx.Tx], err
 		// Every line a job logs carries its id and kind.
 		Middleware: []rivertype.Middleware{river.WorkerMiddlewareFunc(
 			func(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) error {
-				return doInner(logs.With(ctx, slog.Int64("job_id", job.ID), slog.String("job_kind", job.Kind)))
+				ctx = logs.With(ctx, slog.Int64("job_id", job.ID), slog.String("job_kind", job.Kind))
+				start := time.Now()
+				err := doInner(ctx)
+				deps.Log.DebugContext(ctx, "job worked", "attempt", job.Attempt, "took", time.Since(start).String(), "err", err)
+				return err
 			})},
 	})
 	if err != nil {
