@@ -183,6 +183,14 @@ func TestServeShutdownAndSecrets(t *testing.T) {
 	if err := cp.Notify(wctx, "http://"+httpAddr+"/webhooks/cryptopay", inv); err != nil {
 		t.Fatal(err)
 	}
+	waitUntil(t, 10*time.Second, "the crypto payment's message", func() bool {
+		for _, m := range tg.Messages(payer.ID) {
+			if strings.Contains(m.Text, "Your subscription is extended until") {
+				return true
+			}
+		}
+		return false
+	})
 
 	// 100 users with a menu each, then a burst of Trial presses with SIGTERM
 	// in the middle of it.
