@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,24 +23,6 @@ import (
 	"wgbot/telegram/tgtest"
 	"wgbot/wireguard/wgconf"
 )
-
-// syncBuffer collects a child's output while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func freeAddr(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -98,7 +78,7 @@ func TestServeShutdownAndSecrets(t *testing.T) {
 		"YOOKASSA_ALLOWED_IPS": "127.0.0.1", "YOOKASSA_RETURN_URL": "https://t.me/wgbot_test_bot",
 		"CRYPTOPAY_TOKEN": cryptoToken, "CRYPTOPAY_API_URL": cp.BaseURL(),
 	}
-	var logs syncBuffer
+	var logs lockedBuffer
 	cmd := runWgbot(env, "serve")
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
