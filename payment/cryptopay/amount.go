@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"wgbot/payment/money"
 )
 
 // ParseAmount converts a Crypto Pay amount string such as "2.19" into minor
@@ -13,25 +15,7 @@ import (
 // wgbot compares the minor units of what an invoice asked for with the
 // order's price, never floats.
 func ParseAmount(amount string, decimals int) (int64, error) {
-	if decimals < 0 || decimals > 18 {
-		return 0, fmt.Errorf("amount %q: %d decimals is out of range", amount, decimals)
-	}
-	whole, frac, hasDot := strings.Cut(amount, ".")
-	if !isDigits(whole) || (hasDot && !isDigits(frac)) {
-		return 0, fmt.Errorf("amount %q is not a plain decimal like \"2.19\"", amount)
-	}
-	if len(frac) > decimals {
-		if strings.Trim(frac[decimals:], "0") != "" {
-			return 0, fmt.Errorf("amount %q has more than %d decimal places", amount, decimals)
-		}
-		frac = frac[:decimals]
-	}
-	frac += strings.Repeat("0", decimals-len(frac))
-	n, err := strconv.ParseInt(whole+frac, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("amount %q is out of range", amount)
-	}
-	return n, nil
+	return money.ParseDecimal(amount, decimals)
 }
 
 // FormatAmount writes minor units as the decimal string the API takes:
@@ -59,24 +43,11 @@ func FormatAmount(minor int64, decimals int) (string, error) {
 // without its range limit.
 func checkAmount(amount string) error {
 	whole, frac, hasDot := strings.Cut(amount, ".")
-	if !isDigits(whole) || (hasDot && !isDigits(frac)) {
+	if !money.IsDigits(whole) || (hasDot && !money.IsDigits(frac)) {
 		return fmt.Errorf("amount %q is not a plain decimal like \"2.19\"", amount)
 	}
 	if strings.Trim(whole+frac, "0") == "" {
 		return fmt.Errorf("amount %q must be positive", amount)
 	}
 	return nil
-}
-
-// isDigits reports whether s is one or more ASCII digits.
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }

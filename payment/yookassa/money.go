@@ -1,9 +1,10 @@
 package yookassa
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
+
+	"wgbot/payment/money"
 )
 
 // minorDigits is the number of decimal places in YooKassa amounts. The API
@@ -33,22 +34,7 @@ func (a Amount) Minor() (int64, error) {
 // dot and more digits. Fractional digits past the second must be zeros, so a
 // value that would need rounding is an error rather than a silent loss.
 func ParseMinor(value string) (int64, error) {
-	whole, frac, hasDot := strings.Cut(value, ".")
-	if !isDigits(whole) || (hasDot && !isDigits(frac)) {
-		return 0, fmt.Errorf("amount %q is not a plain decimal like \"100.00\"", value)
-	}
-	if len(frac) > minorDigits {
-		if strings.Trim(frac[minorDigits:], "0") != "" {
-			return 0, fmt.Errorf("amount %q has more than %d decimal places", value, minorDigits)
-		}
-		frac = frac[:minorDigits]
-	}
-	frac += strings.Repeat("0", minorDigits-len(frac))
-	n, err := strconv.ParseInt(whole+frac, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("amount %q is out of range", value)
-	}
-	return n, nil
+	return money.ParseDecimal(value, minorDigits)
 }
 
 // FormatMinor writes minor units the way the API expects: 10000 → "100.00",
@@ -65,18 +51,4 @@ func FormatMinor(minor int64) string {
 		s = strings.Repeat("0", minorDigits-len(s)+1) + s
 	}
 	return sign + s[:len(s)-minorDigits] + "." + s[len(s)-minorDigits:]
-}
-
-// isDigits reports whether s is one or more ASCII digits; strconv alone would
-// also let a sign through.
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
