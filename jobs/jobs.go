@@ -27,6 +27,7 @@ import (
 // Config tunes the schedules.
 type Config struct {
 	ExpireEvery  time.Duration // how often due subscriptions are expired (I7: well under a minute)
+	RemindEvery  time.Duration // how often due reminders are queued
 	SweepEvery   time.Duration // consistency sweep
 	RenewalGrace time.Duration // expired peers keep their address this long
 	MaxWorkers   int
@@ -47,6 +48,9 @@ func New(pool *pgxpool.Pool, cfg Config, deps *Deps) (*river.Client[pgx.Tx], err
 	if cfg.ExpireEvery <= 0 {
 		cfg.ExpireEvery = 15 * time.Second
 	}
+	if cfg.RemindEvery <= 0 {
+		cfg.RemindEvery = time.Minute
+	}
 	if cfg.SweepEvery <= 0 {
 		cfg.SweepEvery = 5 * time.Minute
 	}
@@ -61,6 +65,7 @@ func New(pool *pgxpool.Pool, cfg Config, deps *Deps) (*river.Client[pgx.Tx], err
 	river.AddWorker(workers, &expiredWorker{deps: deps})
 	river.AddWorker(workers, &reminderWorker{deps: deps})
 	river.AddWorker(workers, &expireDueWorker{deps: deps})
+	river.AddWorker(workers, &remindDueWorker{deps: deps})
 	river.AddWorker(workers, &sweepWorker{deps: deps, grace: cfg.RenewalGrace})
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.MaxWorkers}},
@@ -69,6 +74,9 @@ func New(pool *pgxpool.Pool, cfg Config, deps *Deps) (*river.Client[pgx.Tx], err
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.ExpireEvery),
 				func() (river.JobArgs, *river.InsertOpts) { return ExpireDueArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true, ID: "expire_due"}),
+			river.NewPeriodicJob(river.PeriodicInterval(cfg.RemindEvery),
+				func() (river.JobArgs, *river.InsertOpts) { return RemindDueArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true, ID: "remind_due"}),
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.SweepEvery),
 				func() (river.JobArgs, *river.InsertOpts) { return SweepArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true, ID: "sweep"}),
@@ -97,6 +105,15 @@ type ExpireDueArgs struct{}
 func (ExpireDueArgs) Kind() string { return "expire_due" }
 
 func (ExpireDueArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: 5 * time.Second}, MaxAttempts: 1}
+}
+
+// RemindDueArgs queues the reminders that are due.
+type RemindDueArgs struct{}
+
+func (RemindDueArgs) Kind() string { return "remind_due" }
+
+func (RemindDueArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: 5 * time.Second}, MaxAttempts: 1}
 }
 
@@ -190,14 +207,30 @@ type sweepWorker struct {
 	grace time.Duration
 }
 
+// Work is the consistency sweep: subscriptions left active past their
+// expiry (after downtime, say) are expired, and peers past the renewal
+// grace period free their addresses.
 func (w *sweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) error {
-	expired, err := w.deps.Service.Sweep(ctx)
+	expired, err := w.deps.Service.ExpireDue(ctx)
 	if err != nil {
 		return err
 	}
 	purged, err := w.deps.Service.PurgeExpired(ctx, w.grace)
 	if len(expired) > 0 || purged > 0 {
 		w.deps.Log.InfoContext(ctx, "sweep", "expired", len(expired), "purged_servers", purged)
+	}
+	return err
+}
+
+type remindDueWorker struct {
+	river.WorkerDefaults[RemindDueArgs]
+	deps *Deps
+}
+
+func (w *remindDueWorker) Work(ctx context.Context, job *river.Job[RemindDueArgs]) error {
+	n, err := w.deps.Service.QueueReminders(ctx)
+	if n > 0 {
+		w.deps.Log.InfoContext(ctx, "reminders queued", "count", n)
 	}
 	return err
 }

@@ -88,7 +88,7 @@ func newNode(ctx context.Context, url, confPath string, offset time.Duration) (*
 	n := &node{pool: pool, store: postgres.NewStore(pool, 720301, 0)}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	deps := &jobs.Deps{Notifier: recorder{pool}, Log: log}
-	if n.jobs, err = jobs.New(pool, jobs.Config{ExpireEvery: time.Second, SweepEvery: time.Hour}, deps); err != nil {
+	if n.jobs, err = jobs.New(pool, jobs.Config{ExpireEvery: time.Second, RemindEvery: time.Second, SweepEvery: time.Hour}, deps); err != nil {
 		return nil, err
 	}
 	n.store.UseJobs(n.jobs, []int{3, 1})
@@ -307,22 +307,39 @@ func startNode(t *testing.T, url string, offset time.Duration) *node {
 }
 
 // Renewal a minute before expiry: nothing expires, the reminders move to
-// the new period, the address stays.
+// the new period (each sent once per period), the address stays.
 func TestRenewalBeforeExpiry(t *testing.T) {
 	ctx := context.Background()
 	url, pool := setupDB(t)
-	n := startNode(t, url, 0)
+	n, err := newNode(ctx, url, "", 0) // jobs are queued, not worked: the queue is inspected
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.pool.Close()
 	u, _ := n.svc.Register(ctx, wgbot.User{TelegramID: 77}, 0)
 	sub, d, err := n.svc.Grant(ctx, u, 30, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	oldExpiry := sub.ExpiresAt
+	at := func(now time.Time) *service.Service {
+		return service.New(n.store, mustKeyring(t), nil, service.Config{Server: serverOf(t, n), Plans: service.DefaultPlans()},
+			func() time.Time { return now }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}
+	queue := func(now time.Time, want int) {
+		t.Helper()
+		if got, err := at(now).QueueReminders(ctx); err != nil || got != want {
+			t.Fatalf("at %v: %d reminders queued (%v), want %d", now, got, err, want)
+		}
+	}
+	queue(oldExpiry.AddDate(0, 0, -3).Add(-time.Minute), 0)
+	queue(oldExpiry.AddDate(0, 0, -3).Add(time.Minute), 1) // 3 days left
+	queue(oldExpiry.AddDate(0, 0, -3).Add(time.Hour), 0)   // once
+
 	// A minute before expiry, the user pays for a month.
-	n.svc = service.New(n.store, mustKeyring(t), nil, service.Config{Server: serverOf(t, n), Plans: service.DefaultPlans()},
-		func() time.Time { return oldExpiry.Add(-time.Minute) }, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	plan, _ := n.svc.Plan("month")
-	res, err := n.svc.Credit(ctx, postgres.Credit{Provider: "stars", ProviderPaymentID: "renew-1", UserID: u.ID, Amount: 150, Currency: "XTR", Plan: plan})
+	res, err := at(oldExpiry.Add(-time.Minute)).Credit(ctx, postgres.Credit{Provider: "stars", ProviderPaymentID: "renew-1",
+		UserID: u.ID, Amount: 150, Currency: "XTR", Plan: plan})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,27 +347,31 @@ func TestRenewalBeforeExpiry(t *testing.T) {
 	if !res.Subscription.ExpiresAt.Equal(newExpiry) || res.NewPeer != nil {
 		t.Fatalf("renewal: expiry %v (want %v), new peer %v", res.Subscription.ExpiresAt, newExpiry, res.NewPeer)
 	}
-	// Two minutes after the old expiry, nothing is due.
-	n.svc = service.New(n.store, mustKeyring(t), nil, service.Config{Server: serverOf(t, n)},
-		func() time.Time { return oldExpiry.Add(2 * time.Minute) }, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if expired, err := n.svc.ExpireDue(ctx); err != nil || len(expired) != 0 {
+	// Two minutes after the old expiry nothing expires, and the old
+	// period's 1-day reminder never comes.
+	if expired, err := at(oldExpiry.Add(2 * time.Minute)).ExpireDue(ctx); err != nil || len(expired) != 0 {
 		t.Fatalf("expired after renewal: %v %v", expired, err)
 	}
-	// Reminders exist for the new period, at 3 and 1 days before it.
-	for _, days := range []int{3, 1} {
+	queue(oldExpiry.Add(2*time.Minute), 0)
+	// The new period's reminders come at 3 and 1 days before it, once each.
+	queue(newExpiry.AddDate(0, 0, -3).Add(time.Minute), 1)
+	queue(newExpiry.AddDate(0, 0, -1).Add(time.Minute), 1)
+	queue(newExpiry.AddDate(0, 0, -1).Add(time.Hour), 0)
+	for _, r := range []struct {
+		expires time.Time
+		days    int
+	}{{oldExpiry, 3}, {newExpiry, 3}, {newExpiry, 1}} {
 		if c := count(t, pool, `SELECT count(*) FROM river_job WHERE kind = 'expiry_reminder'
-			AND (args->>'days_before')::int = $1 AND (args->>'expires_at')::timestamptz = $2 AND scheduled_at = $3`,
-			days, newExpiry, newExpiry.AddDate(0, 0, -days)); c != 1 {
-			t.Errorf("%d reminders %d days before the new expiry, want 1", c, days)
+			AND (args->>'days_before')::int = $1 AND (args->>'expires_at')::timestamptz = $2`, r.days, r.expires); c != 1 {
+			t.Errorf("%d reminder jobs %d days before %v, want 1", c, r.days, r.expires)
 		}
+	}
+	if c := count(t, pool, `SELECT count(*) FROM river_job WHERE kind = 'expiry_reminder'`); c != 3 {
+		t.Errorf("%d reminder jobs, want 3", c)
 	}
 	devices, _ := n.svc.Devices(ctx, u)
 	if len(devices) != 1 || devices[0].IP != d.Peer.IP {
 		t.Fatalf("address changed by renewal: %+v", devices)
-	}
-	// The old period's reminder, if it ran now, would say nothing.
-	if c := count(t, pool, `SELECT count(*) FROM test_notices`); c != 0 {
-		t.Fatalf("%d notices sent", c)
 	}
 }
 

@@ -89,35 +89,3 @@ func (s *Store) PurgeDisabled(ctx context.Context, cutoff time.Time) (int, error
 	}
 	return n, nil
 }
-
-// ScheduleMissingReminders re-inserts the reminders of every active
-// subscription; unique jobs make the ones that exist (or ran) no-ops. The
-// consistency sweep calls it so a lost job is recreated.
-func (s *Store) ScheduleMissingReminders(ctx context.Context, now time.Time) error {
-	if s.jobs == nil {
-		return nil
-	}
-	return inTx(ctx, s.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id, expires_at FROM subscriptions WHERE status = 'active' AND expires_at > $1`, now)
-		if err != nil {
-			return err
-		}
-		type due struct {
-			id int64
-			at time.Time
-		}
-		subs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (due, error) {
-			var d due
-			return d, r.Scan(&d.id, &d.at)
-		})
-		if err != nil {
-			return err
-		}
-		for _, d := range subs {
-			if err := s.scheduleReminders(ctx, tx, d.id, d.at, now); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}

@@ -105,9 +105,6 @@ func (s *Store) RefundPayment(ctx context.Context, r Refund, now time.Time) (Ref
 		sub.ExpiresAt = sub.ExpiresAt.AddDate(0, 0, -res.Days)
 		if sub.ExpiresAt.After(now) {
 			_, err = tx.Exec(ctx, `UPDATE subscriptions SET expires_at = $2, updated_at = $3 WHERE id = $1`, sub.ID, sub.ExpiresAt, now)
-			if err == nil {
-				err = s.scheduleReminders(ctx, tx, sub.ID, sub.ExpiresAt, now)
-			}
 			res.Subscription = sub
 			return err
 		}

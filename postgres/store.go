@@ -173,9 +173,6 @@ func (s *Store) IssueTrial(ctx context.Context, userID, serverID int64, plan wgb
 	err := s.retryTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		sub, err = insertSubscription(ctx, tx, userID, plan, true, now)
-		if err == nil {
-			err = s.scheduleReminders(ctx, tx, sub.ID, sub.ExpiresAt, now)
-		}
 		if err != nil {
 			return err
 		}

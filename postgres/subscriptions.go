@@ -104,9 +104,6 @@ func (s *Store) extend(ctx context.Context, tx pgx.Tx, userID int64, plan wgbot.
 		WHERE user_id = $1 AND status <> 'revoked' ORDER BY status = 'active' DESC, expires_at DESC LIMIT 1 FOR UPDATE`, userID))
 	if errors.Is(err, wgbot.ErrNoSubscription) {
 		sub, err = insertSubscription(ctx, tx, userID, plan, false, now)
-		if err == nil {
-			err = s.scheduleReminders(ctx, tx, sub.ID, sub.ExpiresAt, now)
-		}
 		if err != nil {
 			return sub, nil, wgbot.Change{}, err
 		}
@@ -130,9 +127,6 @@ func (s *Store) extend(ctx context.Context, tx pgx.Tx, userID int64, plan wgbot.
 		sub.ID, sub.Plan, sub.DeviceLimit, sub.ExpiresAt, now)
 	if constraintOf(err) == "subscriptions_one_active" {
 		return sub, nil, wgbot.Change{}, errRetry
-	}
-	if err == nil {
-		err = s.scheduleReminders(ctx, tx, sub.ID, sub.ExpiresAt, now)
 	}
 	if err != nil || wasActive {
 		return sub, nil, wgbot.Change{}, err

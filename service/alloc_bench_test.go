@@ -83,7 +83,7 @@ func BenchmarkAllocate(b *testing.B) {
 }
 
 // benchEnv is the product's configuration: DB_POOL_MAX=10 and a job
-// client, so each issuance also queues its expiry reminders.
+// client attached to the store, as in serve.
 func benchEnv(b *testing.B, subnet string) *env {
 	e, err := newEnv(context.Background(), pgtest.URL(b)+"&pool_max_conns=10", subnet, nil)
 	if err != nil {

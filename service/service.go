@@ -432,12 +432,7 @@ func (s *Service) PurgeExpired(ctx context.Context, grace time.Duration) (int, e
 	return s.store.PurgeDisabled(ctx, s.clock().Add(-grace))
 }
 
-// Sweep is the periodic consistency check: overdue subscriptions are
-// expired (after downtime, say) and lost reminder jobs are recreated.
-func (s *Service) Sweep(ctx context.Context) ([]postgres.Expired, error) {
-	expired, err := s.ExpireDue(ctx)
-	if err != nil {
-		return expired, err
-	}
-	return expired, s.store.ScheduleMissingReminders(ctx, s.clock())
+// QueueReminders queues the reminders that are due now.
+func (s *Service) QueueReminders(ctx context.Context) (int, error) {
+	return s.store.QueueDueReminders(ctx, s.clock())
 }

@@ -95,6 +95,15 @@ CREATE TABLE reserved_addresses (
     PRIMARY KEY (server_id, ip)
 );
 
+-- Reminders already queued, one per subscription period and offset.
+CREATE TABLE reminders (
+    subscription_id bigint NOT NULL REFERENCES subscriptions (id),
+    expires_at      timestamptz NOT NULL,
+    days            integer NOT NULL,
+    queued_at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (subscription_id, expires_at, days)
+);
+
 -- What a user asked to buy, with the price we expect the provider to confirm.
 CREATE TABLE orders (
     id           bigserial PRIMARY KEY,
@@ -135,6 +144,7 @@ CREATE TABLE payments (
 -- +goose Down
 DROP TABLE payments;
 DROP TABLE orders;
+DROP TABLE reminders;
 DROP TABLE reserved_addresses;
 DROP TABLE free_addresses;
 DROP TABLE peers;
