@@ -612,3 +612,34 @@ func TestExpiryDisablesAndRenewalRestores(t *testing.T) {
 		t.Fatalf("renewal did not restore the same peer: %+v", devices)
 	}
 }
+
+// A freed address is reused only after the revoke commits, and not before
+// WG_ADDRESS_QUARANTINE has passed.
+func TestAddressQuarantine(t *testing.T) {
+	ctx := context.Background()
+	e := setup(t, "10.32.0.0/24", nil)
+	quarantined := postgres.NewStore(e.pool, 720301, time.Hour)
+	keys, _ := secret.NewKeyring(testKey)
+	srv, _ := quarantined.Server(ctx, 1)
+	svc := service.New(quarantined, keys, nil, service.Config{Server: srv, TrialDays: 3}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	first, err := svc.IssueTrial(ctx, e.user(t, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.RemoveDevice(ctx, e.user(t, 1), first.Peer.ID); err != nil {
+		t.Fatal(err)
+	}
+	next, err := svc.IssueTrial(ctx, e.user(t, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.Peer.IP == first.Peer.IP {
+		t.Fatalf("%v was reused within its quarantine", first.Peer.IP)
+	}
+	// Once the quarantine is over, it is the lowest free address again.
+	e.pool.Exec(ctx, `UPDATE free_addresses SET available_at = now() - interval '1 second'`)
+	third, err := svc.IssueTrial(ctx, e.user(t, 3))
+	if err != nil || third.Peer.IP != first.Peer.IP {
+		t.Fatalf("after the quarantine: %v %v", third.Peer.IP, err)
+	}
+}

@@ -265,3 +265,25 @@ func TestCheckHidesSecrets(t *testing.T) {
 		t.Errorf("check did not report readiness:\n%s", out.String())
 	}
 }
+
+// Device mode with no interface: a clear start-up error naming it and how
+// to create it, before anything is issued.
+func TestServeMissingInterface(t *testing.T) {
+	env := map[string]string{
+		"DATABASE_URL": pgtest.URL(t), "BOT_TOKEN": "123:abc", "WG_ENDPOINT": "vpn.example.com:51820",
+		"WG_APPLY_MODE": "device", "WG_INTERFACE": "wgnotthere0", "WG_SERVER_PUBLIC_KEY": "c2VydmVyc2VydmVyc2VydmVyc2VydmVyc2VydmVyMDA=",
+		"MASTER_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "HTTP_ADDR": "127.0.0.1:0",
+	}
+	var out bytes.Buffer
+	cmd := runWgbot(env, "serve")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if _, ok := err.(*exec.ExitError); !ok {
+		t.Fatalf("serve without its interface: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{"wgnotthere0 not found", "ip link add wgnotthere0 type wireguard", "WG_APPLY_MODE=file"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("error lacks %q:\n%s", want, out.String())
+		}
+	}
+}

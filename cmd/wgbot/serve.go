@@ -169,14 +169,11 @@ func (a *app) wire(ctx context.Context) error {
 // (device mode), else the key of wg0.conf's PrivateKey.
 func (a *app) serverPublicKey() (string, error) {
 	s := a.settings
-	if s.WGServerPublicKey != "" {
-		if _, err := wgtypes.ParseKey(s.WGServerPublicKey); err != nil {
-			return "", fmt.Errorf("WG_SERVER_PUBLIC_KEY: %w", err)
-		}
-		return s.WGServerPublicKey, nil
-	}
+	var device *wgtypes.Device
 	if a.wg != nil {
-		d, err := a.wg.Device(s.WGInterface)
+		// In device mode the interface must exist before anything is issued.
+		var err error
+		device, err = a.wg.Device(s.WGInterface)
 		if errors.Is(err, os.ErrNotExist) {
 			return "", fmt.Errorf("WireGuard interface %s not found: create it (wg-quick up %s, or ip link add %s type wireguard), "+
 				"or set WG_APPLY_MODE=file to only write %s", s.WGInterface, s.WGInterface, s.WGInterface, s.WGConfigPath)
@@ -184,7 +181,15 @@ func (a *app) serverPublicKey() (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("read WireGuard interface %s: %w", s.WGInterface, err)
 		}
-		return d.PublicKey.String(), nil
+	}
+	if s.WGServerPublicKey != "" {
+		if _, err := wgtypes.ParseKey(s.WGServerPublicKey); err != nil {
+			return "", fmt.Errorf("WG_SERVER_PUBLIC_KEY: %w", err)
+		}
+		return s.WGServerPublicKey, nil
+	}
+	if device != nil {
+		return device.PublicKey.String(), nil
 	}
 	w, err := wgconf.NewWriter(wgconf.Config{Path: s.WGConfigPath, LockPath: s.WGConfigLockPath})
 	if err != nil {
