@@ -175,6 +175,10 @@ func Load(getenv Getenv, envFile string) (Settings, error) {
 	}
 	if s.WGSubnet6.IsValid() && (s.WGSubnet6.Addr().Is4() || s.WGSubnet6.Bits() > 120) {
 		r.fail("WG_SUBNET6", "want an IPv6 prefix of /120 or shorter, such as fd42:42:42::/64")
+	} else if s.WGSubnet6.IsValid() && s.WGSubnet.IsValid() && 128-s.WGSubnet6.Bits() < 32-s.WGSubnet.Bits() {
+		// A client's IPv6 address carries its IPv4 host number.
+		r.fail("WG_SUBNET6", "/%d has fewer host bits than WG_SUBNET /%d; use /%d or shorter",
+			s.WGSubnet6.Bits(), s.WGSubnet.Bits(), 96+s.WGSubnet.Bits())
 	}
 	if (s.YooKassaShopID == "") != (s.YooKassaSecretKey == "") {
 		r.fail("YOOKASSA_SHOP_ID", "set both YOOKASSA_SHOP_ID and YOOKASSA_SECRET_KEY to accept YooKassa, or neither")

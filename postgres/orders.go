@@ -61,7 +61,7 @@ type Refund struct {
 type RefundResult struct {
 	Duplicate    bool // already refunded; nothing changed
 	UserID       int64
-	Days         int
+	Days         int // days taken back (rounded up); 0 when the period was used up
 	Subscription wgbot.Subscription
 	Revoked      bool // the refund took all remaining time: access ended
 	Changes      []wgbot.Change
@@ -75,9 +75,10 @@ func (s *Store) RefundPayment(ctx context.Context, r Refund, now time.Time) (Ref
 	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
 		res = RefundResult{}
 		var orderID *int64
+		var creditedUntil *time.Time
 		err := tx.QueryRow(ctx, `UPDATE payments SET status = 'refunded', refunded_at = $3
 			WHERE provider = $1 AND provider_payment_id = $2 AND status = 'credited'
-			RETURNING user_id, days, order_id`, r.Provider, r.ProviderPaymentID, now).Scan(&res.UserID, &res.Days, &orderID)
+			RETURNING user_id, days, order_id, credited_until`, r.Provider, r.ProviderPaymentID, now).Scan(&res.UserID, &res.Days, &orderID, &creditedUntil)
 		if errors.Is(err, pgx.ErrNoRows) {
 			var exists bool
 			if err := tx.QueryRow(ctx, `SELECT true FROM payments WHERE provider = $1 AND provider_payment_id = $2`, r.Provider, r.ProviderPaymentID).Scan(&exists); errors.Is(err, pgx.ErrNoRows) {
@@ -94,15 +95,23 @@ func (s *Store) RefundPayment(ctx context.Context, r Refund, now time.Time) (Ref
 				return err
 			}
 		}
+		// Only the unused part of the period this payment bought is taken
+		// back: time already used, or bought by a later payment after this
+		// one's period ran out, stays.
+		unused := time.Duration(res.Days) * 24 * time.Hour
+		if creditedUntil != nil {
+			unused = min(unused, max(0, creditedUntil.Sub(now)))
+		}
+		res.Days = int((unused + 24*time.Hour - 1) / (24 * time.Hour))
 		sub, err := scanSubscription(tx.QueryRow(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions
 			WHERE user_id = $1 AND status = 'active' FOR UPDATE`, res.UserID))
-		if errors.Is(err, wgbot.ErrNoSubscription) {
-			return nil // already expired or revoked: nothing left to take back
+		if errors.Is(err, wgbot.ErrNoSubscription) || unused == 0 {
+			return nil // already expired, revoked or used up: nothing left to take back
 		}
 		if err != nil {
 			return err
 		}
-		sub.ExpiresAt = sub.ExpiresAt.AddDate(0, 0, -res.Days)
+		sub.ExpiresAt = sub.ExpiresAt.Add(-unused)
 		if sub.ExpiresAt.After(now) {
 			_, err = tx.Exec(ctx, `UPDATE subscriptions SET expires_at = $2, updated_at = $3 WHERE id = $1`, sub.ID, sub.ExpiresAt, now)
 			res.Subscription = sub

@@ -155,8 +155,23 @@ func (s *Store) UserByTelegramID(ctx context.Context, telegramID int64) (wgbot.U
 }
 
 // UserByUsername finds a user by @username, case-insensitively.
+// Usernames move between accounts on Telegram, so a stale one may match
+// two users: then the caller must use the Telegram id.
 func (s *Store) UserByUsername(ctx context.Context, username string) (wgbot.User, error) {
-	return scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE lower(username) = lower($1)`, strings.TrimPrefix(username, "@")))
+	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+` FROM users WHERE lower(username) = lower($1) LIMIT 2`, strings.TrimPrefix(username, "@"))
+	if err != nil {
+		return wgbot.User{}, err
+	}
+	users, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (wgbot.User, error) { return scanUser(r) })
+	switch {
+	case err != nil:
+		return wgbot.User{}, err
+	case len(users) == 0:
+		return wgbot.User{}, wgbot.ErrUserNotFound
+	case len(users) > 1:
+		return wgbot.User{}, wgbot.Errorf(wgbot.EConflict, "ambiguous_username", "several users have been @%s; use the Telegram id", strings.TrimPrefix(username, "@"))
+	}
+	return users[0], nil
 }
 
 // SetLanguage stores the user's chosen language.
@@ -217,9 +232,14 @@ func (s *Store) allocatePeer(ctx context.Context, tx pgx.Tx, subID, serverID int
 	// the revision and the notification in one statement.
 	var batch pgx.Batch
 	batch.Queue(`SELECT pg_advisory_xact_lock($1, $2)`, s.lockID, int32(serverID))
+	// A freed address that a live peer or a hand-made peer holds again is
+	// never handed out: the free list is a hint, the peers are the truth.
 	batch.Queue(`WITH freed AS (
 			DELETE FROM free_addresses WHERE server_id = $1 AND ip = (
-				SELECT ip FROM free_addresses WHERE server_id = $1 AND available_at <= now() ORDER BY ip LIMIT 1)
+				SELECT f.ip FROM free_addresses f WHERE f.server_id = $1 AND f.available_at <= now()
+				  AND NOT EXISTS (SELECT 1 FROM peers p WHERE p.server_id = $1 AND p.ip = f.ip AND p.status <> 'revoked')
+				  AND NOT EXISTS (SELECT 1 FROM reserved_addresses r WHERE r.server_id = $1 AND r.ip = f.ip)
+				ORDER BY f.ip LIMIT 1)
 			RETURNING ip)
 		SELECT subnet, COALESCE(subnet6, '::/128'), subnet6 IS NOT NULL, address, next_ip,
 			ARRAY(SELECT ip FROM reserved_addresses WHERE server_id = $1), (SELECT ip FROM freed)
@@ -356,8 +376,17 @@ func mapToPrefix(ip netip.Addr, subnet, subnet6 netip.Prefix) netip.Addr {
 // hand-made peers of wg0.conf) and reports any active wgbot peer that
 // already holds one of them, so the operator can resolve it.
 func (s *Store) ReserveAddresses(ctx context.Context, serverID int64, addrs []netip.Addr) (clashes []netip.Addr, err error) {
+	if addrs == nil {
+		addrs = []netip.Addr{} // nil would be SQL NULL, and NOT ip = ANY(NULL) deletes nothing
+	}
 	err = inTx(ctx, s.pool, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `DELETE FROM reserved_addresses WHERE server_id = $1 AND NOT ip = ANY($2)`, serverID, addrs)
+		// A released reservation below the high-water mark was stepped
+		// over by the allocator: it goes to the free list.
+		_, err := tx.Exec(ctx, `WITH released AS (
+				DELETE FROM reserved_addresses WHERE server_id = $1 AND NOT ip = ANY($2) RETURNING ip)
+			INSERT INTO free_addresses (server_id, ip)
+			SELECT $1, r.ip FROM released r, servers s WHERE s.id = $1 AND r.ip < s.next_ip
+			ON CONFLICT DO NOTHING`, serverID, addrs)
 		if err != nil {
 			return err
 		}

@@ -70,10 +70,13 @@ func (s *Store) CreditPayment(ctx context.Context, c Credit, serverID int64, pee
 		if err != nil {
 			return err
 		}
+		var peerID *int64
 		if res.NewPeer != nil {
-			if _, err := tx.Exec(ctx, `UPDATE payments SET peer_id = $2 WHERE id = $1`, res.PaymentID, res.NewPeer.ID); err != nil {
-				return err
-			}
+			peerID = &res.NewPeer.ID
+		}
+		if _, err := tx.Exec(ctx, `UPDATE payments SET peer_id = $2, credited_until = $3 WHERE id = $1`,
+			res.PaymentID, peerID, res.Subscription.ExpiresAt); err != nil {
+			return err
 		}
 		return s.insertJob(ctx, tx, PaymentCreditedArgs{PaymentID: res.PaymentID}, nil)
 	})
@@ -230,7 +233,13 @@ func (s *Store) DeletePeer(ctx context.Context, peerID int64, dropTrial bool) (w
 	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
 		var serverID, subID int64
 		var ip netip.Addr
-		err := tx.QueryRow(ctx, `DELETE FROM peers WHERE id = $1 RETURNING server_id, subscription_id, ip`, peerID).Scan(&serverID, &subID, &ip)
+		// A peer revoked meanwhile (its address may already be someone
+		// else's) or one whose user has paid meanwhile (the payment bought
+		// it) is not taken back.
+		err := tx.QueryRow(ctx, `DELETE FROM peers p WHERE p.id = $1 AND p.status <> 'revoked'
+			AND NOT EXISTS (SELECT 1 FROM payments pay JOIN subscriptions s ON s.user_id = pay.user_id
+				WHERE s.id = p.subscription_id AND pay.applied_at >= p.created_at)
+			RETURNING p.server_id, p.subscription_id, p.ip`, peerID).Scan(&serverID, &subID, &ip)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return wgbot.ErrPeerNotFound
 		}
@@ -242,8 +251,7 @@ func (s *Store) DeletePeer(ctx context.Context, peerID int64, dropTrial bool) (w
 		}
 		if dropTrial {
 			if _, err := tx.Exec(ctx, `DELETE FROM subscriptions WHERE id = $1 AND is_trial
-				AND NOT EXISTS (SELECT 1 FROM peers WHERE subscription_id = $1)
-				AND NOT EXISTS (SELECT 1 FROM payments p JOIN subscriptions s ON s.user_id = p.user_id WHERE s.id = $1)`, subID); err != nil {
+				AND NOT EXISTS (SELECT 1 FROM peers WHERE subscription_id = $1)`, subID); err != nil {
 				return err
 			}
 		}

@@ -62,6 +62,11 @@ func (s *Service) CheckOrder(ctx context.Context, user wgbot.User, orderID int64
 	if o.Status != wgbot.OrderPending {
 		return o, wgbot.Errorf(wgbot.EConflict, "order_closed", "order %d is %s", o.ID, o.Status)
 	}
+	// An old invoice may carry an old price: ask for a new order. (A
+	// payment that arrives anyway is still credited by PayOrder.)
+	if s.clock().After(o.ExpiresAt) {
+		return o, wgbot.Errorf(wgbot.EConflict, "order_closed", "order %d expired at %s", o.ID, o.ExpiresAt.Format(time.RFC3339))
+	}
 	return o, nil
 }
 

@@ -643,3 +643,92 @@ func TestAddressQuarantine(t *testing.T) {
 		t.Fatalf("after the quarantine: %v %v", third.Peer.IP, err)
 	}
 }
+
+// A refund takes back only the unused part of the period the payment
+// bought: time a later payment bought after that period ran out stays.
+func TestRefundTakesBackOnlyUnusedTime(t *testing.T) {
+	ctx := context.Background()
+	e := setup(t, "10.33.0.0/24", nil)
+	u := e.user(t, 1)
+	plan, _ := e.svc.Plan("month")
+	if _, err := e.svc.Credit(ctx, credit(u, "p1", plan)); err != nil {
+		t.Fatal(err)
+	}
+	// P1's month runs out (time moves on by a month); the user pays again.
+	e.pool.Exec(ctx, `UPDATE subscriptions SET expires_at = now() - interval '1 minute';
+		UPDATE payments SET credited_until = now() - interval '1 minute'`)
+	if _, err := e.svc.ExpireDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.svc.Credit(ctx, credit(u, "p2", plan))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refund, err := e.svc.Refund(ctx, "stars", "p1")
+	if err != nil || refund.Revoked || refund.Days != 0 {
+		t.Fatalf("refund of a used-up payment: %+v %v", refund, err)
+	}
+	sub, _ := e.svc.Subscription(ctx, u)
+	if sub.Status != wgbot.SubscriptionActive || !sub.ExpiresAt.Equal(res.Subscription.ExpiresAt) {
+		t.Fatalf("P2's time changed: %+v", sub)
+	}
+	// Refunding P2, unused, takes its month back and ends access.
+	refund, err = e.svc.Refund(ctx, "stars", "p2")
+	if err != nil || !refund.Revoked {
+		t.Fatalf("refund of the live payment: %+v %v", refund, err)
+	}
+}
+
+// A take-back after a failed apply never frees an address that was
+// revoked (and perhaps reissued) meanwhile.
+func TestTakeBackSkipsRevokedPeer(t *testing.T) {
+	ctx := context.Background()
+	e := setup(t, "10.34.0.0/24", nil)
+	a := e.user(t, 1)
+	d, err := e.svc.IssueTrial(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Revoke(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.svc.IssueTrial(ctx, e.user(t, 2)) // takes the freed address
+	if err != nil || b.Peer.IP != d.Peer.IP {
+		t.Fatalf("reuse: %v %v", b.Peer.IP, err)
+	}
+	if _, err := e.store.DeletePeer(ctx, d.Peer.ID, true); !errors.Is(err, wgbot.ErrPeerNotFound) {
+		t.Fatalf("take-back of a revoked peer: %v", err)
+	}
+	for i := range 3 {
+		if _, err := e.svc.IssueTrial(ctx, e.user(t, int64(10+i))); err != nil {
+			t.Fatalf("issuance after the take-back: %v", err)
+		}
+	}
+	e.checkInvariants(t)
+}
+
+// An expired order is refused at checkout (its price may be stale), but a
+// payment that arrives for it anyway is still credited.
+func TestExpiredOrder(t *testing.T) {
+	ctx := context.Background()
+	e := setup(t, "10.35.0.0/24", nil)
+	u := e.user(t, 1)
+	o, err := e.svc.CreateOrder(ctx, u, "month", "stars", "XTR")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.CheckOrder(ctx, u, o.ID, "XTR", o.Amount); err != nil {
+		t.Fatalf("fresh order refused: %v", err)
+	}
+	keys, _ := secret.NewKeyring(testKey)
+	srv, _ := e.store.Server(ctx, 1)
+	later := service.New(e.store, keys, nil, service.Config{Server: srv, Plans: service.DefaultPlans()},
+		func() time.Time { return o.ExpiresAt.Add(time.Minute) }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if _, err := later.CheckOrder(ctx, u, o.ID, "XTR", o.Amount); wgbot.ErrorReason(err) != "order_closed" {
+		t.Fatalf("expired order at checkout: %v", err)
+	}
+	res, err := later.PayOrder(ctx, service.Payment{Provider: "stars", ProviderPaymentID: "late", OrderID: o.ID, Amount: o.Amount, Currency: "XTR"})
+	if err != nil || res.Duplicate || res.NewPeer == nil {
+		t.Fatalf("late payment: %+v %v", res, err)
+	}
+}

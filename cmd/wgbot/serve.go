@@ -274,6 +274,8 @@ func (a *app) run(ctx context.Context, ln net.Listener, stdout io.Writer) error 
 	reconciled := make(chan error, 1)
 	go func() { reconciled <- a.rec.Run(background) }()
 	if err := a.jobs.Start(background); err != nil {
+		stopBackground()
+		<-reconciled
 		return fmt.Errorf("start jobs: %w", err)
 	}
 
@@ -299,8 +301,15 @@ func (a *app) run(ctx context.Context, ln net.Listener, stdout io.Writer) error 
 
 	stop, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if jerr := a.jobs.Stop(stop); jerr != nil && err == nil {
-		err = fmt.Errorf("stop jobs: %w", jerr)
+	if jerr := a.jobs.Stop(stop); jerr != nil {
+		// Jobs still running after the grace period are cancelled (and
+		// retried by the next process), never cut off by closing the pool.
+		hard, cancelHard := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancelHard()
+		a.jobs.StopAndCancel(hard)
+		if err == nil {
+			err = fmt.Errorf("stop jobs: %w", jerr)
+		}
 	}
 	stopBackground()
 	<-reconciled

@@ -134,6 +134,7 @@ CREATE TABLE payments (
     status              text NOT NULL CHECK (status IN ('credited', 'refunded')),
     days                integer NOT NULL,
     peer_id             bigint REFERENCES peers (id), -- the device this payment issued, if any
+    credited_until      timestamptz,                  -- end of the period it bought: a refund takes back only what is unused
     flagged             text NOT NULL DEFAULT '',     -- why an admin should look
     raw                 jsonb,
     applied_at          timestamptz NOT NULL DEFAULT now(),
