@@ -395,7 +395,7 @@ func TestApplyFailureInjected(t *testing.T) {
 		t.Fatal("peer not on the device after the successful retry")
 	}
 	var locks int
-	w.pool.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'`).Scan(&locks)
+	w.pool.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&locks)
 	if locks != 0 {
 		t.Fatalf("%d advisory locks held", locks)
 	}

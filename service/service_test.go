@@ -192,6 +192,18 @@ func runChild(role string) error {
 		wg.Wait()
 		close(errs)
 		return <-errs
+	case "hold-lock":
+		// Take the allocator's lock in a transaction and hang, as a process
+		// stuck or killed mid-issuance would.
+		tx, err := e.pool.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(720301, 1)`); err != nil {
+			return err
+		}
+		fmt.Println("holding")
+		select {}
 	case "churn":
 		// Issue and revoke in a loop for a while.
 		deadline := time.Now().Add(3 * time.Second)
@@ -407,7 +419,7 @@ func TestApplyFailure(t *testing.T) {
 	if !errors.Is(err, wgbot.ErrApplyFailed) {
 		t.Fatalf("want ErrApplyFailed, got %v", err)
 	}
-	if n := count(t, e.pool, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'`); n != 0 {
+	if n := count(t, e.pool, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`); n != 0 {
 		t.Fatalf("%d advisory locks held after the failure", n)
 	}
 	if n := count(t, e.pool, `SELECT count(*) FROM peers`); n != 0 {
@@ -431,7 +443,7 @@ func TestApplyFailure(t *testing.T) {
 	if other.Peer.IP != netip.MustParseAddr("10.25.0.2") || mine.Peer.IP != netip.MustParseAddr("10.25.0.3") {
 		t.Fatalf("addresses: other %v, mine %v", other.Peer.IP, mine.Peer.IP)
 	}
-	if n := count(t, e.pool, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'`); n != 0 {
+	if n := count(t, e.pool, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`); n != 0 {
 		t.Fatalf("%d advisory locks held afterwards", n)
 	}
 }
@@ -730,5 +742,47 @@ func TestExpiredOrder(t *testing.T) {
 	res, err := later.PayOrder(ctx, service.Payment{Provider: "stars", ProviderPaymentID: "late", OrderID: o.ID, Amount: o.Amount, Currency: "XTR"})
 	if err != nil || res.Duplicate || res.NewPeer == nil {
 		t.Fatalf("late payment: %+v %v", res, err)
+	}
+}
+
+// I6 across processes: a process killed while it holds the allocator's
+// lock does not block the next request; PostgreSQL ends its transaction
+// with its connection.
+func TestKilledLockHolderBlocksNothing(t *testing.T) {
+	ctx := context.Background()
+	e := setup(t, "10.36.0.0/24", nil)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), roleEnv+"=hold-lock", "CHILD_DB="+e.url, "CHILD_SUBNET=10.36.0.0/24")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	line := make([]byte, 8)
+	if _, err := io.ReadFull(out, line); err != nil || string(line) != "holding\n" {
+		t.Fatalf("child: %q %v", line, err)
+	}
+	// While it holds the lock, an issuance waits.
+	u := e.user(t, 1)
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	_, err = e.svc.IssueTrial(short, u)
+	cancel()
+	if err == nil {
+		t.Fatal("an issuance went through while another process held the allocator's lock")
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	start := time.Now()
+	if _, err := e.svc.IssueTrial(ctx, u); err != nil {
+		t.Fatalf("after the holder died: %v", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("the next issuance waited %v for a dead process's lock", took)
+	}
+	if n := count(t, e.pool, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`); n != 0 {
+		t.Fatalf("%d advisory locks left", n)
 	}
 }
