@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"wgbot/payment/cryptopay"
+	"wgbot/payment/paytest"
 )
 
 // Limits Crypto Pay documents for createInvoice and getInvoices.
@@ -56,6 +57,9 @@ type Server struct {
 	URL   string // root of the server; the API lives under BaseURL()
 	Token string
 
+	// Faults injects API failures: FailNext, DropNext, DropNextAnswers.
+	paytest.Faults
+
 	srv      *httptest.Server
 	mux      *http.ServeMux
 	notifier *http.Client
@@ -66,10 +70,6 @@ type Server struct {
 	order        []int64
 	nextID       int64
 	nextUpdateID int64
-	failNext     int
-	failStatus   int
-	dropNext     int
-	dropAnswers  int
 	requests     []Request
 	webhookURL   string
 }
@@ -112,31 +112,6 @@ func (s *Server) Client() *cryptopay.Client {
 	return &cryptopay.Client{BaseURL: s.BaseURL(), Token: s.Token, HTTP: s.srv.Client()}
 }
 
-// FailNext makes the next n API requests fail with the given HTTP status
-// without being processed.
-func (s *Server) FailNext(n, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failNext, s.failStatus = n, status
-}
-
-// DropNext makes the next n API requests see the connection closed without
-// an answer and without being processed: Crypto Pay unreachable.
-func (s *Server) DropNext(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.dropNext = n
-}
-
-// DropNextAnswers makes the next n API requests be processed but lose their
-// answer. Crypto Pay has no idempotence keys, so a client that retries a
-// createInvoice whose answer was lost makes a second invoice; this shows it.
-func (s *Server) DropNextAnswers(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.dropAnswers = n
-}
-
 // Requests returns the API calls received so far, oldest first.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
@@ -155,13 +130,13 @@ func (s *Server) SetWebhookURL(url string) {
 
 func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 	method := r.PathValue("method")
-	fault, status, dropAnswer := s.takeFault(method)
-	switch fault {
-	case "drop":
+	fault := s.takeFault(method)
+	switch {
+	case fault.Drop:
 		panic(http.ErrAbortHandler) // net/http closes the connection, writing nothing
-	case "fail":
-		name := strings.ToUpper(strings.ReplaceAll(http.StatusText(status), " ", "_"))
-		writeError(w, apiError{status, name})
+	case fault.FailStatus != 0:
+		name := strings.ToUpper(strings.ReplaceAll(http.StatusText(fault.FailStatus), " ", "_"))
+		writeError(w, apiError{fault.FailStatus, name})
 		return
 	}
 	token := r.Header.Get("Crypto-Pay-API-Token")
@@ -169,7 +144,7 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apiError{http.StatusUnauthorized, "UNAUTHORIZED"})
 		return
 	}
-	if dropAnswer {
+	if fault.DropAnswer {
 		w = httptest.NewRecorder()
 		defer panic(http.ErrAbortHandler)
 	}
@@ -191,22 +166,11 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 }
 
 // takeFault records the request and consumes one injected fault, if any.
-func (s *Server) takeFault(method string) (fault string, status int, dropAnswer bool) {
+func (s *Server) takeFault(method string) paytest.Fault {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.requests = append(s.requests, Request{Method: method})
-	switch {
-	case s.dropNext > 0:
-		s.dropNext--
-		return "drop", 0, false
-	case s.failNext > 0:
-		s.failNext--
-		return "fail", s.failStatus, false
-	case s.dropAnswers > 0:
-		s.dropAnswers--
-		return "", 0, true
-	}
-	return "", 0, false
+	s.mu.Unlock()
+	return s.Take()
 }
 
 // readParams collects parameters the ways Crypto Pay takes them: the query

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"wgbot/payment/paytest"
 	"wgbot/payment/yookassa"
 )
 
@@ -46,6 +47,9 @@ type Server struct {
 	ShopID    string
 	SecretKey string
 
+	// Faults injects API failures: FailNext, DropNext, DropNextAnswers.
+	paytest.Faults
+
 	srv      *httptest.Server
 	mux      *http.ServeMux
 	notifier *http.Client
@@ -57,10 +61,6 @@ type Server struct {
 	refunds      map[string]yookassa.Refund
 	refundOrder  []string
 	idempotent   map[string]storedAnswer
-	failNext     int
-	failStatus   int
-	dropNext     int
-	dropAnswers  int
 	requests     []Request
 	notifyURL    string
 }
@@ -122,33 +122,6 @@ func (s *Server) Client() *yookassa.Client {
 	return &yookassa.Client{BaseURL: s.URL, ShopID: s.ShopID, SecretKey: s.SecretKey, HTTP: s.srv.Client()}
 }
 
-// FailNext makes the next n API requests fail with the given HTTP status
-// (500, 503, 429, ...) without being processed.
-func (s *Server) FailNext(n, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failNext, s.failStatus = n, status
-}
-
-// DropNext makes the next n API requests see the connection closed without
-// an answer and without being processed: YooKassa unreachable. Go's HTTP
-// transport silently retries a GET once when a reused keep-alive connection
-// closes, so to make a GET fail, drop two requests (or use a fresh client).
-func (s *Server) DropNext(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.dropNext = n
-}
-
-// DropNextAnswers makes the next n API requests be processed but lose their
-// answer: the connection closes before it is sent. This is the case an
-// idempotence key exists for: the client cannot know the payment was created.
-func (s *Server) DropNextAnswers(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.dropAnswers = n
-}
-
 // Requests returns the API calls received so far, oldest first.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
@@ -171,14 +144,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mux.ServeHTTP(w, r)
 		return
 	}
-	fault, status, dropAnswer := s.takeFault(r)
-	switch fault {
-	case "drop":
+	fault := s.takeFault(r)
+	switch {
+	case fault.Drop:
 		// ErrAbortHandler makes net/http close the connection without
 		// writing anything, which is what a dead upstream looks like.
 		panic(http.ErrAbortHandler)
-	case "fail":
-		writeError(w, faultError(status))
+	case fault.FailStatus != 0:
+		writeError(w, faultError(fault.FailStatus))
 		return
 	}
 	if !s.authorized(r) {
@@ -186,7 +159,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			"Authentication by given credentials failed", "Authorization"})
 		return
 	}
-	if dropAnswer {
+	if fault.DropAnswer {
 		s.mux.ServeHTTP(httptest.NewRecorder(), r)
 		panic(http.ErrAbortHandler)
 	}
@@ -194,22 +167,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // takeFault records the request and consumes one injected fault, if any.
-func (s *Server) takeFault(r *http.Request) (fault string, status int, dropAnswer bool) {
+func (s *Server) takeFault(r *http.Request) paytest.Fault {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, IdempotenceKey: r.Header.Get("Idempotence-Key")})
-	switch {
-	case s.dropNext > 0:
-		s.dropNext--
-		return "drop", 0, false
-	case s.failNext > 0:
-		s.failNext--
-		return "fail", s.failStatus, false
-	case s.dropAnswers > 0:
-		s.dropAnswers--
-		return "", 0, true
-	}
-	return "", 0, false
+	s.mu.Unlock()
+	return s.Take()
 }
 
 func faultError(status int) apiError {
