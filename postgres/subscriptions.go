@@ -134,14 +134,27 @@ func (s *Store) extend(ctx context.Context, tx pgx.Tx, userID int64, plan wgbot.
 	if err != nil || wasActive {
 		return sub, nil, wgbot.Change{}, err
 	}
-	// Renewal after expiry: the same peers come back with their addresses.
-	tag, err := tx.Exec(ctx, `UPDATE peers SET status = 'active', disabled_at = NULL WHERE subscription_id = $1 AND status = 'disabled'`, sub.ID)
+	// Renewal after expiry: the same peers come back with their addresses,
+	// on whichever servers they live.
+	rows, err := tx.Query(ctx, `WITH enabled AS (
+			UPDATE peers SET status = 'active', disabled_at = NULL WHERE subscription_id = $1 AND status = 'disabled'
+			RETURNING server_id)
+		SELECT DISTINCT server_id FROM enabled ORDER BY server_id`, sub.ID)
 	if err != nil {
 		return sub, nil, wgbot.Change{}, err
 	}
-	if tag.RowsAffected() > 0 {
-		ch, err := bumpRevision(ctx, tx, serverID)
-		return sub, nil, ch, err
+	servers, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return sub, nil, wgbot.Change{}, err
+	}
+	if len(servers) > 0 {
+		var ch wgbot.Change
+		for _, id := range servers {
+			if ch, err = bumpRevision(ctx, tx, id); err != nil {
+				return sub, nil, ch, err
+			}
+		}
+		return sub, nil, ch, nil // one server per deployment today: its change is the one to wait for
 	}
 	p, ch, err := s.allocatePeer(ctx, tx, sub.ID, serverID, peer)
 	return sub, &p, ch, err
