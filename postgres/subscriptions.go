@@ -494,3 +494,39 @@ func jsonOrNil(raw []byte) any {
 	}
 	return string(raw)
 }
+
+// ResealPeers re-seals, in batches of one transaction each, the keys of
+// every peer sealed by a key other than currentID, with what reseal
+// returns; afterwards the old master key can be retired.
+func (s *Store) ResealPeers(ctx context.Context, currentID string, reseal func(SealedPeer) (wgbot.PeerSecrets, error)) (int, error) {
+	total := 0
+	for {
+		n := 0
+		err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, `SELECT `+peerColumns+` FROM peers p WHERE p.key_id <> $1 ORDER BY p.id LIMIT 500 FOR UPDATE SKIP LOCKED`, currentID)
+			if err != nil {
+				return err
+			}
+			peers, err := pgx.CollectRows(rows, scanSealedPeer)
+			if err != nil {
+				return err
+			}
+			for _, p := range peers {
+				sec, err := reseal(p)
+				if err != nil {
+					return fmt.Errorf("peer %d: %w", p.ID, err)
+				}
+				if _, err := tx.Exec(ctx, `UPDATE peers SET private_key_enc = $2, preshared_key_enc = $3, key_id = $4 WHERE id = $1`,
+					p.ID, sec.PrivateKeySealed, sec.PresharedSealed, sec.KeyID); err != nil {
+					return err
+				}
+			}
+			n = len(peers)
+			return nil
+		})
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
+	}
+}

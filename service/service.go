@@ -436,3 +436,20 @@ func (s *Service) PurgeExpired(ctx context.Context, grace time.Duration) (int, e
 func (s *Service) QueueReminders(ctx context.Context) (int, error) {
 	return s.store.QueueDueReminders(ctx, s.clock())
 }
+
+// Rekey re-seals every peer's private and preshared keys with the current
+// master key, so the keys in MASTER_KEY_OLD can be retired.
+func (s *Service) Rekey(ctx context.Context) (int, error) {
+	return s.store.ResealPeers(ctx, s.keys.CurrentID(), func(p postgres.SealedPeer) (wgbot.PeerSecrets, error) {
+		priv, psk, err := s.openKeys(p.Secrets)
+		if err != nil {
+			return wgbot.PeerSecrets{}, err
+		}
+		sealedPriv, keyID, err := s.keys.Seal(priv[:], []byte(p.PublicKey))
+		if err != nil {
+			return wgbot.PeerSecrets{}, err
+		}
+		sealedPSK, _, err := s.keys.Seal(psk[:], []byte(p.PublicKey))
+		return wgbot.PeerSecrets{PublicKey: p.PublicKey, PrivateKeySealed: sealedPriv, PresharedSealed: sealedPSK, KeyID: keyID}, err
+	})
+}

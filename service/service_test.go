@@ -786,3 +786,38 @@ func TestKilledLockHolderBlocksNothing(t *testing.T) {
 		t.Fatalf("%d advisory locks left", n)
 	}
 }
+
+// Rotation: after Rekey under a new master key, every peer opens with the
+// new key alone, so the old one can be retired.
+func TestRekey(t *testing.T) {
+	ctx := context.Background()
+	e := setup(t, "10.37.0.0/24", nil)
+	var delivered []service.Delivery
+	for i := range 3 {
+		d, err := e.svc.IssueTrial(ctx, e.user(t, int64(i+1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		delivered = append(delivered, d)
+	}
+	newKey := bytes.Repeat([]byte{8}, 32)
+	srv, _ := e.store.Server(ctx, 1)
+	rotating, _ := secret.NewKeyring(newKey, testKey)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg := service.Config{Server: srv, ClientRoutes: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}, Keepalive: 25}
+	n, err := service.New(e.store, rotating, nil, cfg, nil, log).Rekey(ctx)
+	if err != nil || n != 3 {
+		t.Fatalf("Rekey = %d, %v", n, err)
+	}
+	newOnly, _ := secret.NewKeyring(newKey)
+	svc := service.New(e.store, newOnly, nil, cfg, nil, log)
+	for i, d := range delivered {
+		again, err := svc.DeviceConfig(ctx, e.user(t, int64(i+1)), d.Peer.ID)
+		if err != nil || !bytes.Equal(again.Config, d.Config) {
+			t.Fatalf("peer %d after rekey: %v", d.Peer.ID, err)
+		}
+	}
+	if n, err := service.New(e.store, newOnly, nil, cfg, nil, log).Rekey(ctx); err != nil || n != 0 {
+		t.Fatalf("second Rekey = %d, %v", n, err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgproto3"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"wgbot/postgres/pgtest"
 )
@@ -285,5 +287,36 @@ func TestServeMissingInterface(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("error lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// The operator's rotation: issue under one master key, rekey under a new
+// one, and the old key is no longer needed.
+func TestRekeyCommand(t *testing.T) {
+	dir := t.TempDir()
+	priv, _ := wgtypes.GeneratePrivateKey()
+	conf := filepath.Join(dir, "wg0.conf")
+	os.WriteFile(conf, []byte("[Interface]\nPrivateKey = "+priv.String()+"\n"), 0o600)
+	const oldKey, newKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA="
+	env := map[string]string{"DATABASE_URL": pgtest.URL(t), "WG_APPLY_MODE": "file", "WG_CONFIG_PATH": conf,
+		"WG_ENDPOINT": "vpn.example.com:51820", "MASTER_KEY": oldKey}
+	run := func(args ...string) string {
+		t.Helper()
+		var out bytes.Buffer
+		cmd := runWgbot(env, args...)
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("wgbot %v: %v\n%s", args, err, out.String())
+		}
+		return out.String()
+	}
+	run("issue", "--telegram-id", "42", "--days", "30", "--out", filepath.Join(dir, "a.conf"))
+	env["MASTER_KEY"], env["MASTER_KEY_OLD"] = newKey, oldKey
+	if out := run("rekey"); !strings.Contains(out, "re-sealed 1 peers") || !strings.Contains(out, "MASTER_KEY_OLD can be removed") {
+		t.Fatalf("rekey said:\n%s", out)
+	}
+	delete(env, "MASTER_KEY_OLD")
+	if out := run("reconcile", "--dry-run"); !strings.Contains(out, "dry run") {
+		t.Fatalf("reconcile with only the new key:\n%s", out)
 	}
 }

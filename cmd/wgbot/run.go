@@ -63,6 +63,7 @@ operator commands (same rules and reconciler as the bot; --json for scripts):
   peers list [--server NAME] [--status active|disabled|revoked]
   issue --telegram-id N --days D [--devices K] [--out FILE]
   reconcile [--dry-run]
+  rekey                             re-seal every client key with MASTER_KEY (then drop MASTER_KEY_OLD)
 `
 
 // run is the whole program; main only gives it the process's environment.
@@ -102,6 +103,8 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 		return migrate(ctx, settings, stdout)
 	case "check":
 		return check(ctx, settings, stdout)
+	case "rekey":
+		return rekey(ctx, settings, log, stdout)
 	case "users", "grant", "revoke", "peers", "issue", "reconcile":
 		return operator(ctx, settings, cmd, cmdArgs, log, stdout)
 	}
