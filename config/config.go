@@ -67,7 +67,8 @@ type Settings struct {
 	TrialDays       int
 	PlansFile       string
 	ReminderDays    []int         // remind this many days before expiry
-	RenewalGrace    time.Duration // expired peers keep their address this long
+	RenewalGrace    time.Duration // a renewal this soon after expiry restores the same peers
+	Retention       time.Duration // expired peers are revoked this long after expiry
 
 	YooKassaShopID      string
 	YooKassaSecretKey   string
@@ -137,6 +138,7 @@ func Load(getenv Getenv, envFile string) (Settings, error) {
 		PlansFile:       r.str("PLANS_FILE", ""),
 		ReminderDays:    r.ints("REMINDER_DAYS", "3, 1"),
 		RenewalGrace:    r.duration("RENEWAL_GRACE", 30*24*time.Hour),
+		Retention:       r.duration("EXPIRED_RETENTION", 30*24*time.Hour),
 
 		YooKassaShopID:      r.str("YOOKASSA_SHOP_ID", ""),
 		YooKassaSecretKey:   r.str("YOOKASSA_SECRET_KEY", ""),
@@ -182,6 +184,9 @@ func Load(getenv Getenv, envFile string) (Settings, error) {
 	}
 	if (s.YooKassaShopID == "") != (s.YooKassaSecretKey == "") {
 		r.fail("YOOKASSA_SHOP_ID", "set both YOOKASSA_SHOP_ID and YOOKASSA_SECRET_KEY to accept YooKassa, or neither")
+	}
+	if s.Retention < s.RenewalGrace {
+		r.fail("EXPIRED_RETENTION", "must be at least RENEWAL_GRACE (%s): peers must outlive the window in which they can come back", s.RenewalGrace)
 	}
 	if s.WGEndpoint != "" {
 		if _, port, err := net.SplitHostPort(s.WGEndpoint); err != nil || port == "" {

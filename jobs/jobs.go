@@ -26,11 +26,11 @@ import (
 
 // Config tunes the schedules.
 type Config struct {
-	ExpireEvery  time.Duration // how often due subscriptions are expired (I7: well under a minute)
-	RemindEvery  time.Duration // how often due reminders are queued
-	SweepEvery   time.Duration // consistency sweep
-	RenewalGrace time.Duration // expired peers keep their address this long
-	MaxWorkers   int
+	ExpireEvery time.Duration // how often due subscriptions are expired (I7: well under a minute)
+	RemindEvery time.Duration // how often due reminders are queued
+	SweepEvery  time.Duration // consistency sweep
+	Retention   time.Duration // expired peers are revoked, their addresses freed, this long after expiry
+	MaxWorkers  int
 }
 
 // Deps are filled after the client exists: the service needs the store,
@@ -54,8 +54,8 @@ func New(pool *pgxpool.Pool, cfg Config, deps *Deps) (*river.Client[pgx.Tx], err
 	if cfg.SweepEvery <= 0 {
 		cfg.SweepEvery = 5 * time.Minute
 	}
-	if cfg.RenewalGrace <= 0 {
-		cfg.RenewalGrace = 30 * 24 * time.Hour
+	if cfg.Retention <= 0 {
+		cfg.Retention = 30 * 24 * time.Hour
 	}
 	if cfg.MaxWorkers <= 0 {
 		cfg.MaxWorkers = 10
@@ -66,7 +66,7 @@ func New(pool *pgxpool.Pool, cfg Config, deps *Deps) (*river.Client[pgx.Tx], err
 	river.AddWorker(workers, &reminderWorker{deps: deps})
 	river.AddWorker(workers, &expireDueWorker{deps: deps})
 	river.AddWorker(workers, &remindDueWorker{deps: deps})
-	river.AddWorker(workers, &sweepWorker{deps: deps, grace: cfg.RenewalGrace})
+	river.AddWorker(workers, &sweepWorker{deps: deps, retention: cfg.Retention})
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.MaxWorkers}},
 		Workers: workers,
@@ -203,19 +203,19 @@ func (w *expireDueWorker) Work(ctx context.Context, job *river.Job[ExpireDueArgs
 
 type sweepWorker struct {
 	river.WorkerDefaults[SweepArgs]
-	deps  *Deps
-	grace time.Duration
+	deps      *Deps
+	retention time.Duration
 }
 
 // Work is the consistency sweep: subscriptions left active past their
-// expiry (after downtime, say) are expired, and peers past the renewal
-// grace period free their addresses.
+// expiry (after downtime, say) are expired, and peers expired longer than
+// the retention period free their addresses.
 func (w *sweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) error {
 	expired, err := w.deps.Service.ExpireDue(ctx)
 	if err != nil {
 		return err
 	}
-	purged, err := w.deps.Service.PurgeExpired(ctx, w.grace)
+	purged, err := w.deps.Service.PurgeExpired(ctx, w.retention)
 	if len(expired) > 0 || purged > 0 {
 		w.deps.Log.InfoContext(ctx, "sweep", "expired", len(expired), "purged_servers", purged)
 	}

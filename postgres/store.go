@@ -29,6 +29,14 @@ type Store struct {
 
 	jobs         *river.Client[pgx.Tx] // nil: insert no follow-up jobs
 	reminderDays []int
+	renewalGrace time.Duration // 0: renewal always restores the same peers
+}
+
+// WithRenewalGrace sets how long after expiry a renewal restores the same
+// peers and addresses (RENEWAL_GRACE); later, it issues a new device.
+func (s *Store) WithRenewalGrace(d time.Duration) *Store {
+	s.renewalGrace = d
+	return s
 }
 
 // NewStore returns a Store. lockID is the first key of the allocator's

@@ -120,6 +120,7 @@ func (s *Store) extend(ctx context.Context, tx pgx.Tx, userID int64, plan wgbot.
 	if sub.Status == wgbot.SubscriptionActive && sub.ExpiresAt.After(now) {
 		start = sub.ExpiresAt
 	}
+	withinGrace := s.renewalGrace <= 0 || !now.After(sub.ExpiresAt.Add(s.renewalGrace))
 	sub.ExpiresAt = start.AddDate(0, 0, plan.Days)
 	sub.DeviceLimit = max(sub.DeviceLimit, plan.Devices)
 	sub.Plan = plan.Name
@@ -134,8 +135,20 @@ func (s *Store) extend(ctx context.Context, tx pgx.Tx, userID int64, plan wgbot.
 	if err != nil || wasActive {
 		return sub, nil, wgbot.Change{}, err
 	}
-	// Renewal after expiry: the same peers come back with their addresses,
-	// on whichever servers they live.
+	if !withinGrace {
+		// Past the renewal grace period the old devices do not come back:
+		// their addresses are freed and the renewal issues a new device.
+		rows, err := tx.Query(ctx, `UPDATE peers SET status = 'revoked', revoked_at = now()
+			WHERE subscription_id = $1 AND status = 'disabled' RETURNING server_id, ip`, sub.ID)
+		if err != nil {
+			return sub, nil, wgbot.Change{}, err
+		}
+		if _, err := s.freeAddresses(ctx, tx, rows); err != nil {
+			return sub, nil, wgbot.Change{}, err
+		}
+	}
+	// Renewal after expiry, within the grace period: the same peers come
+	// back with their addresses, on whichever servers they live.
 	rows, err := tx.Query(ctx, `WITH enabled AS (
 			UPDATE peers SET status = 'active', disabled_at = NULL WHERE subscription_id = $1 AND status = 'disabled'
 			RETURNING server_id)

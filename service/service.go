@@ -426,10 +426,10 @@ func (s *Service) SubscriptionNotice(ctx context.Context, subID int64) (wgbot.Us
 	return s.store.SubscriptionNotice(ctx, subID)
 }
 
-// PurgeExpired frees the addresses of peers whose subscription expired
-// more than grace ago: renewal no longer brings them back.
-func (s *Service) PurgeExpired(ctx context.Context, grace time.Duration) (int, error) {
-	return s.store.PurgeDisabled(ctx, s.clock().Add(-grace))
+// PurgeExpired revokes the peers whose subscription expired more than
+// retention ago, freeing their addresses.
+func (s *Service) PurgeExpired(ctx context.Context, retention time.Duration) (int, error) {
+	return s.store.PurgeDisabled(ctx, s.clock().Add(-retention))
 }
 
 // QueueReminders queues the reminders that are due now.

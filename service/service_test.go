@@ -821,3 +821,44 @@ func TestRekey(t *testing.T) {
 		t.Fatalf("second Rekey = %d, %v", n, err)
 	}
 }
+
+// RENEWAL_GRACE: renewing soon after expiry restores the same peer;
+// renewing after the grace period issues a new device instead.
+func TestRenewalGrace(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name      string
+		expiredAt string // how long ago the subscription expired
+		samePeer  bool
+	}{
+		{"within the grace period", "1 day", true},
+		{"after the grace period", "10 days", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := setup(t, "10.38.0.0/24", nil)
+			e.store.WithRenewalGrace(7 * 24 * time.Hour)
+			u := e.user(t, 1)
+			plan, _ := e.svc.Plan("month")
+			first, err := e.svc.Credit(ctx, credit(u, "p1", plan))
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.pool.Exec(ctx, `UPDATE subscriptions SET expires_at = now() - interval '`+tt.expiredAt+`'`)
+			if _, err := e.svc.ExpireDue(ctx); err != nil {
+				t.Fatal(err)
+			}
+			res, err := e.svc.Credit(ctx, credit(u, "p2", plan))
+			if err != nil {
+				t.Fatal(err)
+			}
+			devices, _ := e.svc.Devices(ctx, u)
+			if len(devices) != 1 {
+				t.Fatalf("%d devices after renewal", len(devices))
+			}
+			same := devices[0].ID == first.NewPeer.ID
+			if same != tt.samePeer || (tt.samePeer && res.NewPeer != nil) || (!tt.samePeer && res.NewPeer == nil) {
+				t.Fatalf("same peer %v (want %v), new peer %v", same, tt.samePeer, res.NewPeer)
+			}
+		})
+	}
+}

@@ -116,9 +116,9 @@ func (a *app) wire(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	a.store = postgres.NewStore(a.pool, s.DBIPAllocLockID, s.WGAddressQuarantine)
+	a.store = postgres.NewStore(a.pool, s.DBIPAllocLockID, s.WGAddressQuarantine).WithRenewalGrace(s.RenewalGrace)
 	a.jobDeps = &jobs.Deps{Log: a.log}
-	if a.jobs, err = jobs.New(a.pool, jobs.Config{RenewalGrace: s.RenewalGrace}, a.jobDeps); err != nil {
+	if a.jobs, err = jobs.New(a.pool, jobs.Config{Retention: s.Retention}, a.jobDeps); err != nil {
 		return err
 	}
 	a.store.UseJobs(a.jobs, s.ReminderDays)
