@@ -22,7 +22,9 @@ type Deps struct {
 	Pool       *pgxpool.Pool
 	Reconciler *reconcile.Reconciler
 	Log        *slog.Logger
-	DeviceMode bool
+	// Device checks the live WireGuard interface; nil unless the apply mode
+	// is device.
+	Device func() error
 	// StaleAfter is how old the last good reconcile may be before /readyz
 	// fails; zero means three minutes.
 	StaleAfter time.Duration
@@ -118,6 +120,14 @@ func (d Deps) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	if lastErr != nil {
 		checks["last_reconcile_error"] = lastErr.Error()
+	}
+	if d.Device != nil {
+		if err := d.Device(); err != nil {
+			checks["device"] = err.Error()
+			ok = false
+		} else {
+			checks["device"] = "ok"
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	if !ok {

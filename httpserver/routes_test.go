@@ -3,6 +3,7 @@ package httpserver_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -173,6 +174,11 @@ func TestMetricsAndReadiness(t *testing.T) {
 
 	if code := get(t, h, "/readyz"); code != http.StatusOK {
 		t.Fatalf("/readyz = %d with the database up", code)
+	}
+	noDevice := httpserver.New(httpserver.Deps{Pool: pool, Reconciler: rec, Log: log, StaleAfter: time.Minute,
+		Device: func() error { return errors.New("wg0: no such interface") }})
+	if code := get(t, noDevice, "/readyz"); code != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz = %d with the WireGuard interface missing", code)
 	}
 	px.cut()
 	if code := get(t, h, "/readyz"); code != http.StatusServiceUnavailable {

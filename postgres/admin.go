@@ -46,12 +46,6 @@ func (s *Store) MarkBlocked(ctx context.Context, telegramID int64, blocked bool)
 	return err
 }
 
-// SetBanned bans or unbans a user.
-func (s *Store) SetBanned(ctx context.Context, telegramID int64, banned bool) error {
-	_, err := s.pool.Exec(ctx, `UPDATE users SET banned = $2 WHERE telegram_id = $1`, telegramID, banned)
-	return err
-}
-
 // Reachable lists the Telegram ids of users who have not blocked the bot,
 // for broadcasts, in id order.
 func (s *Store) Reachable(ctx context.Context) ([]int64, error) {

@@ -45,9 +45,6 @@ func NewStore(pool *pgxpool.Pool, lockID int32, quarantine time.Duration) *Store
 	return &Store{pool: pool, lockID: lockID, quarantine: quarantine}
 }
 
-// Pool is the underlying pool, for health checks and metrics.
-func (s *Store) Pool() *pgxpool.Pool { return s.pool }
-
 // NewPeer is what the allocator needs to create a peer besides an address.
 type NewPeer struct {
 	Name    string

@@ -41,11 +41,6 @@ func (s *Service) CancelOrder(ctx context.Context, orderID int64) error {
 	return s.store.CancelOrder(ctx, orderID)
 }
 
-// Order reads one order.
-func (s *Service) Order(ctx context.Context, id int64) (wgbot.Order, error) {
-	return s.store.Order(ctx, id)
-}
-
 // CheckOrder answers "may this user pay this much for this order now?",
 // as Telegram's pre_checkout_query asks before taking Stars.
 func (s *Service) CheckOrder(ctx context.Context, user wgbot.User, orderID int64, currency string, amount int64) (wgbot.Order, error) {

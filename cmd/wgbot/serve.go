@@ -264,8 +264,20 @@ func (a *app) run(ctx context.Context, ln net.Listener, stdout io.Writer) error 
 	if a.bot != nil {
 		a.jobDeps.Notifier = a.bot // jobs tell users through the bot
 	}
+	var device func() error
+	if a.wg != nil {
+		// Presence only: reading the device through wgctrl would parse
+		// every peer on each probe.
+		device = func() error {
+			_, err := net.InterfaceByName(a.settings.WGInterface)
+			if err != nil {
+				return fmt.Errorf("WireGuard interface %s: %w", a.settings.WGInterface, err)
+			}
+			return nil
+		}
+	}
 	srv := &http.Server{
-		Handler: httpserver.New(httpserver.Deps{Pool: a.pool, Reconciler: a.rec, Log: a.log, DeviceMode: a.wg != nil,
+		Handler: httpserver.New(httpserver.Deps{Pool: a.pool, Reconciler: a.rec, Log: a.log, Device: device,
 			Metrics: a.metrics, Routes: a.extraRoutes}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
