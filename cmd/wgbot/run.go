@@ -59,7 +59,8 @@ commands:
 
 operator commands (same rules and reconciler as the bot; --json for scripts):
   users list | users show <telegram id|@username>
-  grant <telegram id> <days>        revoke <telegram id>
+  grant <telegram id|@username> <days> [--devices K]
+  revoke <telegram id|@username>
   peers list [--server NAME] [--status active|disabled|revoked]
   issue --telegram-id N --days D [--devices K] [--out FILE]
   reconcile [--dry-run]
