@@ -74,4 +74,13 @@ var (
 	ErrPaymentNotFound = &Error{Code: ENotFound, Reason: "payment_not_found", Message: "no such payment"}
 	ErrPaymentMismatch = &Error{Code: EInvalid, Reason: "payment_mismatch", Message: "the payment does not match its order"}
 	ErrApplyFailed     = &Error{Code: EUnavailable, Reason: "apply_failed", Message: "the VPN server could not be updated"}
+	ErrNoServer        = &Error{Code: EUnavailable, Reason: "no_server", Message: "no healthy server takes new peers"}
+	ErrTrialDisabled   = &Error{Code: EInvalid, Reason: "trial_disabled", Message: "the free trial is turned off"}
+	ErrUnknownPlan     = &Error{Code: EInvalid, Reason: "unknown_plan", Message: "no such plan"}
+	ErrNoPrice         = &Error{Code: EInvalid, Reason: "no_price", Message: "the plan has no price in that currency"}
+	ErrOrderClosed     = &Error{Code: EConflict, Reason: "order_closed", Message: "the order is no longer open"}
+	ErrDeviceName      = &Error{Code: EInvalid, Reason: "device_name", Message: "a device name has 1 to 24 printable characters and is not of the form device-N"}
+	ErrDeviceNameTaken = &Error{Code: EConflict, Reason: "device_name_taken", Message: "another of the user's devices has that name"}
+	ErrConfirmStale    = &Error{Code: EConflict, Reason: "confirm_stale", Message: "the user's subscription changed since the confirmation was asked"}
+	ErrBroadcastSent   = &Error{Code: EConflict, Reason: "broadcast_sent", Message: "this preview was already sent"}
 )

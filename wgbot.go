@@ -27,6 +27,10 @@ type Plan struct {
 	Days    int              `json:"days"`
 	Devices int              `json:"devices"`
 	Prices  map[string]int64 `json:"prices"` // currency → amount in minor units (XTR: stars)
+	// Titles are the plan's names for people, by language ("en", "ru"):
+	// "Month", "Месяц". Without one the bot names the plan by its days;
+	// Name is an id users never see.
+	Titles map[string]string `json:"titles,omitempty"`
 }
 
 // Subscription statuses.
@@ -61,6 +65,7 @@ type Peer struct {
 	SubscriptionID int64
 	ServerID       int64
 	Name           string
+	Number         int // the user's own count of devices issued, this one's: never repeated
 	IP             netip.Addr
 	IP6            netip.Addr // invalid when the server has no IPv6 prefix
 	PublicKey      string
@@ -118,6 +123,10 @@ type Order struct {
 	Currency    string
 	Status      string
 	ProviderRef string // the provider's id of the checkout, once created
-	CreatedAt   time.Time
-	ExpiresAt   time.Time
+	CheckoutURL string // where the payer pays, once the checkout is created; shown again on a second press
+	// CheckoutTries counts attempts to create the checkout; above one, an
+	// earlier attempt may have made one whose answer was lost.
+	CheckoutTries int
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
 }

@@ -19,13 +19,6 @@ import (
 	"github.com/joho/godotenv"
 )
 
-// Apply modes for the WireGuard reconciler.
-const (
-	ApplyDevice = "device" // wg0.conf and the live interface
-	ApplyFile   = "file"   // wg0.conf only; the operator's tooling loads it
-	ApplyNone   = "none"   // dry run: compute, change nothing
-)
-
 // Settings is every knob wgbot has. Fields are filled by Load and never
 // changed afterwards; they are passed down explicitly.
 type Settings struct {
@@ -54,6 +47,10 @@ type Settings struct {
 	WGAddressQuarantine time.Duration
 	WGReconcileWait     time.Duration
 
+	NodeServer    string        // the server row `wgbot node` runs (and serve waits for in node mode); empty: WG_INTERFACE
+	NodeHeartbeat time.Duration // how often a node reports
+	NodeDownAfter time.Duration // a node silent this long is down: its server gets no new peers
+
 	MasterKey     []byte // 32 bytes; empty means MasterKeyFile
 	MasterKeyFile string
 	MasterKeysOld [][]byte // earlier keys, still accepted to open values while rotating
@@ -64,6 +61,8 @@ type Settings struct {
 	TelegramSecret  string
 	AdminIDs        []int64
 	SupportContact  string
+	UserBurst       int // updates one Telegram user may send at once before the limit
+	UserRate        int // updates a second one Telegram user may send after the burst
 	TrialDays       int
 	PlansFile       string
 	ReminderDays    []int         // remind this many days before expiry
@@ -81,9 +80,11 @@ type Settings struct {
 	CryptoPayAPIURL string
 	CryptoPayFiat   string
 
-	HTTPAddr  string
-	LogFormat string
-	LogLevel  string
+	HTTPAddr     string // the published listener: webhooks, /healthz, a terse /readyz
+	MetricsAddr  string // the operator's listener: /metrics, detailed /readyz; HTTPAddr (one listener) unless set
+	HTTPMaxConns int    // connections open at once, per listener
+	LogFormat    string
+	LogLevel     string
 }
 
 // Getenv looks up one variable; os.Getenv has this shape, tests pass a map.
@@ -119,10 +120,14 @@ func Load(getenv Getenv, envFile string) (Settings, error) {
 		WGServerPublicKey:   r.str("WG_SERVER_PUBLIC_KEY", ""),
 		WGClientAllowedIPs:  r.prefixes("WG_CLIENT_ALLOWED_IPS", "0.0.0.0/0, ::/0"),
 		WGKeepalive:         r.intRange("WG_PERSISTENT_KEEPALIVE", 25, 0, 65535),
-		WGApplyMode:         r.oneOf("WG_APPLY_MODE", ApplyDevice, ApplyDevice, ApplyFile, ApplyNone),
+		WGApplyMode:         r.oneOf("WG_APPLY_MODE", "device", "device", "file", "none", "node"), // reconcile.ModeDevice, ModeFile, ModeNone, ModeNode
 		WGResyncInterval:    r.duration("WG_RESYNC_INTERVAL", 30*time.Second),
-		WGAddressQuarantine: r.duration("WG_ADDRESS_QUARANTINE", 0),
+		WGAddressQuarantine: r.duration("WG_ADDRESS_QUARANTINE", 24*time.Hour),
 		WGReconcileWait:     r.duration("WG_RECONCILE_WAIT", 5*time.Second),
+
+		NodeServer:    r.str("NODE_SERVER", ""),
+		NodeHeartbeat: r.duration("NODE_HEARTBEAT", 5*time.Second),
+		NodeDownAfter: r.duration("NODE_DOWN_AFTER", 30*time.Second),
 
 		MasterKey:     r.key32("MASTER_KEY"),
 		MasterKeyFile: r.str("MASTER_KEY_FILE", "/var/lib/wgbot/master.key"),
@@ -134,6 +139,8 @@ func Load(getenv Getenv, envFile string) (Settings, error) {
 		TelegramSecret:  r.str("TELEGRAM_WEBHOOK_SECRET", ""),
 		AdminIDs:        r.int64s("ADMIN_IDS"),
 		SupportContact:  r.str("SUPPORT_CONTACT", ""),
+		UserBurst:       r.intRange("USER_BURST", 10, 1, 1000),
+		UserRate:        r.intRange("USER_RATE", 2, 1, 100),
 		TrialDays:       r.intRange("TRIAL_DAYS", 3, 0, 3650),
 		PlansFile:       r.str("PLANS_FILE", ""),
 		ReminderDays:    r.ints("REMINDER_DAYS", "3, 1"),
@@ -151,12 +158,20 @@ func Load(getenv Getenv, envFile string) (Settings, error) {
 		CryptoPayAPIURL: r.url("CRYPTOPAY_API_URL", "https://pay.crypt.bot/api"),
 		CryptoPayFiat:   r.str("CRYPTOPAY_FIAT", "USD"),
 
-		HTTPAddr:  r.hostPort("HTTP_ADDR", "127.0.0.1:8080"),
-		LogFormat: r.oneOf("LOG_FORMAT", "text", "text", "json"),
-		LogLevel:  r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+		HTTPAddr:     r.hostPort("HTTP_ADDR", "127.0.0.1:8080"),
+		MetricsAddr:  r.hostPort("METRICS_ADDR", ""), // empty: HTTPAddr, below
+		HTTPMaxConns: r.intRange("HTTP_MAX_CONNECTIONS", 512, 1, 1<<20),
+		LogFormat:    r.oneOf("LOG_FORMAT", "text", "text", "json"),
+		LogLevel:     r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 	}
 	if s.WGConfigPath == "" {
 		s.WGConfigPath = "/etc/wireguard/" + s.WGInterface + ".conf"
+	}
+	if s.MetricsAddr == "" {
+		// One listener unless the operator separates them: a port of its
+		// own by default would be taken by every serve on the host (and
+		// 9090 by Prometheus itself).
+		s.MetricsAddr = s.HTTPAddr
 	}
 	if s.WGConfigLockPath == "" {
 		// Next to the config, not in world-writable /tmp: see README.
@@ -185,6 +200,12 @@ func Load(getenv Getenv, envFile string) (Settings, error) {
 	if (s.YooKassaShopID == "") != (s.YooKassaSecretKey == "") {
 		r.fail("YOOKASSA_SHOP_ID", "set both YOOKASSA_SHOP_ID and YOOKASSA_SECRET_KEY to accept YooKassa, or neither")
 	}
+	if s.YooKassaShopID != "" || s.YooKassaReturnURL != "" {
+		// YooKassa refuses a redirect checkout without it: every payment would fail.
+		if u, err := url.Parse(s.YooKassaReturnURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			r.fail("YOOKASSA_RETURN_URL", "YooKassa needs the http(s) URL the payer returns to, such as https://t.me/your_bot; got %q", s.YooKassaReturnURL)
+		}
+	}
 	if s.Retention < s.RenewalGrace {
 		r.fail("EXPIRED_RETENTION", "must be at least RENEWAL_GRACE (%s): peers must outlive the window in which they can come back", s.RenewalGrace)
 	}
@@ -205,6 +226,15 @@ func (s Settings) RequireDatabase() error {
 }
 
 // RequireServe reports what `serve` needs on top of the database, all at once.
+// ServerName is the server row this process runs or serves: NODE_SERVER,
+// else WG_INTERFACE (the single-host default).
+func (s Settings) ServerName() string {
+	if s.NodeServer != "" {
+		return s.NodeServer
+	}
+	return s.WGInterface
+}
+
 func (s Settings) RequireServe() error {
 	var e Error
 	if s.DatabaseURL == "" {
@@ -220,6 +250,16 @@ func (s Settings) RequireServe() error {
 		return &e
 	}
 	return nil
+}
+
+// Warnings are settings that let wgbot run but that an operator must fix.
+func (s Settings) Warnings() []string {
+	var w []string
+	if s.SupportContact == "" {
+		// The bot always takes Telegram Stars.
+		w = append(w, "SUPPORT_CONTACT is empty: the bot takes Telegram Stars, and Telegram requires a bot that takes payments to answer /paysupport with a way to reach you; set it to an @username or a URL")
+	}
+	return w
 }
 
 // Error lists every invalid or missing setting.
@@ -254,6 +294,7 @@ func (s Settings) Redacted() []string {
 		"WG_SUBNET=" + s.WGSubnet.String(),
 		"WG_ENDPOINT=" + s.WGEndpoint,
 		"WG_APPLY_MODE=" + s.WGApplyMode,
+		"NODE_SERVER=" + s.ServerName(),
 		"MASTER_KEY=" + masterKey,
 		"BOT_TOKEN=" + set(s.BotToken),
 		"TELEGRAM_API_URL=" + s.TelegramAPIURL,
@@ -262,6 +303,8 @@ func (s Settings) Redacted() []string {
 		"YOOKASSA_SECRET_KEY=" + set(s.YooKassaSecretKey),
 		"CRYPTOPAY_TOKEN=" + set(s.CryptoPayToken),
 		"HTTP_ADDR=" + s.HTTPAddr,
+		"METRICS_ADDR=" + s.MetricsAddr,
+		fmt.Sprintf("HTTP_MAX_CONNECTIONS=%d", s.HTTPMaxConns),
 	}
 	return lines
 }
@@ -330,15 +373,7 @@ func (r *reader) str(name, def string) string {
 }
 
 func (r *reader) intRange(name string, def, min, max int) int {
-	raw := r.str(name, "")
-	if raw == "" {
-		return def
-	}
-	n, err := strconv.Atoi(raw)
-	if err != nil {
-		r.fail(name, "want an integer, got %q", raw)
-		return def
-	}
+	n := parsed(r, name, def, strconv.Atoi, "an integer")
 	if n < min || n > max {
 		r.fail(name, "want an integer from %d to %d, got %d", min, max, n)
 		return def
@@ -347,29 +382,33 @@ func (r *reader) intRange(name string, def, min, max int) int {
 }
 
 func (r *reader) duration(name string, def time.Duration) time.Duration {
-	raw := r.str(name, "")
-	if raw == "" {
-		return def
-	}
-	d, err := time.ParseDuration(raw)
-	if err != nil || d < 0 {
-		r.fail(name, "want a duration such as 5s, 10m or 24h, got %q", raw)
-		return def
-	}
-	return d
+	return parsed(r, name, def, func(raw string) (time.Duration, error) {
+		d, err := time.ParseDuration(raw)
+		if err == nil && d < 0 {
+			err = errors.New("negative")
+		}
+		return d, err
+	}, "a duration such as 5s, 10m or 24h")
 }
 
 func (r *reader) boolean(name string, def bool) bool {
+	return parsed(r, name, def, strconv.ParseBool, "true or false")
+}
+
+// parsed is setting name read by parse, or def when it is unset. A value
+// parse refuses is reported (want is what a good one looks like) and def
+// is used.
+func parsed[T any](r *reader, name string, def T, parse func(string) (T, error), want string) T {
 	raw := r.str(name, "")
 	if raw == "" {
 		return def
 	}
-	b, err := strconv.ParseBool(raw)
+	v, err := parse(raw)
 	if err != nil {
-		r.fail(name, "want true or false, got %q", raw)
+		r.fail(name, "want %s, got %q", want, raw)
 		return def
 	}
-	return b
+	return v
 }
 
 func (r *reader) oneOf(name, def string, allowed ...string) string {
@@ -458,8 +497,12 @@ func (r *reader) url(name, def string) string {
 	return strings.TrimRight(raw, "/")
 }
 
+// hostPort reads host:port; with an empty def an unset value is "".
 func (r *reader) hostPort(name, def string) string {
 	raw := r.str(name, def)
+	if raw == "" && def == "" {
+		return ""
+	}
 	if _, _, err := net.SplitHostPort(raw); err != nil {
 		r.fail(name, "want host:port such as 127.0.0.1:8080, got %q", raw)
 		return def

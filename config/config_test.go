@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func env(m map[string]string) Getenv { return func(k string) string { return m[k] } }
@@ -22,6 +23,8 @@ func TestLoadRejectsNonsense(t *testing.T) {
 		{"IPv6 prefix too small for the IPv4 hosts", map[string]string{"WG_SUBNET": "10.8.0.0/16", "WG_SUBNET6": "fd42::/120"}, []string{"WG_SUBNET6"}},
 		{"endpoint without a port", map[string]string{"WG_ENDPOINT": "vpn.example.com"}, []string{"WG_ENDPOINT"}},
 		{"half a YooKassa setup", map[string]string{"YOOKASSA_SHOP_ID": "1"}, []string{"YOOKASSA_SHOP_ID"}},
+		{"YooKassa without a return URL", map[string]string{"YOOKASSA_SHOP_ID": "1", "YOOKASSA_SECRET_KEY": "k"}, []string{"YOOKASSA_RETURN_URL"}},
+		{"YooKassa return URL not a URL", map[string]string{"YOOKASSA_SHOP_ID": "1", "YOOKASSA_SECRET_KEY": "k", "YOOKASSA_RETURN_URL": "t.me/mybot"}, []string{"YOOKASSA_RETURN_URL"}},
 		{"several at once", map[string]string{"DB_POOL_MAX": "x", "WG_APPLY_MODE": "both", "MASTER_KEY": "s3cr3t-value", "LOG_LEVEL": "loud"},
 			[]string{"DB_POOL_MAX", "WG_APPLY_MODE", "MASTER_KEY", "LOG_LEVEL"}},
 	}
@@ -57,11 +60,30 @@ func TestDefaultsAndEnvFile(t *testing.T) {
 		t.Errorf("paths %s, %s", s.WGConfigPath, s.WGConfigLockPath)
 	case s.BotToken != "from-file":
 		t.Errorf("token from the file not read")
+	case s.WGAddressQuarantine != 24*time.Hour:
+		// A freed address rests, so a stale config cannot reach its next user.
+		t.Errorf("WG_ADDRESS_QUARANTINE defaults to %v, want 24h", s.WGAddressQuarantine)
 	}
 	for _, line := range s.Redacted() {
 		if strings.Contains(line, "from-file") {
 			t.Errorf("Redacted shows the token: %s", line)
 		}
+	}
+}
+
+// TestSupportContactWarning (issue 17, item 6): without SUPPORT_CONTACT
+// the settings warn, naming /paysupport; with it they do not.
+func TestSupportContactWarning(t *testing.T) {
+	s, err := Load(env(map[string]string{}), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := s.Warnings(); len(w) != 1 || !strings.Contains(w[0], "SUPPORT_CONTACT") || !strings.Contains(w[0], "/paysupport") {
+		t.Errorf("warnings without SUPPORT_CONTACT: %q", w)
+	}
+	s, err = Load(env(map[string]string{"SUPPORT_CONTACT": "@acme_support"}), "")
+	if err != nil || len(s.Warnings()) != 0 {
+		t.Errorf("warnings with SUPPORT_CONTACT: %q, %v", s.Warnings(), err)
 	}
 }
 

@@ -1,6 +1,7 @@
 // Package jobs runs wgbot's background work on River, a PostgreSQL-backed
-// queue: payment notifications (an outbox written in the payment's own
-// transaction), expiry and its messages, reminders, and the periodic sweep.
+// queue: payment notifications and new devices' configs (an outbox written
+// in the payment's or the issuing transaction), expiry and its messages,
+// reminders, and the periodic sweep.
 // Periodic jobs run on one elected leader and every job row is worked once,
 // so any number of `wgbot serve` processes can share one database.
 package jobs
@@ -19,8 +20,8 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"wgbot"
+	"wgbot/jobs/jobargs"
 	"wgbot/logs"
-	"wgbot/postgres"
 	"wgbot/service"
 )
 
@@ -31,20 +32,55 @@ type Config struct {
 	SweepEvery  time.Duration // consistency sweep
 	Retention   time.Duration // expired peers are revoked, their addresses freed, this long after expiry
 	MaxWorkers  int
+
+	BroadcastRate float64 // broadcast messages per second, over all processes; default 25
 }
 
-// Deps are filled after the client exists: the service needs the store,
-// which needs the client to insert jobs; workers only look at Deps when
-// they run.
+// Service is what the workers need of the service: expiring, purging and
+// reminding on schedule, and the notices and deliveries the store queued.
+// *service.Service implements it.
+type Service interface {
+	ExpireDue(ctx context.Context) ([]wgbot.Expired, error)
+	PurgeExpired(ctx context.Context, retention time.Duration) (int, error)
+	QueueReminders(ctx context.Context) (int, error)
+	ExpireCheckouts(ctx context.Context) (int, error)
+	SubscriptionNotice(ctx context.Context, subID int64) (wgbot.User, wgbot.Subscription, error)
+	OrderNotice(ctx context.Context, orderID int64) (wgbot.User, wgbot.Order, error)
+	PaymentNotice(ctx context.Context, paymentID int64) (*service.PaymentNotice, error)
+	MarkDelivered(ctx context.Context, peerID int64) error
+	DeliverIssued(ctx context.Context, args jobargs.DeviceIssued, n service.DeviceNotifier) error
+}
+
+var _ Service = (*service.Service)(nil)
+
+// Deps are what the workers use. The worker client is built last, when
+// the service and the bot exist; the store inserts jobs with the outbox
+// (NewOutbox), built first.
 type Deps struct {
-	Service  *service.Service
+	Service  Service
 	Notifier service.Notifier
+	Devices  service.DeviceNotifier // sends new devices' configs
 	Log      *slog.Logger
+
+	Broadcasts  BroadcastStore  // nil: broadcast jobs fail and are retried
+	Broadcaster BroadcastSender // sends them (the bot)
+}
+
+// NewOutbox builds the insert-only River client the store inserts jobs
+// with, in the transaction of the change they follow. It is never started:
+// the client New builds works the jobs.
+func NewOutbox(pool *pgxpool.Pool, log *slog.Logger) (*river.Client[pgx.Tx], error) {
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("job outbox: %w", err)
+	}
+	return client, nil
 }
 
 // New builds the River client with every worker and periodic job. Start
-// it with Start; an insert-only process (the CLI) never starts it.
-func New(pool *pgxpool.Pool, cfg Config, deps *Deps) (*river.Client[pgx.Tx], error) {
+// it with Start; an insert-only process (the CLI) needs only NewOutbox.
+func New(pool *pgxpool.Pool, cfg Config, d Deps) (*river.Client[pgx.Tx], error) {
+	deps := &d
 	if cfg.ExpireEvery <= 0 {
 		cfg.ExpireEvery = 15 * time.Second
 	}
@@ -62,13 +98,18 @@ func New(pool *pgxpool.Pool, cfg Config, deps *Deps) (*river.Client[pgx.Tx], err
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &paymentWorker{deps: deps})
+	river.AddWorker(workers, &deviceWorker{deps: deps})
 	river.AddWorker(workers, &expiredWorker{deps: deps})
+	river.AddWorker(workers, &checkoutCanceledWorker{deps: deps})
 	river.AddWorker(workers, &reminderWorker{deps: deps})
 	river.AddWorker(workers, &expireDueWorker{deps: deps})
 	river.AddWorker(workers, &remindDueWorker{deps: deps})
 	river.AddWorker(workers, &sweepWorker{deps: deps, retention: cfg.Retention})
+	river.AddWorker(workers, newBroadcastChunkWorker(deps, cfg.BroadcastRate))
+	river.AddWorker(workers, &broadcastReportWorker{deps: deps})
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.MaxWorkers}},
+		Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.MaxWorkers},
+			jobargs.BroadcastQueue: {MaxWorkers: broadcastWorkers}},
 		Workers: workers,
 		PeriodicJobs: []*river.PeriodicJob{
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.ExpireEvery),
@@ -83,6 +124,12 @@ func New(pool *pgxpool.Pool, cfg Config, deps *Deps) (*river.Client[pgx.Tx], err
 		},
 		Logger:     deps.Log,
 		JobTimeout: time.Minute,
+		// A job its process died working is retried this long after it
+		// began (River's default is an hour): a config a user waits for.
+		// It exceeds JobTimeout plus what a cancelled job may still take
+		// (a broadcast's last send and record, a minute at most), so a
+		// live job is never worked twice.
+		RescueStuckJobsAfter: 3 * time.Minute,
 		// Every line a job logs carries its id and kind.
 		Middleware: []rivertype.Middleware{river.WorkerMiddlewareFunc(
 			func(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) error {
@@ -137,7 +184,7 @@ func deliver(err error) error {
 }
 
 type paymentWorker struct {
-	river.WorkerDefaults[postgres.PaymentCreditedArgs]
+	river.WorkerDefaults[jobargs.PaymentCredited]
 	deps *Deps
 }
 
@@ -145,20 +192,51 @@ type paymentWorker struct {
 // tells the user. A crash anywhere before the send leaves the job to be
 // retried, so the user is told after a restart; River records completion,
 // so they are told once.
-func (w *paymentWorker) Work(ctx context.Context, job *river.Job[postgres.PaymentCreditedArgs]) error {
+func (w *paymentWorker) Work(ctx context.Context, job *river.Job[jobargs.PaymentCredited]) error {
 	n, err := w.deps.Service.PaymentNotice(ctx, job.Args.PaymentID)
 	if err != nil || n == nil {
 		return err
 	}
-	return deliver(w.deps.Notifier.PaymentCredited(ctx, n.User, n.Subscription, n.Delivery))
+	if err := w.deps.Notifier.PaymentCredited(ctx, n.User, n.Subscription, n.Delivery); err != nil {
+		return deliver(err)
+	}
+	if n.Delivery != nil {
+		// The device's config went with the notice; a failure to record it
+		// is not worth telling the user twice.
+		if err := w.deps.Service.MarkDelivered(ctx, n.Delivery.Peer.ID); err != nil {
+			w.deps.Log.WarnContext(ctx, "record a delivered config", "peer", n.Delivery.Peer.ID, "err", err)
+		}
+	}
+	return nil
 }
 
-type expiredWorker struct {
-	river.WorkerDefaults[postgres.SubscriptionExpiredArgs]
+type deviceWorker struct {
+	river.WorkerDefaults[jobargs.DeviceIssued]
 	deps *Deps
 }
 
-func (w *expiredWorker) Work(ctx context.Context, job *river.Job[postgres.SubscriptionExpiredArgs]) error {
+// Work delivers a new device's config unless the request that issued it
+// did: it waits (snoozed, not counted as an attempt) while that request
+// may still send it, then waits for WireGuard and sends, retried with
+// backoff while WireGuard or Telegram fail.
+func (w *deviceWorker) Work(ctx context.Context, job *river.Job[jobargs.DeviceIssued]) error {
+	if w.deps.Devices == nil {
+		return errors.New("no device notifier: this process cannot deliver configs")
+	}
+	err := w.deps.Service.DeliverIssued(ctx, job.Args, w.deps.Devices)
+	var notDue *service.NotDueError
+	if errors.As(err, &notDue) {
+		return river.JobSnooze(notDue.Wait)
+	}
+	return deliver(err)
+}
+
+type expiredWorker struct {
+	river.WorkerDefaults[jobargs.SubscriptionExpired]
+	deps *Deps
+}
+
+func (w *expiredWorker) Work(ctx context.Context, job *river.Job[jobargs.SubscriptionExpired]) error {
 	user, sub, err := w.deps.Service.SubscriptionNotice(ctx, job.Args.SubscriptionID)
 	if err != nil {
 		return err
@@ -170,18 +248,45 @@ func (w *expiredWorker) Work(ctx context.Context, job *river.Job[postgres.Subscr
 	return deliver(w.deps.Notifier.SubscriptionExpired(ctx, user, sub))
 }
 
-type reminderWorker struct {
-	river.WorkerDefaults[postgres.ReminderArgs]
+// CheckoutNotifier tells a user their checkout was cancelled. The bot, as
+// the Notifier, is one; a Notifier that is not leaves the notice unsent.
+type CheckoutNotifier interface {
+	CheckoutCanceled(ctx context.Context, user wgbot.User, order wgbot.Order) error
+}
+
+type checkoutCanceledWorker struct {
+	river.WorkerDefaults[jobargs.CheckoutCanceled]
 	deps *Deps
 }
 
-func (w *reminderWorker) Work(ctx context.Context, job *river.Job[postgres.ReminderArgs]) error {
+func (w *checkoutCanceledWorker) Work(ctx context.Context, job *river.Job[jobargs.CheckoutCanceled]) error {
+	n, ok := w.deps.Notifier.(CheckoutNotifier)
+	if !ok {
+		return nil
+	}
+	user, order, err := w.deps.Service.OrderNotice(ctx, job.Args.OrderID)
+	if err != nil {
+		return err
+	}
+	// Paid after all (a late payment still credits): nothing to regret.
+	if order.Status != wgbot.OrderCanceled || user.BlockedBot {
+		return nil
+	}
+	return deliver(n.CheckoutCanceled(ctx, user, order))
+}
+
+type reminderWorker struct {
+	river.WorkerDefaults[jobargs.Reminder]
+	deps *Deps
+}
+
+func (w *reminderWorker) Work(ctx context.Context, job *river.Job[jobargs.Reminder]) error {
 	user, sub, err := w.deps.Service.SubscriptionNotice(ctx, job.Args.SubscriptionID)
 	if err != nil {
 		return err
 	}
 	// A renewal moved the expiry: this period's reminder is void; the
-	// renewal scheduled the new ones.
+	// remind_due job queues the new period's reminders when they are due.
 	if sub.Status != wgbot.SubscriptionActive || !sub.ExpiresAt.Equal(job.Args.ExpiresAt) || user.BlockedBot {
 		return nil
 	}
@@ -208,12 +313,18 @@ type sweepWorker struct {
 }
 
 // Work is the consistency sweep: subscriptions left active past their
-// expiry (after downtime, say) are expired, and peers expired longer than
-// the retention period free their addresses.
+// expiry (after downtime, say) are expired, checkouts that lapsed unpaid
+// are closed and their users told, and peers expired longer than the
+// retention period free their addresses.
 func (w *sweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) error {
 	expired, err := w.deps.Service.ExpireDue(ctx)
 	if err != nil {
 		return err
+	}
+	if lapsed, err := w.deps.Service.ExpireCheckouts(ctx); err != nil {
+		return err
+	} else if lapsed > 0 {
+		w.deps.Log.InfoContext(ctx, "sweep", "checkouts_lapsed", lapsed)
 	}
 	purged, err := w.deps.Service.PurgeExpired(ctx, w.retention)
 	if len(expired) > 0 || purged > 0 {

@@ -23,13 +23,13 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"wgbot"
-	"wgbot/config"
 	"wgbot/jobs"
 	"wgbot/postgres"
 	"wgbot/postgres/pgtest"
 	"wgbot/reconcile"
 	"wgbot/secret"
 	"wgbot/service"
+	"wgbot/service/servicetest"
 	"wgbot/wireguard/wgconf"
 )
 
@@ -60,6 +60,14 @@ func (r recorder) PaymentCredited(ctx context.Context, u wgbot.User, s wgbot.Sub
 	return r.record(ctx, "payment", u, s, 0)
 }
 
+// DeviceIssued records a new device's config as "device:<reason>", with
+// the device's public key.
+func (r recorder) DeviceIssued(ctx context.Context, n service.DeviceNotice) error {
+	_, err := r.pool.Exec(ctx, `INSERT INTO test_notices (kind, telegram_id, subscription_id, expires_at, days, peer) VALUES ($1, $2, $3, $4, $5, $6)`,
+		"device:"+n.Reason, n.User.TelegramID, n.Delivery.Subscription.ID, n.Delivery.Subscription.ExpiresAt, n.Days, n.Delivery.Peer.PublicKey)
+	return err
+}
+
 func (r recorder) SubscriptionExpired(ctx context.Context, u wgbot.User, s wgbot.Subscription) error {
 	return r.record(ctx, "expired", u, s, 0)
 }
@@ -81,44 +89,41 @@ type node struct {
 var testKey = bytes.Repeat([]byte{9}, 32)
 
 func newNode(ctx context.Context, url, confPath string, offset time.Duration) (*node, error) {
-	pool, err := pgxpool.New(ctx, url+"&pool_max_conns=8")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	n := &node{}
+	s, err := servicetest.Build(ctx, url+"&pool_max_conns=8", servicetest.Options{
+		Server: wgbot.Server{Name: "main", Interface: "wg0", Endpoint: "vpn.example.com:51820",
+			Subnet: netip.MustParsePrefix("10.40.0.0/20"), Address: netip.MustParseAddr("10.40.0.1"), PublicKey: "srv"},
+		Store: postgres.Options{ReminderDays: []int{3, 1}}, Jobs: true, Key: testKey, Log: log,
+		NewApply: func(s *servicetest.Stack) (service.Provisioner, error) {
+			if confPath == "" {
+				return nil, nil
+			}
+			var err error
+			n.rec, err = reconcile.New(s.Store, s.Keys, nil, reconcile.Config{ServerID: s.Server.ID, Mode: reconcile.ModeFile,
+				File: wgconf.Config{Path: confPath}, ResyncInterval: time.Second}, nil, log)
+			return n.rec, err
+		},
+		Now: func() time.Time { return time.Now().Add(offset) },
+	})
 	if err != nil {
 		return nil, err
 	}
-	n := &node{pool: pool, store: postgres.NewStore(pool, 720301, 0)}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	deps := &jobs.Deps{Notifier: recorder{pool}, Log: log}
+	n.pool, n.store, n.svc = s.Pool, s.Store, s.Service
+	pool := s.Pool
+	deps := jobs.Deps{Service: n.svc, Notifier: recorder{pool}, Devices: recorder{pool}, Log: log}
 	if n.jobs, err = jobs.New(pool, jobs.Config{ExpireEvery: time.Second, RemindEvery: time.Second, SweepEvery: time.Hour}, deps); err != nil {
 		return nil, err
 	}
-	n.store.UseJobs(n.jobs, []int{3, 1})
-	srv, err := n.store.EnsureServer(ctx, wgbot.Server{Name: "main", Interface: "wg0", Endpoint: "vpn.example.com:51820",
-		Subnet: netip.MustParsePrefix("10.40.0.0/20"), Address: netip.MustParseAddr("10.40.0.1"), PublicKey: "srv"})
-	if err != nil {
-		return nil, err
-	}
-	keys, _ := secret.NewKeyring(testKey)
-	if confPath != "" {
-		n.rec, err = reconcile.New(n.store, keys, nil, reconcile.Config{ServerID: srv.ID, Mode: config.ApplyFile,
-			File: wgconf.Config{Path: confPath}, ResyncInterval: time.Second}, nil, log)
-		if err != nil {
-			return nil, err
-		}
-	}
-	var prov service.Provisioner
-	if n.rec != nil {
-		prov = n.rec
-	}
-	now := func() time.Time { return time.Now().Add(offset) }
-	n.svc = service.New(n.store, keys, prov, service.Config{Server: srv, Plans: service.DefaultPlans(), TrialDays: 3,
-		ClientRoutes: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}, ApplyWait: 5 * time.Second}, now, log)
-	deps.Service = n.svc
 	return n, nil
 }
 
 // runChild is one `wgbot serve`-like process: jobs and a file-only
 // reconciler, until SIGTERM.
 func runChild() error {
+	if os.Getenv("CHILD_ROLE") == "broadcast" {
+		return runBroadcastChild()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	offset, _ := time.ParseDuration(os.Getenv("CHILD_CLOCK_OFFSET"))
@@ -195,7 +200,7 @@ func setupDB(t *testing.T) (string, *pgxpool.Pool) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	_, err = pool.Exec(context.Background(), `CREATE TABLE test_notices (kind text, telegram_id bigint, subscription_id bigint, expires_at timestamptz, days int)`)
+	_, err = pool.Exec(context.Background(), `CREATE TABLE test_notices (kind text, telegram_id bigint, subscription_id bigint, expires_at timestamptz, days int, peer text)`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +343,7 @@ func TestRenewalBeforeExpiry(t *testing.T) {
 
 	// A minute before expiry, the user pays for a month.
 	plan, _ := n.svc.Plan("month")
-	res, err := at(oldExpiry.Add(-time.Minute)).Credit(ctx, postgres.Credit{Provider: "stars", ProviderPaymentID: "renew-1",
+	res, err := at(oldExpiry.Add(-time.Minute)).Credit(ctx, wgbot.Credit{Provider: "stars", ProviderPaymentID: "renew-1",
 		UserID: u.ID, Amount: 150, Currency: "XTR", Plan: plan})
 	if err != nil {
 		t.Fatal(err)
@@ -419,7 +424,7 @@ func TestPaymentNoticeSurvivesCrash(t *testing.T) {
 	u, _ := offline.svc.Register(ctx, wgbot.User{TelegramID: 88}, 0)
 	plan, _ := offline.svc.Plan("month")
 	for range 5 { // redelivered five times
-		if _, err := offline.svc.Credit(ctx, postgres.Credit{Provider: "stars", ProviderPaymentID: "ch-1", UserID: u.ID, Amount: 150, Currency: "XTR", Plan: plan}); err != nil {
+		if _, err := offline.svc.Credit(ctx, wgbot.Credit{Provider: "stars", ProviderPaymentID: "ch-1", UserID: u.ID, Amount: 150, Currency: "XTR", Plan: plan}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -434,6 +439,62 @@ func TestPaymentNoticeSurvivesCrash(t *testing.T) {
 	time.Sleep(time.Second)
 	if c := count(t, pool, `SELECT count(*) FROM test_notices WHERE kind = 'payment'`); c != 1 {
 		t.Fatalf("%d payment notices, want exactly 1", c)
+	}
+	if c := count(t, pool, `SELECT count(*) FROM peers WHERE delivered_at IS NULL`); c != 0 {
+		t.Errorf("the config that came with the payment notice is not recorded as delivered")
+	}
+}
+
+// Outbox: new devices' configs (trials, grants, added devices) committed
+// by a process that died before sending any are delivered after a restart,
+// each exactly once.
+func TestDeviceDeliveriesSurviveCrash(t *testing.T) {
+	ctx := context.Background()
+	url, pool := setupDB(t)
+	offline, err := newNode(ctx, url, "", 0) // jobs inserted, no worker: the process dies before sending
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		u, err := offline.svc.Register(ctx, wgbot.User{TelegramID: int64(900 + i)}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i < 5 {
+			_, err = offline.svc.IssueTrial(ctx, u)
+		} else if _, _, err = offline.svc.Grant(ctx, u, 30, 3); err == nil {
+			_, err = offline.svc.AddDevice(ctx, u, "laptop")
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	offline.pool.Close()
+	if c := count(t, pool, `SELECT count(*) FROM test_notices`); c != 0 {
+		t.Fatal("configs sent before any worker ran")
+	}
+	startNode(t, url, 0) // "after restart"
+	waitFor(t, 30*time.Second, "15 configs", func() bool {
+		return count(t, pool, `SELECT count(*) FROM test_notices WHERE kind LIKE 'device:%'`) >= 15
+	})
+	waitFor(t, 10*time.Second, "every delivery job done", func() bool {
+		return count(t, pool, `SELECT count(*) FROM river_job WHERE kind = 'device_issued' AND state <> 'completed'`) == 0
+	})
+	if c := count(t, pool, `SELECT count(*) FROM test_notices WHERE kind LIKE 'device:%'`); c != 15 {
+		t.Fatalf("%d configs sent for 15 devices", c)
+	}
+	for kind, want := range map[string]int{"device:trial": 5, "device:grant": 5, "device:device": 5} {
+		if c := count(t, pool, `SELECT count(*) FROM test_notices WHERE kind = $1`, kind); c != want {
+			t.Errorf("%d %s configs, want %d", c, kind, want)
+		}
+	}
+	if c := count(t, pool, `SELECT count(*) FROM peers p JOIN test_notices n ON n.peer = p.public_key AND n.telegram_id = (
+			SELECT u.telegram_id FROM subscriptions s JOIN users u ON u.id = s.user_id WHERE s.id = p.subscription_id)
+		WHERE p.delivered_at IS NOT NULL`); c != 15 {
+		t.Errorf("%d of 15 configs went to their device's owner and are recorded as delivered", c)
+	}
+	if c := count(t, pool, `SELECT count(*) FROM test_notices WHERE kind = 'device:grant' AND days <> 30`); c != 0 {
+		t.Errorf("%d grant configs without the days granted", c)
 	}
 }
 

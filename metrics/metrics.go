@@ -124,6 +124,12 @@ var (
 	poolWaitSecs = prometheus.NewDesc("wgbot_db_pool_wait_duration_seconds_total", "Time spent waiting to acquire.", nil, nil)
 	peersDesc    = prometheus.NewDesc("wgbot_peers", "Peers by status.", []string{"status"}, nil)
 	jobsDesc     = prometheus.NewDesc("wgbot_jobs", "Job queue rows by state.", []string{"state"}, nil)
+
+	serverPeers = prometheus.NewDesc("wgbot_server_peers", "Active peers per server.", []string{"server"}, nil)
+	serverLag   = prometheus.NewDesc("wgbot_server_revision_lag", "Revisions of a server its wgbot node has not applied yet.",
+		[]string{"server"}, nil)
+	serverBeat = prometheus.NewDesc("wgbot_server_heartbeat_age_seconds", "Seconds since a server's wgbot node last reported.",
+		[]string{"server"}, nil)
 )
 
 type poolCollector struct{ pool *pgxpool.Pool }
@@ -153,6 +159,9 @@ type dbCollector struct{ pool *pgxpool.Pool }
 func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- peersDesc
 	ch <- jobsDesc
+	ch <- serverPeers
+	ch <- serverLag
+	ch <- serverBeat
 }
 
 func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
@@ -160,6 +169,34 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	c.grouped(ctx, ch, peersDesc, `SELECT status, count(*) FROM peers GROUP BY status`)
 	c.grouped(ctx, ch, jobsDesc, `SELECT state::text, count(*) FROM river_job GROUP BY state`)
+	c.servers(ctx, ch)
+}
+
+// servers reports each server's load, and for a server a `wgbot node`
+// runs, how far its node lags and when it last reported.
+func (c *dbCollector) servers(ctx context.Context, ch chan<- prometheus.Metric) {
+	rows, err := c.pool.Query(ctx, `SELECT sv.name,
+			(SELECT count(*) FROM peers p WHERE p.server_id = sv.id AND p.status = 'active'),
+			sv.revision - n.revision, extract(epoch FROM now() - n.seen_at)::float8
+		FROM servers sv LEFT JOIN node_status n ON n.server_id = sv.id`)
+	if err != nil {
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var peers int64
+		var lag *int64
+		var age *float64
+		if rows.Scan(&name, &peers, &lag, &age) != nil {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(serverPeers, prometheus.GaugeValue, float64(peers), name)
+		if lag != nil {
+			ch <- prometheus.MustNewConstMetric(serverLag, prometheus.GaugeValue, float64(*lag), name)
+			ch <- prometheus.MustNewConstMetric(serverBeat, prometheus.GaugeValue, *age, name)
+		}
+	}
 }
 
 func (c *dbCollector) grouped(ctx context.Context, ch chan<- prometheus.Metric, desc *prometheus.Desc, sql string) {

@@ -29,13 +29,13 @@ type CryptoPay struct {
 	client  *cryptopay.Client
 	token   string
 	fiat    string
-	svc     *service.Service
+	svc     Orders
 	metrics *metrics.Metrics
 	log     *slog.Logger
 }
 
 // NewCryptoPay returns the adapter.
-func NewCryptoPay(cfg CryptoPayConfig, svc *service.Service, m *metrics.Metrics, log *slog.Logger) (*CryptoPay, error) {
+func NewCryptoPay(cfg CryptoPayConfig, svc Orders, m *metrics.Metrics, log *slog.Logger) (*CryptoPay, error) {
 	if cfg.Token == "" {
 		return nil, errors.New("CRYPTOPAY_TOKEN is required to accept Crypto Pay")
 	}
@@ -60,30 +60,59 @@ func (c *CryptoPay) Title(lang string) string {
 	return "Crypto (Crypto Pay)"
 }
 
-// Start creates a fiat-priced invoice carrying the order id. Crypto Pay has
-// no idempotence key, so the invoice expires with the order: a second
-// invoice for one order can be paid, and would be credited, but never
-// charged silently.
+// TitleVia names the method inside a sentence ("через криптовалюту"), for
+// the bot.
+func (c *CryptoPay) TitleVia(lang string) string {
+	if lang == "ru" {
+		return "криптовалюту (Crypto Pay)"
+	}
+	return "crypto (Crypto Pay)"
+}
+
+// Start creates a fiat-priced invoice carrying the order id. Crypto Pay
+// has no idempotence key, so when an earlier attempt for this order may
+// have created an invoice whose answer was lost (order.CheckoutTries > 1),
+// that invoice is looked up by its payload and reused. The invoice expires
+// with the order.
 func (c *CryptoPay) Start(ctx context.Context, order wgbot.Order, user wgbot.User) (string, error) {
+	payload := strconv.FormatInt(order.ID, 10)
+	if order.CheckoutTries > 1 {
+		inv, ok, err := c.client.ActiveInvoice(ctx, payload)
+		if err != nil {
+			return "", c.startError(order, err)
+		}
+		if ok && inv.CurrencyType == cryptopay.CurrencyFiat && inv.Fiat == order.Currency {
+			c.log.InfoContext(ctx, "crypto pay invoice of an earlier attempt reused", "order", order.ID, "invoice", inv.InvoiceID)
+			return c.started(ctx, order, inv)
+		}
+	}
 	amount, err := cryptopay.FormatAmount(order.Amount, 2)
 	if err != nil {
 		return "", err
 	}
 	inv, err := c.client.CreateInvoice(ctx, cryptopay.CreateInvoiceRequest{
 		CurrencyType: cryptopay.CurrencyFiat, Fiat: order.Currency, Amount: amount,
-		Payload: strconv.FormatInt(order.ID, 10), Description: fmt.Sprintf("VPN %s, order %d", order.Plan, order.ID),
+		Payload: payload, Description: fmt.Sprintf("VPN %s, order %d", order.Plan, order.ID),
 		ExpiresIn: time.Until(order.ExpiresAt).Truncate(time.Second),
 	})
-	if errors.Is(err, cryptopay.ErrUnavailable) {
-		return "", wgbot.Errorf(wgbot.EUnavailable, "provider_unavailable", "Crypto Pay is unavailable: %v", err)
-	}
 	if err != nil {
-		return "", fmt.Errorf("crypto pay create invoice for order %d: %w", order.ID, err)
+		return "", c.startError(order, err)
 	}
+	return c.started(ctx, order, inv)
+}
+
+func (c *CryptoPay) started(ctx context.Context, order wgbot.Order, inv cryptopay.Invoice) (string, error) {
 	if err := c.svc.SetOrderRef(ctx, order.ID, strconv.FormatInt(inv.InvoiceID, 10)); err != nil {
 		return "", err
 	}
 	return inv.BotInvoiceURL, nil
+}
+
+func (c *CryptoPay) startError(order wgbot.Order, err error) error {
+	if errors.Is(err, cryptopay.ErrUnavailable) {
+		return wgbot.Errorf(wgbot.EUnavailable, "provider_unavailable", "Crypto Pay is unavailable: %v", err)
+	}
+	return fmt.Errorf("crypto pay invoice for order %d: %w", order.ID, err)
 }
 
 // ServeHTTP accepts Crypto Pay's webhook. The signature over the raw body

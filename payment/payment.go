@@ -18,6 +18,18 @@ import (
 	"wgbot/service"
 )
 
+// Orders is what the providers need of the service: crediting and
+// refunding payments against their orders, and recording the provider's
+// reference for an order's checkout. *service.Service implements it.
+type Orders interface {
+	PayOrder(ctx context.Context, p service.Payment) (service.CreditResult, error)
+	SettleRefund(ctx context.Context, r service.ProviderRefund) (wgbot.RefundResult, error)
+	SetOrderRef(ctx context.Context, orderID int64, ref string) error
+	CancelOrder(ctx context.Context, orderID int64) error
+}
+
+var _ Orders = (*service.Service)(nil)
+
 // MaxBody is the largest webhook body accepted; real notifications are a
 // few kilobytes.
 const MaxBody = 64 << 10
@@ -40,7 +52,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, error) {
 // a failure on our side asks the provider to retry (5xx): a duplicate is a
 // success, and a payment that does not match its order will not match on
 // a retry either, so it is logged, counted and acknowledged.
-func credit(ctx context.Context, svc *service.Service, m *metrics.Metrics, log *slog.Logger, w http.ResponseWriter, p service.Payment) {
+func credit(ctx context.Context, svc Orders, m *metrics.Metrics, log *slog.Logger, w http.ResponseWriter, p service.Payment) {
 	res, err := svc.PayOrder(ctx, p)
 	switch {
 	case err == nil && res.Duplicate:

@@ -3,11 +3,13 @@ package payment_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,13 +22,21 @@ import (
 	"wgbot/payment"
 	"wgbot/payment/cryptopay/cryptopaytest"
 	"wgbot/payment/yookassa/yookassatest"
-	"wgbot/postgres"
 	"wgbot/postgres/pgtest"
-	"wgbot/secret"
 	"wgbot/service"
+	"wgbot/service/servicetest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(checkoutChildEnv) != "" {
+		if err := checkoutChild(); err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	pgtest.Main(m)
+}
 
 type env struct {
 	pool *pgxpool.Pool
@@ -36,27 +46,33 @@ type env struct {
 }
 
 func setup(t *testing.T) *env {
-	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pgtest.URL(t))
+	e, err := connect(context.Background(), pgtest.URL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(pool.Close)
-	store := postgres.NewStore(pool, 720301, 0)
-	srv, err := store.EnsureServer(ctx, wgbot.Server{Name: "main", Interface: "wg0", Endpoint: "vpn.example.com:51820",
-		Subnet: netip.MustParsePrefix("10.50.0.0/24"), Address: netip.MustParseAddr("10.50.0.1"), PublicKey: "srv"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, _ := secret.NewKeyring(bytes.Repeat([]byte{5}, 32))
+	t.Cleanup(e.pool.Close)
+	return e
+}
+
+// connect builds the service on the database at url with its user 1001;
+// a child process of a test calls it too.
+func connect(ctx context.Context, url string) (*env, error) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := service.New(store, keys, nil, service.Config{Server: srv, Plans: service.DefaultPlans(), TrialDays: 3,
-		ClientRoutes: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}}, nil, log)
+	stack, err := servicetest.Build(ctx, url, servicetest.Options{
+		Server: wgbot.Server{Name: "main", Interface: "wg0", Endpoint: "vpn.example.com:51820",
+			Subnet: netip.MustParsePrefix("10.50.0.0/24"), Address: netip.MustParseAddr("10.50.0.1"), PublicKey: "srv"},
+		Key: bytes.Repeat([]byte{5}, 32), Log: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	pool, svc := stack.Pool, stack.Service
 	u, err := svc.Register(ctx, wgbot.User{TelegramID: 1001, Language: "en"}, 0)
 	if err != nil {
-		t.Fatal(err)
+		pool.Close()
+		return nil, err
 	}
-	return &env{pool: pool, svc: svc, user: u, log: log}
+	return &env{pool: pool, svc: svc, user: u, log: log}, nil
 }
 
 func (e *env) count(t *testing.T, sql string) int {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"wgbot"
@@ -29,7 +30,7 @@ type YooKassaConfig struct {
 // YooKassa opens checkouts and accepts notifications.
 type YooKassa struct {
 	client      *yookassa.Client
-	svc         *service.Service
+	svc         Orders
 	allow       *yookassa.IPAllowList
 	proxyHeader string
 	returnURL   string
@@ -38,7 +39,7 @@ type YooKassa struct {
 }
 
 // NewYooKassa checks the settings and returns the adapter.
-func NewYooKassa(cfg YooKassaConfig, svc *service.Service, m *metrics.Metrics, log *slog.Logger) (*YooKassa, error) {
+func NewYooKassa(cfg YooKassaConfig, svc Orders, m *metrics.Metrics, log *slog.Logger) (*YooKassa, error) {
 	ranges := cfg.AllowedIPs
 	if len(ranges) == 0 {
 		ranges = yookassa.DefaultIPRanges()
@@ -49,6 +50,9 @@ func NewYooKassa(cfg YooKassaConfig, svc *service.Service, m *metrics.Metrics, l
 	}
 	if cfg.ShopID == "" || cfg.SecretKey == "" {
 		return nil, errors.New("YOOKASSA_SHOP_ID and YOOKASSA_SECRET_KEY are required to accept YooKassa")
+	}
+	if u, err := url.Parse(cfg.ReturnURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("YOOKASSA_RETURN_URL: want the http(s) URL the payer returns to, such as https://t.me/your_bot; got %q", cfg.ReturnURL)
 	}
 	return &YooKassa{
 		client: &yookassa.Client{BaseURL: cfg.BaseURL, ShopID: cfg.ShopID, SecretKey: cfg.SecretKey},
@@ -68,6 +72,15 @@ func (y *YooKassa) Title(lang string) string {
 		return "Банковская карта (ЮKassa)"
 	}
 	return "Bank card (YooKassa)"
+}
+
+// TitleVia names the method inside a sentence ("через банковскую карту"),
+// for the bot.
+func (y *YooKassa) TitleVia(lang string) string {
+	if lang == "ru" {
+		return "банковскую карту (ЮKassa)"
+	}
+	return "a bank card (YooKassa)"
 }
 
 // Start creates the payment with the order in its metadata. The
@@ -140,13 +153,20 @@ func (y *YooKassa) payment(w http.ResponseWriter, r *http.Request, id string) {
 	}
 	switch p.Status {
 	case "succeeded":
-		amount, err := p.Amount.Minor()
-		if err != nil {
+		amount, err1 := p.Amount.Minor()
+		refunded, err2 := refundedMinor(p)
+		if err := errors.Join(err1, err2); err != nil {
 			reject(r.Context(), y.metrics, y.log, w, providerYooKassa, "rejected", http.StatusOK, fmt.Errorf("payment %s amount: %w", p.ID, err))
 			return
 		}
-		credit(r.Context(), y.svc, y.metrics, y.log, w, service.Payment{Provider: providerYooKassa, ProviderPaymentID: p.ID,
-			OrderID: orderID, Amount: amount, Currency: p.Amount.Currency})
+		pay := service.Payment{Provider: providerYooKassa, ProviderPaymentID: p.ID, OrderID: orderID, Amount: amount, Currency: p.Amount.Currency}
+		if refunded > 0 {
+			// YooKassa keeps a refunded payment "succeeded": money that
+			// went back, in whole or in part, never buys the period.
+			y.settleRefund(w, r, service.ProviderRefund{Payment: pay, Refunded: refunded})
+			return
+		}
+		credit(r.Context(), y.svc, y.metrics, y.log, w, pay)
 	case "canceled":
 		if err := y.svc.CancelOrder(r.Context(), orderID); err != nil {
 			http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
@@ -162,39 +182,71 @@ func (y *YooKassa) payment(w http.ResponseWriter, r *http.Request, id string) {
 	}
 }
 
-// refund reverses the credit once the API shows the payment fully refunded.
+// refund applies a refund.succeeded by what the API says of the payment
+// now: a whole refund reverses the credit, a partial one keeps it (flagged
+// for the operator), and a payment never credited is recorded as settled so
+// that its own notice, arriving later, credits nothing.
 func (y *YooKassa) refund(w http.ResponseWriter, r *http.Request, paymentID string) {
 	p, ok := y.fetch(w, r, paymentID)
 	if !ok {
 		return
 	}
-	paid, err1 := p.Amount.Minor()
-	var refunded int64
-	var err2 error
-	if p.RefundedAmount != nil {
-		refunded, err2 = p.RefundedAmount.Minor()
+	orderID, err1 := strconv.ParseInt(p.Metadata["order_id"], 10, 64)
+	paid, err2 := p.Amount.Minor()
+	refunded, err3 := refundedMinor(p)
+	if err := errors.Join(err1, err2, err3); err != nil || p.Status != "succeeded" {
+		reject(r.Context(), y.metrics, y.log, w, providerYooKassa, "rejected", http.StatusOK,
+			fmt.Errorf("refund of payment %s (%s) is not one of a wgbot order: %v", p.ID, p.Status, err))
+		return
 	}
-	if err1 != nil || err2 != nil || refunded < paid {
-		y.metrics.Payment(providerYooKassa, "partial_refund")
-		y.log.WarnContext(r.Context(), "refund notification without a full refund; credit kept, look at it by hand", "payment", p.ID, "refunded", refunded, "paid", paid)
+	if refunded == 0 {
+		// Forged, or the refund is not through yet: nothing to apply.
+		y.metrics.Payment(providerYooKassa, "not_refunded")
+		y.log.WarnContext(r.Context(), "refund notification for a payment with nothing refunded", "payment", p.ID)
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	res, err := y.svc.Refund(r.Context(), providerYooKassa, p.ID)
+	y.settleRefund(w, r, service.ProviderRefund{Payment: service.Payment{Provider: providerYooKassa, ProviderPaymentID: p.ID,
+		OrderID: orderID, Amount: paid, Currency: p.Amount.Currency}, Refunded: refunded, Reverse: true})
+}
+
+func (y *YooKassa) settleRefund(w http.ResponseWriter, r *http.Request, ref service.ProviderRefund) {
+	ctx, id := r.Context(), ref.Payment.ProviderPaymentID
+	res, err := y.svc.SettleRefund(ctx, ref)
 	switch {
-	case errors.Is(err, wgbot.ErrPaymentNotFound):
-		y.metrics.Payment(providerYooKassa, "rejected")
-		w.WriteHeader(http.StatusOK)
+	case errors.Is(err, wgbot.ErrOrderNotFound), wgbot.ErrorCode(err) == wgbot.EInvalid:
+		reject(ctx, y.metrics, y.log, w, providerYooKassa, "rejected", http.StatusOK, err) // a retry would not change it
+		return
 	case err != nil:
-		y.log.ErrorContext(r.Context(), "refund could not be recorded; YooKassa will retry", "payment", p.ID, "err", err)
+		y.log.ErrorContext(ctx, "refund could not be recorded; YooKassa will retry", "payment", id, "err", err)
 		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+		return
+	case res.Settled:
+		y.metrics.Payment(providerYooKassa, "refunded_uncredited")
+		y.log.WarnContext(ctx, "payment refunded before it was credited; recorded, no days given", "payment", id,
+			"refunded", ref.Refunded, "paid", ref.Payment.Amount)
+	case res.Kept && ref.Reverse:
+		y.metrics.Payment(providerYooKassa, "partial_refund")
+		y.log.WarnContext(ctx, "partial refund; credit kept and flagged, look at it by hand", "payment", id,
+			"refunded", ref.Refunded, "paid", ref.Payment.Amount)
+	case res.Kept, res.Duplicate:
+		y.metrics.Payment(providerYooKassa, "duplicate")
 	default:
-		if !res.Duplicate {
-			y.metrics.Payment(providerYooKassa, "refunded")
-			y.log.InfoContext(r.Context(), "payment refunded", "payment", p.ID, "user", res.UserID, "days", res.Days, "revoked", res.Revoked)
-		}
-		w.WriteHeader(http.StatusOK)
+		y.metrics.Payment(providerYooKassa, "refunded")
+		y.log.InfoContext(ctx, "payment refunded", "payment", id, "user", res.UserID, "days", res.Days, "revoked", res.Revoked)
 	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// refundedMinor is how much of the payment went back, in minor units.
+func refundedMinor(p yookassa.Payment) (int64, error) {
+	if p.RefundedAmount == nil {
+		return 0, nil
+	}
+	if p.RefundedAmount.Currency != p.Amount.Currency {
+		return 0, fmt.Errorf("refunded in %s, paid in %s", p.RefundedAmount.Currency, p.Amount.Currency)
+	}
+	return p.RefundedAmount.Minor()
 }
 
 // fetch asks the API for the payment; if YooKassa cannot be reached the

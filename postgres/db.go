@@ -1,5 +1,5 @@
 // Package postgres is wgbot's storage: the connection pool, the embedded
-// schema migrations and every SQL query. PostgreSQL is the single source of
+// schema migrations and the product's SQL queries. PostgreSQL is the single source of
 // truth; one exported function is one transaction is one business step.
 package postgres
 
@@ -153,4 +153,38 @@ func plainCause(err error) string {
 // otherwise (and on panic), so a caller cannot forget either.
 func inTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
 	return pgx.BeginFunc(ctx, pool, fn)
+}
+
+// retryTx runs fn in a transaction and runs it again when a concurrent
+// transaction won a race that fn cannot resolve inside its own snapshot:
+// a UNIQUE guard fired on an address (the last guard behind the allocator),
+// or a subscription was created meanwhile. Users never see these.
+func (s *Store) retryTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	var err error
+	for attempt := 0; attempt < 8; attempt++ {
+		err = inTx(ctx, s.pool, fn)
+		switch {
+		case errors.Is(err, errRetry):
+			continue
+		case constraintOf(err) == "peers_server_ip":
+			// The high-water mark fell behind rows written some other way
+			// (a restore, a hand edit): move it past them and try again.
+			if _, rerr := s.pool.Exec(ctx, `UPDATE servers s SET next_ip = m.ip + 1
+				FROM (SELECT server_id, max(ip) AS ip FROM peers WHERE status <> 'revoked' GROUP BY server_id) m
+				WHERE s.id = m.server_id AND s.next_ip <= m.ip AND m.ip + 1 << s.subnet`); rerr != nil {
+				return rerr
+			}
+			continue
+		}
+		return err
+	}
+	return fmt.Errorf("gave up after repeated conflicts: %w", err)
+}
+
+func constraintOf(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return pgErr.ConstraintName
+	}
+	return ""
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,7 +17,16 @@ import (
 	"wgbot/postgres/pgtest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	if url := os.Getenv(ensureServerChildEnv); url != "" {
+		if err := ensureServerChild(url); err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	pgtest.Main(m)
+}
 
 // Seed edge case: several simultaneous requests must not spike connections.
 func TestPoolNeverExceedsMax(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"mime"
 	"net/http"
 	"os"
@@ -29,15 +30,19 @@ var static embed.FS
 // small JSON API it polls. Each simulated user's actions are injected into
 // the Bot API emulator as the updates Telegram would send, and the page
 // shows what the bot sent back, as the emulator recorded it.
+//
+// The chats themselves are the emulator's (see tgtest.WithChatsFile); the
+// users the page made are kept in the client's own state file, so both
+// survive a restart of the sandbox.
 type Client struct {
-	tg   *tgtest.Server
-	page PageInfo
+	tg        *tgtest.Server
+	page      PageInfo
+	stateFile string
 
 	mu       sync.Mutex
 	users    []tgtest.User
-	typed    map[int64][]typedMessage // what each user typed, for the transcript
-	presses  map[int64][]press        // button presses whose answer is not shown yet
-	paid     map[int64]map[int]bool   // Stars invoices paid, by chat and message
+	presses  map[int64][]press      // button presses whose answer is not shown yet
+	paying   map[int64]map[int]bool // Stars invoices being paid, by chat and message
 	nextUser int64
 }
 
@@ -48,11 +53,6 @@ type PageInfo struct {
 	WGConfigPath string  `json:"wg_config_path"`
 	VarDir       string  `json:"var_dir"`
 	Database     string  `json:"database"` // described, never the password
-}
-
-type typedMessage struct {
-	text string
-	at   time.Time
 }
 
 type press struct {
@@ -66,13 +66,66 @@ const firstUserID = 1001
 // maxUsers bounds how many users the page may create.
 const maxUsers = 100
 
-// NewClient returns the client with two users, Alice and Bob.
-func NewClient(tg *tgtest.Server, page PageInfo) *Client {
-	c := &Client{tg: tg, page: page, typed: map[int64][]typedMessage{}, presses: map[int64][]press{},
-		paid: map[int64]map[int]bool{}, nextUser: firstUserID}
-	c.addUser("Alice", "en")
-	c.addUser("Bob", "en")
-	return c
+// NewClient returns the client with the users stateFile keeps, or, the
+// first time, two: Alice and Bob. The users the page adds are written to
+// stateFile; an empty stateFile keeps nothing.
+func NewClient(tg *tgtest.Server, page PageInfo, stateFile string) (*Client, error) {
+	c := &Client{tg: tg, page: page, stateFile: stateFile, presses: map[int64][]press{},
+		paying: map[int64]map[int]bool{}, nextUser: firstUserID}
+	saved, err := loadUsers(stateFile)
+	if err != nil {
+		return nil, err
+	}
+	if len(saved.Users) > 0 {
+		c.users, c.nextUser = saved.Users, saved.NextUser
+		return c, nil
+	}
+	c.addUserLocked("Alice", "en")
+	c.addUserLocked("Bob", "en")
+	return c, nil
+}
+
+// savedUsers is the client's state file.
+type savedUsers struct {
+	Users    []tgtest.User `json:"users"`
+	NextUser int64         `json:"next_user"`
+}
+
+func loadUsers(path string) (savedUsers, error) {
+	var saved savedUsers
+	if path == "" {
+		return saved, nil
+	}
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return saved, nil
+	}
+	if err == nil {
+		err = json.Unmarshal(raw, &saved)
+	}
+	if err == nil && len(saved.Users) > 0 && saved.NextUser <= saved.Users[len(saved.Users)-1].ID {
+		err = errors.New("next_user is not past the last user")
+	}
+	if err != nil {
+		return saved, fmt.Errorf("the sandbox page's users in %s: %v (remove the file to start again with Alice and Bob)", path, err)
+	}
+	return saved, nil
+}
+
+// saveUsersLocked writes the users to the state file, whole or not at all.
+func (c *Client) saveUsersLocked() error {
+	if c.stateFile == "" {
+		return nil
+	}
+	data, err := json.Marshal(savedUsers{Users: c.users, NextUser: c.nextUser})
+	if err != nil {
+		return err
+	}
+	tmp := c.stateFile + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, c.stateFile)
 }
 
 // Routes are the page and its API, by ServeMux pattern.
@@ -147,13 +200,12 @@ func (c *Client) createUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u := c.addUserLocked(name, req.Lang)
+	if err := c.saveUsersLocked(); err != nil {
+		c.users, c.nextUser = c.users[:len(c.users)-1], u.ID
+		writeError(w, http.StatusInternalServerError, "keep the new user: "+err.Error())
+		return
+	}
 	writeJSON(w, http.StatusCreated, userView{ID: u.ID, Name: u.FirstName, Lang: u.LanguageCode})
-}
-
-func (c *Client) addUser(name, lang string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.addUserLocked(name, lang)
 }
 
 func (c *Client) addUserLocked(name, lang string) tgtest.User {
@@ -191,12 +243,20 @@ func (c *Client) user(w http.ResponseWriter, r *http.Request) (tgtest.User, bool
 	return tgtest.User{}, false
 }
 
+// userRequest is the user a request names and its JSON body, read into
+// req; false once it has answered with the error.
+func (c *Client) userRequest(w http.ResponseWriter, r *http.Request, req any) (tgtest.User, bool) {
+	u, ok := c.user(w, r)
+	return u, ok && readJSON(w, r, req)
+}
+
 // messageView is one message in the transcript, from the bot or the user.
 type messageView struct {
-	ID       int            `json:"id,omitempty"` // the bot's message id; 0 for the user's
-	From     string         `json:"from"`         // "bot" or "user"
+	ID       int            `json:"id"`   // shared by the user's and the bot's messages, in order
+	From     string         `json:"from"` // "bot" or "user"
 	Text     string         `json:"text,omitempty"`
 	Caption  string         `json:"caption,omitempty"`
+	Service  string         `json:"service,omitempty"` // a service line, such as a payment's
 	Time     time.Time      `json:"time"`
 	Edited   bool           `json:"edited,omitempty"`
 	Keyboard [][]buttonView `json:"keyboard,omitempty"`
@@ -225,6 +285,7 @@ type invoiceView struct {
 	Description string `json:"description"`
 	Total       int    `json:"total"`
 	Currency    string `json:"currency"`
+	Amount      string `json:"amount"` // as Telegram shows it: ⭐150 for Stars
 	Paid        bool   `json:"paid"`
 }
 
@@ -235,6 +296,41 @@ type toast struct {
 	Alert bool   `json:"alert"`
 }
 
+// Amount is a price as Telegram shows it: Stars (XTR) with a star and no
+// fraction, other currencies in their major unit with the code.
+func Amount(total int, currency string) string {
+	switch currency {
+	case "XTR":
+		return "⭐" + strconv.Itoa(total)
+	case "JPY", "KRW", "VND", "CLP", "ISK", "UGX":
+		return strconv.Itoa(total) + " " + currency
+	}
+	return fmt.Sprintf("%d.%02d %s", total/100, total%100, currency)
+}
+
+// payLabel and receipt are what Telegram's app itself writes, in the
+// user's language: the Pay button it draws under an invoice and the
+// service line after a payment.
+func payLabel(lang, amount string) string {
+	if lang == "ru" {
+		return "Оплатить " + amount
+	}
+	return "Pay " + amount
+}
+
+func receipt(lang, amount, bot, title string) string {
+	if lang == "ru" {
+		if title == "" {
+			return fmt.Sprintf("Вы оплатили %s боту %s", amount, bot)
+		}
+		return fmt.Sprintf("Вы оплатили %s боту %s за «%s»", amount, bot, title)
+	}
+	if title == "" {
+		return fmt.Sprintf("You paid %s to %s", amount, bot)
+	}
+	return fmt.Sprintf("You paid %s to %s for %s", amount, bot, title)
+}
+
 // chat returns the whole transcript of a user's chat with the bot, and the
 // answers to their button presses not shown yet.
 func (c *Client) chat(w http.ResponseWriter, r *http.Request) {
@@ -243,14 +339,23 @@ func (c *Client) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	base := "/sandbox/api/chats/" + strconv.FormatInt(u.ID, 10) + "/messages/"
-	c.mu.Lock()
-	paid := c.paid[u.ID]
-	var msgs []messageView
-	for _, t := range c.typed[u.ID] {
-		msgs = append(msgs, messageView{From: "user", Text: t.text, Time: t.at})
+	sent := c.tg.Messages(u.ID)
+	paid, titles := map[string]bool{}, map[string]string{}
+	for _, m := range sent {
+		if m.Invoice != nil {
+			titles[m.Invoice.Payload] = m.Invoice.Title
+		}
 	}
-	c.mu.Unlock()
-	for _, m := range c.tg.Messages(u.ID) {
+	var msgs []messageView
+	for _, m := range c.tg.UserMessages(u.ID) {
+		v := messageView{ID: m.ID, From: "user", Text: m.Text, Time: m.SentAt}
+		if p := m.Payment; p != nil {
+			paid[p.Payload] = true
+			v.Service = receipt(u.LanguageCode, Amount(p.Total, p.Currency), c.page.BotName, titles[p.Payload])
+		}
+		msgs = append(msgs, v)
+	}
+	for _, m := range sent {
 		if m.Deleted {
 			continue
 		}
@@ -269,15 +374,18 @@ func (c *Client) chat(w http.ResponseWriter, r *http.Request) {
 			v.Photo = &fileView{Name: p.Name, Size: len(p.Data), URL: base + strconv.Itoa(m.ID) + "/photo", Width: p.Width, Height: p.Height}
 		}
 		if inv := m.Invoice; inv != nil {
-			v.Invoice = &invoiceView{Title: inv.Title, Description: inv.Description, Total: inv.Total(), Currency: inv.Currency, Paid: paid[m.ID]}
+			amount := Amount(inv.Total(), inv.Currency)
+			v.Invoice = &invoiceView{Title: inv.Title, Description: inv.Description, Total: inv.Total(), Currency: inv.Currency,
+				Amount: amount, Paid: paid[inv.Payload]}
 			if v.Keyboard == nil {
 				// Telegram draws the Pay button itself when the bot sent none.
-				v.Keyboard = [][]buttonView{{{Text: fmt.Sprintf("Pay %d %s", inv.Total(), inv.Currency), Pay: true}}}
+				v.Keyboard = [][]buttonView{{{Text: payLabel(u.LanguageCode, amount), Pay: true}}}
 			}
 		}
 		msgs = append(msgs, v)
 	}
-	slices.SortStableFunc(msgs, func(a, b messageView) int { return a.Time.Compare(b.Time) })
+	// One sequence of ids runs through the user's and the bot's messages.
+	slices.SortFunc(msgs, func(a, b messageView) int { return a.ID - b.ID })
 	writeJSON(w, http.StatusOK, struct {
 		Messages []messageView `json:"messages"`
 		Toasts   []toast       `json:"toasts"`
@@ -308,14 +416,11 @@ func (c *Client) takeToasts(userID int64) []toast {
 const maxText = 4096
 
 func (c *Client) sendText(w http.ResponseWriter, r *http.Request) {
-	u, ok := c.user(w, r)
-	if !ok {
-		return
-	}
 	var req struct {
 		Text string `json:"text"`
 	}
-	if !readJSON(w, r, &req) {
+	u, ok := c.userRequest(w, r, &req)
+	if !ok {
 		return
 	}
 	text := strings.TrimSpace(req.Text)
@@ -323,23 +428,17 @@ func (c *Client) sendText(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("a message has 1 to %d characters", maxText))
 		return
 	}
-	c.mu.Lock()
-	c.typed[u.ID] = append(c.typed[u.ID], typedMessage{text: text, at: time.Now()})
-	c.mu.Unlock()
 	id := c.tg.SendText(u, text)
 	writeJSON(w, http.StatusAccepted, map[string]int64{"update_id": id})
 }
 
 func (c *Client) pressButton(w http.ResponseWriter, r *http.Request) {
-	u, ok := c.user(w, r)
-	if !ok {
-		return
-	}
 	var req struct {
 		MessageID int    `json:"message_id"`
 		Data      string `json:"data"`
 	}
-	if !readJSON(w, r, &req) {
+	u, ok := c.userRequest(w, r, &req)
+	if !ok {
 		return
 	}
 	id, err := c.tg.PressButton(u, req.MessageID, req.Data)
@@ -362,14 +461,11 @@ const preCheckoutWait = 10 * time.Second
 // the bot with a pre-checkout query and, once the bot says yes, sends the
 // successful payment message.
 func (c *Client) payInvoice(w http.ResponseWriter, r *http.Request) {
-	u, ok := c.user(w, r)
-	if !ok {
-		return
-	}
 	var req struct {
 		MessageID int `json:"message_id"`
 	}
-	if !readJSON(w, r, &req) {
+	u, ok := c.userRequest(w, r, &req)
+	if !ok {
 		return
 	}
 	m, ok := c.message(u.ID, req.MessageID)
@@ -377,13 +473,11 @@ func (c *Client) payInvoice(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such invoice")
 		return
 	}
-	c.mu.Lock()
-	already := c.paid[u.ID][m.ID]
-	c.mu.Unlock()
-	if already {
+	if !c.startPaying(u.ID, m) {
 		writeError(w, http.StatusConflict, "this invoice is paid already")
 		return
 	}
+	defer c.donePaying(u.ID, m.ID)
 	inv := m.Invoice
 	queryID := c.tg.PreCheckout(u, inv.Currency, inv.Total(), inv.Payload)
 	ctx, cancel := context.WithTimeout(r.Context(), preCheckoutWait)
@@ -402,14 +496,34 @@ func (c *Client) payInvoice(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"ok": false, "error": answer.ErrorMessage})
 		return
 	}
-	c.mu.Lock()
-	if c.paid[u.ID] == nil {
-		c.paid[u.ID] = map[int]bool{}
-	}
-	c.paid[u.ID][m.ID] = true
-	c.mu.Unlock()
 	c.tg.SuccessfulPayment(u, inv.Currency, inv.Total(), inv.Payload, "")
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+}
+
+// startPaying claims the invoice m for one payment: false if it is paid
+// (the chat has its successful payment) or being paid.
+func (c *Client) startPaying(userID int64, m tgtest.Message) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.paying[userID][m.ID] {
+		return false
+	}
+	for _, um := range c.tg.UserMessages(userID) {
+		if um.Payment != nil && um.Payment.Payload == m.Invoice.Payload {
+			return false
+		}
+	}
+	if c.paying[userID] == nil {
+		c.paying[userID] = map[int]bool{}
+	}
+	c.paying[userID][m.ID] = true
+	return true
+}
+
+func (c *Client) donePaying(userID int64, messageID int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.paying[userID], messageID)
 }
 
 func (c *Client) message(chatID int64, id int) (tgtest.Message, bool) {

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -65,14 +66,24 @@ type page struct {
 func newPage(t *testing.T) (*page, *fakeBot) {
 	tg := tgtest.New(Token)
 	t.Cleanup(tg.Close)
-	c := NewClient(tg, PageInfo{BotName: "test bot", Admins: []int64{1001}})
+	return servePage(t, tg, ""), newFakeBot(t, tg)
+}
+
+// servePage serves the page's API for the emulator tg, keeping its users
+// in stateFile.
+func servePage(t *testing.T, tg *tgtest.Server, stateFile string) *page {
+	t.Helper()
+	c, err := NewClient(tg, PageInfo{BotName: "test bot", Admins: []int64{1001}}, stateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
 	for pattern, h := range c.Routes() {
 		mux.Handle(pattern, h)
 	}
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &page{t: t, srv: srv}, newFakeBot(t, tg)
+	return &page{t: t, srv: srv}
 }
 
 func (p *page) call(method, path string, body any, into any) int {
@@ -241,6 +252,10 @@ func TestClientPaysStarsInvoice(t *testing.T) {
 	if last.Invoice == nil || last.Invoice.Total != 150 || len(last.Keyboard) != 1 || !last.Keyboard[0][0].Pay {
 		t.Fatalf("invoice with a Pay button: %+v", last)
 	}
+	// Telegram shows Stars with a star, never the code XTR.
+	if last.Invoice.Amount != "⭐150" || last.Keyboard[0][0].Text != "Pay ⭐150" {
+		t.Errorf("a Stars invoice shows %q with the button %q, want ⭐150 and Pay ⭐150", last.Invoice.Amount, last.Keyboard[0][0].Text)
+	}
 	answered := make(chan error, 1)
 	go func() {
 		q := b.next().PreCheckoutQuery
@@ -264,8 +279,11 @@ func TestClientPaysStarsInvoice(t *testing.T) {
 		t.Fatalf("no successful payment after the bot said yes: %+v", paid)
 	}
 	tr = p.chat(1001)
-	if !tr.Messages[len(tr.Messages)-1].Invoice.Paid {
-		t.Error("the invoice is not shown as paid")
+	if n := len(tr.Messages); n < 2 || tr.Messages[n-2].Invoice == nil || !tr.Messages[n-2].Invoice.Paid {
+		t.Errorf("the invoice is not shown as paid: %+v", tr.Messages)
+	}
+	if receipt := tr.Messages[len(tr.Messages)-1]; receipt.From != "user" || receipt.Service != "You paid ⭐150 to test bot for VPN for 30 days" {
+		t.Errorf("the payment's service message: %+v", receipt)
 	}
 	if code := p.call("POST", "/sandbox/api/chats/1001/pay", map[string]int{"message_id": inv.ID}, nil); code != http.StatusConflict {
 		t.Errorf("paying an invoice twice: %d, want 409", code)
@@ -291,6 +309,119 @@ func TestClientUsers(t *testing.T) {
 	}
 	if code := p.call("POST", "/sandbox/api/chats/1001/text", map[string]string{"text": " "}, nil); code != http.StatusBadRequest {
 		t.Errorf("an empty message: %d, want 400", code)
+	}
+}
+
+// "+ New user" picks the language the user's Telegram app sends: their
+// updates carry it as language_code; anything but ru is English.
+func TestClientNewUserLanguage(t *testing.T) {
+	t.Parallel()
+	p, b := newPage(t)
+	for _, tt := range []struct{ lang, want string }{{"ru", "ru"}, {"en", "en"}, {"", "en"}, {"de", "en"}} {
+		var u userView
+		if code := p.call("POST", "/sandbox/api/users", map[string]string{"name": "User " + tt.lang, "lang": tt.lang}, &u); code != http.StatusCreated {
+			t.Fatalf("create: %d", code)
+		}
+		if u.Lang != tt.want {
+			t.Errorf("lang %q: the user has %q, want %q", tt.lang, u.Lang, tt.want)
+		}
+		p.call("POST", "/sandbox/api/chats/"+strconv.FormatInt(u.ID, 10)+"/text", map[string]string{"text": "/start"}, nil)
+		if upd := b.next(); upd.Message == nil || upd.Message.From.ID != u.ID || upd.Message.From.LanguageCode != tt.want {
+			t.Errorf("lang %q: the bot got %+v, want language_code %q", tt.lang, upd.Message, tt.want)
+		}
+	}
+}
+
+// What Telegram's app writes itself follows the user's language.
+func TestPayLabelAndReceipt(t *testing.T) {
+	for _, tt := range []struct{ got, want string }{
+		{payLabel("en", "⭐150"), "Pay ⭐150"},
+		{payLabel("ru", "⭐150"), "Оплатить ⭐150"},
+		{receipt("en", "⭐150", "wgbot", "30 days"), "You paid ⭐150 to wgbot for 30 days"},
+		{receipt("ru", "⭐150", "wgbot", "30 дней"), "Вы оплатили ⭐150 боту wgbot за «30 дней»"},
+		{receipt("ru", "⭐150", "wgbot", ""), "Вы оплатили ⭐150 боту wgbot"},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("got %q, want %q", tt.got, tt.want)
+		}
+	}
+}
+
+func TestAmount(t *testing.T) {
+	for _, tt := range []struct {
+		total    int
+		currency string
+		want     string
+	}{{150, "XTR", "⭐150"}, {1, "XTR", "⭐1"}, {19900, "RUB", "199.00 RUB"}, {5, "USD", "0.05 USD"}, {500, "JPY", "500 JPY"}} {
+		if got := Amount(tt.total, tt.currency); got != tt.want {
+			t.Errorf("Amount(%d, %s) = %q, want %q", tt.total, tt.currency, got, tt.want)
+		}
+	}
+}
+
+// The users the page added and every chat, the users' messages and the
+// bot's in their order, are there again after a restart of the sandbox.
+func TestClientKeepsUsersAndChatsAcrossRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	opts := []tgtest.Option{tgtest.WithChatsFile(filepath.Join(dir, "chats.json")), tgtest.WithUpdateIDFile(filepath.Join(dir, "update-id"))}
+	state := filepath.Join(dir, "users.json")
+	ctx := context.Background()
+
+	tg := tgtest.New(Token, opts...)
+	p, b := servePage(t, tg, state), newFakeBot(t, tg)
+	var carol userView
+	if code := p.call("POST", "/sandbox/api/users", map[string]string{"name": "Carol", "lang": "ru"}, &carol); code != http.StatusCreated {
+		t.Fatalf("create: %d", code)
+	}
+	for i, text := range []string{"/start", "/help"} {
+		p.call("POST", "/sandbox/api/chats/"+strconv.FormatInt(carol.ID, 10)+"/text", map[string]string{"text": text}, nil)
+		if upd := b.next(); upd.Message == nil || upd.Message.From.LanguageCode != "ru" {
+			t.Fatalf("the bot did not get Carol's message in Russian: %+v", upd)
+		}
+		if _, err := b.api.SendMessage(ctx, &bot.SendMessageParams{ChatID: carol.ID, Text: "ответ " + strconv.Itoa(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := p.chat(carol.ID).Messages
+	tg.Close()
+
+	tg = tgtest.New(Token, opts...)
+	t.Cleanup(tg.Close)
+	p, b = servePage(t, tg, state), newFakeBot(t, tg)
+	var users []userView
+	p.call("GET", "/sandbox/api/users", nil, &users)
+	if len(users) != 3 || users[2] != carol {
+		t.Fatalf("after the restart the users are %+v, want Alice, Bob and %+v", users, carol)
+	}
+	after := p.chat(carol.ID).Messages
+	var got, want []string
+	for _, m := range before {
+		want = append(want, m.From+": "+m.Text)
+	}
+	for _, m := range after {
+		got = append(got, m.From+": "+m.Text)
+	}
+	if strings.Join(got, "|") != "user: /start|bot: ответ 0|user: /help|bot: ответ 1" || strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("Carol's chat after the restart: %q, before it: %q", got, want)
+	}
+	var dave userView
+	p.call("POST", "/sandbox/api/users", map[string]string{"name": "Dave"}, &dave)
+	if dave.ID != carol.ID+1 {
+		t.Errorf("the next user after the restart has id %d, want %d", dave.ID, carol.ID+1)
+	}
+	// The bot's next update continues the ids, and Carol's next message
+	// comes after her history.
+	p.call("POST", "/sandbox/api/chats/"+strconv.FormatInt(carol.ID, 10)+"/text", map[string]string{"text": "снова"}, nil)
+	if upd := b.next(); upd.Message == nil || upd.Message.Text != "снова" || upd.Message.ID != after[len(after)-1].ID+1 {
+		t.Errorf("the first message after the restart: %+v", upd.Message)
+	}
+
+	if err := os.WriteFile(state, []byte("[]"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewClient(tg, PageInfo{}, state); err == nil || !strings.Contains(err.Error(), state) {
+		t.Errorf("a garbled users file: %v", err)
 	}
 }
 

@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -55,10 +54,6 @@ const (
 // server programs; they are not on PATH there.
 const debianPostgresRoot = "/usr/lib/postgresql"
 
-// sandboxUser runs the cluster when the sandbox runs as root: initdb and
-// postgres refuse to run as root.
-const sandboxUser = "wgbot-sandbox"
-
 // ClusterName is the cluster_name of the private cluster in dir. PostgreSQL
 // puts it in every one of its processes' titles, so
 // `pgrep -f <ClusterName(dir)>` finds them all, including the background
@@ -95,10 +90,13 @@ func StartCluster(ctx context.Context, dir string, log *slog.Logger) (*Cluster, 
 	if err != nil {
 		return nil, err
 	}
-	owner, err := clusterOwner(dir, log)
+	// The account stays put until the server has started: other sandboxes
+	// creating it wait (see ownerLockPath).
+	owner, release, err := clusterOwner(sandboxUser, dir, data, log)
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	c := &Cluster{dir: dir, name: ClusterName(dir), exited: make(chan struct{}), log: log}
 	if err := stopLeftover(data, log); err != nil {
 		return nil, err
@@ -111,9 +109,6 @@ func StartCluster(ctx context.Context, dir string, log *slog.Logger) (*Cluster, 
 	password, err := os.ReadFile(filepath.Join(dir, "password"))
 	if err != nil {
 		return nil, fmt.Errorf("read the cluster's password: %w (to start over with an empty database, remove %s)", err, dir)
-	}
-	if err := owner.chown(dir); err != nil {
-		return nil, err
 	}
 	port, err := freePort()
 	if err != nil {
@@ -137,6 +132,30 @@ func StartCluster(ctx context.Context, dir string, log *slog.Logger) (*Cluster, 
 
 // URL is the connection URL of the cluster's wgbot database.
 func (c *Cluster) URL() string { return c.url }
+
+// ShellURL is URL as a word for a POSIX shell, for a person to paste: the
+// shell reads the password from its file, so the password itself is never
+// printed. It works while the cluster runs (its port changes with each
+// start) and for whoever may read the file.
+func (c *Cluster) ShellURL() string {
+	u, err := url.Parse(c.url)
+	if err != nil {
+		return ""
+	}
+	const placeholder = "PASSWORD"
+	u.User = url.UserPassword(clusterRole, placeholder)
+	before, after, _ := strings.Cut(u.String(), ":"+placeholder+"@")
+	return `"` + before + `:$(cat ` + ShellQuote(filepath.Join(c.dir, "password")) + `)@` + after + `"`
+}
+
+// ShellQuote quotes s as one word for a POSIX shell; a word of only safe
+// characters stays as it is.
+func ShellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:=@%+,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
 
 // Name is the cluster_name of the cluster; see ClusterName.
 func (c *Cluster) Name() string { return c.name }
@@ -194,15 +213,16 @@ func (c *Cluster) initdb(ctx context.Context, bin string, owner *osUser) error {
 		return err
 	}
 	defer os.Remove(pwfile)
-	if err := owner.chown(c.dir); err != nil {
-		return err
-	}
 	logPath := filepath.Join(c.dir, "initdb.log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
 	defer logFile.Close()
+	owner, err = c.ownDir(owner)
+	if err != nil {
+		return err
+	}
 	c.log.Info("sandbox: creating a private PostgreSQL cluster", "dir", data)
 	// -N skips fsync: a sandbox's first run should take a second, and a
 	// cluster lost to a power cut is recreated by removing the directory.
@@ -227,7 +247,8 @@ func (c *Cluster) start(bin string, owner *osUser, port int) error {
 	if err != nil {
 		return err
 	}
-	if err := owner.chown(logPath); err != nil {
+	owner, err = c.ownDir(owner)
+	if err != nil {
 		logFile.Close()
 		return err
 	}
@@ -254,6 +275,26 @@ func (c *Cluster) start(bin string, owner *osUser, port int) error {
 	return nil
 }
 
+// ownDir looks the cluster's account up again right before a program is
+// run as it and gives the cluster's directory to the uid it finds, so the
+// credential, the files' owner and the user database agree at the exec.
+func (c *Cluster) ownDir(owner *osUser) (*osUser, error) {
+	now, err := owner.refresh()
+	if err != nil {
+		return nil, err
+	}
+	if now == nil {
+		return nil, nil
+	}
+	if st, err := os.Stat(filepath.Join(c.dir, "data")); err == nil {
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok && sys.Uid != now.uid {
+			c.log.Warn("sandbox: the private PostgreSQL's files belonged to another uid; giving them to its user",
+				"user", now.name, "uid", now.uid, "was", sys.Uid)
+		}
+	}
+	return now, now.chown(c.dir)
+}
+
 // waitReady waits until the server accepts connections, or reports why it
 // never will.
 func (c *Cluster) waitReady(ctx context.Context, url string) error {
@@ -278,23 +319,20 @@ func (c *Cluster) waitReady(ctx context.Context, url string) error {
 	}
 }
 
+// createDatabase creates the wgbot database of the private cluster and
+// marks it as the sandbox's: the whole cluster is the sandbox's own (it
+// made it, and only its password opens it), so an older sandbox's database
+// there, made before databases were marked, is marked too.
 func createDatabase(ctx context.Context, adminURL, name string) error {
 	conn, err := pgx.Connect(ctx, adminURL)
 	if err != nil {
 		return fmt.Errorf("connect to the private cluster: %w", err)
 	}
 	defer conn.Close(ctx)
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
-		return fmt.Errorf("look for database %s: %w", name, err)
+	if err := createMarked(ctx, conn, name); err != nil {
+		return err
 	}
-	if exists {
-		return nil
-	}
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		return fmt.Errorf("create database %s: %w", name, err)
-	}
-	return nil
+	return mark(ctx, conn, name)
 }
 
 func clusterURL(password string, port int, database string) string {
@@ -365,98 +403,6 @@ func findServerBinaries(version string) (string, error) {
 			"or set DATABASE_URL to a PostgreSQL server the sandbox may use")
 	}
 	return filepath.Join(debianPostgresRoot, strconv.Itoa(slices.Max(versions)), "bin"), nil
-}
-
-// osUser is the account the cluster runs as when the sandbox runs as root;
-// nil means the sandbox's own user.
-type osUser struct {
-	name     string
-	uid, gid uint32
-}
-
-func (u *osUser) credential() *syscall.Credential {
-	if u == nil {
-		return nil
-	}
-	return &syscall.Credential{Uid: u.uid, Gid: u.gid, Groups: []uint32{}}
-}
-
-// chown gives the tree at path to the cluster's user: PostgreSQL insists on
-// owning its data directory.
-func (u *osUser) chown(path string) error {
-	if u == nil {
-		return nil
-	}
-	err := filepath.WalkDir(path, func(p string, _ fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		return os.Lchown(p, int(u.uid), int(u.gid))
-	})
-	if err != nil {
-		return fmt.Errorf("give %s to user %s: %w", path, u.name, err)
-	}
-	return nil
-}
-
-// clusterOwner picks the account the cluster runs as. As root that is the
-// system user wgbot-sandbox, created on first use (nobody if it cannot be),
-// and every directory above dir must let that user pass.
-func clusterOwner(dir string, log *slog.Logger) (*osUser, error) {
-	if os.Geteuid() != 0 {
-		return nil, nil
-	}
-	u, err := user.Lookup(sandboxUser)
-	if err != nil {
-		out, addErr := exec.Command("useradd", "--system", "--user-group", "--no-create-home",
-			"--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", sandboxUser).CombinedOutput()
-		if addErr == nil {
-			log.Info("sandbox: created the system user that runs the private PostgreSQL (initdb refuses root)", "user", sandboxUser)
-			u, err = user.Lookup(sandboxUser)
-		} else {
-			log.Warn("sandbox: could not create a system user; running PostgreSQL as nobody", "user", sandboxUser,
-				"err", strings.TrimSpace(string(out)))
-			u, err = user.Lookup("nobody")
-		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("find an unprivileged user to run PostgreSQL as (initdb refuses root): %w", err)
-	}
-	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
-	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
-	if err1 != nil || err2 != nil {
-		return nil, fmt.Errorf("user %s has a non-numeric uid or gid", u.Username)
-	}
-	owner := &osUser{name: u.Username, uid: uint32(uid), gid: uint32(gid)}
-	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
-		if !owner.canEnter(p) {
-			return nil, fmt.Errorf("the private PostgreSQL runs as user %s (initdb refuses root), who cannot enter %s: "+
-				"allow it with `chmod o+x %s`, or start the sandbox with --var in a directory other users can enter", owner.name, p, p)
-		}
-		if p == filepath.Dir(p) {
-			return owner, nil
-		}
-	}
-}
-
-// canEnter reports whether the user may pass through directory p.
-func (u *osUser) canEnter(p string) bool {
-	st, err := os.Stat(p)
-	if err != nil {
-		return false
-	}
-	sys, ok := st.Sys().(*syscall.Stat_t)
-	if !ok {
-		return true
-	}
-	mode := st.Mode().Perm()
-	switch {
-	case sys.Uid == u.uid:
-		return mode&0o100 != 0
-	case sys.Gid == u.gid:
-		return mode&0o010 != 0
-	}
-	return mode&0o001 != 0
 }
 
 // serverEnv is the environment of initdb and postgres: the sandbox's own,

@@ -13,8 +13,11 @@ import (
 var realToken = regexp.MustCompile(`^\d+:[A-Za-z0-9_-]{30,}$`)
 
 // Token is the Bot API token the sandbox's bot and emulator share; it can
-// never be mistaken for a real one.
-const Token = "123456:sandbox"
+// never be mistaken for a real one. BotID is its id part.
+const (
+	Token       = "123456:sandbox"
+	BotID int64 = 123456
+)
 
 // CheckSafe lists the reasons sandbox mode must not start here: a real
 // Telegram token in the settings means this is (or is configured like)

@@ -2,7 +2,7 @@
 # Installs the system tools wgbot's WireGuard code and tests need: wg
 # (wireguard-tools), ip (iproute2) and ping (iputils-ping), and the headless
 # browser the sandbox's browser test drives (Debian's chromium; the test never
-# downloads a browser). Safe to run again
+# downloads a browser), and gcc, which `go test -race` needs (cgo). Safe to run again
 # and again: it installs only what is missing and runs `apt-get update` at
 # most once. wireguard-go itself is a Go tool dependency in go.mod, not a
 # system package.
@@ -13,7 +13,7 @@ log() { printf 'install-deps: %s\n' "$*"; }
 # command:package pairs. A command that exists but whose Debian package is
 # not installed (another implementation, e.g. busybox ping) is replaced too,
 # because the tests rely on the options of these exact tools.
-wanted=(wg:wireguard-tools ip:iproute2 ping:iputils-ping chromium:chromium)
+wanted=(wg:wireguard-tools ip:iproute2 ping:iputils-ping chromium:chromium gcc:gcc)
 
 missing=()
 for pair in "${wanted[@]}"; do

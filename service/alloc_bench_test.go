@@ -3,8 +3,6 @@ package service_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +16,7 @@ import (
 	"time"
 
 	"wgbot"
-	"wgbot/jobs"
+	"wgbot/postgres"
 	"wgbot/postgres/pgtest"
 )
 
@@ -85,16 +83,12 @@ func BenchmarkAllocate(b *testing.B) {
 // benchEnv is the product's configuration: DB_POOL_MAX=10 and a job
 // client attached to the store, as in serve.
 func benchEnv(b *testing.B, subnet string) *env {
-	e, err := newEnv(context.Background(), pgtest.URL(b)+"&pool_max_conns=10", subnet, nil)
+	e, err := newEnv(context.Background(), pgtest.URL(b)+"&pool_max_conns=10", subnet, nil,
+		storeSetup{opts: postgres.Options{ReminderDays: []int{3, 1}}, jobs: true})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(e.pool.Close)
-	client, err := jobs.New(e.pool, jobs.Config{}, &jobs.Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		b.Fatal(err)
-	}
-	e.store.UseJobs(client, []int{3, 1})
 	return e
 }
 
@@ -127,11 +121,11 @@ func pgbenchCeiling(b *testing.B, conc int) float64 {
 		b.Fatal(err)
 	}
 	script := filepath.Join(b.TempDir(), "alloc.sql")
-	os.WriteFile(script, []byte(`BEGIN;
-SELECT pg_advisory_xact_lock(720301, 1);
+	os.WriteFile(script, []byte(fmt.Sprintf(`BEGIN;
+SELECT pg_advisory_xact_lock(%d, 1);
 INSERT INTO bench_rows (server_id, ip) VALUES (1, '10.0.0.2');
 COMMIT;
-`), 0o600)
+`, testLockID)), 0o600)
 	url := strings.Replace(e.url, "&pool_max_conns=10", "", 1) // a pgx-only parameter
 	out, err := exec.Command("pgbench", "-n", "-f", script, "-c", strconv.Itoa(conc), "-j", "2", "-T", "5", url).CombinedOutput()
 	if err != nil {

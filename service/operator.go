@@ -2,6 +2,9 @@ package service
 
 import (
 	"context"
+	"time"
+
+	"wgbot/postgres"
 
 	"wgbot"
 )
@@ -16,22 +19,67 @@ func (s *Service) IssueDevice(ctx context.Context, user wgbot.User, days, device
 	if user.Banned {
 		return Delivery{}, wgbot.Change{}, wgbot.ErrBanned
 	}
-	if days <= 0 || days > 3650 {
-		return Delivery{}, wgbot.Change{}, wgbot.Errorf(wgbot.EInvalid, "bad_days", "days must be from 1 to 3650, got %d", days)
-	}
-	if devices <= 0 {
-		devices = 1
+	plan, err := wgbot.GrantPlan(days, devices)
+	if err != nil {
+		return Delivery{}, wgbot.Change{}, err
 	}
 	// An empty name lets the store number the device in its transaction.
 	peer, priv, psk, err := s.newPeer("")
 	if err != nil {
 		return Delivery{}, wgbot.Change{}, err
 	}
-	plan := wgbot.Plan{Name: "grant", Days: days, Devices: devices}
-	sub, p, ch, err := s.store.IssueDevice(ctx, user.ID, plan, s.cfg.Server.ID, peer, s.clock())
+	srv, err := s.pick(ctx)
+	if err != nil {
+		return Delivery{}, wgbot.Change{}, err
+	}
+	sub, p, ch, err := s.store.IssueDevice(ctx, user.ID, plan, srv.ID, peer, s.clock())
 	if err != nil {
 		return Delivery{}, ch, err
 	}
 	s.provisionLater(ctx, ch)
-	return Delivery{Peer: p, Subscription: sub, Config: s.clientConfig(p, priv, psk)}, ch, nil
+	d, err := s.delivery(ctx, p, sub, priv, psk)
+	return d, ch, err
+}
+
+// UserRecord is what an operator reads about one user: every
+// subscription, every device (removed ones included) and every payment.
+type UserRecord struct {
+	Subscriptions []wgbot.Subscription // newest first
+	Devices       []wgbot.Peer         // in the order they were issued
+	Payments      []PaymentRecord      // in the order they arrived
+}
+
+// PaymentRecord is one payment as an operator reads it; ProviderPaymentID
+// is what a refund names (for Stars, the telegram_payment_charge_id).
+type PaymentRecord struct {
+	Provider          string
+	ProviderPaymentID string
+	Amount            int64 // minor units
+	Currency          string
+	Status            string // credited or refunded
+	Days              int
+	AppliedAt         time.Time
+	RefundedAt        *time.Time
+}
+
+// UserRecord reads the user's subscriptions, devices and payments.
+func (s *Service) UserRecord(ctx context.Context, user wgbot.User) (UserRecord, error) {
+	var rec UserRecord
+	var err error
+	if rec.Subscriptions, err = s.store.Subscriptions(ctx, user.ID); err != nil {
+		return rec, err
+	}
+	peers, err := s.store.ListPeers(ctx, postgres.PeerFilter{UserID: user.ID})
+	if err != nil {
+		return rec, err
+	}
+	for _, p := range peers {
+		rec.Devices = append(rec.Devices, p.Peer)
+	}
+	payments, err := s.store.UserPayments(ctx, user.ID)
+	for _, p := range payments {
+		rec.Payments = append(rec.Payments, PaymentRecord{Provider: p.Provider, ProviderPaymentID: p.ProviderPaymentID,
+			Amount: p.Amount, Currency: p.Currency, Status: p.Status, Days: p.Days, AppliedAt: p.AppliedAt, RefundedAt: p.RefundedAt})
+	}
+	return rec, err
 }

@@ -10,12 +10,15 @@ import (
 
 // DefaultPlans is the set a fresh install sells: prices in minor units,
 // XTR (Telegram Stars) first because Telegram requires Stars for digital
-// goods sold inside bots.
+// goods sold inside bots. Titles name them for people.
 func DefaultPlans() []wgbot.Plan {
 	return []wgbot.Plan{
-		{Name: "month", Days: 30, Devices: 3, Prices: map[string]int64{"XTR": 150, "RUB": 19900, "USD": 199}},
-		{Name: "quarter", Days: 90, Devices: 3, Prices: map[string]int64{"XTR": 400, "RUB": 49900, "USD": 499}},
-		{Name: "year", Days: 365, Devices: 5, Prices: map[string]int64{"XTR": 1400, "RUB": 179900, "USD": 1799}},
+		{Name: "month", Days: 30, Devices: 3, Prices: map[string]int64{"XTR": 150, "RUB": 19900, "USD": 199},
+			Titles: map[string]string{"en": "Month", "ru": "Месяц"}},
+		{Name: "quarter", Days: 90, Devices: 3, Prices: map[string]int64{"XTR": 400, "RUB": 49900, "USD": 499},
+			Titles: map[string]string{"en": "3 months", "ru": "3 месяца"}},
+		{Name: "year", Days: 365, Devices: 5, Prices: map[string]int64{"XTR": 1400, "RUB": 179900, "USD": 1799},
+			Titles: map[string]string{"en": "Year", "ru": "Год"}},
 	}
 }
 
@@ -38,20 +41,13 @@ func LoadPlans(path string) ([]wgbot.Plan, error) {
 	}
 	seen := map[string]bool{}
 	for i, p := range plans {
-		switch {
-		case p.Name == "" || p.Name == "trial" || p.Name == "grant":
-			return nil, fmt.Errorf("plans file %s: plan %d: name must be set and not \"trial\" or \"grant\"", path, i+1)
-		case seen[p.Name]:
+		if seen[p.Name] {
 			return nil, fmt.Errorf("plans file %s: plan %q appears twice", path, p.Name)
-		case p.Days <= 0 || p.Devices <= 0:
-			return nil, fmt.Errorf("plans file %s: plan %q: days and devices must be positive", path, p.Name)
-		case len(p.Prices) == 0:
-			return nil, fmt.Errorf("plans file %s: plan %q has no prices", path, p.Name)
 		}
-		for cur, amount := range p.Prices {
-			if amount <= 0 {
-				return nil, fmt.Errorf("plans file %s: plan %q: price in %s must be positive", path, p.Name, cur)
-			}
+		if err := wgbot.ValidatePlan(p); err != nil && p.Name == "" {
+			return nil, fmt.Errorf("plans file %s: plan %d: %w", path, i+1, err)
+		} else if err != nil {
+			return nil, fmt.Errorf("plans file %s: plan %q: %w", path, p.Name, err)
 		}
 		seen[p.Name] = true
 	}

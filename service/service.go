@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -36,7 +37,17 @@ type Config struct {
 	ClientRoutes []netip.Prefix // AllowedIPs in client configs
 	Keepalive    int
 	ApplyWait    time.Duration // how long a request waits for the reconciler
-	Metrics      *metrics.Metrics
+	// DeliveryLease bounds how long one sender holds a new device's
+	// delivery (default 45s): a sender killed mid-send delays the
+	// delivery job by at most this.
+	DeliveryLease time.Duration
+	Metrics       *metrics.Metrics
+	// PickServers spreads new devices over several hosts, each run by a
+	// `wgbot node`: every new device goes to the least-loaded active
+	// server with room whose node reported within NodeDownAfter. Without
+	// it every device goes to Server.
+	PickServers   bool
+	NodeDownAfter time.Duration
 }
 
 // Service applies the rules. Create it with New.
@@ -47,6 +58,9 @@ type Service struct {
 	cfg   Config
 	now   func() time.Time
 	log   *slog.Logger
+
+	mu      sync.Mutex
+	servers map[int64]wgbot.Server // by id, for the configs of their peers
 }
 
 // New returns a Service; now is the clock (tests move it).
@@ -54,7 +68,41 @@ func New(store *postgres.Store, keys *secret.Keyring, apply Provisioner, cfg Con
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: store, keys: keys, apply: apply, cfg: cfg, now: now, log: log}
+	return &Service{store: store, keys: keys, apply: apply, cfg: cfg, now: now, log: log,
+		servers: map[int64]wgbot.Server{cfg.Server.ID: cfg.Server}}
+}
+
+// pick is the server a new device goes to (Config.PickServers).
+func (s *Service) pick(ctx context.Context) (wgbot.Server, error) {
+	if !s.cfg.PickServers {
+		return s.cfg.Server, nil
+	}
+	srv, err := s.store.PickServer(ctx, s.cfg.NodeDownAfter)
+	if err != nil {
+		return srv, err
+	}
+	s.mu.Lock()
+	s.servers[srv.ID] = srv
+	s.mu.Unlock()
+	return srv, nil
+}
+
+// serverOf is the server a peer is on, for its config.
+func (s *Service) serverOf(ctx context.Context, id int64) (wgbot.Server, error) {
+	s.mu.Lock()
+	srv, ok := s.servers[id]
+	s.mu.Unlock()
+	if ok && srv.PublicKey != "" {
+		return srv, nil
+	}
+	srv, err := s.store.Server(ctx, id)
+	if err != nil {
+		return srv, err
+	}
+	s.mu.Lock()
+	s.servers[id] = srv
+	s.mu.Unlock()
+	return srv, nil
 }
 
 // observe records an issuance's latency and, on failure, its error kind;
@@ -70,6 +118,10 @@ func (s *Service) observe(operation string, start time.Time, err *error) {
 	}
 }
 
+// Now is the service's clock (tests move it), for anything stated
+// relative to the times the service computes: "in 3 days".
+func (s *Service) Now() time.Time { return s.clock() }
+
 // clock is now at the database's precision, so times the service computes
 // equal the times it reads back.
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
@@ -78,7 +130,8 @@ func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microse
 type Delivery struct {
 	Peer         wgbot.Peer
 	Subscription wgbot.Subscription
-	Config       []byte // the client .conf
+	Config       []byte    // the client .conf
+	DeliveredAt  time.Time // when the config last reached the user, where known
 }
 
 // Plans lists what can be bought.
@@ -91,12 +144,12 @@ func (s *Service) Plan(name string) (wgbot.Plan, error) {
 			return p, nil
 		}
 	}
-	return wgbot.Plan{}, wgbot.Errorf(wgbot.EInvalid, "unknown_plan", "no plan named %q", name)
+	return wgbot.Plan{}, wgbot.Errorf(wgbot.EInvalid, wgbot.ErrUnknownPlan.Reason, "no plan named %q", name)
 }
 
 // TrialPlan is the free trial as a plan: TRIAL_DAYS, one device.
 func (s *Service) TrialPlan() wgbot.Plan {
-	return wgbot.Plan{Name: "trial", Days: s.cfg.TrialDays, Devices: 1}
+	return wgbot.TrialPlan(s.cfg.TrialDays)
 }
 
 // Register records a user on first contact; repeated calls are harmless.
@@ -107,20 +160,26 @@ func (s *Service) Register(ctx context.Context, u wgbot.User, referrerTelegramID
 
 // IssueTrial gives the user their one free trial and its first device. If
 // the VPN server cannot be updated, the peer is taken back and the trial is
-// not burned: the user may press the button again.
+// not burned: the user may press the button again. The caller sends the
+// config through SendIssued; the device's job sends it if the caller does
+// not (a crash), as for AddDevice and Grant.
 func (s *Service) IssueTrial(ctx context.Context, user wgbot.User) (d Delivery, err error) {
 	defer s.observe("trial", time.Now(), &err)
 	if user.Banned {
 		return Delivery{}, wgbot.ErrBanned
 	}
 	if s.cfg.TrialDays <= 0 {
-		return Delivery{}, wgbot.Errorf(wgbot.EInvalid, "trial_disabled", "the free trial is turned off")
+		return Delivery{}, wgbot.ErrTrialDisabled
 	}
-	peer, priv, psk, err := s.newPeer("device-1")
+	peer, priv, psk, err := s.newPeer("")
 	if err != nil {
 		return Delivery{}, err
 	}
-	sub, p, ch, err := s.store.IssueTrial(ctx, user.ID, s.cfg.Server.ID, s.TrialPlan(), peer, s.clock())
+	srv, err := s.pick(ctx)
+	if err != nil {
+		return Delivery{}, err
+	}
+	sub, p, ch, err := s.store.IssueTrial(ctx, user.ID, srv.ID, s.TrialPlan(), peer, s.clock())
 	if err != nil {
 		return Delivery{}, err
 	}
@@ -128,10 +187,11 @@ func (s *Service) IssueTrial(ctx context.Context, user wgbot.User) (d Delivery, 
 		s.takeBack(p, true)
 		return Delivery{}, err
 	}
-	return Delivery{Peer: p, Subscription: sub, Config: s.clientConfig(p, priv, psk)}, nil
+	return s.delivery(ctx, p, sub, priv, psk)
 }
 
-// AddDevice issues one more device within the plan's limit.
+// AddDevice issues one more device within the plan's limit. An empty name
+// numbers it device-N by the user's own counter, as every other new device.
 func (s *Service) AddDevice(ctx context.Context, user wgbot.User, name string) (d Delivery, err error) {
 	defer s.observe("add_device", time.Now(), &err)
 	if user.Banned {
@@ -141,7 +201,11 @@ func (s *Service) AddDevice(ctx context.Context, user wgbot.User, name string) (
 	if err != nil {
 		return Delivery{}, err
 	}
-	p, ch, err := s.store.AddPeer(ctx, user.ID, s.cfg.Server.ID, peer)
+	srv, err := s.pick(ctx)
+	if err != nil {
+		return Delivery{}, err
+	}
+	p, ch, err := s.store.AddPeer(ctx, user.ID, srv.ID, peer)
 	if err != nil {
 		return Delivery{}, err
 	}
@@ -150,7 +214,10 @@ func (s *Service) AddDevice(ctx context.Context, user wgbot.User, name string) (
 		return Delivery{}, err
 	}
 	sub, err := s.store.ActiveSubscription(ctx, user.ID)
-	return Delivery{Peer: p, Subscription: sub, Config: s.clientConfig(p, priv, psk)}, err
+	if err != nil {
+		return Delivery{}, err
+	}
+	return s.delivery(ctx, p, sub, priv, psk)
 }
 
 // RemoveDevice revokes one of the user's own devices.
@@ -164,23 +231,67 @@ func (s *Service) RemoveDevice(ctx context.Context, user wgbot.User, peerID int6
 	return nil
 }
 
+// renameWait is how long the bot waits for a device's new name.
+const renameWait = 10 * time.Minute
+
+// StartRename makes the user's next plain message the new name of their
+// device peerID, for a while.
+func (s *Service) StartRename(ctx context.Context, user wgbot.User, peerID int64) error {
+	return s.store.StartRename(ctx, user.ID, peerID, s.clock().Add(renameWait))
+}
+
+// PendingRename is the device whose new name the user's next message is,
+// or 0.
+func (s *Service) PendingRename(ctx context.Context, user wgbot.User) (int64, error) {
+	return s.store.PendingRename(ctx, user.ID, s.clock())
+}
+
+// StopRename stops waiting for a device name.
+func (s *Service) StopRename(ctx context.Context, user wgbot.User) error {
+	return s.store.StopRename(ctx, user.ID)
+}
+
+// RenameDevice gives one of the user's devices the name they chose
+// (wgbot.DeviceName), and returns it as stored.
+func (s *Service) RenameDevice(ctx context.Context, user wgbot.User, peerID int64, name string) (string, error) {
+	name, err := wgbot.DeviceName(name)
+	if err != nil {
+		return "", err
+	}
+	return name, s.store.RenamePeer(ctx, user.ID, peerID, name)
+}
+
 // DeviceConfig re-renders one of the user's own devices' config.
 func (s *Service) DeviceConfig(ctx context.Context, user wgbot.User, peerID int64) (Delivery, error) {
 	p, err := s.store.UserPeer(ctx, user.ID, peerID)
 	if err != nil {
 		return Delivery{}, err
 	}
-	priv, psk, err := s.openKeys(p.Secrets)
+	priv, psk, err := s.keys.OpenPeer(p.Secrets)
 	if err != nil {
 		return Delivery{}, err
 	}
 	sub, err := s.store.LatestSubscription(ctx, user.ID)
-	return Delivery{Peer: p.Peer, Subscription: sub, Config: s.clientConfig(p.Peer, priv, psk)}, err
+	if err != nil {
+		return Delivery{}, err
+	}
+	return s.delivery(ctx, p.Peer, sub, priv, psk)
 }
 
 // Devices lists the user's devices.
 func (s *Service) Devices(ctx context.Context, user wgbot.User) ([]wgbot.Peer, error) {
 	return s.store.UserPeers(ctx, user.ID)
+}
+
+// RenewRestores says whether renewing sub now brings its devices back
+// (wgbot.Renew's rule, with the store's renewal grace): an expired
+// subscription within the grace. A revoked one (a revoke, a ban, a
+// refund) never comes back: a renewal starts a new subscription.
+func (s *Service) RenewRestores(sub wgbot.Subscription) bool {
+	if sub.Status != wgbot.SubscriptionExpired {
+		return false
+	}
+	return wgbot.Renew(sub, wgbot.Plan{}, s.clock(), s.store.RenewalGrace()).Restore
 }
 
 // Subscription returns the user's current (or last) subscription.
@@ -190,7 +301,7 @@ func (s *Service) Subscription(ctx context.Context, user wgbot.User) (wgbot.Subs
 
 // CreditResult is what a verified payment did for the user.
 type CreditResult struct {
-	postgres.CreditResult
+	wgbot.CreditResult
 	Delivery *Delivery // the new device's config, when the payment issued one
 	Pending  bool      // committed, but the VPN server has not caught up yet
 }
@@ -199,12 +310,21 @@ type CreditResult struct {
 // WireGuard: the money and the time are recorded first; if the server lags,
 // the reconciler keeps retrying and Pending tells the caller to deliver the
 // config later.
-func (s *Service) Credit(ctx context.Context, c postgres.Credit) (CreditResult, error) {
-	peer, priv, psk, err := s.newPeer("device-1")
+func (s *Service) Credit(ctx context.Context, c wgbot.Credit) (CreditResult, error) {
+	peer, priv, psk, err := s.newPeer("")
 	if err != nil {
 		return CreditResult{}, err
 	}
-	res, err := s.store.CreditPayment(ctx, c, s.cfg.Server.ID, peer, s.clock())
+	// A payment is never refused for want of a server: with none healthy
+	// its device goes to this process's own, and waits for its node.
+	srv, err := s.pick(ctx)
+	if errors.Is(err, wgbot.ErrNoServer) {
+		srv, err = s.cfg.Server, nil
+	}
+	if err != nil {
+		return CreditResult{}, err
+	}
+	res, err := s.store.CreditPayment(ctx, c, srv.ID, peer, s.clock())
 	if err != nil || res.Duplicate {
 		return CreditResult{CreditResult: res}, err
 	}
@@ -215,25 +335,30 @@ func (s *Service) Credit(ctx context.Context, c postgres.Credit) (CreditResult, 
 		out.Pending = true
 	}
 	if res.NewPeer != nil {
-		out.Delivery = &Delivery{Peer: *res.NewPeer, Subscription: res.Subscription, Config: s.clientConfig(*res.NewPeer, priv, psk)}
+		d, err := s.delivery(ctx, *res.NewPeer, res.Subscription, priv, psk)
+		if err != nil {
+			return out, err
+		}
+		out.Delivery = &d
 	}
 	return out, nil
 }
 
 // Grant adds days to a user's subscription without payment (admin command).
 func (s *Service) Grant(ctx context.Context, user wgbot.User, days, devices int) (wgbot.Subscription, *Delivery, error) {
-	if days <= 0 || days > 3650 {
-		return wgbot.Subscription{}, nil, wgbot.Errorf(wgbot.EInvalid, "bad_days", "days must be from 1 to 3650, got %d", days)
-	}
-	if devices <= 0 {
-		devices = 1
-	}
-	peer, priv, psk, err := s.newPeer("device-1")
+	plan, err := wgbot.GrantPlan(days, devices)
 	if err != nil {
 		return wgbot.Subscription{}, nil, err
 	}
-	plan := wgbot.Plan{Name: "grant", Days: days, Devices: devices}
-	sub, p, ch, err := s.store.Grant(ctx, user.ID, plan, s.cfg.Server.ID, peer, s.clock())
+	peer, priv, psk, err := s.newPeer("")
+	if err != nil {
+		return wgbot.Subscription{}, nil, err
+	}
+	srv, err := s.pick(ctx)
+	if err != nil {
+		return wgbot.Subscription{}, nil, err
+	}
+	sub, p, ch, err := s.store.Grant(ctx, user.ID, plan, srv.ID, peer, s.clock())
 	if err != nil {
 		return sub, nil, err
 	}
@@ -241,7 +366,8 @@ func (s *Service) Grant(ctx context.Context, user wgbot.User, days, devices int)
 	if p == nil {
 		return sub, nil, nil
 	}
-	return sub, &Delivery{Peer: *p, Subscription: sub, Config: s.clientConfig(*p, priv, psk)}, nil
+	d, err := s.delivery(ctx, *p, sub, priv, psk)
+	return sub, &d, err
 }
 
 // Revoke ends the user's access now.
@@ -253,10 +379,40 @@ func (s *Service) Revoke(ctx context.Context, user wgbot.User) error {
 	return err
 }
 
-// ExpireDue ends subscriptions whose time is up (I7) and returns them so
-// the caller can tell each user.
-func (s *Service) ExpireDue(ctx context.Context) ([]postgres.Expired, error) {
-	var all []postgres.Expired
+// RevokeSubscription is Revoke confirmed for the live subscription subID:
+// if the user has another live one now, nothing is revoked
+// (wgbot.ErrConfirmStale).
+func (s *Service) RevokeSubscription(ctx context.Context, user wgbot.User, subID int64) error {
+	changes, err := s.store.RevokeSubscription(ctx, user.ID, subID)
+	for _, ch := range changes {
+		s.provisionLater(ctx, ch)
+	}
+	return err
+}
+
+// Ban bars the user from every issuance and ends their access now, in one
+// transaction. changed is false when the user was already banned and had
+// nothing left to revoke (a second press): nobody need be told again.
+// subID is the live subscription the admin confirmed the ban for (0:
+// none); another live one fails with wgbot.ErrConfirmStale.
+func (s *Service) Ban(ctx context.Context, user wgbot.User, subID int64) (changed bool, err error) {
+	changed, changes, err := s.store.Ban(ctx, user.ID, subID)
+	for _, ch := range changes {
+		s.provisionLater(ctx, ch)
+	}
+	return changed, err
+}
+
+// Unban lets a banned user buy again; nothing is given back.
+func (s *Service) Unban(ctx context.Context, user wgbot.User) error {
+	return s.store.SetBanned(ctx, user.ID, false)
+}
+
+// ExpireDue ends subscriptions whose time is up (I7) and returns them, for
+// the log. Their users are told by the notice jobs the store inserts in
+// the expiring transaction.
+func (s *Service) ExpireDue(ctx context.Context) ([]wgbot.Expired, error) {
+	var all []wgbot.Expired
 	for {
 		expired, changes, err := s.store.ExpireDue(ctx, s.clock(), 500)
 		if err != nil {
@@ -277,11 +433,7 @@ func (s *Service) provision(ctx context.Context, ch wgbot.Change) error {
 	if s.apply == nil {
 		return nil
 	}
-	wait := s.cfg.ApplyWait
-	if wait <= 0 {
-		wait = 5 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, wait)
+	ctx, cancel := context.WithTimeout(ctx, s.applyWait())
 	defer cancel()
 	if err := s.apply.Apply(ctx, ch); err != nil {
 		s.log.ErrorContext(ctx, "apply to WireGuard failed", "server", ch.ServerID, "revision", ch.Revision, "err", err)
@@ -339,37 +491,23 @@ func (s *Service) newPeer(name string) (postgres.NewPeer, wgtypes.Key, wgtypes.K
 	}
 	return postgres.NewPeer{Name: name, Secrets: wgbot.PeerSecrets{
 		PublicKey: pub, PrivateKeySealed: sealedPriv, PresharedSealed: sealedPSK, KeyID: keyID,
-	}}, priv, psk, nil
+	}, DeliverAfter: s.applyWait() + issuerMargin}, priv, psk, nil
 }
 
-func (s *Service) openKeys(sec wgbot.PeerSecrets) (priv, psk wgtypes.Key, err error) {
-	rawPriv, err := s.keys.Open(sec.PrivateKeySealed, sec.KeyID, []byte(sec.PublicKey))
+// delivery renders p's config with its own server's endpoint and key.
+func (s *Service) delivery(ctx context.Context, p wgbot.Peer, sub wgbot.Subscription, priv, psk wgtypes.Key) (Delivery, error) {
+	srv, err := s.serverOf(ctx, p.ServerID)
 	if err != nil {
-		return priv, psk, err
+		return Delivery{}, err
 	}
-	rawPSK, err := s.keys.Open(sec.PresharedSealed, sec.KeyID, []byte(sec.PublicKey))
-	if err != nil {
-		return priv, psk, err
-	}
-	copy(priv[:], rawPriv)
-	copy(psk[:], rawPSK)
-	return priv, psk, nil
+	return Delivery{Peer: p, Subscription: sub, Config: s.clientConfig(srv, p, priv, psk)}, nil
 }
 
-// OpenPresharedKey unseals a peer's preshared key for the reconciler.
-func OpenPresharedKey(keys *secret.Keyring, sec wgbot.PeerSecrets) (wgtypes.Key, error) {
-	var psk wgtypes.Key
-	raw, err := keys.Open(sec.PresharedSealed, sec.KeyID, []byte(sec.PublicKey))
-	copy(psk[:], raw)
-	return psk, err
-}
-
-func (s *Service) clientConfig(p wgbot.Peer, priv, psk wgtypes.Key) []byte {
+func (s *Service) clientConfig(srv wgbot.Server, p wgbot.Peer, priv, psk wgtypes.Key) []byte {
 	addrs := []netip.Prefix{netip.PrefixFrom(p.IP, 32)}
 	if p.IP6.IsValid() {
 		addrs = append(addrs, netip.PrefixFrom(p.IP6, 128))
 	}
-	srv := s.cfg.Server
 	return wireguard.ClientConfig{
 		PrivateKey: priv, Addresses: addrs, DNS: srv.DNS, MTU: srv.MTU,
 		ServerPublicKey: srv.PublicKey, PresharedKey: psk, Endpoint: srv.Endpoint,
@@ -405,11 +543,15 @@ func (s *Service) PaymentNotice(ctx context.Context, paymentID int64) (*PaymentN
 		if err := s.provision(ctx, ch); err != nil {
 			return nil, err
 		}
-		priv, psk, err := s.openKeys(n.Peer.Secrets)
+		priv, psk, err := s.keys.OpenPeer(n.Peer.Secrets)
 		if err != nil {
 			return nil, err
 		}
-		out.Delivery = &Delivery{Peer: n.Peer.Peer, Subscription: n.Subscription, Config: s.clientConfig(n.Peer.Peer, priv, psk)}
+		d, err := s.delivery(ctx, n.Peer.Peer, n.Subscription, priv, psk)
+		if err != nil {
+			return nil, err
+		}
+		out.Delivery = &d
 	}
 	return out, nil
 }
@@ -441,7 +583,7 @@ func (s *Service) QueueReminders(ctx context.Context) (int, error) {
 // master key, so the keys in MASTER_KEY_OLD can be retired.
 func (s *Service) Rekey(ctx context.Context) (int, error) {
 	return s.store.ResealPeers(ctx, s.keys.CurrentID(), func(p postgres.SealedPeer) (wgbot.PeerSecrets, error) {
-		priv, psk, err := s.openKeys(p.Secrets)
+		priv, psk, err := s.keys.OpenPeer(p.Secrets)
 		if err != nil {
 			return wgbot.PeerSecrets{}, err
 		}

@@ -25,6 +25,7 @@ import (
 	"wgbot/postgres/pgtest"
 	"wgbot/secret"
 	"wgbot/service"
+	"wgbot/service/servicetest"
 )
 
 // Child processes re-execute this test binary with a role in this variable.
@@ -55,35 +56,40 @@ type provisionFunc func(context.Context, wgbot.Change) error
 
 func (f provisionFunc) Apply(ctx context.Context, ch wgbot.Change) error { return f(ctx, ch) }
 
-func newEnv(ctx context.Context, url, subnet string, apply service.Provisioner) (*env, error) {
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		return nil, err
-	}
-	store := postgres.NewStore(pool, 720301, 0)
+// storeSetup is how an env's store is built: its options, and whether it
+// inserts follow-up jobs through an outbox, as in serve.
+type storeSetup struct {
+	opts postgres.Options
+	jobs bool
+}
+
+// testLockID is the allocator's lock id every env's store takes.
+const testLockID = servicetest.LockID
+
+func newEnv(ctx context.Context, url, subnet string, apply service.Provisioner, ss storeSetup) (*env, error) {
 	prefix := netip.MustParsePrefix(subnet)
-	srv, err := store.EnsureServer(ctx, wgbot.Server{
-		Name: "main", Interface: "wg0", Endpoint: "vpn.example.com:51820", Subnet: prefix,
-		Subnet6: netip.MustParsePrefix("fd42::/64"), Address: prefix.Addr().Next(), PublicKey: "c2VydmVy", DNS: []string{"1.1.1.1"}, MTU: 1420,
+	s, err := servicetest.Build(ctx, url, servicetest.Options{
+		Server: wgbot.Server{
+			Name: "main", Interface: "wg0", Endpoint: "vpn.example.com:51820", Subnet: prefix,
+			Subnet6: netip.MustParsePrefix("fd42::/64"), Address: prefix.Addr().Next(), PublicKey: "c2VydmVy", DNS: []string{"1.1.1.1"}, MTU: 1420,
+		},
+		Store: ss.opts, Jobs: ss.jobs, Key: testKey, Apply: apply,
+		Config: service.Config{Keepalive: 25, ApplyWait: time.Second},
 	})
 	if err != nil {
-		pool.Close()
 		return nil, err
 	}
-	keys, err := secret.NewKeyring(testKey)
-	if err != nil {
-		return nil, err
-	}
-	svc := service.New(store, keys, apply, service.Config{
-		Server: srv, Plans: service.DefaultPlans(), TrialDays: 3,
-		ClientRoutes: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}, Keepalive: 25, ApplyWait: time.Second,
-	}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	return &env{url: url, pool: pool, store: store, svc: svc}, nil
+	return &env{url: url, pool: s.Pool, store: s.Store, svc: s.Service}, nil
 }
 
 func setup(t *testing.T, subnet string, apply service.Provisioner) *env {
 	t.Helper()
-	e, err := newEnv(context.Background(), pgtest.URL(t), subnet, apply)
+	return setupWith(t, subnet, apply, storeSetup{})
+}
+
+func setupWith(t *testing.T, subnet string, apply service.Provisioner, ss storeSetup) *env {
+	t.Helper()
+	e, err := newEnv(context.Background(), pgtest.URL(t), subnet, apply, ss)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,6 +120,15 @@ func (e *env) checkInvariants(t testing.TB) {
 	}
 	if dupIPs+dupKeys+outside > 0 {
 		t.Fatalf("invariant broken: %d shared ips, %d shared keys, %d addresses outside the hosts of the subnet", dupIPs, dupKeys, outside)
+	}
+}
+
+// mustExec runs a fixture statement; a fixture that silently fails would
+// let the assertions after it pass for the wrong reason.
+func mustExec(t testing.TB, pool *pgxpool.Pool, sql string, args ...any) {
+	t.Helper()
+	if _, err := pool.Exec(context.Background(), sql, args...); err != nil {
+		t.Fatalf("fixture %q: %v", sql, err)
 	}
 }
 
@@ -161,7 +176,7 @@ func waitAll(t *testing.T, cmds []*exec.Cmd) {
 func runChild(role string) error {
 	ctx := context.Background()
 	index, _ := strconv.Atoi(os.Getenv("CHILD_INDEX"))
-	e, err := newEnv(ctx, os.Getenv("CHILD_DB"), os.Getenv("CHILD_SUBNET"), nil)
+	e, err := newEnv(ctx, os.Getenv("CHILD_DB"), os.Getenv("CHILD_SUBNET"), nil, storeSetup{})
 	if err != nil {
 		return err
 	}
@@ -192,6 +207,8 @@ func runChild(role string) error {
 		wg.Wait()
 		close(errs)
 		return <-errs
+	case "send-issued":
+		return sendIssuedChild(ctx, e)
 	case "hold-lock":
 		// Take the allocator's lock in a transaction and hang, as a process
 		// stuck or killed mid-issuance would.
@@ -199,7 +216,7 @@ func runChild(role string) error {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(720301, 1)`); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, 1)`, testLockID); err != nil {
 			return err
 		}
 		fmt.Println("holding")
@@ -298,15 +315,15 @@ func TestOneTrialPerUser(t *testing.T) {
 		t.Fatalf("want one peer, got %d", n)
 	}
 	// After the trial ends it is still used: never a second one.
-	e.pool.Exec(ctx, `UPDATE subscriptions SET status = 'expired'`)
+	mustExec(t, e.pool, `UPDATE subscriptions SET status = 'expired'`)
 	u := e.user(t, 42)
 	if _, err := e.svc.IssueTrial(ctx, u); !errors.Is(err, wgbot.ErrTrialUsed) {
 		t.Fatalf("second trial after expiry: %v", err)
 	}
 }
 
-func credit(u wgbot.User, id string, plan wgbot.Plan) postgres.Credit {
-	return postgres.Credit{Provider: "stars", ProviderPaymentID: id, UserID: u.ID, Amount: plan.Prices["XTR"], Currency: "XTR", Plan: plan}
+func credit(u wgbot.User, id string, plan wgbot.Plan) wgbot.Credit {
+	return wgbot.Credit{Provider: "stars", ProviderPaymentID: id, UserID: u.ID, Amount: plan.Prices["XTR"], Currency: "XTR", Plan: plan}
 }
 
 // Seed: repeated payments through webhooks in a fast series: no duplicate
@@ -630,7 +647,7 @@ func TestExpiryDisablesAndRenewalRestores(t *testing.T) {
 func TestAddressQuarantine(t *testing.T) {
 	ctx := context.Background()
 	e := setup(t, "10.32.0.0/24", nil)
-	quarantined := postgres.NewStore(e.pool, 720301, time.Hour)
+	quarantined := postgres.NewStore(e.pool, postgres.Options{LockID: testLockID, Quarantine: time.Hour}, nil)
 	keys, _ := secret.NewKeyring(testKey)
 	srv, _ := quarantined.Server(ctx, 1)
 	svc := service.New(quarantined, keys, nil, service.Config{Server: srv, TrialDays: 3}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -649,7 +666,7 @@ func TestAddressQuarantine(t *testing.T) {
 		t.Fatalf("%v was reused within its quarantine", first.Peer.IP)
 	}
 	// Once the quarantine is over, it is the lowest free address again.
-	e.pool.Exec(ctx, `UPDATE free_addresses SET available_at = now() - interval '1 second'`)
+	mustExec(t, e.pool, `UPDATE free_addresses SET available_at = now() - interval '1 second'`)
 	third, err := svc.IssueTrial(ctx, e.user(t, 3))
 	if err != nil || third.Peer.IP != first.Peer.IP {
 		t.Fatalf("after the quarantine: %v %v", third.Peer.IP, err)
@@ -667,7 +684,7 @@ func TestRefundTakesBackOnlyUnusedTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	// P1's month runs out (time moves on by a month); the user pays again.
-	e.pool.Exec(ctx, `UPDATE subscriptions SET expires_at = now() - interval '1 minute';
+	mustExec(t, e.pool, `UPDATE subscriptions SET expires_at = now() - interval '1 minute';
 		UPDATE payments SET credited_until = now() - interval '1 minute'`)
 	if _, err := e.svc.ExpireDue(ctx); err != nil {
 		t.Fatal(err)
@@ -835,15 +852,14 @@ func TestRenewalGrace(t *testing.T) {
 		{"after the grace period", "10 days", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			e := setup(t, "10.38.0.0/24", nil)
-			e.store.WithRenewalGrace(7 * 24 * time.Hour)
+			e := setupWith(t, "10.38.0.0/24", nil, storeSetup{opts: postgres.Options{RenewalGrace: 7 * 24 * time.Hour}})
 			u := e.user(t, 1)
 			plan, _ := e.svc.Plan("month")
 			first, err := e.svc.Credit(ctx, credit(u, "p1", plan))
 			if err != nil {
 				t.Fatal(err)
 			}
-			e.pool.Exec(ctx, `UPDATE subscriptions SET expires_at = now() - interval '`+tt.expiredAt+`'`)
+			mustExec(t, e.pool, `UPDATE subscriptions SET expires_at = now() - interval '`+tt.expiredAt+`'`)
 			if _, err := e.svc.ExpireDue(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -860,5 +876,55 @@ func TestRenewalGrace(t *testing.T) {
 				t.Fatalf("same peer %v (want %v), new peer %v", same, tt.samePeer, res.NewPeer)
 			}
 		})
+	}
+}
+
+// TestConcurrentRenamesToOneName: two of a user's devices renamed to the
+// same name at once (two processes) end with one device of that name: one
+// rename wins, the other is told the name is taken. Many rounds, since
+// the race is a matter of timing.
+func TestConcurrentRenamesToOneName(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := setup(t, "10.23.0.0/24", nil)
+	u := e.user(t, 2301)
+	if _, _, err := e.svc.Grant(ctx, u, 30, 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.AddDevice(ctx, u, ""); err != nil {
+		t.Fatal(err)
+	}
+	peers, err := e.svc.Devices(ctx, u)
+	if err != nil || len(peers) != 2 {
+		t.Fatalf("devices: %v, %v", peers, err)
+	}
+	for round := range 40 {
+		name := fmt.Sprintf("Phone %d", round)
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		start := make(chan struct{})
+		for i, p := range peers {
+			wg.Go(func() {
+				<-start
+				_, errs[i] = e.svc.RenameDevice(ctx, u, p.ID, name)
+			})
+		}
+		close(start)
+		wg.Wait()
+		var named int
+		if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM peers WHERE lower(name) = lower($1)`, name).Scan(&named); err != nil {
+			t.Fatal(err)
+		}
+		taken := 0
+		for _, err := range errs {
+			if errors.Is(err, wgbot.ErrDeviceNameTaken) {
+				taken++
+			} else if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if named != 1 || taken != 1 {
+			t.Fatalf("round %d: %d devices named %q, %d renames refused; want 1 and 1", round, named, name, taken)
+		}
 	}
 }

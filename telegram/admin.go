@@ -4,17 +4,21 @@ import (
 	"context"
 	"errors"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/go-telegram/bot/models"
+
 	"wgbot"
+	"wgbot/service"
 )
 
 // onAdminCommand runs an admin command for an admin and reports whether
 // cmd was one.
 func (b *Bot) onAdminCommand(ctx context.Context, r *request, cmd, args string) bool {
 	switch cmd {
+	case "admin":
+		b.reply(ctx, r, mAdminUsage)
 	case "stats":
 		b.adminStats(ctx, r)
 	case "user":
@@ -22,7 +26,12 @@ func (b *Bot) onAdminCommand(ctx context.Context, r *request, cmd, args string) 
 	case "grant":
 		b.adminGrant(ctx, r, args)
 	case "revoke":
-		b.adminRevoke(ctx, r, args)
+		b.askToEnd(ctx, r, args, mUsageRevoke, mAdminRevokeConfirm, mBtnConfirmRevoke, actAdminRevoke)
+	case "ban":
+		// A ban also bars any new access until /unban.
+		b.askToEnd(ctx, r, args, mUsageBan, mAdminBanConfirm, mBtnConfirmBan, actAdminBan)
+	case "unban":
+		b.adminUnban(ctx, r, args)
 	case "broadcast":
 		b.adminBroadcast(ctx, r, args)
 	case "refund":
@@ -44,55 +53,89 @@ func (b *Bot) adminFailed(ctx context.Context, r *request, op string, err error)
 	b.logFailure(ctx, "admin "+op, r.user.TelegramID, err)
 	var e *wgbot.Error
 	if errors.As(err, &e) {
-		b.reply(ctx, r, mAdminFailed, e.Message)
+		b.show(ctx, r, b.t.get(r.lang, mAdminFailed, e.Message), nil)
 		return
 	}
-	b.reply(ctx, r, mErrInternal)
+	b.show(ctx, r, b.t.get(r.lang, mErrInternal), nil)
 }
 
+// statsWindows names the windows of the service's Stats, in its order.
+var statsWindows = []msg{mStatsToday, mStatsWeek, mStatsMonth}
+
+// adminStats shows the overview, each figure labelled for what it counts
+// ("trials started" is not "trials live").
 func (b *Bot) adminStats(ctx context.Context, r *request) {
 	st, err := b.svc.Stats(ctx)
 	if err != nil {
 		b.adminFailed(ctx, r, "stats", err)
 		return
 	}
-	currencies := make([]string, 0, len(st.Revenue))
-	for c := range st.Revenue {
-		currencies = append(currencies, c)
+	var servers []string
+	for _, sv := range st.Servers {
+		line := b.t.get(r.lang, mStatsServer, sv.Name, sv.ActivePeers)
+		if sv.NodeDown {
+			line += b.t.get(r.lang, mStatsNodeDown)
+		}
+		if sv.Draining {
+			line += b.t.get(r.lang, mStatsDraining)
+		}
+		servers = append(servers, line)
 	}
-	slices.Sort(currencies)
-	var lines []string
-	for _, c := range currencies {
-		lines = append(lines, "• "+formatAmount(st.Revenue[c], c))
+	parts := []string{b.t.get(r.lang, mStatsNow, st.Users, st.ActiveSubscriptions, st.ActiveTrials, st.ExpiringSoon,
+		st.PendingPayments, strings.Join(servers, "\n"))}
+	for i, w := range st.Windows {
+		if i >= len(statsWindows) {
+			break
+		}
+		var revenue []string
+		for _, rv := range w.Revenue {
+			revenue = append(revenue, b.t.get(r.lang, mStatsRevenue, rv.Provider, formatAmount(rv.Amount, rv.Currency)))
+		}
+		if len(revenue) == 0 {
+			revenue = append(revenue, b.t.get(r.lang, mAdminRevenueNone))
+		}
+		conversion := "—"
+		if w.TrialsStarted > 0 {
+			conversion = strconv.FormatInt(100*w.TrialsConverted/w.TrialsStarted, 10) + "%"
+		}
+		parts = append(parts, b.t.get(r.lang, mStatsWindow, b.t.get(r.lang, statsWindows[i]), w.NewUsers, w.TrialsStarted,
+			w.TrialsConverted, w.TrialsStarted, conversion, w.Payments, w.FailedPayments, strings.Join(revenue, "\n")))
 	}
-	revenue := strings.Join(lines, "\n")
-	if revenue == "" {
-		revenue = b.t.get(r.lang, mAdminRevenueNone)
-	}
-	b.reply(ctx, r, mAdminStats, st.Users, st.ActiveSubscriptions, st.Trials, st.ActivePeers, revenue)
+	b.reply(ctx, r, mAdminStats, strings.Join(parts, "\n\n"))
 }
 
-// findUser resolves an admin's "<telegram id>" or "@username".
-func (b *Bot) findUser(ctx context.Context, arg string) (wgbot.User, error) {
-	if name, ok := strings.CutPrefix(arg, "@"); ok && usernamePattern.MatchString(name) {
-		return b.svc.UserByUsername(ctx, name)
-	}
-	if id, ok := parseID(arg); ok {
-		return b.svc.UserByTelegramID(ctx, id)
-	}
-	return wgbot.User{}, wgbot.ErrUserNotFound
+// wrongUsage tells an admin what was wrong with a command, and how the
+// command is written: never the whole command list.
+func (b *Bot) wrongUsage(ctx context.Context, r *request, usage, problem msg, args ...any) {
+	b.reply(ctx, r, mAdminWrong, b.t.get(r.lang, problem, args...), b.t.get(r.lang, usage))
 }
+
+// quoted is an admin's input as a reply repeats it: cut short.
+func quoted(s string) string { return truncateRunes(s, 40) }
 
 var usernamePattern = regexp.MustCompile(`^[A-Za-z0-9_]{1,32}$`)
 
-// adminTarget reads the user an admin command names, answering the admin
-// itself when there is none.
-func (b *Bot) adminTarget(ctx context.Context, r *request, arg string) (wgbot.User, bool) {
-	if arg == "" {
-		b.reply(ctx, r, mAdminUsage)
-		return wgbot.User{}, false
+// adminTarget reads the user an admin command names ("<telegram id>" or
+// "@username"), answering the admin itself when there is none.
+func (b *Bot) adminTarget(ctx context.Context, r *request, arg string, usage msg) (wgbot.User, bool) {
+	var (
+		u   wgbot.User
+		err error
+	)
+	name, isName := strings.CutPrefix(arg, "@")
+	id, isID := parseID(arg)
+	switch {
+	case arg == "":
+		b.wrongUsage(ctx, r, usage, mWrongNoUser)
+		return u, false
+	case isName && usernamePattern.MatchString(name):
+		u, err = b.svc.UserByUsername(ctx, name)
+	case isID:
+		u, err = b.svc.UserByTelegramID(ctx, id)
+	default:
+		b.wrongUsage(ctx, r, usage, mWrongUser, quoted(arg))
+		return u, false
 	}
-	u, err := b.findUser(ctx, arg)
 	if errors.Is(err, wgbot.ErrUserNotFound) {
 		b.reply(ctx, r, mAdminNoUser)
 		return u, false
@@ -105,8 +148,13 @@ func (b *Bot) adminTarget(ctx context.Context, r *request, arg string) (wgbot.Us
 }
 
 func (b *Bot) adminUser(ctx context.Context, r *request, args string) {
-	u, ok := b.adminTarget(ctx, r, args)
+	u, ok := b.adminTarget(ctx, r, args, mUsageUser)
 	if !ok {
+		return
+	}
+	rec, err := b.svc.UserRecord(ctx, u)
+	if err != nil {
+		b.adminFailed(ctx, r, "read user", err)
 		return
 	}
 	yesNo := func(v bool) string {
@@ -115,40 +163,83 @@ func (b *Bot) adminUser(ctx context.Context, r *request, args string) {
 		}
 		return b.t.get(r.lang, mAdminNo)
 	}
-	subText := b.t.get(r.lang, mAdminUserNoSub)
-	sub, err := b.svc.Subscription(ctx, u)
-	switch {
-	case err == nil:
-		devices := 0
-		if peers, err := b.svc.Devices(ctx, u); err == nil {
-			for _, p := range peers {
-				if p.SubscriptionID == sub.ID {
-					devices++
-				}
+	var subs, devices, payments []string
+	for _, sub := range rec.Subscriptions {
+		inUse := 0
+		for _, p := range rec.Devices {
+			if p.SubscriptionID == sub.ID && p.Status != wgbot.PeerRevoked {
+				inUse++
 			}
 		}
-		subText = b.t.get(r.lang, mAdminUserSub, b.statusText(r.lang, sub.Status), b.planText(r.lang, sub.Plan),
-			formatDate(sub.ExpiresAt), devices, sub.DeviceLimit)
-	case !errors.Is(err, wgbot.ErrNoSubscription):
-		b.adminFailed(ctx, r, "read subscription", err)
-		return
+		subs = append(subs, b.t.get(r.lang, mAdminUserSub, b.planText(r.lang, sub.Plan), b.statusText(r.lang, sub.Status),
+			formatDate(sub.StartsAt), formatDate(sub.ExpiresAt), inUse, sub.DeviceLimit))
 	}
-	b.reply(ctx, r, mAdminUser, u.TelegramID, u.Username, u.FirstName, u.Language, formatDate(u.CreatedAt),
-		yesNo(u.BlockedBot), yesNo(u.Banned), subText)
+	for _, p := range rec.Devices {
+		devices = append(devices, b.t.get(r.lang, mAdminUserDevice, p.Name, p.IP, formatDate(p.CreatedAt), b.peerStatusText(r.lang, p.Status)))
+	}
+	for _, p := range rec.Payments {
+		status := b.t.get(r.lang, mAdminPaid, formatDate(p.AppliedAt))
+		if p.RefundedAt != nil {
+			status = b.t.get(r.lang, mAdminPaidRefunded, formatDate(p.AppliedAt), formatDate(*p.RefundedAt))
+		}
+		payments = append(payments, b.t.get(r.lang, mAdminUserPayment, p.Provider, p.ProviderPaymentID,
+			formatAmount(p.Amount, p.Currency), b.t.days(r.lang, p.Days), status))
+	}
+	text := joinText(
+		b.t.get(r.lang, mAdminUser, u.TelegramID, u.Username, u.FirstName, u.Language, formatDate(u.CreatedAt), yesNo(u.BlockedBot), yesNo(u.Banned)),
+		b.t.get(r.lang, mAdminUserSubs, b.listed(r.lang, subs)),
+		b.t.get(r.lang, mAdminUserDevices, b.listed(r.lang, devices)),
+		b.t.get(r.lang, mAdminUserPayments, b.listed(r.lang, payments)),
+	)
+	_ = b.sendText(ctx, r.chatID, text, nil)
+}
+
+// maxListed is how many entries of one list /user shows, the newest ones:
+// a reply must stay within Telegram's 4096 characters.
+const maxListed = 10
+
+// listed is one bulleted list of /user: its last maxListed entries and
+// how many earlier ones were left out, or "none".
+func (b *Bot) listed(lang string, lines []string) string {
+	if len(lines) == 0 {
+		return b.t.get(lang, mAdminRevenueNone)
+	}
+	if n := len(lines) - maxListed; n > 0 {
+		return b.t.get(lang, mAdminEarlier, n) + "\n" + strings.Join(lines[n:], "\n")
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (b *Bot) peerStatusText(lang, status string) string {
+	switch status {
+	case wgbot.PeerActive:
+		return b.t.get(lang, mPeerActive)
+	case wgbot.PeerDisabled:
+		return b.t.get(lang, mPeerPaused)
+	}
+	return b.t.get(lang, mPeerRemoved)
 }
 
 func (b *Bot) adminGrant(ctx context.Context, r *request, args string) {
 	fields := strings.Fields(args)
-	if len(fields) != 2 {
-		b.reply(ctx, r, mAdminUsage)
+	switch len(fields) {
+	case 0:
+		b.wrongUsage(ctx, r, mUsageGrant, mWrongNoUser)
+		return
+	case 1:
+		b.wrongUsage(ctx, r, mUsageGrant, mWrongNoDays)
+		return
+	case 2:
+	default:
+		b.wrongUsage(ctx, r, mUsageGrant, mWrongTooMany)
 		return
 	}
 	days, err := strconv.Atoi(fields[1])
 	if err != nil {
-		b.reply(ctx, r, mAdminUsage)
+		b.wrongUsage(ctx, r, mUsageGrant, mWrongDays, quoted(fields[1]))
 		return
 	}
-	u, ok := b.adminTarget(ctx, r, fields[0])
+	u, ok := b.adminTarget(ctx, r, fields[0], mUsageGrant)
 	if !ok {
 		return
 	}
@@ -158,43 +249,170 @@ func (b *Bot) adminGrant(ctx context.Context, r *request, args string) {
 		return
 	}
 	until := formatDate(sub.ExpiresAt)
-	b.reply(ctx, r, mAdminGranted, days, u.TelegramID, until)
+	b.reply(ctx, r, mAdminGranted, b.t.days(r.lang, days), u.TelegramID, until)
 	lang := normalizeLang(u.Language)
-	intro := b.t.get(lang, mGranted, b.t.days(lang, days), until)
+	intro := b.t.get(lang, mGranted, b.t.days(lang, days), b.until(lang, sub.ExpiresAt))
 	if delivery != nil {
-		_ = b.deliver(ctx, u.TelegramID, lang, *delivery, intro, false)
+		b.sendIssued(ctx, service.DeviceNotice{User: u, Delivery: *delivery, Reason: service.IssuedGrant, Days: days})
 		return
 	}
 	_ = b.sendText(ctx, u.TelegramID, intro, b.afterDelivery(lang))
 }
 
-func (b *Bot) adminRevoke(ctx context.Context, r *request, args string) {
-	u, ok := b.adminTarget(ctx, r, strings.TrimSpace(args))
+// askToEnd asks an admin to confirm a command that ends a user's access
+// (/revoke, /ban): their devices stop working at once and their time is
+// not given back. Yes sends act with the user's id (endConfirmed).
+func (b *Bot) askToEnd(ctx context.Context, r *request, args string, usage, question, yes msg, act action) {
+	if len(strings.Fields(args)) > 1 {
+		b.wrongUsage(ctx, r, usage, mWrongTooMany)
+		return
+	}
+	u, ok := b.adminTarget(ctx, r, strings.TrimSpace(args), usage)
 	if !ok {
 		return
 	}
-	if err := b.svc.Revoke(ctx, u); err != nil {
-		b.adminFailed(ctx, r, "revoke", err)
+	// Yes names the live subscription asked about: pressed after the user
+	// bought another, it ends nothing.
+	var subID int64
+	sub, err := b.svc.Subscription(ctx, u)
+	switch {
+	case err == nil && sub.Status == wgbot.SubscriptionActive:
+		subID = sub.ID
+	case err != nil && !errors.Is(err, wgbot.ErrNoSubscription):
+		b.adminFailed(ctx, r, "read subscription", err)
 		return
 	}
-	b.reply(ctx, r, mAdminRevoked, u.TelegramID)
+	_ = b.sendText(ctx, r.chatID, b.t.get(r.lang, question, u.TelegramID, u.Username), keyboard(row(
+		button(b.t.get(r.lang, yes), callback{act: act, telegramID: u.TelegramID, subID: subID}),
+		button(b.t.get(r.lang, mBtnCancel), callback{act: actAdminCancel}),
+	)))
 }
 
-func (b *Bot) adminBroadcast(ctx context.Context, r *request, text string) {
-	if text == "" {
-		b.reply(ctx, r, mAdminUsage)
+// endConfirmed does what the admin confirmed, puts done in place of the
+// question, and tells the user with notice, unless end reports that
+// nothing changed (a second press): then the admin sees done and the user
+// is not told again.
+func (b *Bot) endConfirmed(ctx context.Context, r *request, c callback, op string, end func(context.Context, wgbot.User, int64) (bool, error), done, notice msg) {
+	u, err := b.svc.UserByTelegramID(ctx, c.telegramID)
+	changed := false
+	if err == nil {
+		changed, err = end(ctx, u, c.subID)
+	}
+	if errors.Is(err, wgbot.ErrConfirmStale) {
+		b.show(ctx, r, b.t.get(r.lang, mAdminStale, u.TelegramID), nil)
 		return
 	}
-	users, err := b.svc.Reachable(ctx)
+	if err != nil {
+		b.adminFailed(ctx, r, op, err)
+		return
+	}
+	b.show(ctx, r, b.t.get(r.lang, done, u.TelegramID), nil)
+	if !changed {
+		return
+	}
+	lang := normalizeLang(u.Language)
+	_ = b.sendText(ctx, u.TelegramID, b.t.get(lang, notice, b.support(lang)), nil)
+}
+
+// revoked adapts the service's Revoke to endConfirmed: a revoke that
+// finds nothing fails (ErrNoSubscription), so one that succeeds changed
+// something.
+func (b *Bot) revoked(ctx context.Context, u wgbot.User, subID int64) (bool, error) {
+	return true, b.svc.RevokeSubscription(ctx, u, subID)
+}
+
+func (b *Bot) adminUnban(ctx context.Context, r *request, args string) {
+	u, ok := b.adminTarget(ctx, r, strings.TrimSpace(args), mUsageUnban)
+	if !ok {
+		return
+	}
+	if err := b.svc.Unban(ctx, u); err != nil {
+		b.adminFailed(ctx, r, "unban", err)
+		return
+	}
+	b.reply(ctx, r, mAdminUnbanned, u.TelegramID)
+}
+
+// adminBroadcast shows the text as users will get it, with the size of
+// each audience to choose from; nothing is sent before Send.
+func (b *Bot) adminBroadcast(ctx context.Context, r *request, text string) {
+	if text == "" {
+		b.wrongUsage(ctx, r, mUsageBroadcast, mWrongNoText)
+		return
+	}
+	if b.cfg.Broadcasts == nil {
+		b.reply(ctx, r, mAdminBroadcastOff)
+		return
+	}
+	sizes, err := b.cfg.Broadcasts.AudienceSizes(ctx)
 	if err != nil {
 		b.adminFailed(ctx, r, "broadcast", err)
 		return
 	}
-	if !b.broadcast.enqueue(broadcastJob{text: text, users: users, admin: r.chatID, lang: r.lang}) {
-		b.reply(ctx, r, mAdminBroadcastBusy)
+	var rows [][]models.InlineKeyboardButton
+	for _, a := range wgbot.Audiences() {
+		rows = append(rows, row(button(b.t.get(r.lang, mAudienceButton, b.audienceText(r.lang, a), sizes[a]), callback{act: actBroadcastAudience, audience: a})))
+	}
+	rows = append(rows, row(button(b.t.get(r.lang, mBtnCancel), callback{act: actAdminCancel})))
+	b.reply(ctx, r, mBroadcastPreview)
+	// The preview is the text alone, as users get it; Send reads it back
+	// from this message, so nothing is stored before Send.
+	_ = b.sendText(ctx, r.chatID, text, keyboard(rows...))
+}
+
+func (b *Bot) audienceText(lang string, a wgbot.Audience) string {
+	return b.t.get(lang, map[wgbot.Audience]msg{wgbot.AudienceAll: mAudienceAll, wgbot.AudienceActive: mAudienceActive,
+		wgbot.AudienceExpired: mAudienceExpired, wgbot.AudienceNeverPaid: mAudienceNeverPaid}[a])
+}
+
+// previewText is the broadcast text of the preview whose button was
+// pressed; false if Telegram no longer shows that message.
+func previewText(r *request) (int, string, bool) {
+	m := r.query.Message.Message
+	if m == nil || m.Text == "" {
+		return 0, "", false
+	}
+	return m.ID, m.Text, true
+}
+
+// broadcastAudience puts Send to the chosen audience under the preview.
+func (b *Bot) broadcastAudience(ctx context.Context, r *request, a wgbot.Audience) {
+	id, text, ok := previewText(r)
+	if !ok || b.cfg.Broadcasts == nil {
+		b.answer(ctx, r, b.t.get(r.lang, mOutdated), true)
 		return
 	}
-	b.reply(ctx, r, mAdminBroadcastQueue, len(users))
+	sizes, err := b.cfg.Broadcasts.AudienceSizes(ctx)
+	if err != nil {
+		b.adminFailed(ctx, r, "broadcast", err)
+		return
+	}
+	_ = b.editText(ctx, r.chatID, id, text, keyboard(
+		row(button(b.t.get(r.lang, mBtnSendBroadcast, b.audienceText(r.lang, a), sizes[a]), callback{act: actBroadcastSend, audience: a})),
+		row(button(b.t.get(r.lang, mBtnCancel), callback{act: actAdminCancel})),
+	))
+}
+
+// broadcastSend queues the previewed text for the audience; the report
+// with delivered and blocked counts comes when the last one is sent.
+func (b *Bot) broadcastSend(ctx context.Context, r *request, a wgbot.Audience) {
+	id, text, ok := previewText(r)
+	if !ok || b.cfg.Broadcasts == nil {
+		b.answer(ctx, r, b.t.get(r.lang, mOutdated), true)
+		return
+	}
+	n, err := b.cfg.Broadcasts.QueueBroadcastTo(ctx, text, r.chatID, id, r.lang, a)
+	if errors.Is(err, wgbot.ErrBroadcastSent) {
+		// A second tap, or another process handling it: sent once.
+		b.answer(ctx, r, b.t.get(r.lang, mBroadcastAlreadySent), true)
+		return
+	}
+	if err != nil {
+		b.adminFailed(ctx, r, "broadcast", err)
+		return
+	}
+	_ = b.editText(ctx, r.chatID, id, text, nil) // Send cannot be pressed twice
+	b.reply(ctx, r, mAdminBroadcastQueue, b.audienceText(r.lang, a), n)
 }
 
 // chargeIDPattern is what a telegram_payment_charge_id may look like.
@@ -207,8 +425,12 @@ var chargeIDPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,256}$`)
 // reverses the payment once.
 func (b *Bot) adminRefund(ctx context.Context, r *request, args string) {
 	chargeID := strings.TrimSpace(args)
-	if !chargeIDPattern.MatchString(chargeID) {
-		b.reply(ctx, r, mAdminUsage)
+	switch {
+	case chargeID == "":
+		b.wrongUsage(ctx, r, mUsageRefund, mWrongNoCharge)
+		return
+	case !chargeIDPattern.MatchString(chargeID):
+		b.wrongUsage(ctx, r, mUsageRefund, mWrongCharge, quoted(chargeID))
 		return
 	}
 	payer, err := b.svc.PaymentUser(ctx, providerStars, chargeID)
@@ -234,12 +456,12 @@ func (b *Bot) adminRefund(ctx context.Context, r *request, args string) {
 		b.reply(ctx, r, mAdminRefundAgain, chargeID)
 		return
 	}
-	b.reply(ctx, r, mAdminRefunded, chargeID, payer.TelegramID, res.Days)
+	b.reply(ctx, r, mAdminRefunded, chargeID, payer.TelegramID, b.t.days(r.lang, res.Days))
 	lang := normalizeLang(payer.Language)
 	if res.Revoked {
 		_ = b.sendText(ctx, payer.TelegramID, b.t.get(lang, mRefundedEnded), b.notice(lang))
 	} else if res.Subscription.ID != 0 {
-		_ = b.sendText(ctx, payer.TelegramID, b.t.get(lang, mRefundedUntil, formatDate(res.Subscription.ExpiresAt)), nil)
+		_ = b.sendText(ctx, payer.TelegramID, b.t.get(lang, mRefundedUntil, b.until(lang, res.Subscription.ExpiresAt)), nil)
 	}
 }
 

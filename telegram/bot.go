@@ -21,7 +21,6 @@ import (
 
 	"wgbot"
 	"wgbot/metrics"
-	"wgbot/service"
 )
 
 // Config is the bot's settings. Zero values take the defaults below.
@@ -40,14 +39,16 @@ type Config struct {
 	AdminIDs       []int64 // Telegram ids allowed to run admin commands
 	SupportContact string  // shown by Help and /paysupport, e.g. "@acme_support"
 
-	GlobalRate    float64       // messages per second to all chats; default 30 (Telegram's limit)
-	BroadcastRate float64       // messages per second a broadcast sends; default 25
+	GlobalRate    float64       // messages per second to all chats, shared fairly among them; default 30 (Telegram's limit)
+	BroadcastRate float64       // messages per second this process's broadcast sends may take; default 25
 	SendAttempts  int           // tries per API call; default 4
 	RetryBackoff  time.Duration // first pause after a network error or 5xx; default 500ms, doubling
 	MaxRetryAfter time.Duration // longest 429 retry_after honoured; default 1m
 	SendTimeout   time.Duration // per API call attempt; default 30s
 
 	MaxConcurrentUpdates int           // updates handled at once; default 64
+	UserBurst            int           // updates one user may send at once before the limit; default 10
+	UserRate             float64       // updates per second one user may send after the burst; default 2
 	HandlerTimeout       time.Duration // per update; default 2m
 	ShutdownTimeout      time.Duration // how long Run waits for handlers at exit; default 30s
 	PollTimeout          time.Duration // long-poll timeout; default 50s
@@ -57,32 +58,22 @@ type Config struct {
 	HTTPClient *http.Client // default: one with a timeout above PollTimeout
 
 	Metrics *metrics.Metrics // Bot API errors by code; nil records nothing
+
+	// Broadcasts stores and queues /broadcast; nil refuses the command.
+	Broadcasts BroadcastQueue
 }
 
 func (c *Config) setDefaults() {
-	def := func(v *time.Duration, d time.Duration) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
 	if c.APIURL == "" {
 		c.APIURL = "https://api.telegram.org"
 	}
-	if c.GlobalRate <= 0 {
-		c.GlobalRate = 30
-	}
-	if c.BroadcastRate <= 0 {
-		c.BroadcastRate = 25
-	}
-	if c.SendAttempts <= 0 {
-		c.SendAttempts = 4
-	}
-	if c.MaxConcurrentUpdates <= 0 {
-		c.MaxConcurrentUpdates = 64
-	}
-	if c.MaxWebhookBody <= 0 {
-		c.MaxWebhookBody = 1 << 20
-	}
+	def(&c.GlobalRate, 30)
+	def(&c.BroadcastRate, 25)
+	def(&c.SendAttempts, 4)
+	def(&c.MaxConcurrentUpdates, 64)
+	def(&c.UserBurst, 10)
+	def(&c.UserRate, 2)
+	def(&c.MaxWebhookBody, 1<<20)
 	def(&c.RetryBackoff, 500*time.Millisecond)
 	def(&c.MaxRetryAfter, time.Minute)
 	def(&c.SendTimeout, 30*time.Second)
@@ -99,10 +90,17 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// def sets *v to d when it is unset (zero or less).
+func def[T int | int64 | float64 | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
+}
+
 var secretPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
 
 // validate lists every problem at once.
-func (c *Config) validate(svc *service.Service, checkouts []Checkout) error {
+func (c *Config) validate(svc Orders, checkouts []Checkout) error {
 	var problems []string
 	if id, secret, ok := strings.Cut(c.Token, ":"); !ok || id == "" || secret == "" {
 		problems = append(problems, "token: want <bot id>:<secret> from @BotFather")
@@ -178,7 +176,7 @@ const currencyStars = "XTR"
 
 // Bot is the Telegram bot. Create it with New, start it with Run.
 type Bot struct {
-	svc       *service.Service
+	svc       Service
 	cfg       Config
 	checkouts []Checkout
 	log       *slog.Logger
@@ -187,11 +185,6 @@ type Bot struct {
 	t         texts
 	botID     int64
 	admins    map[int64]bool
-	broadcast *broadcaster
-
-	// busy holds "user:action" keys of slow actions in progress, so a user
-	// pressing a button twenty times starts the action once.
-	busy sync.Map
 
 	// base is the context handlers run in: not the caller's, so a handler
 	// finishes its work when Run's context ends; cancelled only if
@@ -201,14 +194,21 @@ type Bot struct {
 
 	mu       sync.Mutex
 	closing  bool
-	inflight sync.WaitGroup
-	slots    chan struct{}
+	inflight sync.WaitGroup // tasks at the gate, waiting or running
+	gate     *userGate
+	room     chan struct{}    // one token per task at the gate: bounds them all
+	now      func() time.Time // the gate's clock; tests stop it
 	running  atomic.Bool
+
+	// modeSet is true once Run has set the update mode; until then
+	// modeErr holds the last failure, for Ready.
+	modeSet atomic.Bool
+	modeErr atomic.Pointer[error]
 }
 
 // New checks the settings and builds the bot without contacting Telegram.
 // checkouts are the payment providers offered besides Telegram Stars.
-func New(svc *service.Service, cfg Config, checkouts []Checkout, log *slog.Logger) (*Bot, error) {
+func New(svc Service, cfg Config, checkouts []Checkout, log *slog.Logger) (*Bot, error) {
 	if svc == nil || log == nil {
 		return nil, errors.New("telegram: New needs a service and a logger")
 	}
@@ -218,7 +218,10 @@ func New(svc *service.Service, cfg Config, checkouts []Checkout, log *slog.Logge
 	}
 	b := &Bot{
 		svc: svc, cfg: cfg, checkouts: slices.Clone(checkouts), log: log.With("component", "telegram"),
-		t: catalogue(), admins: map[int64]bool{}, slots: make(chan struct{}, cfg.MaxConcurrentUpdates),
+		t: catalogue(), admins: map[int64]bool{},
+		gate: newUserGate(cfg.UserRate, cfg.UserBurst, cfg.MaxConcurrentUpdates),
+		room: make(chan struct{}, cfg.MaxConcurrentUpdates*maxWaitingPerHandler),
+		now:  time.Now,
 	}
 	b.base, b.cancelBase = context.WithCancel(context.Background())
 	for _, id := range cfg.AdminIDs {
@@ -240,9 +243,7 @@ func New(svc *service.Service, cfg Config, checkouts []Checkout, log *slog.Logge
 	}
 	b.api = api
 	b.botID = api.ID()
-	b.send = newSender(b.log, cfg.GlobalRate, cfg.SendAttempts, cfg.RetryBackoff, cfg.MaxRetryAfter, cfg.SendTimeout, b.markBlocked)
-	b.send.metrics = cfg.Metrics
-	b.broadcast = newBroadcaster(b)
+	b.send = newSender(cfg, b.log, b.markBlocked)
 	return b, nil
 }
 
@@ -253,22 +254,24 @@ func allowedUpdates() []string {
 		models.AllowedUpdatePreCheckoutQuery, models.AllowedUpdateMyChatMember}
 }
 
-// Run starts the bot and blocks until ctx ends: it registers the command
-// menu, then either long-polls or, with a WebhookURL, sets the webhook
-// (WebhookHandler must be served meanwhile). It returns after every
-// update already taken has been handled, or ShutdownTimeout has passed.
+// Run starts the bot and blocks until ctx ends: it sets the webhook when
+// there is a WebhookURL (WebhookHandler must be served meanwhile) or
+// deletes it to long-poll, retrying while Telegram fails (Ready reports
+// it), then registers the command menu and receives updates. It returns
+// after every update already taken has been handled, or ShutdownTimeout
+// has passed.
 func (b *Bot) Run(ctx context.Context) error {
 	if !b.running.CompareAndSwap(false, true) {
 		return errors.New("telegram: Run called twice")
 	}
 	defer b.drain()
-	b.setCommands(ctx)
-	if err := b.setUpdateMode(ctx); err != nil {
-		return err
-	}
 	var wg sync.WaitGroup
-	wg.Go(func() { b.broadcast.run(ctx) })
+	defer wg.Wait()
 	wg.Go(func() { b.pruneUpdates(ctx) })
+	if !b.startUpdateMode(ctx) {
+		return nil
+	}
+	b.setCommands(ctx)
 	if b.cfg.WebhookURL != "" {
 		b.log.Info("telegram: receiving updates by webhook", "url", b.cfg.WebhookURL)
 		<-ctx.Done()
@@ -276,8 +279,54 @@ func (b *Bot) Run(ctx context.Context) error {
 		b.log.Info("telegram: receiving updates by long polling")
 		b.api.Start(ctx)
 	}
-	wg.Wait()
 	return nil
+}
+
+// maxStartBackoff is the longest pause between start-up attempts.
+const maxStartBackoff = time.Minute
+
+// startUpdateMode calls setUpdateMode until it succeeds, pausing
+// RetryBackoff, doubling up to maxStartBackoff, between attempts: a
+// Telegram outage at start-up must not stop the process, which serves the
+// payment webhooks meanwhile. It returns false if ctx ends first.
+func (b *Bot) startUpdateMode(ctx context.Context) bool {
+	wait := b.cfg.RetryBackoff
+	for {
+		err := b.setUpdateMode(ctx)
+		if err == nil {
+			b.modeSet.Store(true)
+			if b.modeErr.Load() != nil {
+				b.log.Info("telegram: Bot API reached; the bot is working")
+			}
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		b.modeErr.Store(&err)
+		b.log.Error("telegram: Bot API failing at start-up; retrying, payment webhooks are served meanwhile",
+			"retry_in", wait.String(), "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+		wait = min(2*wait, maxStartBackoff)
+	}
+}
+
+// Ready returns nil once Run has set the update mode (the bot receives
+// updates), else why not: not started yet, or the last Bot API error.
+func (b *Bot) Ready() error {
+	if b.modeSet.Load() {
+		return nil
+	}
+	if err := b.modeErr.Load(); err != nil {
+		return *err
+	}
+	return errors.New("telegram: update mode not set yet")
 }
 
 // setUpdateMode sets the webhook, or deletes one left from an earlier
@@ -354,36 +403,83 @@ func (b *Bot) onPolledUpdate(_ context.Context, _ *bot.Bot, upd *models.Update) 
 	}
 }
 
-// dispatch hands an update to a handler goroutine, waiting while
-// MaxConcurrentUpdates are running. It returns false once the bot is
-// shutting down.
+// maxWaitingPerHandler bounds the tasks waiting at the gate, over all
+// users, to this many per handler; beyond it dispatch waits, which holds
+// long polling back and makes Telegram retry a webhook later.
+const maxWaitingPerHandler = 16
+
+// dispatch hands an update to the user gate: it is dropped there if its
+// user is over their limit, else queued in their line and handled by a
+// handler goroutine. It waits only while the gate is full, and returns
+// false once the bot is shutting down.
 func (b *Bot) dispatch(upd *models.Update) bool {
+	b.mu.Lock()
+	closing := b.closing
+	b.mu.Unlock()
+	if closing {
+		return false
+	}
+	select {
+	case b.room <- struct{}{}:
+	case <-b.base.Done():
+		return false
+	}
 	b.mu.Lock()
 	if b.closing {
 		b.mu.Unlock()
+		<-b.room
 		return false
 	}
-	b.inflight.Add(1)
+	queued, start := b.gate.offer(upd, b.now())
+	if queued {
+		b.inflight.Add(1)
+	}
 	b.mu.Unlock()
-	select {
-	case b.slots <- struct{}{}:
-	case <-b.base.Done():
-		b.inflight.Done()
-		return false
+	if !queued {
+		<-b.room
+		b.log.Debug("telegram: update over the user's limit dropped", "update", upd.ID)
+		return true
 	}
-	go func() {
-		defer b.inflight.Done()
-		defer func() { <-b.slots }()
-		defer func() {
-			if r := recover(); r != nil {
-				b.log.Error("telegram: handler panicked", "update", upd.ID, "panic", r)
-			}
-		}()
-		ctx, cancel := context.WithTimeout(b.base, b.cfg.HandlerTimeout)
-		defer cancel()
-		b.handleUpdate(ctx, upd)
-	}()
+	if start {
+		go b.work()
+	}
 	return true
+}
+
+// work runs tasks from the gate until none waits.
+func (b *Bot) work() {
+	for {
+		t, ok := b.gate.next()
+		if !ok {
+			return
+		}
+		b.runTask(t)
+		b.gate.done(t)
+		<-b.room
+		b.inflight.Done()
+	}
+}
+
+func (b *Bot) runTask(t task) {
+	defer func() {
+		if r := recover(); r != nil {
+			var id int64
+			if t.upd != nil {
+				id = t.upd.ID
+			}
+			b.log.Error("telegram: handler panicked", "update", id, "panic", r)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(b.base, b.cfg.HandlerTimeout)
+	defer cancel()
+	switch t.kind {
+	case taskUpdate, taskPreCheckout:
+		b.handleUpdate(ctx, t.upd)
+	case taskNotice:
+		_ = b.sendText(ctx, t.chatID, b.t.get(t.lang, mSlowDown), nil)
+	case taskAnswer:
+		_ = b.answerCallback(ctx, t.queryID, b.t.get(t.lang, t.text), false)
+	}
 }
 
 // drain stops taking updates and waits for the handlers still running.

@@ -2,102 +2,44 @@ package telegram
 
 import (
 	"context"
-	"errors"
-	"sync"
-	"sync/atomic"
 
 	"github.com/go-telegram/bot"
+
+	"wgbot"
 )
 
-// broadcastJob is one admin's /broadcast: the text and the users it goes
-// to, fixed when it was queued.
-type broadcastJob struct {
-	text  string
-	users []int64
-	admin int64 // chat that gets the report
-	lang  string
+// BroadcastQueue keeps broadcasts durable: the text, its recipients and
+// their outcome live in PostgreSQL, and the job queue sends them, paced
+// across every process, resumed after a restart, and reports to the admin
+// when done (postgres.Store, package jobs).
+type BroadcastQueue interface {
+	// AudienceSizes counts each audience's recipients now.
+	AudienceSizes(ctx context.Context) (map[wgbot.Audience]int, error)
+	// QueueBroadcastTo records text for the audience (never a user who
+	// blocked the bot) and queues its sending, in one transaction.
+	// adminChat gets the report, in lang. It returns the number of
+	// recipients. The preview message it was sent from is queued once: a
+	// second Send of it returns wgbot.ErrBroadcastSent and queues nothing.
+	QueueBroadcastTo(ctx context.Context, text string, adminChat int64, preview int, lang string, audience wgbot.Audience) (recipients int, err error)
 }
 
-// broadcaster sends queued broadcasts one after another at BroadcastRate,
-// at most one message per chat per second, through the bot's sender (so
-// 429s are waited out, and a 403 marks the user blocked and is final).
-// The queue lives in this process: a restart drops what is unsent, and
-// the admin, who gets no report then, can send it again.
-type broadcaster struct {
-	b    *Bot
-	jobs chan broadcastJob
-	pace *pacer
+// SendBroadcast sends one broadcast message for the job queue: as a bulk
+// send (at most one a second per chat, within this process's
+// BroadcastRate, after any reply waiting), retried like every send. A user
+// who blocked the bot is marked and the error matches ErrBlocked.
+func (b *Bot) SendBroadcast(ctx context.Context, chatID int64, text string) error {
+	return b.send.do(ctx, call{method: "sendMessage", chatID: chatID, kind: kindBulk}, func(ctx context.Context) error {
+		_, err := b.api.SendMessage(ctx, &bot.SendMessageParams{ChatID: chatID, Text: text})
+		return err
+	})
 }
 
-// broadcastParallel is how many sends may wait on Telegram at once; the
-// pacer, not this, sets the rate, but one slow reply must not stall it.
-const broadcastParallel = 8
-
-func newBroadcaster(b *Bot) *broadcaster {
-	return &broadcaster{b: b, jobs: make(chan broadcastJob, 4), pace: newPacer(b.cfg.BroadcastRate)}
-}
-
-// enqueue queues a job; false when the queue is full.
-func (bc *broadcaster) enqueue(job broadcastJob) bool {
-	select {
-	case bc.jobs <- job:
-		return true
-	default:
-		return false
-	}
-}
-
-// run sends queued broadcasts until ctx ends.
-func (bc *broadcaster) run(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case job := <-bc.jobs:
-			bc.send(ctx, job)
-		}
-	}
-}
-
-func (bc *broadcaster) send(ctx context.Context, job broadcastJob) {
-	b := bc.b
-	var delivered, blocked, failed atomic.Int64
-	slots := make(chan struct{}, broadcastParallel)
-	var wg sync.WaitGroup
-	for _, chatID := range job.users {
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Go(func() {
-			defer func() { <-slots }()
-			err := b.send.do(ctx, call{method: "sendMessage", chatID: chatID, kind: kindBulk, bulk: bc.pace}, func(ctx context.Context) error {
-				_, err := b.api.SendMessage(ctx, &bot.SendMessageParams{ChatID: chatID, Text: job.text})
-				return err
-			})
-			switch {
-			case err == nil:
-				delivered.Add(1)
-			case errors.Is(err, ErrBlocked):
-				blocked.Add(1)
-			default:
-				failed.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	sent := delivered.Load() + blocked.Load() + failed.Load()
-	b.log.Info("telegram: broadcast finished", "users", len(job.users), "delivered", delivered.Load(),
-		"blocked", blocked.Load(), "failed", failed.Load(), "not_sent", int64(len(job.users))-sent)
-	if ctx.Err() != nil {
-		return
-	}
+// BroadcastDone tells the admin who queued a broadcast how it went.
+func (b *Bot) BroadcastDone(ctx context.Context, adminChat int64, lang string, delivered, blocked, failed int) error {
 	// The admin's own copy may have just gone out; keep their chat at one
 	// message a second too.
-	if b.send.waitChat(ctx, job.admin) == nil {
-		_ = b.sendText(ctx, job.admin, b.t.get(job.lang, mAdminBroadcastDone, delivered.Load(), blocked.Load(), failed.Load()), nil)
+	if err := b.send.waitChat(ctx, adminChat); err != nil {
+		return err
 	}
+	return b.sendText(ctx, adminChat, b.t.get(normalizeLang(lang), mAdminBroadcastDone, delivered, blocked, failed), nil)
 }

@@ -2,8 +2,11 @@ package telegram
 
 import (
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+
+	"wgbot"
 )
 
 // action is what an inline button asks for.
@@ -20,10 +23,26 @@ const (
 	actDeviceAdd     // dev:add
 	actDeviceRemove  // dev:rm:<peer id>: asks for confirmation
 	actDeviceRemoved // dev:rmok:<peer id>: confirmed
+	actDeviceRename  // dev:ren:<peer id>: asks for the new name
+	actRenameCancel  // dev:keep
 	actHelp
 	actLanguages // lang
 	actLanguage  // lang:<en|ru>
+
+	// Admins' buttons (adminActions); refused for anyone else.
+	actAdminRevoke       // adm:rv:<telegram id>:<subscription id>: a confirmed /revoke
+	actAdminCancel       // adm:no
+	actBroadcastAudience // bc:aud:<audience>: Send to it is offered
+	actBroadcastSend     // bc:send:<audience>
+	actAdminBan          // adm:ban:<telegram id>:<subscription id>: a confirmed /ban
 )
+
+// adminActions are the buttons only an admin may press, named one by one:
+// an action added later is a user's unless it is listed here.
+var adminActions = map[action]bool{
+	actAdminRevoke: true, actAdminCancel: true, actAdminBan: true,
+	actBroadcastAudience: true, actBroadcastSend: true,
+}
 
 // callback is parsed callback data. Callback data comes from the client
 // and can be forged, so it is parsed strictly: one exact shape per action,
@@ -35,6 +54,12 @@ type callback struct {
 	plan     string
 	provider string
 	lang     string
+	// telegramID is the user an admin's button acts on, and subID the live
+	// subscription they had when the admin was asked (0: none), so an old
+	// button never ends a subscription bought since.
+	telegramID int64
+	subID      int64
+	audience   wgbot.Audience
 	// fresh opens the screen as a new message instead of in place of the
 	// pressed one: buttons under a delivered config or a notification must
 	// not overwrite it. Only menu, buy and sub take it (a "!" suffix).
@@ -80,12 +105,26 @@ func (c callback) data() string {
 		return "dev:rm:" + strconv.FormatInt(c.peerID, 10)
 	case actDeviceRemoved:
 		return "dev:rmok:" + strconv.FormatInt(c.peerID, 10)
+	case actDeviceRename:
+		return "dev:ren:" + strconv.FormatInt(c.peerID, 10)
+	case actRenameCancel:
+		return "dev:keep"
 	case actHelp:
 		return "help"
 	case actLanguages:
 		return "lang"
 	case actLanguage:
 		return "lang:" + c.lang
+	case actAdminRevoke:
+		return "adm:rv:" + strconv.FormatInt(c.telegramID, 10) + ":" + strconv.FormatInt(c.subID, 10)
+	case actAdminCancel:
+		return "adm:no"
+	case actAdminBan:
+		return "adm:ban:" + strconv.FormatInt(c.telegramID, 10) + ":" + strconv.FormatInt(c.subID, 10)
+	case actBroadcastAudience:
+		return "bc:aud:" + string(c.audience)
+	case actBroadcastSend:
+		return "bc:send:" + string(c.audience)
 	}
 	panic("telegram: callback data for unknown action " + strconv.Itoa(int(c.act)))
 }
@@ -115,8 +154,12 @@ func parseCallback(data string) (callback, bool) {
 		switch {
 		case parts[0] == "dev" && parts[1] == "add":
 			return callback{act: actDeviceAdd}, true
+		case parts[0] == "dev" && parts[1] == "keep":
+			return callback{act: actRenameCancel}, true
 		case parts[0] == "lang" && (parts[1] == langEN || parts[1] == langRU):
 			return callback{act: actLanguage, lang: parts[1]}, true
+		case parts[0] == "adm" && parts[1] == "no":
+			return callback{act: actAdminCancel}, true
 		}
 	case 3:
 		switch parts[0] + ":" + parts[1] {
@@ -124,15 +167,30 @@ func parseCallback(data string) (callback, bool) {
 			if planNamePattern.MatchString(parts[2]) {
 				return callback{act: actPlan, plan: parts[2]}, true
 			}
-		case "dev:cfg", "dev:rm", "dev:rmok":
+		case "dev:cfg", "dev:rm", "dev:rmok", "dev:ren":
 			id, ok := parseID(parts[2])
 			if !ok {
 				return callback{}, false
 			}
-			act := map[string]action{"cfg": actDeviceConfig, "rm": actDeviceRemove, "rmok": actDeviceRemoved}[parts[1]]
+			act := map[string]action{"cfg": actDeviceConfig, "rm": actDeviceRemove, "rmok": actDeviceRemoved, "ren": actDeviceRename}[parts[1]]
 			return callback{act: act, peerID: id}, true
+		case "bc:aud", "bc:send":
+			if a := wgbot.Audience(parts[2]); slices.Contains(wgbot.Audiences(), a) {
+				return callback{act: map[string]action{"aud": actBroadcastAudience, "send": actBroadcastSend}[parts[1]], audience: a}, true
+			}
 		}
 	case 4:
+		if parts[0] == "adm" && (parts[1] == "rv" || parts[1] == "ban") {
+			id, ok := parseID(parts[2])
+			sub, subOK := parseID(parts[3])
+			if parts[3] == "0" {
+				sub, subOK = 0, true
+			}
+			if ok && subOK {
+				return callback{act: map[string]action{"rv": actAdminRevoke, "ban": actAdminBan}[parts[1]], telegramID: id, subID: sub}, true
+			}
+			return callback{}, false
+		}
 		if parts[0] == "buy" && parts[1] == "pay" && providerPattern.MatchString(parts[2]) && planNamePattern.MatchString(parts[3]) {
 			return callback{act: actPay, provider: parts[2], plan: parts[3]}, true
 		}

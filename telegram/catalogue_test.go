@@ -145,3 +145,28 @@ func TestNormalizeLang(t *testing.T) {
 		}
 	}
 }
+
+// TestCountsUsePlural (issue 17, item 4): a number in a sentence must take
+// the plural form the language wants ("1 день", "2 дня", "5 дней"), so
+// every %d in either language is one of: a plural form's own number, a
+// labelled figure ("Users: %d", "Devices: %d of %d"), or a Telegram id
+// ("id %d"). A count any other way ("%d days", "%d получателей") fails:
+// it goes through days or a plural form of its own.
+func TestCountsUsePlural(t *testing.T) {
+	t.Parallel()
+	plural := map[msg]bool{mDaysOne: true, mDaysFew: true, mDaysMany: true,
+		mUpToDevicesOne: true, mUpToDevicesFew: true, mUpToDevicesMany: true}
+	labelled := regexp.MustCompile(`(: |id |%d of |%d из )$`)
+	for _, lang := range languages() {
+		for key, s := range catalogue()[lang] {
+			if plural[key] {
+				continue
+			}
+			for _, at := range regexp.MustCompile(`%d`).FindAllStringIndex(s, -1) {
+				if !labelled.MatchString(s[:at[0]]) {
+					t.Errorf("%s %s: %q has a count outside the plural forms at %q", lang, key, s, s[max(0, at[0]-20):at[1]])
+				}
+			}
+		}
+	}
+}

@@ -196,32 +196,54 @@ func TestLanguageAndReferrer(t *testing.T) {
 	}
 }
 
-// TestBadInput: unknown commands get help; plain text gets the menu;
-// garbage is ignored without a crash; a redelivered update is handled once.
+// TestBadInput (issue 17, item 7): an unknown command gets one line
+// naming it and a way back, a text longer than Telegram allows gets one
+// line, plain text gets the menu; a redelivered update is handled once.
 func TestBadInput(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, harnessOptions{})
-	u := user(1201, "en")
-	help := text(langEN, mHelp, "3 days", "@wgbot_support")
-
-	id := h.tg.SendText(u, "/nosuchcommand with args")
-	if got := h.waitMessages(u.ID, 1)[0].Text; got != help {
-		t.Errorf("unknown command answered %q, want help", got)
-	}
-	for range 3 {
-		if err := h.tg.Redeliver(id); err != nil {
-			t.Fatal(err)
+	h := newHarness(t, harnessOptions{fake: true})
+	for i, lang := range languages() {
+		u := user(int64(1201+i), lang)
+		id := h.tg.SendText(u, "/nosuchcommand with args")
+		if got := h.waitMessages(u.ID, 1)[0]; got.Text != text(lang, mUnknownCommand, "nosuchcommand") || buttons(got)[0] != "menu" {
+			t.Errorf("unknown command answered:\n%s", dump([]tgtest.Message{got}))
 		}
-	}
-	h.tg.SendText(u, strings.Repeat("я", maxTextRunes+1)) // longer than Telegram allows
-	h.tg.SendText(u, "hello")
-	h.waitMessages(u.ID, 2)
-	h.idle()
-	msgs := h.messages(u.ID)
-	if len(msgs) != 2 || msgs[1].Text != text(langEN, mMenu) {
-		t.Errorf("after redeliveries and garbage the bot sent:\n%s", dump(msgs))
+		for range 3 {
+			if err := h.tg.Redeliver(id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h.tg.SendText(u, strings.Repeat("я", maxTextRunes+1)) // longer than Telegram allows
+		if got := h.waitMessages(u.ID, 2)[1].Text; got != text(lang, mTooLong) {
+			t.Errorf("a too long text answered %q", got)
+		}
+		h.tg.SendText(u, "hello")
+		h.waitMessages(u.ID, 3)
+		h.idle()
+		msgs := h.messages(u.ID)
+		if len(msgs) != 3 || msgs[2].Text != text(lang, mMenu) {
+			t.Errorf("after redeliveries and garbage the bot sent:\n%s", dump(msgs))
+		}
 	}
 	if !bytes.Contains([]byte(h.logs.String()), []byte("update already handled")) {
 		t.Error("redelivered update not reported as a duplicate")
+	}
+}
+
+// TestSupportIsReachable (issue 17, item 6): /help and /paysupport name
+// SUPPORT_CONTACT and, for an @username, link to it.
+func TestSupportIsReachable(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{fake: true})
+	for i, lang := range languages() {
+		u := user(int64(1301+i), lang)
+		for j, cmd := range []string{"/help", "/paysupport"} {
+			h.tg.SendText(u, cmd)
+			got := h.waitMessages(u.ID, j+1)[j]
+			if !strings.Contains(got.Text, "@wgbot_support") || got.Keyboard[0][0].URL != "https://t.me/wgbot_support" ||
+				got.Keyboard[0][0].Text != text(lang, mBtnSupport) {
+				t.Errorf("%s %s:\n%s", lang, cmd, dump([]tgtest.Message{got}))
+			}
+		}
 	}
 }

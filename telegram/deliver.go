@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
+	"wgbot"
 	"wgbot/service"
 	"wgbot/wireguard"
 )
@@ -16,7 +18,7 @@ import (
 // document is what matters; a failed QR code or text is logged and
 // skipped, and only a failed document is an error.
 func (b *Bot) deliver(ctx context.Context, chatID int64, lang string, d service.Delivery, intro string, pending bool) error {
-	name := confFileName(d.Peer.Name)
+	name := confFileName(d.Peer)
 	if err := b.sendDocument(ctx, chatID, name, d.Config, b.t.get(lang, mConfigCaption, d.Peer.Name)); err != nil {
 		return err
 	}
@@ -25,10 +27,11 @@ func (b *Bot) deliver(ctx context.Context, chatID int64, lang string, d service.
 	} else {
 		_ = b.sendPhoto(ctx, chatID, png, b.t.get(lang, mQRCaption, d.Peer.Name))
 	}
-	text := b.t.get(lang, mInstallSteps, name, formatDate(d.Subscription.ExpiresAt))
-	if intro != "" {
-		text = intro + "\n\n" + text
+	// The date is stated once: by the intro when it has one.
+	if intro == "" {
+		intro = b.t.get(lang, mValidUntil, b.until(lang, d.Subscription.ExpiresAt))
 	}
+	text := intro + "\n\n" + b.t.get(lang, mInstallSteps, name)
 	if pending {
 		text += "\n\n" + b.t.get(lang, mApplyPending)
 	}
@@ -41,13 +44,24 @@ func (b *Bot) deliver(ctx context.Context, chatID int64, lang string, d service.
 // import on Linux and macOS.
 const maxInterfaceName = 15
 
-// confFileName is the file name a device's config is sent under:
-// "wgbot-<device>.conf", whose stem wg-quick accepts as an interface name
-// (at most 15 of [a-zA-Z0-9_=+.-]).
-func confFileName(device string) string {
+// confFileName is the file name a device's config is sent under. Its
+// stem must be a name wg-quick accepts for the interface it creates (at
+// most 15 of [a-zA-Z0-9_=+.-]), and no two of a user's devices, present or
+// past, may share it: the one a person imports second would replace the
+// first. A device with its numbered name is "wgbot-device-N.conf" ("wg-"
+// once that no longer fits); a renamed one carries its number,
+// "wg<N>-<name>.conf", since two names can look alike once cut to fit.
+func confFileName(p wgbot.Peer) string {
+	prefix := "wgbot-"
+	switch {
+	case p.Number > 0 && p.Name != "device-"+strconv.Itoa(p.Number):
+		prefix = "wg" + strconv.Itoa(p.Number) + "-"
+	case len(prefix)+len(p.Name) > maxInterfaceName:
+		prefix = "wg-"
+	}
 	var stem strings.Builder
-	stem.WriteString("wgbot-")
-	for _, r := range device {
+	stem.WriteString(prefix)
+	for _, r := range p.Name {
 		if stem.Len() == maxInterfaceName {
 			break
 		}
@@ -64,6 +78,22 @@ func confFileName(device string) string {
 // formatDate is how dates are shown in both languages: unambiguous and
 // in UTC, the zone the server counts in.
 func formatDate(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+
+// until states an expiry with how far off it is: "2026-12-05 10:00 UTC
+// (in 3 days)", counting started days; a past one is the date alone.
+func (b *Bot) until(lang string, t time.Time) string {
+	return b.untilAt(lang, t, b.svc.Now())
+}
+
+func (b *Bot) untilAt(lang string, t, now time.Time) string {
+	switch left := t.Sub(now); {
+	case left <= 0:
+		return formatDate(t)
+	case left < 24*time.Hour:
+		return b.t.get(lang, mDateSoon, formatDate(t))
+	}
+	return b.t.get(lang, mDateIn, formatDate(t), b.t.days(lang, daysLeft(t, now)))
+}
 
 // daysLeft counts started days until t; 0 once it has passed.
 func daysLeft(t, now time.Time) int {

@@ -3,13 +3,13 @@ package telegram
 import (
 	"context"
 	"errors"
-	"strconv"
+	"slices"
 	"strings"
-	"time"
 
 	"github.com/go-telegram/bot/models"
 
 	"wgbot"
+	"wgbot/service"
 )
 
 // showSubscription is "My subscription": status, expiry, days left and
@@ -45,6 +45,7 @@ func (b *Bot) showSubscription(ctx context.Context, r *request, notice string) {
 		lines = append(lines, b.t.get(r.lang, line, p.Name, p.IP))
 		rows = append(rows, row(
 			button(b.t.get(r.lang, mBtnDeviceConfig, p.Name), callback{act: actDeviceConfig, peerID: p.ID}),
+			button(b.t.get(r.lang, mBtnDeviceRename), callback{act: actDeviceRename, peerID: p.ID}),
 			button(b.t.get(r.lang, mBtnDeviceRemove, p.Name), callback{act: actDeviceRemove, peerID: p.ID}),
 		))
 	}
@@ -53,13 +54,18 @@ func (b *Bot) showSubscription(ctx context.Context, r *request, notice string) {
 		rows = append(rows, row(button(b.t.get(r.lang, mBtnAddDevice), callback{act: actDeviceAdd})))
 	}
 	rows = append(rows, row(button(b.t.get(r.lang, mBtnExtend), callback{act: actBuy}), button(b.t.get(r.lang, mBtnBack), callback{act: actMenu})))
-	left := 0
-	if active {
-		left = daysLeft(sub.ExpiresAt, time.Now())
+	// A revoked subscription never reached its expiry: no date is shown.
+	validity := ""
+	switch sub.Status {
+	case wgbot.SubscriptionActive:
+		validity = b.t.get(r.lang, mValidUntil, b.until(r.lang, sub.ExpiresAt))
+	case wgbot.SubscriptionExpired:
+		validity = b.t.get(r.lang, mEndedOn, formatDate(sub.ExpiresAt))
 	}
-	text := b.t.get(r.lang, mSubscription, b.statusText(r.lang, sub.Status), b.planText(r.lang, sub.Plan),
-		formatDate(sub.ExpiresAt), left, len(devices), sub.DeviceLimit, strings.Join(lines, "\n"))
-	b.show(ctx, r, joinText(notice, strings.TrimSpace(text)), keyboard(rows...))
+	head := []string{b.t.get(r.lang, mSubStatus, b.statusText(r.lang, sub.Status)), b.t.get(r.lang, mSubPlan, b.planText(r.lang, sub.Plan)),
+		validity, b.t.get(r.lang, mSubDevices, len(devices), sub.DeviceLimit)}
+	text := strings.Join(slices.DeleteFunc(append(head, lines...), func(s string) bool { return s == "" }), "\n")
+	b.show(ctx, r, joinText(notice, text), keyboard(rows...))
 }
 
 func (b *Bot) statusText(lang, status string) string {
@@ -72,16 +78,30 @@ func (b *Bot) statusText(lang, status string) string {
 	return b.t.get(lang, mStatusRevoked)
 }
 
-// planText names a plan: the service's own plans by what they are, the
-// operator's plans by their configured names.
+// planText names a subscription's plan for people, never by its id: the
+// service's own plans by what they are, the operator's by their titles,
+// one no longer sold as a paid plan.
 func (b *Bot) planText(lang, plan string) string {
 	switch plan {
-	case b.svc.TrialPlan().Name:
+	case wgbot.TrialPlanName:
 		return b.t.get(lang, mPlanTrial)
-	case "grant":
+	case wgbot.GrantPlanName:
 		return b.t.get(lang, mPlanGift)
 	}
-	return plan
+	if p, err := b.svc.Plan(plan); err == nil {
+		return b.planTitle(lang, p)
+	}
+	return b.t.get(lang, mPlanRetired)
+}
+
+// planTitle is a plan's title in lang, else in English, else its days.
+func (b *Bot) planTitle(lang string, p wgbot.Plan) string {
+	for _, l := range []string{lang, langEN} {
+		if title := strings.TrimSpace(p.Titles[l]); title != "" {
+			return title
+		}
+	}
+	return b.t.days(lang, p.Days)
 }
 
 func joinText(parts ...string) string {
@@ -114,41 +134,40 @@ func (b *Bot) resendConfig(ctx context.Context, r *request, peerID int64) {
 		b.fail(ctx, r, "re-send config", err, nil)
 		return
 	}
+	ok, err := b.svc.Resendable(ctx, d.Peer)
+	if errors.Is(err, wgbot.ErrPeerNotFound) {
+		b.notFound(ctx, r, "re-send config", err)
+		return
+	}
+	if err != nil {
+		b.fail(ctx, r, "check device delivery", err, nil)
+		return
+	}
+	if !ok {
+		// Its first delivery is under way; that sender sends it.
+		b.answer(ctx, r, b.t.get(r.lang, mConfigOnItsWay), true)
+		return
+	}
 	b.answer(ctx, r, "", false)
-	_ = b.deliver(ctx, r.chatID, r.lang, d, "", false)
+	b.resend(ctx, r, d, "")
+}
+
+// resend sends a device's config again at the user's request. Only a
+// device whose first delivery is recorded (Resendable) is re-sent, so
+// nothing is left to record.
+func (b *Bot) resend(ctx context.Context, r *request, d service.Delivery, intro string) {
+	_ = b.deliver(ctx, r.chatID, r.lang, d, intro, false)
 }
 
 func (b *Bot) addDevice(ctx context.Context, r *request) {
-	release, ok := b.begin(r.user.ID, "device")
-	if !ok {
-		b.answer(ctx, r, b.t.get(r.lang, mBusy), false)
-		return
-	}
-	defer release()
 	b.answer(ctx, r, "", false)
-	peers, err := b.svc.Devices(ctx, r.user)
-	if err != nil {
-		b.fail(ctx, r, "list devices", err, nil)
-		return
-	}
-	d, err := b.svc.AddDevice(ctx, r.user, nextDeviceName(peers))
+	// The store numbers it: device-N, never a name the user had.
+	d, err := b.svc.AddDevice(ctx, r.user, "")
 	if err != nil {
 		b.fail(ctx, r, "add device", err, b.backTo(r.lang, actSubscription))
 		return
 	}
-	_ = b.deliver(ctx, r.chatID, r.lang, d, "", false)
-}
-
-// nextDeviceName numbers devices device-1, device-2, ... after the highest
-// number the user has, so names stay distinct.
-func nextDeviceName(peers []wgbot.Peer) string {
-	n := 0
-	for _, p := range peers {
-		if v, err := strconv.Atoi(strings.TrimPrefix(p.Name, "device-")); err == nil && v > n {
-			n = v
-		}
-	}
-	return "device-" + strconv.Itoa(n+1)
+	b.sendIssued(ctx, service.DeviceNotice{User: r.user, Delivery: d, Reason: service.IssuedDevice})
 }
 
 // confirmRemove asks before removing: a removed device's config stops
@@ -192,4 +211,61 @@ func (b *Bot) removeDevice(ctx context.Context, r *request, peerID int64) {
 		return
 	}
 	b.showSubscription(ctx, r, b.t.get(r.lang, mDeviceRemoved, name))
+}
+
+// askName asks for a device's new name; the user's next plain message is
+// it (onText).
+func (b *Bot) askName(ctx context.Context, r *request, peerID int64) {
+	peers, err := b.svc.Devices(ctx, r.user)
+	if err != nil {
+		b.fail(ctx, r, "list devices", err, nil)
+		return
+	}
+	i := slices.IndexFunc(peers, func(p wgbot.Peer) bool { return p.ID == peerID })
+	if i < 0 {
+		b.notFound(ctx, r, "rename device", wgbot.ErrPeerNotFound)
+		return
+	}
+	if err := b.svc.StartRename(ctx, r.user, peerID); err != nil {
+		b.fail(ctx, r, "rename device", err, nil)
+		return
+	}
+	b.show(ctx, r, b.t.get(r.lang, mAskDeviceName, peers[i].Name), b.cancelRename(r.lang))
+}
+
+// cancelRename is the keyboard while the bot waits for a device's name.
+func (b *Bot) cancelRename(lang string) *models.InlineKeyboardMarkup {
+	return keyboard(row(button(b.t.get(lang, mBtnCancel), callback{act: actRenameCancel})))
+}
+
+func (b *Bot) keepName(ctx context.Context, r *request) {
+	if err := b.svc.StopRename(ctx, r.user); err != nil {
+		b.fail(ctx, r, "cancel renaming", err, nil)
+		return
+	}
+	b.showSubscription(ctx, r, "")
+}
+
+// onText answers a plain message: the new name of the device the bot asked
+// about, else the menu.
+func (b *Bot) onText(ctx context.Context, r *request, text string) {
+	peerID, err := b.svc.PendingRename(ctx, r.user)
+	if err != nil {
+		b.logFailure(ctx, "read pending rename", r.user.TelegramID, err)
+	}
+	if peerID == 0 {
+		b.showMenu(ctx, r, "")
+		return
+	}
+	name, err := b.svc.RenameDevice(ctx, r.user, peerID, text)
+	switch {
+	case errors.Is(err, wgbot.ErrDeviceName), errors.Is(err, wgbot.ErrDeviceNameTaken):
+		// Still waiting: the next message is another try.
+		b.logFailure(ctx, "rename device", r.user.TelegramID, err)
+		b.show(ctx, r, b.t.get(r.lang, userError(err)), b.cancelRename(r.lang))
+	case err != nil:
+		b.fail(ctx, r, "rename device", err, nil)
+	default:
+		b.showSubscription(ctx, r, b.t.get(r.lang, mDeviceRenamed, name))
+	}
 }

@@ -106,7 +106,7 @@ func TestDevices(t *testing.T) {
 	if kept := h.message(u.ID, steps.ID); kept.Text != steps.Text || screen.ID == steps.ID {
 		t.Error("opening My subscription from under the config overwrote the install steps")
 	}
-	if !strings.Contains(screen.Text, "Subscription: active") || !strings.Contains(screen.Text, "Days left: 3") ||
+	if !strings.Contains(screen.Text, "Subscription: active") || !strings.Contains(screen.Text, " UTC (in 3 days)") ||
 		!strings.Contains(screen.Text, "Devices: 1 of 1") || !strings.Contains(screen.Text, "device-1, 10.66.0.2") {
 		t.Errorf("subscription screen:\n%s", screen.Text)
 	}

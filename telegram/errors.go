@@ -8,52 +8,49 @@ import (
 	"wgbot"
 )
 
+// reasonTexts is what a user is told for each error reason.
+var reasonTexts = map[string]msg{
+	wgbot.ErrTrialUsed.Reason:       mErrTrialUsed,
+	wgbot.ErrHasAccess.Reason:       mErrHasAccess,
+	wgbot.ErrTrialDisabled.Reason:   mErrTrialOff,
+	wgbot.ErrDeviceLimit.Reason:     mErrDeviceLimit,
+	wgbot.ErrNoSubscription.Reason:  mErrNoSub,
+	wgbot.ErrNoFreeAddress.Reason:   mErrNoAddress,
+	wgbot.ErrNoServer.Reason:        mErrNoServer,
+	wgbot.ErrBanned.Reason:          mErrBanned,
+	wgbot.ErrApplyFailed.Reason:     mErrApplyFailed,
+	wgbot.ErrOrderClosed.Reason:     mErrOrderClosed,
+	wgbot.ErrOrderNotFound.Reason:   mErrOrderGone,
+	errNotOurInvoice.Reason:         mErrOrderGone,
+	errCheckoutStart.Reason:         mErrCheckoutStart,
+	wgbot.ErrNoPrice.Reason:         mErrNoPrice,
+	wgbot.ErrUnknownPlan.Reason:     mOutdated,
+	wgbot.ErrPaymentMismatch.Reason: mErrMismatch,
+	wgbot.ErrDeviceName.Reason:      mErrDeviceName,
+	wgbot.ErrDeviceNameTaken.Reason: mErrDeviceNameTaken,
+}
+
+// kindTexts is what a user is told for an error of a kind with no
+// reason of its own.
+var kindTexts = map[string]msg{
+	wgbot.ENotFound:    mErrNotFound,
+	wgbot.EInvalid:     mErrInvalid,
+	wgbot.EConflict:    mErrConflict,
+	wgbot.EUnavailable: mErrUnavailable,
+}
+
 // userError is the one place that decides what a user is told when a
 // request fails: a catalogue text chosen by the error's reason, else its
 // kind. The error's own text never reaches the user; the log has it.
 func userError(err error) msg {
-	switch wgbot.ErrorReason(err) {
-	case wgbot.ErrTrialUsed.Reason:
-		return mErrTrialUsed
-	case wgbot.ErrHasAccess.Reason:
-		return mErrHasAccess
-	case "trial_disabled":
-		return mErrTrialOff
-	case wgbot.ErrDeviceLimit.Reason:
-		return mErrDeviceLimit
-	case wgbot.ErrNoSubscription.Reason:
-		return mErrNoSub
-	case wgbot.ErrNoFreeAddress.Reason:
-		return mErrNoAddress
-	case wgbot.ErrBanned.Reason:
-		return mErrBanned
-	case wgbot.ErrApplyFailed.Reason:
-		return mErrApplyFailed
-	case "order_closed":
-		return mErrOrderClosed
-	case wgbot.ErrOrderNotFound.Reason, errNotOurInvoice.Reason:
-		return mErrOrderGone
-	case errCheckoutStart.Reason:
-		return mErrCheckoutStart
-	case "no_price":
-		return mErrNoPrice
-	case "unknown_plan":
-		return mOutdated
-	case wgbot.ErrPaymentMismatch.Reason:
-		return mErrMismatch
+	if m, ok := reasonTexts[wgbot.ErrorReason(err)]; ok {
+		return m
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return mErrUnavailable
 	}
-	switch wgbot.ErrorCode(err) {
-	case wgbot.ENotFound:
-		return mErrNotFound
-	case wgbot.EInvalid:
-		return mErrInvalid
-	case wgbot.EConflict:
-		return mErrConflict
-	case wgbot.EUnavailable:
-		return mErrUnavailable
+	if m, ok := kindTexts[wgbot.ErrorCode(err)]; ok {
+		return m
 	}
 	return mErrInternal
 }

@@ -3,14 +3,17 @@ package telegram
 import (
 	"context"
 	"errors"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/go-telegram/bot/models"
 
 	"wgbot"
+	"wgbot/service"
 )
 
 // request is one user action being handled: who, in which chat and
@@ -145,8 +148,13 @@ func (b *Bot) onMessage(ctx context.Context, m *models.Message) {
 		return
 	}
 	text := m.Text
-	if text == "" || len(text) > 4*maxTextRunes || utf8.RuneCountInString(text) > maxTextRunes || !utf8.ValidString(text) {
+	if text == "" || !utf8.ValidString(text) {
 		return // stickers, photos, garbage: nothing to answer
+	}
+	if len(text) > 4*maxTextRunes || utf8.RuneCountInString(text) > maxTextRunes {
+		// Longer than Telegram allows: not read, but answered in a line.
+		_ = b.sendText(ctx, m.Chat.ID, b.t.get(normalizeLang(m.From.LanguageCode), mTooLong), nil)
+		return
 	}
 	cmd, args, isCommand := parseCommand(text)
 	var (
@@ -166,29 +174,25 @@ func (b *Bot) onMessage(ctx context.Context, m *models.Message) {
 	}
 	r := &request{user: user, lang: normalizeLang(user.Language), chatID: m.Chat.ID}
 	if !isCommand {
-		b.showMenu(ctx, r, "")
+		b.onText(ctx, r, text)
 		return
 	}
 	switch cmd {
 	case "start":
-		name := []rune(strings.TrimSpace(m.From.FirstName))
-		if len(name) > 64 {
-			name = name[:64]
-		}
-		b.showMenu(ctx, r, b.t.get(r.lang, mWelcome, string(name)))
+		b.showWelcome(ctx, r, m.From.FirstName)
 	case "menu":
 		b.showMenu(ctx, r, "")
 	case "help":
 		b.showHelp(ctx, r)
 	case "paysupport":
-		_ = b.sendText(ctx, r.chatID, b.t.get(r.lang, mPaySupport, b.support(r.lang)), b.backTo(r.lang, actMenu))
+		_ = b.sendText(ctx, r.chatID, b.t.get(r.lang, mPaySupport, b.support(r.lang)), b.supportKeyboard(r.lang))
 	case "lang":
 		b.showLanguages(ctx, r)
 	default:
 		// An admin command from anyone else is just an unknown command:
 		// the answer must not reveal that it exists.
 		if !b.admins[m.From.ID] || !b.onAdminCommand(ctx, r, cmd, args) {
-			b.showHelp(ctx, r)
+			_ = b.sendText(ctx, r.chatID, b.t.get(r.lang, mUnknownCommand, cmd), b.backTo(r.lang, actMenu))
 		}
 	}
 }
@@ -234,6 +238,19 @@ func (b *Bot) onCallback(ctx context.Context, q *models.CallbackQuery) {
 		return
 	}
 	r.user, r.lang, r.fresh = user, normalizeLang(user.Language), c.fresh
+	if adminActions[c.act] && !b.admins[q.From.ID] {
+		// Like an admin command, an admin's button does not exist for
+		// anyone else.
+		b.answer(ctx, r, b.t.get(r.lang, mOutdated), true)
+		return
+	}
+	if c.act != actDeviceRename {
+		// Any other button leaves the rename: the next plain message is
+		// not a device's name any more.
+		if err := b.svc.StopRename(ctx, r.user); err != nil {
+			b.logFailure(ctx, "cancel renaming", r.user.TelegramID, err)
+		}
+	}
 	switch c.act {
 	case actMenu:
 		b.showMenu(ctx, r, "")
@@ -261,6 +278,20 @@ func (b *Bot) onCallback(ctx context.Context, q *models.CallbackQuery) {
 		b.confirmRemove(ctx, r, c.peerID)
 	case actDeviceRemoved:
 		b.removeDevice(ctx, r, c.peerID)
+	case actDeviceRename:
+		b.askName(ctx, r, c.peerID)
+	case actRenameCancel:
+		b.keepName(ctx, r)
+	case actAdminRevoke:
+		b.endConfirmed(ctx, r, c, "revoke", b.revoked, mAdminRevoked, mAccessRevoked)
+	case actAdminBan:
+		b.endConfirmed(ctx, r, c, "ban", b.svc.Ban, mAdminBanned, mBannedNotice)
+	case actAdminCancel:
+		b.show(ctx, r, b.t.get(r.lang, mAdminCancelled), nil)
+	case actBroadcastAudience:
+		b.broadcastAudience(ctx, r, c.audience)
+	case actBroadcastSend:
+		b.broadcastSend(ctx, r, c.audience)
 	}
 }
 
@@ -301,18 +332,6 @@ func (b *Bot) fail(ctx context.Context, r *request, op string, err error, kb *mo
 	_ = b.sendText(ctx, r.chatID, text, kb)
 }
 
-// begin marks a slow action of the user as running; ok is false while it
-// already is, and release ends it. Within one process this turns a burst
-// of presses into one action; across processes the service's rules still
-// hold.
-func (b *Bot) begin(userID int64, what string) (release func(), ok bool) {
-	key := strconv.FormatInt(userID, 10) + ":" + what
-	if _, running := b.busy.LoadOrStore(key, struct{}{}); running {
-		return nil, false
-	}
-	return func() { b.busy.Delete(key) }, true
-}
-
 func (b *Bot) support(lang string) string {
 	if b.cfg.SupportContact != "" {
 		return b.cfg.SupportContact
@@ -320,17 +339,83 @@ func (b *Bot) support(lang string) string {
 	return b.t.get(lang, mSupportDefault)
 }
 
-func (b *Bot) showMenu(ctx context.Context, r *request, intro string) {
-	text := b.t.get(r.lang, mMenu)
-	if intro != "" {
-		text = intro + "\n\n" + text
+// standing is where a user stands with the service; the menu and the
+// welcome follow it.
+type standing struct {
+	sub  wgbot.Subscription // the current or last subscription, if ever
+	ever bool               // had a trial or a paid subscription: no trial is offered
+}
+
+func (s standing) live() bool { return s.ever && s.sub.Status == wgbot.SubscriptionActive }
+
+// standingOf reads where the user stands. On a failure the menu of a new
+// user is shown: a press the user may not make is refused by the service.
+func (b *Bot) standingOf(ctx context.Context, r *request) standing {
+	sub, err := b.svc.Subscription(ctx, r.user)
+	if err != nil {
+		if !errors.Is(err, wgbot.ErrNoSubscription) {
+			b.logFailure(ctx, "read subscription for the menu", r.user.TelegramID, err)
+		}
+		return standing{}
 	}
-	b.show(ctx, r, text, b.mainMenu(r.lang))
+	return standing{sub: sub, ever: true}
+}
+
+// showMenu shows the main menu, after intro when there is one.
+func (b *Bot) showMenu(ctx context.Context, r *request, intro string) {
+	b.show(ctx, r, joinText(intro, b.t.get(r.lang, mMenu)), b.mainMenu(r.lang, b.standingOf(ctx, r)))
+}
+
+// showWelcome answers /start: a greeting that says where the user stands
+// (the trial only for someone who never had access), then the menu.
+func (b *Bot) showWelcome(ctx context.Context, r *request, firstName string) {
+	name := []rune(strings.TrimSpace(firstName))
+	if len(name) > 64 {
+		name = name[:64]
+	}
+	// A fresh start: the next plain message is no longer a device's name.
+	if err := b.svc.StopRename(ctx, r.user); err != nil {
+		b.logFailure(ctx, "cancel renaming", r.user.TelegramID, err)
+	}
+	st := b.standingOf(ctx, r)
+	var intro string
+	switch {
+	case st.live():
+		intro = b.t.get(r.lang, mWelcomeLive, string(name), b.until(r.lang, st.sub.ExpiresAt))
+	case st.ever && b.svc.RenewRestores(st.sub):
+		intro = b.t.get(r.lang, mWelcomeEnded, string(name))
+	case st.ever:
+		// Revoked, banned, or past the renewal grace: a renewal issues a
+		// new device, the old configs stay dead.
+		intro = b.t.get(r.lang, mWelcomeEndedNew, string(name))
+	default:
+		intro = b.t.get(r.lang, mWelcome, string(name))
+	}
+	b.show(ctx, r, joinText(intro, b.t.get(r.lang, mMenu)), b.mainMenu(r.lang, st))
 }
 
 func (b *Bot) showHelp(ctx context.Context, r *request) {
 	trial := b.t.days(r.lang, b.svc.TrialPlan().Days)
-	b.show(ctx, r, b.t.get(r.lang, mHelp, trial, b.support(r.lang)), b.backTo(r.lang, actMenu))
+	b.show(ctx, r, b.t.get(r.lang, mHelp, trial, b.support(r.lang)), b.supportKeyboard(r.lang))
+}
+
+var supportUsername = regexp.MustCompile(`^@([A-Za-z0-9_]{4,32})$`)
+
+// supportKeyboard leads back to the menu and, when SupportContact is an
+// @username or an https link, straight to support.
+func (b *Bot) supportKeyboard(lang string) *models.InlineKeyboardMarkup {
+	kb := b.backTo(lang, actMenu)
+	contact := b.cfg.SupportContact
+	link := ""
+	if m := supportUsername.FindStringSubmatch(contact); m != nil {
+		link = "https://t.me/" + m[1]
+	} else if u, err := url.Parse(contact); err == nil && u.Scheme == "https" && u.Host != "" {
+		link = contact
+	}
+	if link != "" {
+		kb.InlineKeyboard = append([][]models.InlineKeyboardButton{row(linkButton(b.t.get(lang, mBtnSupport), link))}, kb.InlineKeyboard...)
+	}
+	return kb
 }
 
 func (b *Bot) showLanguages(ctx context.Context, r *request) {
@@ -352,18 +437,76 @@ func (b *Bot) setLanguage(ctx context.Context, r *request, lang string) {
 }
 
 func (b *Bot) issueTrial(ctx context.Context, r *request) {
-	release, ok := b.begin(r.user.ID, "trial")
-	if !ok {
-		b.answer(ctx, r, b.t.get(r.lang, mBusy), false)
-		return
-	}
-	defer release()
 	// Issuing waits for the VPN server; stop the button's spinner first.
 	b.answer(ctx, r, "", false)
 	d, err := b.svc.IssueTrial(ctx, r.user)
+	if (errors.Is(err, wgbot.ErrTrialUsed) || errors.Is(err, wgbot.ErrHasAccess)) && b.resendAccess(ctx, r) {
+		return
+	}
 	if err != nil {
 		b.fail(ctx, r, "issue trial", err, b.buyKeyboard(r.lang))
 		return
 	}
-	_ = b.deliver(ctx, r.chatID, r.lang, d, b.t.get(r.lang, mTrialIssued, formatDate(d.Subscription.ExpiresAt)), false)
+	b.sendIssued(ctx, service.DeviceNotice{User: r.user, Delivery: d, Reason: service.IssuedTrial})
+}
+
+// resendPause is how soon after a config went out a press for access the
+// user has does not send it again: a burst of presses gets it once.
+const resendPause = 20 * time.Second
+
+// resendAccess answers a press for access the user already has (a live
+// trial, or a paid subscription) with their devices' configs and QR codes
+// again, never with an offer to pay. It returns false when the user has no
+// live access.
+func (b *Bot) resendAccess(ctx context.Context, r *request) bool {
+	sub, devices, err := b.svc.LiveDevices(ctx, r.user)
+	if errors.Is(err, wgbot.ErrNoSubscription) {
+		return false
+	}
+	if err != nil {
+		b.fail(ctx, r, "read live devices", err, nil)
+		return true
+	}
+	intro := ""
+	if sub.IsTrial {
+		intro = b.t.get(r.lang, mTrialIssued, b.until(r.lang, sub.ExpiresAt))
+	}
+	if len(devices) == 0 {
+		// Every device was removed: a new one is added on that screen.
+		b.showSubscription(ctx, r, intro)
+		return true
+	}
+	for _, d := range devices {
+		if time.Since(d.DeliveredAt) < resendPause {
+			if intro == "" {
+				intro = b.t.get(r.lang, mErrHasAccess)
+			}
+			_ = b.sendText(ctx, r.chatID, intro, b.afterDelivery(r.lang))
+			return true
+		}
+	}
+	// A device whose first delivery is not recorded is on its way (its
+	// request or job is sending it, or WireGuard lacks it still): only
+	// that sender sends it, so the user gets it once and working.
+	onItsWay := false
+	for _, d := range devices {
+		ok, err := b.svc.Resendable(ctx, d.Peer)
+		if errors.Is(err, wgbot.ErrPeerNotFound) {
+			continue // taken back meanwhile
+		}
+		if err != nil {
+			b.fail(ctx, r, "check device delivery", err, nil)
+			return true
+		}
+		if !ok {
+			onItsWay = true
+			continue
+		}
+		b.resend(ctx, r, d, intro)
+		intro = ""
+	}
+	if onItsWay {
+		_ = b.sendText(ctx, r.chatID, joinText(intro, b.t.get(r.lang, mConfigOnItsWay)), b.afterDelivery(r.lang))
+	}
+	return true
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"image"
 	"image/color"
@@ -12,7 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -28,29 +29,46 @@ import (
 	"wgbot/jobs"
 	"wgbot/postgres"
 	"wgbot/postgres/pgtest"
-	"wgbot/secret"
 	"wgbot/service"
+	"wgbot/service/servicetest"
 	"wgbot/telegram/tgtest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+// noDatabase runs the package without PostgreSQL: the tests on fakeService
+// and the pure ones pass, and any test that asks pgtest for a database
+// fails (it never skips). go test ./telegram -args -nodb
+var noDatabase = flag.Bool("nodb", false, "run without PostgreSQL; tests that need it fail")
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(runChild())
+	}
+	flag.Parse()
+	if *noDatabase {
+		os.Exit(m.Run())
+	}
+	pgtest.Main(m)
+}
 
 const (
 	testToken = "4242:wgbot-test-token"
 	adminID   = int64(9000)
 )
 
-// harness is one bot on a fresh database, talking to its own emulator,
-// long-polling or (webhook) behind a loopback HTTP server.
+// harness is one bot on a fresh database (or, with fake, on fakeService
+// and no database), talking to its own emulator, long-polling or
+// (webhook) behind a loopback HTTP server.
 type harness struct {
-	t    *testing.T
-	ctx  context.Context
-	tg   *tgtest.Server
-	bot  *Bot
-	svc  *service.Service
-	pool *pgxpool.Pool
-	logs *logBuffer
-	hook *httptest.Server // webhook mode only
+	t     *testing.T
+	ctx   context.Context
+	tg    *tgtest.Server
+	bot   *Bot
+	svc   *service.Service // nil with fake
+	store *postgres.Store  // nil with fake
+	pool  *pgxpool.Pool    // nil with fake
+	fake  *fakeService     // set with fake
+	logs  *logBuffer
+	hook  *httptest.Server // webhook mode only
 	// rewrite, when set, edits each webhook body before the bot sees it:
 	// a man in the middle forging what a client sent.
 	rewrite atomic.Pointer[func([]byte) []byte]
@@ -60,10 +78,18 @@ type harness struct {
 }
 
 type harnessOptions struct {
+	// fake runs the bot on fakeService, without PostgreSQL or the job
+	// queue: for menus, texts and callbacks that touch no money or peers.
+	fake      bool
 	webhook   bool
 	apply     service.Provisioner
+	applyWait time.Duration // default 5s
 	checkouts []Checkout
 	config    func(*Config)
+	gateClock func() time.Time // the user gate's clock; default time.Now
+	// renewalGrace is the store's RenewalGrace; 0: renewals always restore.
+	renewalGrace time.Duration
+	clock        func() time.Time // the service's clock; default time.Now
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -74,33 +100,28 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	h.tg = tgtest.New(testToken)
 	t.Cleanup(h.tg.Close)
 
-	pool, err := pgxpool.New(ctx, pgtest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	h.pool = pool
-	store := postgres.NewStore(pool, 720301, 0)
-	srv, err := store.EnsureServer(ctx, wgbot.Server{
-		Name: "main", Interface: "wg0", Endpoint: "vpn.example.com:51820", Subnet: netip.MustParsePrefix("10.66.0.0/22"),
-		Address: netip.MustParseAddr("10.66.0.1"), PublicKey: "c2VydmVyc2VydmVyc2VydmVyc2VydmVyc2VydmVyMDA=", DNS: []string{"1.1.1.1"}, MTU: 1420,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := secret.NewKeyring(bytes.Repeat([]byte{5}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h.svc = service.New(store, keys, o.apply, service.Config{
-		Server: srv, Plans: service.DefaultPlans(), TrialDays: 3,
-		ClientRoutes: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}, Keepalive: 25, ApplyWait: 5 * time.Second,
-	}, nil, log)
-
+	if o.applyWait == 0 {
+		o.applyWait = 5 * time.Second
+	}
 	cfg := Config{
 		Token: testToken, APIURL: h.tg.URL(), AdminIDs: []int64{adminID}, SupportContact: "@wgbot_support",
 		PollTimeout: 5 * time.Second, RetryBackoff: 50 * time.Millisecond, ShutdownTimeout: 10 * time.Second,
+		// Tests press faster than people; the limit's own tests set it.
+		UserBurst: 1000,
+	}
+	var svc Service
+	if o.fake {
+		h.fake = newFakeService()
+		svc = h.fake
+	} else {
+		stack := servicetest.New(t, servicetest.Options{
+			Jobs: true, Key: bytes.Repeat([]byte{5}, 32), Apply: o.apply, Log: log,
+			Store: postgres.Options{RenewalGrace: o.renewalGrace}, Now: o.clock,
+			Config: service.Config{Keepalive: 25, ApplyWait: o.applyWait},
+		})
+		h.pool, h.store, h.svc = stack.Pool, stack.Store, stack.Service
+		svc, cfg.Broadcasts = stack.Service, stack.Store
 	}
 	if o.webhook {
 		h.hook = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -116,25 +137,17 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	if o.config != nil {
 		o.config(&cfg)
 	}
-	h.bot, err = New(h.svc, cfg, o.checkouts, log)
+	var err error
+	h.bot, err = New(svc, cfg, o.checkouts, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// As in serve: payment notices come from the job queue, through the bot.
-	jobClient, err := jobs.New(pool, jobs.Config{ExpireEvery: time.Hour, SweepEvery: time.Hour},
-		&jobs.Deps{Service: h.svc, Notifier: h.bot, Log: log})
-	if err != nil {
-		t.Fatal(err)
+	if o.gateClock != nil {
+		h.bot.now = o.gateClock // before Run: nothing reads it yet
 	}
-	store.UseJobs(jobClient, nil)
-	if err := jobClient.Start(context.Background()); err != nil {
-		t.Fatal(err)
+	if !o.fake {
+		h.startJobs(log)
 	}
-	t.Cleanup(func() {
-		stop, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		jobClient.Stop(stop)
-	})
 	h.start()
 	if o.webhook {
 		h.wait("setWebhook", func() bool { url, _ := h.tg.Webhook(); return url != "" })
@@ -146,6 +159,25 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		}
 	})
 	return h
+}
+
+// startJobs works the job queue as in serve: payment notices and pending
+// configs come from it, through the bot.
+func (h *harness) startJobs(log *slog.Logger) {
+	h.t.Helper()
+	jobClient, err := jobs.New(h.pool, jobs.Config{ExpireEvery: time.Hour, SweepEvery: time.Hour},
+		jobs.Deps{Service: h.svc, Notifier: h.bot, Devices: h.bot, Log: log, Broadcasts: h.store, Broadcaster: h.bot})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := jobClient.Start(context.Background()); err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() {
+		stop, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		jobClient.Stop(stop)
+	})
 }
 
 // start runs the bot until shutdown.
@@ -206,7 +238,7 @@ func (h *harness) idle() {
 		if time.Now().After(deadline) {
 			h.t.Fatal("the bot did not become idle")
 		}
-		if h.tg.PendingUpdates() == 0 && len(h.bot.slots) == 0 {
+		if h.tg.PendingUpdates() == 0 && h.bot.gate.idle() {
 			stable++
 		} else {
 			stable = 0

@@ -30,26 +30,37 @@ func normalizeLang(code string) string {
 
 const (
 	// Menus and navigation.
-	mWelcome        msg = "welcome"
-	mMenu           msg = "menu"
-	mBtnTrial       msg = "btn_trial"
-	mBtnBuy         msg = "btn_buy"
-	mBtnSub         msg = "btn_subscription"
-	mBtnHelp        msg = "btn_help"
-	mBtnLanguage    msg = "btn_language"
-	mBtnBack        msg = "btn_back"
-	mHelp           msg = "help"
-	mPaySupport     msg = "pay_support"
-	mSupportDefault msg = "support_default"
-	mChooseLanguage msg = "choose_language"
-	mLanguageName   msg = "language_name"
-	mLanguageSet    msg = "language_set"
-	mOutdated       msg = "outdated_button"
-	mBusy           msg = "busy"
-	mCmdStart       msg = "cmd_start"
-	mCmdHelp        msg = "cmd_help"
-	mCmdLang        msg = "cmd_lang"
-	mCmdPaySupport  msg = "cmd_paysupport"
+	mWelcome         msg = "welcome"
+	mWelcomeLive     msg = "welcome_live"
+	mWelcomeEnded    msg = "welcome_ended"
+	mWelcomeEndedNew msg = "welcome_ended_new"
+	mBtnRenew        msg = "btn_renew"
+	mDateIn          msg = "date_in"
+	mDateSoon        msg = "date_soon"
+	mMenu            msg = "menu"
+	mBtnTrial        msg = "btn_trial"
+	mBtnBuy          msg = "btn_buy"
+	mBtnSub          msg = "btn_subscription"
+	mBtnHelp         msg = "btn_help"
+	mBtnLanguage     msg = "btn_language"
+	mBtnBack         msg = "btn_back"
+	mHelp            msg = "help"
+	mPaySupport      msg = "pay_support"
+	mSupportDefault  msg = "support_default"
+	mBtnSupport      msg = "btn_support"
+	mChooseLanguage  msg = "choose_language"
+	mLanguageName    msg = "language_name"
+	mLanguageSet     msg = "language_set"
+	mOutdated        msg = "outdated_button"
+	mTooLong         msg = "too_long"
+	mUnknownCommand  msg = "unknown_command"
+	mBusy            msg = "busy"
+	mSlowDown        msg = "slow_down"
+	mSlowDownButton  msg = "slow_down_button"
+	mCmdStart        msg = "cmd_start"
+	mCmdHelp         msg = "cmd_help"
+	mCmdLang         msg = "cmd_lang"
+	mCmdPaySupport   msg = "cmd_paysupport"
 
 	// "n days" and "up to n devices", by plural form.
 	mDaysOne         msg = "days_one"
@@ -76,22 +87,34 @@ const (
 	mInvoiceTitle       msg = "invoice_title"
 	mInvoiceDescription msg = "invoice_description"
 	mPayLink            msg = "pay_link"
+	mPayLinkMethod      msg = "pay_link_method"
+	mPayStarts          msg = "pay_starts"
+	mPayExtends         msg = "pay_extends"
 	mBtnPay             msg = "btn_pay"
 	mPaidNew            msg = "paid_new"
 	mPaidExtended       msg = "paid_extended"
 	mPaymentProblem     msg = "payment_problem"
+	mCheckoutCanceled   msg = "checkout_canceled"
+	mBtnTryAgain        msg = "btn_try_again"
+	mInvoiceClosed      msg = "invoice_closed"
+	mInvoicePaid        msg = "invoice_paid"
 	mRefundedUntil      msg = "refunded_until"
 	mRefundedEnded      msg = "refunded_ended"
 	mGranted            msg = "granted"
 
 	// My subscription and devices.
 	mNoSubscription    msg = "no_subscription"
-	mSubscription      msg = "subscription"
+	mSubStatus         msg = "sub_status"
+	mSubPlan           msg = "sub_plan"
+	mValidUntil        msg = "valid_until"
+	mEndedOn           msg = "ended_on"
+	mSubDevices        msg = "sub_devices"
 	mStatusActive      msg = "status_active"
 	mStatusExpired     msg = "status_expired"
 	mStatusRevoked     msg = "status_revoked"
 	mPlanTrial         msg = "plan_trial"
 	mPlanGift          msg = "plan_gift"
+	mPlanRetired       msg = "plan_retired"
 	mDeviceLine        msg = "device_line"
 	mDeviceOff         msg = "device_off"
 	mBtnDeviceConfig   msg = "btn_device_config"
@@ -104,46 +127,108 @@ const (
 	mDeviceRemoved     msg = "device_removed"
 	mSubscriptionEnded msg = "subscription_ended"
 	mExpiresSoon       msg = "expires_soon"
+	mConfigOnItsWay    msg = "config_on_its_way"
+	mBtnDeviceRename   msg = "btn_device_rename"
+	mAskDeviceName     msg = "ask_device_name"
+	mDeviceRenamed     msg = "device_renamed"
 
 	// What a failed request tells the user (see userError).
-	mErrTrialUsed     msg = "err_trial_used"
-	mErrHasAccess     msg = "err_has_access"
-	mErrTrialOff      msg = "err_trial_disabled"
-	mErrDeviceLimit   msg = "err_device_limit"
-	mErrNoSub         msg = "err_no_subscription"
-	mErrNotFound      msg = "err_not_found"
-	mErrNoAddress     msg = "err_no_free_address"
-	mErrBanned        msg = "err_banned"
-	mErrApplyFailed   msg = "err_apply_failed"
-	mErrOrderClosed   msg = "err_order_closed"
-	mErrOrderGone     msg = "err_order_gone"
-	mErrNoPrice       msg = "err_no_price"
-	mErrMismatch      msg = "err_payment_mismatch"
-	mErrInvalid       msg = "err_invalid"
-	mErrConflict      msg = "err_conflict"
-	mErrUnavailable   msg = "err_unavailable"
-	mErrInternal      msg = "err_internal"
-	mErrCheckoutStart msg = "err_checkout_start"
+	mErrTrialUsed       msg = "err_trial_used"
+	mErrHasAccess       msg = "err_has_access"
+	mErrTrialOff        msg = "err_trial_disabled"
+	mErrDeviceLimit     msg = "err_device_limit"
+	mErrNoSub           msg = "err_no_subscription"
+	mErrNotFound        msg = "err_not_found"
+	mErrNoAddress       msg = "err_no_free_address"
+	mErrNoServer        msg = "err_no_server"
+	mErrBanned          msg = "err_banned"
+	mErrApplyFailed     msg = "err_apply_failed"
+	mErrOrderClosed     msg = "err_order_closed"
+	mErrOrderGone       msg = "err_order_gone"
+	mErrNoPrice         msg = "err_no_price"
+	mErrMismatch        msg = "err_payment_mismatch"
+	mErrInvalid         msg = "err_invalid"
+	mErrConflict        msg = "err_conflict"
+	mErrUnavailable     msg = "err_unavailable"
+	mErrInternal        msg = "err_internal"
+	mErrCheckoutStart   msg = "err_checkout_start"
+	mErrDeviceName      msg = "err_device_name"
+	mErrDeviceNameTaken msg = "err_device_name_taken"
 
 	// Admin commands.
-	mAdminUsage          msg = "admin_usage"
-	mAdminStats          msg = "admin_stats"
-	mAdminRevenueNone    msg = "admin_revenue_none"
-	mAdminUser           msg = "admin_user"
-	mAdminUserSub        msg = "admin_user_sub"
-	mAdminUserNoSub      msg = "admin_user_no_sub"
-	mAdminYes            msg = "admin_yes"
-	mAdminNo             msg = "admin_no"
-	mAdminNoUser         msg = "admin_no_user"
-	mAdminGranted        msg = "admin_granted"
-	mAdminRevoked        msg = "admin_revoked"
-	mAdminBroadcastQueue msg = "admin_broadcast_queued"
-	mAdminBroadcastDone  msg = "admin_broadcast_done"
-	mAdminBroadcastBusy  msg = "admin_broadcast_busy"
-	mAdminRefunded       msg = "admin_refunded"
-	mAdminRefundAgain    msg = "admin_refund_again"
-	mAdminRefundRefused  msg = "admin_refund_refused"
-	mAdminFailed         msg = "admin_failed"
+	mAdminUsage           msg = "admin_usage"
+	mAdminStats           msg = "admin_stats"
+	mAdminRevenueNone     msg = "admin_revenue_none"
+	mStatsNow             msg = "stats_now"
+	mStatsServer          msg = "stats_server"
+	mStatsNodeDown        msg = "stats_node_down"
+	mStatsDraining        msg = "stats_draining"
+	mStatsWindow          msg = "stats_window"
+	mStatsRevenue         msg = "stats_revenue"
+	mStatsToday           msg = "stats_today"
+	mStatsWeek            msg = "stats_week"
+	mStatsMonth           msg = "stats_month"
+	mAdminUser            msg = "admin_user"
+	mAdminUserSub         msg = "admin_user_sub"
+	mAdminUserSubs        msg = "admin_user_subs"
+	mAdminUserDevices     msg = "admin_user_devices"
+	mAdminUserDevice      msg = "admin_user_device"
+	mAdminUserPayments    msg = "admin_user_payments"
+	mAdminUserPayment     msg = "admin_user_payment"
+	mAdminPaid            msg = "admin_paid"
+	mAdminPaidRefunded    msg = "admin_paid_refunded"
+	mAdminEarlier         msg = "admin_earlier"
+	mPeerActive           msg = "peer_active"
+	mPeerPaused           msg = "peer_paused"
+	mPeerRemoved          msg = "peer_removed"
+	mAdminYes             msg = "admin_yes"
+	mAdminNo              msg = "admin_no"
+	mAdminNoUser          msg = "admin_no_user"
+	mAdminGranted         msg = "admin_granted"
+	mAdminRevoked         msg = "admin_revoked"
+	mAdminStale           msg = "admin_stale"
+	mAdminBroadcastQueue  msg = "admin_broadcast_queued"
+	mBroadcastAlreadySent msg = "broadcast_already_sent"
+	mAdminBroadcastDone   msg = "admin_broadcast_done"
+	mAdminBroadcastOff    msg = "admin_broadcast_off"
+	mBroadcastPreview     msg = "broadcast_preview"
+	mAudienceButton       msg = "audience_button"
+	mBtnSendBroadcast     msg = "btn_send_broadcast"
+	mAudienceAll          msg = "audience_all"
+	mAudienceActive       msg = "audience_active"
+	mAudienceExpired      msg = "audience_expired"
+	mAudienceNeverPaid    msg = "audience_never_paid"
+	mAdminRefunded        msg = "admin_refunded"
+	mAdminRefundAgain     msg = "admin_refund_again"
+	mAdminRefundRefused   msg = "admin_refund_refused"
+	mAdminFailed          msg = "admin_failed"
+	mAdminRevokeConfirm   msg = "admin_revoke_confirm"
+	mBtnConfirmRevoke     msg = "btn_confirm_revoke"
+	mAdminCancelled       msg = "admin_cancelled"
+	mAccessRevoked        msg = "access_revoked"
+	mAdminBanConfirm      msg = "admin_ban_confirm"
+	mBtnConfirmBan        msg = "btn_confirm_ban"
+	mAdminBanned          msg = "admin_banned"
+	mAdminUnbanned        msg = "admin_unbanned"
+	mBannedNotice         msg = "banned_notice"
+
+	// A malformed admin command: what was wrong, and how it is written.
+	mAdminWrong     msg = "admin_wrong"
+	mWrongNoUser    msg = "wrong_no_user"
+	mWrongUser      msg = "wrong_user"
+	mWrongNoDays    msg = "wrong_no_days"
+	mWrongDays      msg = "wrong_days"
+	mWrongTooMany   msg = "wrong_too_many"
+	mWrongNoText    msg = "wrong_no_text"
+	mWrongNoCharge  msg = "wrong_no_charge"
+	mWrongCharge    msg = "wrong_charge"
+	mUsageUser      msg = "usage_user"
+	mUsageGrant     msg = "usage_grant"
+	mUsageRevoke    msg = "usage_revoke"
+	mUsageBroadcast msg = "usage_broadcast"
+	mUsageRefund    msg = "usage_refund"
+	mUsageBan       msg = "usage_ban"
+	mUsageUnban     msg = "usage_unban"
 )
 
 // catalogue is every text in every language. It is built fresh by New, so
@@ -152,26 +237,37 @@ const (
 func catalogue() map[string]map[msg]string {
 	return map[string]map[msg]string{
 		langEN: {
-			mWelcome:        "Hi, %s! This bot gives you a fast, private WireGuard VPN.\n\nTake the free trial or choose a plan below.",
-			mMenu:           "Choose an action:",
-			mBtnTrial:       "🎁 Free trial",
-			mBtnBuy:         "💳 Buy",
-			mBtnSub:         "📱 My subscription",
-			mBtnHelp:        "❓ Help",
-			mBtnLanguage:    "🌐 Language",
-			mBtnBack:        "« Back",
-			mHelp:           "How it works:\n• Free trial: %s of VPN on one device, once.\n• Buy: choose a plan and pay with Telegram Stars or another method.\n• My subscription: expiry date, devices, configs and QR codes.\n\nCommands: /start opens the menu, /lang changes the language, /paysupport helps with payments.\n\nSupport: %s",
-			mPaySupport:     "Questions about a payment or a refund? Write to %s and include the date of the payment; for Telegram Stars also the transaction ID from the receipt.",
-			mSupportDefault: "the bot's administrator",
-			mChooseLanguage: "Choose your language:",
-			mLanguageName:   "English",
-			mLanguageSet:    "Language: English.",
-			mOutdated:       "This button is out of date.",
-			mBusy:           "⏳ Working on it…",
-			mCmdStart:       "Main menu",
-			mCmdHelp:        "How it works and support",
-			mCmdLang:        "Change the language",
-			mCmdPaySupport:  "Help with payments and refunds",
+			mWelcome:         "Hi, %s! This bot gives you a fast, private WireGuard VPN.\n\nTake the free trial or choose a plan below.",
+			mWelcomeLive:     "Hi, %s! Your VPN is active until %s.",
+			mWelcomeEnded:    "Hi, %s! Your subscription has ended. Renew it and your devices work again.",
+			mWelcomeEndedNew: "Hi, %s! Your subscription has ended, and its devices no longer work. Buy a plan to get a new device config.",
+			mBtnRenew:        "💳 Renew",
+			mDateIn:          "%s (in %s)",
+			mDateSoon:        "%s (in less than a day)",
+			mMenu:            "Choose an action:",
+			mBtnTrial:        "🎁 Free trial",
+			mBtnBuy:          "💳 Buy",
+			mBtnSub:          "📱 My subscription",
+			mBtnHelp:         "❓ Help",
+			mBtnLanguage:     "🌐 Language",
+			mBtnBack:         "« Back",
+			mHelp:            "How it works:\n• Free trial: %s of VPN on one device, once.\n• Buy: choose a plan and pay with Telegram Stars or another method.\n• My subscription: expiry date, devices, configs and QR codes.\n\nCommands: /start opens the menu, /lang changes the language, /paysupport helps with payments.\n\nSupport: %s",
+			mPaySupport:      "Questions about a payment or a refund? Write to %s and include the date of the payment; for Telegram Stars also the transaction ID from the receipt.",
+			mSupportDefault:  "the bot's administrator",
+			mBtnSupport:      "✉️ Write to support",
+			mChooseLanguage:  "Choose your language:",
+			mLanguageName:    "English",
+			mLanguageSet:     "Language: English.",
+			mOutdated:        "This button is out of date. Use the newest message, or send /start.",
+			mTooLong:         "That message is too long to read. The bot works with its buttons: send /start for the menu.",
+			mUnknownCommand:  "There is no command /%s. /start opens the menu, /help says how everything works.",
+			mBusy:            "⏳ Working on it…",
+			mSlowDown:        "You are sending messages too fast, so some were skipped. Wait a few seconds, then try again.",
+			mSlowDownButton:  "Too fast: wait a few seconds.",
+			mCmdStart:        "Main menu",
+			mCmdHelp:         "How it works and support",
+			mCmdLang:         "Change the language",
+			mCmdPaySupport:   "Help with payments and refunds",
 
 			mDaysOne:         "%d day",
 			mDaysFew:         "%d days",
@@ -183,33 +279,45 @@ func catalogue() map[string]map[msg]string {
 			mTrialIssued:   "Your free trial is active until %s.",
 			mConfigCaption: "WireGuard config for %s",
 			mQRCaption:     "QR code for %s: scan it in the WireGuard app.",
-			mInstallSteps:  "How to connect:\n📱 Phone: install WireGuard (App Store or Google Play), tap “+”, choose “Scan from QR code” and scan the picture above.\n💻 Computer: install WireGuard from wireguard.com/install, choose “Import tunnel(s) from file” and pick %s.\nThen switch the tunnel on.\n\nValid until %s. Keep the config private: whoever has it uses your device slot.",
+			mInstallSteps:  "How to connect:\n📱 Phone: install WireGuard (App Store or Google Play), tap “+”, choose “Scan from QR code” and scan the picture above.\n💻 Computer: install WireGuard from wireguard.com/install, choose “Import tunnel(s) from file” and pick %s.\nThen switch the tunnel on.\n\nKeep the config private: whoever has it uses your device slot.",
 			mApplyPending:  "The VPN server is still taking your device on; if it does not connect at once, try again in a minute.",
 
 			mPlans:              "Choose a plan:\n\n%s",
-			mPlanLine:           "• %s, %s: %s",
+			mPlanLine:           "• %s: %s, %s, %s",
 			mPlanButton:         "%s · %s",
-			mChooseMethod:       "Plan: %s, %s.\nChoose how to pay:",
+			mChooseMethod:       "Plan: %s (%s, %s).\nChoose how to pay:",
 			mMethodStars:        "⭐ Telegram Stars · %s",
 			mMethodButton:       "%s · %s",
 			mInvoiceTitle:       "VPN for %s",
 			mInvoiceDescription: "WireGuard VPN for %s on %s.",
-			mPayLink:            "To pay %s with %s, use the button below. The link is valid for 24 hours; your access starts as soon as the payment is confirmed.",
+			mPayLink:            "To pay %s with %s, use the button below. The link is valid for 24 hours.",
+			mPayLinkMethod:      "To pay %s, use the button below (payment method: %s). The link is valid for 24 hours.",
+			mPayStarts:          "Your access starts as soon as the payment is confirmed.",
+			mPayExtends:         "Once the payment is confirmed, your subscription is extended by %s from its current expiry, to %s.",
 			mBtnPay:             "Pay %s",
 			mPaidNew:            "Payment received, thank you! Your subscription is active until %s. Your config follows.",
 			mPaidExtended:       "Payment received, thank you! Your subscription is extended until %s.",
+			mCheckoutCanceled:   "Payment cancelled: the payment of %s did not go through, and nothing was charged. Try again?",
+			mBtnTryAgain:        "🔁 Try again",
+			mInvoiceClosed:      "Payment cancelled: this invoice has expired, and nothing was charged. Try again?",
+			mInvoicePaid:        "This invoice is already paid; nothing more was charged. Your subscription is in the menu.",
 			mPaymentProblem:     "We received your payment but could not apply it automatically. Please write to %s and quote this ID: %s",
 			mRefundedUntil:      "Your payment was refunded. Your subscription now ends on %s.",
 			mRefundedEnded:      "Your payment was refunded and your access has ended.",
 			mGranted:            "You received %s of VPN access, valid until %s.",
 
 			mNoSubscription:    "You have no subscription yet. Take the free trial or choose a plan.",
-			mSubscription:      "Subscription: %s\nPlan: %s\nValid until: %s\nDays left: %d\nDevices: %d of %d\n%s",
+			mSubStatus:         "Subscription: %s",
+			mSubPlan:           "Plan: %s",
+			mValidUntil:        "Valid until: %s",
+			mEndedOn:           "Ended: %s",
+			mSubDevices:        "Devices: %d of %d",
 			mStatusActive:      "active ✅",
 			mStatusExpired:     "expired",
 			mStatusRevoked:     "ended",
 			mPlanTrial:         "free trial",
 			mPlanGift:          "gift",
+			mPlanRetired:       "a paid plan",
 			mDeviceLine:        "• %s, %s",
 			mDeviceOff:         "• %s, %s (paused until you renew)",
 			mBtnDeviceConfig:   "📄 %s",
@@ -222,66 +330,138 @@ func catalogue() map[string]map[msg]string {
 			mDeviceRemoved:     "%s was removed.",
 			mSubscriptionEnded: "Your subscription has ended and your devices are paused. Choose a plan to continue: your configs start working again.",
 			mExpiresSoon:       "Your subscription ends on %s, in %s. Extend it to keep your VPN working without a break.",
+			mConfigOnItsWay:    "Your config is on its way: it arrives here as soon as the VPN server has it ready.",
+			mBtnDeviceRename:   "✏️",
+			mAskDeviceName:     "Send a new name for %s, such as “Phone” or “Work laptop”: up to 24 characters.",
+			mDeviceRenamed:     "Renamed to %s.",
 
-			mErrTrialUsed:     "You have already used your free trial. Choose a plan to keep using the VPN.",
-			mErrHasAccess:     "You already have an active subscription, so no trial is needed. Open “My subscription” for your config.",
-			mErrTrialOff:      "The free trial is not available right now.",
-			mErrDeviceLimit:   "All device slots of your plan are in use. Remove a device or choose a bigger plan.",
-			mErrNoSub:         "You have no active subscription. Take the free trial or choose a plan.",
-			mErrNotFound:      "Not found.",
-			mErrNoAddress:     "The server is full right now. Please try again later.",
-			mErrBanned:        "Your account is blocked. Write to support if you think this is a mistake.",
-			mErrApplyFailed:   "The VPN server could not take the change just now. Nothing was used up; please try again in a minute.",
-			mErrOrderClosed:   "This order is already closed. Open “Buy” to create a new one.",
-			mErrOrderGone:     "This order cannot be paid. Open “Buy” to create a new one.",
-			mErrNoPrice:       "This plan cannot be paid this way.",
-			mErrMismatch:      "The payment does not match the order.",
-			mErrInvalid:       "That request is not valid.",
-			mErrConflict:      "That cannot be done right now.",
-			mErrUnavailable:   "The service is busy right now. Please try again in a minute.",
-			mErrInternal:      "Something went wrong on our side. Please try again later.",
-			mErrCheckoutStart: "The payment page could not be opened. Please try again later or choose another method.",
+			mErrTrialUsed:       "You have already used your free trial. Choose a plan to keep using the VPN.",
+			mErrHasAccess:       "You already have an active subscription, so no trial is needed. Open “My subscription” for your config.",
+			mErrTrialOff:        "The free trial is not available right now.",
+			mErrDeviceLimit:     "All device slots of your plan are in use. Remove a device or choose a bigger plan.",
+			mErrNoSub:           "You have no active subscription. Take the free trial or choose a plan.",
+			mErrNotFound:        "Not found.",
+			mErrNoAddress:       "The server is full right now. Please try again later.",
+			mErrNoServer:        "Our VPN servers are down or full right now, so no new device can be set up. Please try again later.",
+			mErrBanned:          "Your account is blocked. Write to support if you think this is a mistake.",
+			mErrApplyFailed:     "The VPN server could not take the change just now. Nothing was used up; please try again in a minute.",
+			mErrOrderClosed:     "This order is already closed. Open “Buy” to create a new one.",
+			mErrOrderGone:       "This order cannot be paid. Open “Buy” to create a new one.",
+			mErrNoPrice:         "This plan cannot be paid this way.",
+			mErrMismatch:        "The payment does not match the order.",
+			mErrInvalid:         "That request is not valid.",
+			mErrConflict:        "That cannot be done right now.",
+			mErrUnavailable:     "The service is busy right now. Please try again in a minute.",
+			mErrInternal:        "Something went wrong on our side. Please try again later.",
+			mErrCheckoutStart:   "The payment page could not be opened. Please try again later or choose another method.",
+			mErrDeviceName:      "That name does not fit: use 1 to 24 letters, digits, spaces or signs, and not a name like device-3. Send another name.",
+			mErrDeviceNameTaken: "Another of your devices already has that name. Send another one.",
 
-			mAdminUsage:          "Admin commands:\n/stats\n/user <id|@username>\n/grant <id|@username> <days>\n/revoke <id|@username>\n/broadcast <text>\n/refund <telegram_payment_charge_id>",
-			mAdminStats:          "Users: %d\nActive subscriptions: %d\nTrials: %d\nActive devices: %d\nRevenue:\n%s",
-			mAdminRevenueNone:    "none yet",
-			mAdminUser:           "User %d (@%s, %s)\nLanguage: %s\nRegistered: %s\nBlocked the bot: %s\nBanned: %s\n%s",
-			mAdminUserSub:        "Subscription: %s, plan %s, until %s, %d of %d devices",
-			mAdminUserNoSub:      "No subscription.",
-			mAdminYes:            "yes",
-			mAdminNo:             "no",
-			mAdminNoUser:         "No such user.",
-			mAdminGranted:        "Granted %d days to %d; valid until %s.",
-			mAdminRevoked:        "Access of %d revoked.",
-			mAdminBroadcastQueue: "Broadcast queued for %d users.",
-			mAdminBroadcastDone:  "Broadcast finished: %d delivered, %d blocked the bot, %d failed.",
-			mAdminBroadcastBusy:  "A broadcast is already running; wait for its report.",
-			mAdminRefunded:       "Refunded payment %s of user %d; %d days taken back.",
-			mAdminRefundAgain:    "Payment %s was already refunded.",
-			mAdminRefundRefused:  "Telegram refused the refund: %s",
-			mAdminFailed:         "Failed: %s",
+			mAdminUsage:           "Admin commands:\n/stats\n/user <id|@username>\n/grant <id|@username> <days>\n/revoke <id|@username>\n/ban <id|@username>\n/unban <id|@username>\n/broadcast <text>\n/refund <telegram_payment_charge_id>",
+			mAdminStats:           "📊 Statistics\n\n%s",
+			mAdminRevenueNone:     "• none",
+			mStatsNow:             "Now:\nUsers in total: %d\nLive subscriptions: %d (of them live trials: %d)\nLive subscriptions ending within 3 days: %d\nPayments pending (open orders): %d\nActive devices by server:\n%s",
+			mStatsServer:          "• %s: %d",
+			mStatsNodeDown:        " ⚠ node down: no new devices",
+			mStatsDraining:        " (draining: no new devices)",
+			mStatsWindow:          "%s:\nNew users: %d\nTrials started: %d\nTrials started that led to a payment: %d of %d (%s)\nPayments credited, not refunded: %d\nPayments failed (orders cancelled or expired unpaid): %d\nRevenue net of refunds, by provider:\n%s",
+			mStatsRevenue:         "• %s: %s",
+			mStatsToday:           "Today (since 00:00 UTC)",
+			mStatsWeek:            "Last 7 days",
+			mStatsMonth:           "Last 30 days",
+			mAdminUser:            "User id %d (@%s, %s)\nLanguage: %s\nRegistered: %s\nBlocked the bot: %s\nBanned: %s",
+			mAdminUserSub:         "• %s, %s, %s → %s, devices: %d of %d",
+			mAdminUserSubs:        "Subscriptions:\n%s",
+			mAdminUserDevices:     "Devices:\n%s",
+			mAdminUserDevice:      "• %s, %s, created %s, %s",
+			mAdminUserPayments:    "Payments (for a stars payment, the charge id after the provider is what /refund takes; other providers refund in their own dashboards):\n%s",
+			mAdminUserPayment:     "• %s %s: %s for %s, %s",
+			mAdminPaid:            "credited %s",
+			mAdminPaidRefunded:    "credited %s, refunded %s",
+			mAdminEarlier:         "(earlier ones left out: %d)",
+			mPeerActive:           "active",
+			mPeerPaused:           "paused until renewal",
+			mPeerRemoved:          "removed",
+			mAdminYes:             "yes",
+			mAdminNo:              "no",
+			mAdminNoUser:          "No such user.",
+			mAdminGranted:         "Granted %s to id %d; valid until %s.",
+			mAdminRevoked:         "Access of id %d revoked.",
+			mAdminStale:           "Nothing done: id %d has a new subscription since this question. Run the command again if it should end too.",
+			mBroadcastAlreadySent: "This broadcast was already sent.",
+			mAdminBroadcastQueue:  "Broadcast queued. Audience: %s. Recipients: %d. The report with delivered and blocked counts follows when it is done.",
+			mBroadcastPreview:     "Preview: the next message is the broadcast exactly as users get it. Choose who gets it; nothing is sent before you press Send.",
+			mAudienceButton:       "%s: %d",
+			mBtnSendBroadcast:     "📨 Send · %s: %d",
+			mAudienceAll:          "Everyone",
+			mAudienceActive:       "Live subscription",
+			mAudienceExpired:      "Subscription ended",
+			mAudienceNeverPaid:    "Never paid",
+			mAdminBroadcastDone:   "Broadcast finished.\nDelivered: %d\nBlocked the bot: %d\nFailed: %d",
+			mAdminBroadcastOff:    "Broadcasts are not set up in this process (they need the job queue).",
+			mAdminRefunded:        "Refunded payment %s of id %d; %s taken back.",
+			mAdminRefundAgain:     "Payment %s was already refunded.",
+			mAdminRefundRefused:   "Telegram refused the refund: %s",
+			mAdminFailed:          "Failed: %s",
+			mAdminRevokeConfirm:   "Revoke the access of id %d (@%s)? Their devices stop working at once and the remaining time is not given back.",
+			mBtnConfirmRevoke:     "Yes, revoke",
+			mAdminCancelled:       "Cancelled; nothing changed.",
+			mAccessRevoked:        "Your VPN access has been ended by the administrator, and your devices no longer connect. If you think this is a mistake, write to %s.",
+			mAdminBanConfirm:      "Ban id %d (@%s)? Their access ends at once and they can get none until /unban.",
+			mBtnConfirmBan:        "Yes, ban",
+			mAdminBanned:          "id %d is banned; their access has ended.",
+			mAdminUnbanned:        "id %d is no longer banned.",
+			mBannedNotice:         "Your account has been blocked by the administrator and your VPN access has ended. If you think this is a mistake, write to %s.",
+
+			mAdminWrong:     "%s\nHow to write it: %s",
+			mWrongNoUser:    "Name the user: a Telegram id or @username.",
+			mWrongUser:      "“%s” is neither a Telegram id nor a @username.",
+			mWrongNoDays:    "Say how many days to grant.",
+			mWrongDays:      "“%s” is not a number of days: write a whole number such as 30.",
+			mWrongTooMany:   "There are more words than the command takes.",
+			mWrongNoText:    "Write the text to send after the command.",
+			mWrongNoCharge:  "Give the payment's charge id: /user shows it with the user's payments.",
+			mWrongCharge:    "“%s” is not a payment charge id.",
+			mUsageUser:      "/user <id|@username>",
+			mUsageGrant:     "/grant <id|@username> <days>",
+			mUsageRevoke:    "/revoke <id|@username>",
+			mUsageBroadcast: "/broadcast <text>",
+			mUsageRefund:    "/refund <telegram_payment_charge_id>",
+			mUsageBan:       "/ban <id|@username>",
+			mUsageUnban:     "/unban <id|@username>",
 		},
 		langRU: {
-			mWelcome:        "Привет, %s! Этот бот даёт быстрый и приватный VPN на WireGuard.\n\nВозьмите бесплатный пробный период или выберите тариф ниже.",
-			mMenu:           "Выберите действие:",
-			mBtnTrial:       "🎁 Пробный период",
-			mBtnBuy:         "💳 Купить",
-			mBtnSub:         "📱 Моя подписка",
-			mBtnHelp:        "❓ Помощь",
-			mBtnLanguage:    "🌐 Язык",
-			mBtnBack:        "« Назад",
-			mHelp:           "Как это работает:\n• Пробный период: %s VPN на одном устройстве, один раз.\n• Купить: выберите тариф и оплатите звёздами Telegram или другим способом.\n• Моя подписка: срок, устройства, конфиги и QR-коды.\n\nКоманды: /start открывает меню, /lang меняет язык, /paysupport помогает с оплатой.\n\nПоддержка: %s",
-			mPaySupport:     "Вопрос об оплате или возврате? Напишите %s и укажите дату платежа, а для звёзд Telegram ещё и ID транзакции из чека.",
-			mSupportDefault: "администратору бота",
-			mChooseLanguage: "Выберите язык:",
-			mLanguageName:   "Русский",
-			mLanguageSet:    "Язык: русский.",
-			mOutdated:       "Эта кнопка устарела.",
-			mBusy:           "⏳ Уже делаем…",
-			mCmdStart:       "Главное меню",
-			mCmdHelp:        "Как это работает и поддержка",
-			mCmdLang:        "Сменить язык",
-			mCmdPaySupport:  "Помощь с оплатой и возвратом",
+			mWelcome:         "Привет, %s! Этот бот даёт быстрый и приватный VPN на WireGuard.\n\nВозьмите бесплатный пробный период или выберите тариф ниже.",
+			mWelcomeLive:     "Привет, %s! Ваш VPN действует до %s.",
+			mWelcomeEnded:    "Привет, %s! Ваша подписка закончилась. Продлите её, и ваши устройства снова заработают.",
+			mWelcomeEndedNew: "Привет, %s! Ваша подписка закончилась, и её устройства больше не работают. Купите тариф, чтобы получить настройки нового устройства.",
+			mBtnRenew:        "💳 Продлить",
+			mDateIn:          "%s (через %s)",
+			mDateSoon:        "%s (меньше чем через сутки)",
+			mMenu:            "Выберите действие:",
+			mBtnTrial:        "🎁 Пробный период",
+			mBtnBuy:          "💳 Купить",
+			mBtnSub:          "📱 Моя подписка",
+			mBtnHelp:         "❓ Помощь",
+			mBtnLanguage:     "🌐 Язык",
+			mBtnBack:         "« Назад",
+			mHelp:            "Как это работает:\n• Пробный период: %s VPN на одном устройстве, один раз.\n• Купить: выберите тариф и оплатите звёздами Telegram или другим способом.\n• Моя подписка: срок, устройства, конфиги и QR-коды.\n\nКоманды: /start открывает меню, /lang меняет язык, /paysupport помогает с оплатой.\n\nПоддержка: %s",
+			mPaySupport:      "Вопрос об оплате или возврате? Напишите %s и укажите дату платежа, а для звёзд Telegram ещё и ID транзакции из чека.",
+			mSupportDefault:  "администратору бота",
+			mBtnSupport:      "✉️ Написать в поддержку",
+			mChooseLanguage:  "Выберите язык:",
+			mLanguageName:    "Русский",
+			mLanguageSet:     "Язык: русский.",
+			mOutdated:        "Эта кнопка устарела. Воспользуйтесь последним сообщением или отправьте /start.",
+			mTooLong:         "Это сообщение слишком длинное. Бот работает с кнопками: отправьте /start, чтобы открыть меню.",
+			mUnknownCommand:  "Команды /%s нет. /start открывает меню, /help рассказывает, как всё устроено.",
+			mBusy:            "⏳ Уже делаем…",
+			mSlowDown:        "Вы отправляете сообщения слишком часто, часть из них пропущена. Подождите несколько секунд и попробуйте снова.",
+			mSlowDownButton:  "Слишком часто: подождите несколько секунд.",
+			mCmdStart:        "Главное меню",
+			mCmdHelp:         "Как это работает и поддержка",
+			mCmdLang:         "Сменить язык",
+			mCmdPaySupport:   "Помощь с оплатой и возвратом",
 
 			mDaysOne:         "%d день",
 			mDaysFew:         "%d дня",
@@ -293,33 +473,45 @@ func catalogue() map[string]map[msg]string {
 			mTrialIssued:   "Пробный период действует до %s.",
 			mConfigCaption: "Конфиг WireGuard для %s",
 			mQRCaption:     "QR-код для %s: отсканируйте его в приложении WireGuard.",
-			mInstallSteps:  "Как подключиться:\n📱 Телефон: установите WireGuard (App Store или Google Play), нажмите «+», выберите «Сканировать QR-код» и наведите камеру на картинку выше.\n💻 Компьютер: установите WireGuard с wireguard.com/install, выберите «Импорт туннелей из файла» и укажите %s.\nЗатем включите туннель.\n\nДействует до %s. Не передавайте конфиг другим: по нему занимают ваше место для устройства.",
+			mInstallSteps:  "Как подключиться:\n📱 Телефон: установите WireGuard (App Store или Google Play), нажмите «+», выберите «Сканировать QR-код» и наведите камеру на картинку выше.\n💻 Компьютер: установите WireGuard с wireguard.com/install, выберите «Импорт туннелей из файла» и укажите %s.\nЗатем включите туннель.\n\nНе передавайте конфиг другим: тот, у кого он есть, занимает место вашего устройства.",
 			mApplyPending:  "VPN-сервер ещё добавляет ваше устройство; если сразу не подключится, попробуйте через минуту.",
 
 			mPlans:              "Выберите тариф:\n\n%s",
-			mPlanLine:           "• %s, %s: %s",
+			mPlanLine:           "• %s: %s, %s, %s",
 			mPlanButton:         "%s · %s",
-			mChooseMethod:       "Тариф: %s, %s.\nВыберите способ оплаты:",
+			mChooseMethod:       "Тариф: %s (%s, %s).\nВыберите способ оплаты:",
 			mMethodStars:        "⭐ Звёзды Telegram · %s",
 			mMethodButton:       "%s · %s",
 			mInvoiceTitle:       "VPN на %s",
 			mInvoiceDescription: "VPN на WireGuard на %s, %s.",
-			mPayLink:            "Чтобы оплатить %s через %s, нажмите кнопку ниже. Ссылка действует 24 часа; доступ откроется, как только платёж подтвердится.",
+			mPayLink:            "Чтобы оплатить %s через %s, нажмите кнопку ниже. Ссылка действует 24 часа.",
+			mPayLinkMethod:      "Чтобы оплатить %s, нажмите кнопку ниже (способ оплаты: %s). Ссылка действует 24 часа.",
+			mPayStarts:          "Доступ откроется, как только платёж подтвердится.",
+			mPayExtends:         "Когда платёж подтвердится, подписка продлится на %s от текущего срока, до %s.",
 			mBtnPay:             "Оплатить %s",
 			mPaidNew:            "Оплата получена, спасибо! Подписка действует до %s. Конфиг ниже.",
 			mPaidExtended:       "Оплата получена, спасибо! Подписка продлена до %s.",
+			mCheckoutCanceled:   "Оплата отменена: платёж на %s не прошёл, деньги не списаны. Попробовать ещё раз?",
+			mBtnTryAgain:        "🔁 Попробовать снова",
+			mInvoiceClosed:      "Оплата отменена: этот счёт устарел, деньги не списаны. Попробовать ещё раз?",
+			mInvoicePaid:        "Этот счёт уже оплачен, повторно ничего не списано. Подписка — в меню.",
 			mPaymentProblem:     "Мы получили ваш платёж, но не смогли применить его автоматически. Напишите, пожалуйста, %s и укажите этот ID: %s",
 			mRefundedUntil:      "Ваш платёж возвращён. Подписка теперь заканчивается %s.",
 			mRefundedEnded:      "Ваш платёж возвращён, доступ закрыт.",
 			mGranted:            "Вам начислено %s доступа к VPN, до %s.",
 
 			mNoSubscription:    "У вас пока нет подписки. Возьмите пробный период или выберите тариф.",
-			mSubscription:      "Подписка: %s\nТариф: %s\nДействует до: %s\nОсталось дней: %d\nУстройства: %d из %d\n%s",
+			mSubStatus:         "Подписка: %s",
+			mSubPlan:           "Тариф: %s",
+			mValidUntil:        "Действует до: %s",
+			mEndedOn:           "Закончилась: %s",
+			mSubDevices:        "Устройства: %d из %d",
 			mStatusActive:      "активна ✅",
 			mStatusExpired:     "истекла",
 			mStatusRevoked:     "закрыта",
 			mPlanTrial:         "пробный период",
 			mPlanGift:          "подарок",
+			mPlanRetired:       "платный тариф",
 			mDeviceLine:        "• %s, %s",
 			mDeviceOff:         "• %s, %s (приостановлено до продления)",
 			mBtnDeviceConfig:   "📄 %s",
@@ -332,44 +524,105 @@ func catalogue() map[string]map[msg]string {
 			mDeviceRemoved:     "%s удалено.",
 			mSubscriptionEnded: "Подписка закончилась, устройства приостановлены. Выберите тариф, и ваши конфиги снова заработают.",
 			mExpiresSoon:       "Подписка заканчивается %s, через %s. Продлите её, чтобы VPN работал без перерыва.",
+			mConfigOnItsWay:    "Конфиг уже в пути: он придёт сюда, как только VPN-сервер его подготовит.",
+			mBtnDeviceRename:   "✏️",
+			mAskDeviceName:     "Пришлите новое имя для %s, например «Телефон» или «Рабочий ноутбук»: не длиннее 24 символов.",
+			mDeviceRenamed:     "Новое имя: %s.",
 
-			mErrTrialUsed:     "Вы уже использовали пробный период. Выберите тариф, чтобы продолжить пользоваться VPN.",
-			mErrHasAccess:     "У вас уже есть активная подписка, пробный период не нужен. Конфиг в разделе «Моя подписка».",
-			mErrTrialOff:      "Пробный период сейчас недоступен.",
-			mErrDeviceLimit:   "Все места для устройств по вашему тарифу заняты. Удалите устройство или выберите тариф побольше.",
-			mErrNoSub:         "У вас нет активной подписки. Возьмите пробный период или выберите тариф.",
-			mErrNotFound:      "Не найдено.",
-			mErrNoAddress:     "Сервер сейчас заполнен. Попробуйте позже.",
-			mErrBanned:        "Ваш аккаунт заблокирован. Если это ошибка, напишите в поддержку.",
-			mErrApplyFailed:   "VPN-сервер сейчас не смог принять изменение. Ничего не потрачено, попробуйте через минуту.",
-			mErrOrderClosed:   "Этот заказ уже закрыт. Откройте «Купить» и создайте новый.",
-			mErrOrderGone:     "Этот заказ нельзя оплатить. Откройте «Купить» и создайте новый.",
-			mErrNoPrice:       "Этот тариф нельзя оплатить таким способом.",
-			mErrMismatch:      "Платёж не совпадает с заказом.",
-			mErrInvalid:       "Некорректный запрос.",
-			mErrConflict:      "Сейчас это сделать нельзя.",
-			mErrUnavailable:   "Сервис сейчас занят. Попробуйте через минуту.",
-			mErrInternal:      "У нас что-то пошло не так. Попробуйте позже.",
-			mErrCheckoutStart: "Не удалось открыть страницу оплаты. Попробуйте позже или выберите другой способ.",
+			mErrTrialUsed:       "Вы уже использовали пробный период. Выберите тариф, чтобы продолжить пользоваться VPN.",
+			mErrHasAccess:       "У вас уже есть активная подписка, пробный период не нужен. Конфиг в разделе «Моя подписка».",
+			mErrTrialOff:        "Пробный период сейчас недоступен.",
+			mErrDeviceLimit:     "Все места для устройств по вашему тарифу заняты. Удалите устройство или выберите тариф побольше.",
+			mErrNoSub:           "У вас нет активной подписки. Возьмите пробный период или выберите тариф.",
+			mErrNotFound:        "Не найдено.",
+			mErrNoAddress:       "Сервер сейчас заполнен. Попробуйте позже.",
+			mErrNoServer:        "Наши VPN-серверы сейчас недоступны или заполнены, новое устройство подключить нельзя. Попробуйте позже.",
+			mErrBanned:          "Ваш аккаунт заблокирован. Если это ошибка, напишите в поддержку.",
+			mErrApplyFailed:     "VPN-сервер сейчас не смог принять изменение. Ничего не потрачено, попробуйте через минуту.",
+			mErrOrderClosed:     "Этот заказ уже закрыт. Откройте «Купить» и создайте новый.",
+			mErrOrderGone:       "Этот заказ нельзя оплатить. Откройте «Купить» и создайте новый.",
+			mErrNoPrice:         "Этот тариф нельзя оплатить таким способом.",
+			mErrMismatch:        "Платёж не совпадает с заказом.",
+			mErrInvalid:         "Некорректный запрос.",
+			mErrConflict:        "Сейчас это сделать нельзя.",
+			mErrUnavailable:     "Сервис сейчас занят. Попробуйте через минуту.",
+			mErrInternal:        "У нас что-то пошло не так. Попробуйте позже.",
+			mErrCheckoutStart:   "Не удалось открыть страницу оплаты. Попробуйте позже или выберите другой способ.",
+			mErrDeviceName:      "Такое имя не подходит: нужно от 1 до 24 букв, цифр, пробелов или знаков, и не имя вида device-3. Пришлите другое.",
+			mErrDeviceNameTaken: "Так уже называется другое ваше устройство. Пришлите другое имя.",
 
-			mAdminUsage:          "Команды администратора:\n/stats\n/user <id|@username>\n/grant <id|@username> <дней>\n/revoke <id|@username>\n/broadcast <текст>\n/refund <telegram_payment_charge_id>",
-			mAdminStats:          "Пользователей: %d\nАктивных подписок: %d\nПробных периодов: %d\nАктивных устройств: %d\nВыручка:\n%s",
-			mAdminRevenueNone:    "пока нет",
-			mAdminUser:           "Пользователь %d (@%s, %s)\nЯзык: %s\nЗарегистрирован: %s\nЗаблокировал бота: %s\nЗабанен: %s\n%s",
-			mAdminUserSub:        "Подписка: %s, тариф %s, до %s, устройств %d из %d",
-			mAdminUserNoSub:      "Подписки нет.",
-			mAdminYes:            "да",
-			mAdminNo:             "нет",
-			mAdminNoUser:         "Нет такого пользователя.",
-			mAdminGranted:        "Начислено %d дней пользователю %d; действует до %s.",
-			mAdminRevoked:        "Доступ пользователя %d закрыт.",
-			mAdminBroadcastQueue: "Рассылка поставлена в очередь: %d получателей.",
-			mAdminBroadcastDone:  "Рассылка завершена: доставлено %d, заблокировали бота %d, ошибок %d.",
-			mAdminBroadcastBusy:  "Рассылка уже идёт; дождитесь отчёта.",
-			mAdminRefunded:       "Платёж %s пользователя %d возвращён; снято дней: %d.",
-			mAdminRefundAgain:    "Платёж %s уже был возвращён.",
-			mAdminRefundRefused:  "Telegram отказал в возврате: %s",
-			mAdminFailed:         "Ошибка: %s",
+			mAdminUsage:           "Команды администратора:\n/stats\n/user <id|@username>\n/grant <id|@username> <дней>\n/revoke <id|@username>\n/ban <id|@username>\n/unban <id|@username>\n/broadcast <текст>\n/refund <telegram_payment_charge_id>",
+			mAdminStats:           "📊 Статистика\n\n%s",
+			mAdminRevenueNone:     "• нет",
+			mStatsNow:             "Сейчас:\nВсего пользователей: %d\nДействующих подписок: %d (из них пробных: %d)\nДействующих подписок, которые закончатся в ближайшие 3 дня: %d\nОжидают оплаты (открытые заказы): %d\nАктивных устройств по серверам:\n%s",
+			mStatsServer:          "• %s: %d",
+			mStatsNodeDown:        " ⚠ узел не отвечает: новых устройств нет",
+			mStatsDraining:        " (выводится: новых устройств нет)",
+			mStatsWindow:          "%s:\nНовых пользователей: %d\nНачато пробных периодов: %d\nПробных периодов, после которых была оплата: %d из %d (%s)\nЗачислено платежей, без возвратов: %d\nНеудачных оплат (заказы отменены или истекли): %d\nВыручка за вычетом возвратов, по способам оплаты:\n%s",
+			mStatsRevenue:         "• %s: %s",
+			mStatsToday:           "Сегодня (с 00:00 UTC)",
+			mStatsWeek:            "За 7 дней",
+			mStatsMonth:           "За 30 дней",
+			mAdminUser:            "Пользователь id %d (@%s, %s)\nЯзык: %s\nЗарегистрирован: %s\nЗаблокировал бота: %s\nЗабанен: %s",
+			mAdminUserSub:         "• %s, %s, %s → %s, устройств: %d из %d",
+			mAdminUserSubs:        "Подписки:\n%s",
+			mAdminUserDevices:     "Устройства:\n%s",
+			mAdminUserDevice:      "• %s, %s, создано %s, %s",
+			mAdminUserPayments:    "Платежи (для платежа stars charge id после способа оплаты — то, что принимает /refund; остальные способы возвращают деньги в своём кабинете):\n%s",
+			mAdminUserPayment:     "• %s %s: %s за %s, %s",
+			mAdminPaid:            "зачислен %s",
+			mAdminPaidRefunded:    "зачислен %s, возвращён %s",
+			mAdminEarlier:         "(более ранних не показано: %d)",
+			mPeerActive:           "активно",
+			mPeerPaused:           "приостановлено до продления",
+			mPeerRemoved:          "удалено",
+			mAdminYes:             "да",
+			mAdminNo:              "нет",
+			mAdminNoUser:          "Нет такого пользователя.",
+			mAdminGranted:         "Начислено %s пользователю id %d; действует до %s.",
+			mAdminRevoked:         "Доступ пользователя id %d закрыт.",
+			mAdminStale:           "Ничего не сделано: у id %d с тех пор новая подписка. Если её тоже нужно закрыть, отправьте команду ещё раз.",
+			mBroadcastAlreadySent: "Эта рассылка уже отправлена.",
+			mAdminBroadcastQueue:  "Рассылка поставлена в очередь. Кому: %s. Получателей: %d. Отчёт о доставке и блокировках придёт, когда она закончится.",
+			mBroadcastPreview:     "Предпросмотр: следующее сообщение — рассылка в точности так, как её получат. Выберите, кому её отправить; до нажатия «Отправить» ничего не уходит.",
+			mAudienceButton:       "%s: %d",
+			mBtnSendBroadcast:     "📨 Отправить · %s: %d",
+			mAudienceAll:          "Все",
+			mAudienceActive:       "Действующая подписка",
+			mAudienceExpired:      "Подписка закончилась",
+			mAudienceNeverPaid:    "Ни разу не платили",
+			mAdminBroadcastDone:   "Рассылка завершена.\nДоставлено: %d\nЗаблокировали бота: %d\nОшибок: %d",
+			mAdminBroadcastOff:    "Рассылки в этом процессе не настроены (нужна очередь задач).",
+			mAdminRefunded:        "Платёж %s пользователя id %d возвращён; снято %s.",
+			mAdminRefundAgain:     "Платёж %s уже был возвращён.",
+			mAdminRefundRefused:   "Telegram отказал в возврате: %s",
+			mAdminFailed:          "Ошибка: %s",
+			mAdminRevokeConfirm:   "Закрыть доступ пользователя id %d (@%s)? Его устройства сразу перестанут работать, оставшееся время не возвращается.",
+			mBtnConfirmRevoke:     "Да, закрыть",
+			mAdminCancelled:       "Отменено, ничего не изменилось.",
+			mAccessRevoked:        "Администратор закрыл ваш доступ к VPN, устройства больше не подключаются. Если это ошибка, напишите %s.",
+			mAdminBanConfirm:      "Заблокировать id %d (@%s)? Доступ закроется сразу, и до /unban ничего получить будет нельзя.",
+			mBtnConfirmBan:        "Да, заблокировать",
+			mAdminBanned:          "id %d заблокирован, доступ закрыт.",
+			mAdminUnbanned:        "id %d разблокирован.",
+			mBannedNotice:         "Администратор заблокировал ваш аккаунт, доступ к VPN закрыт. Если это ошибка, напишите %s.",
+
+			mAdminWrong:     "%s\nКак писать: %s",
+			mWrongNoUser:    "Укажите пользователя: Telegram id или @username.",
+			mWrongUser:      "«%s» — не Telegram id и не @username.",
+			mWrongNoDays:    "Укажите, сколько дней начислить.",
+			mWrongDays:      "«%s» — не число дней: напишите целое число, например 30.",
+			mWrongTooMany:   "Слов больше, чем нужно команде.",
+			mWrongNoText:    "Напишите текст рассылки после команды.",
+			mWrongNoCharge:  "Укажите charge id платежа: /user показывает его среди платежей пользователя.",
+			mWrongCharge:    "«%s» — не charge id платежа.",
+			mUsageUser:      "/user <id|@username>",
+			mUsageGrant:     "/grant <id|@username> <дней>",
+			mUsageRevoke:    "/revoke <id|@username>",
+			mUsageBroadcast: "/broadcast <текст>",
+			mUsageRefund:    "/refund <telegram_payment_charge_id>",
+			mUsageBan:       "/ban <id|@username>",
+			mUsageUnban:     "/unban <id|@username>",
 		},
 	}
 }

@@ -18,12 +18,22 @@ func linkButton(text, url string) models.InlineKeyboardButton {
 	return models.InlineKeyboardButton{Text: text, URL: url}
 }
 
-// mainMenu is the keyboard every screen leads back to.
-func (b *Bot) mainMenu(lang string) *models.InlineKeyboardMarkup {
+// mainMenu is the keyboard every screen leads back to. It follows where
+// the user stands: the trial only for someone who never had access, "My
+// subscription" first for a live user, "Renew" first once access ended.
+func (b *Bot) mainMenu(lang string, st standing) *models.InlineKeyboardMarkup {
+	sub := button(b.t.get(lang, mBtnSub), callback{act: actSubscription})
+	help := row(button(b.t.get(lang, mBtnHelp), callback{act: actHelp}), button(b.t.get(lang, mBtnLanguage), callback{act: actLanguages}))
+	switch {
+	case st.live():
+		return keyboard(row(sub), row(button(b.t.get(lang, mBtnExtend), callback{act: actBuy})), help)
+	case st.ever:
+		return keyboard(row(button(b.t.get(lang, mBtnRenew), callback{act: actBuy})), row(sub), help)
+	}
 	return keyboard(
 		row(button(b.t.get(lang, mBtnTrial), callback{act: actTrial})),
-		row(button(b.t.get(lang, mBtnBuy), callback{act: actBuy}), button(b.t.get(lang, mBtnSub), callback{act: actSubscription})),
-		row(button(b.t.get(lang, mBtnHelp), callback{act: actHelp}), button(b.t.get(lang, mBtnLanguage), callback{act: actLanguages})),
+		row(button(b.t.get(lang, mBtnBuy), callback{act: actBuy}), sub),
+		help,
 	)
 }
 
@@ -52,6 +62,12 @@ func (b *Bot) afterDelivery(lang string) *models.InlineKeyboardMarkup {
 		button(b.t.get(lang, mBtnSub), callback{act: actSubscription, fresh: true}),
 		button(b.t.get(lang, mBtnBack), callback{act: actMenu, fresh: true}),
 	))
+}
+
+// tryAgain follows a payment that did not go through: the plans, opened
+// as a new message so the notice stays.
+func (b *Bot) tryAgain(lang string) *models.InlineKeyboardMarkup {
+	return keyboard(row(button(b.t.get(lang, mBtnTryAgain), callback{act: actBuy, fresh: true})))
 }
 
 // notice is the keyboard of a notification: the way to buy, opened as a

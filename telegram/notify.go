@@ -6,6 +6,7 @@ import (
 	"github.com/go-telegram/bot/models"
 
 	"wgbot"
+	"wgbot/jobs"
 	"wgbot/service"
 )
 
@@ -27,15 +28,15 @@ type Button struct {
 	Screen Screen
 }
 
-// The methods below are for other packages (payment webhooks, expiry and
-// reminder jobs). They send through the bot's sender: rate-limited,
-// retried, a 403 marks the user blocked and returns an error matching
-// ErrBlocked (and wgbot.ErrUserBlocked). They do not need Run to be
-// running.
+// The methods below send through the bot's sender: rate-limited, retried,
+// a 403 marks the user blocked and returns an error matching ErrBlocked
+// (and wgbot.ErrUserBlocked). They do not need Run to be running. The
+// exported ones are for the job queue (service.Notifier and the delivery
+// and broadcast interfaces).
 
-// Notify sends text to a user as it is (the caller translates it), with
+// notify sends text to a user as it is (the caller translates it), with
 // buttons one per row.
-func (b *Bot) Notify(ctx context.Context, telegramID int64, text string, buttons ...Button) error {
+func (b *Bot) notify(ctx context.Context, telegramID int64, text string, buttons ...Button) error {
 	var kb *models.InlineKeyboardMarkup
 	if len(buttons) > 0 {
 		kb = keyboard()
@@ -54,11 +55,32 @@ func (b *Bot) Notify(ctx context.Context, telegramID int64, text string, buttons
 	return b.sendText(ctx, telegramID, text, kb)
 }
 
-// DeliverConfig sends a device's config to its user: the .conf document,
-// its QR code and the install steps, in the user's language. Only a
-// failed document is an error.
-func (b *Bot) DeliverConfig(ctx context.Context, user wgbot.User, d service.Delivery) error {
-	return b.deliver(ctx, user.TelegramID, normalizeLang(user.Language), d, "", false)
+// The bot sends new devices' configs for the device_issued jobs.
+var _ service.DeviceNotifier = (*Bot)(nil)
+
+// DeviceIssued sends a newly issued device's config to its user, in their
+// language, with the words for why it was issued (service.DeviceNotifier).
+// The issuing request and the device's job both send through it, so the
+// user reads the same whichever sent it.
+func (b *Bot) DeviceIssued(ctx context.Context, n service.DeviceNotice) error {
+	lang := normalizeLang(n.User.Language)
+	until := b.until(lang, n.Delivery.Subscription.ExpiresAt)
+	intro := ""
+	switch n.Reason {
+	case service.IssuedTrial:
+		intro = b.t.get(lang, mTrialIssued, until)
+	case service.IssuedGrant:
+		intro = b.t.get(lang, mGranted, b.t.days(lang, n.Days), until)
+	}
+	return b.deliver(ctx, n.User.TelegramID, lang, n.Delivery, intro, false)
+}
+
+// sendIssued sends a newly issued device's config now, unless its job did
+// already; if the send fails, the job sends it later.
+func (b *Bot) sendIssued(ctx context.Context, n service.DeviceNotice) {
+	if _, err := b.svc.SendIssued(ctx, n.Delivery.Peer.ID, func(ctx context.Context) error { return b.DeviceIssued(ctx, n) }); err != nil {
+		b.log.Warn("telegram: config not sent now; its job sends it later", "peer", n.Delivery.Peer.ID, "user", n.User.TelegramID, "err", err)
+	}
 }
 
 // NotifyExpired tells a user their subscription has ended, with a button
@@ -84,6 +106,17 @@ func (b *Bot) PaymentCredited(ctx context.Context, user wgbot.User, sub wgbot.Su
 // (service.Notifier).
 func (b *Bot) SubscriptionExpired(ctx context.Context, user wgbot.User, _ wgbot.Subscription) error {
 	return b.NotifyExpired(ctx, user.TelegramID, user.Language)
+}
+
+// The bot tells users about cancelled checkouts for the job queue.
+var _ jobs.CheckoutNotifier = (*Bot)(nil)
+
+// CheckoutCanceled tells a user their payment did not go through, with a
+// button to try again (jobs.CheckoutNotifier).
+func (b *Bot) CheckoutCanceled(ctx context.Context, user wgbot.User, order wgbot.Order) error {
+	lang := normalizeLang(user.Language)
+	text := b.t.get(lang, mCheckoutCanceled, formatAmount(order.Amount, order.Currency))
+	return b.sendText(ctx, user.TelegramID, text, b.tryAgain(lang))
 }
 
 // ExpiryReminder reminds a user that their subscription ends in daysLeft

@@ -3,6 +3,7 @@ package telegram
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -51,8 +52,9 @@ func (b *Bot) showPlans(ctx context.Context, r *request) {
 			continue // nothing enabled can take this plan's money
 		}
 		days, devices := b.t.days(r.lang, p.Days), b.t.upToDevices(r.lang, p.Devices)
-		lines = append(lines, b.t.get(r.lang, mPlanLine, days, devices, strings.Join(dedupe(prices), " / ")))
-		rows = append(rows, row(button(b.t.get(r.lang, mPlanButton, days, prices[0]), callback{act: actPlan, plan: p.Name})))
+		title := b.planTitle(r.lang, p)
+		lines = append(lines, b.t.get(r.lang, mPlanLine, title, days, devices, strings.Join(dedupe(prices), " / ")))
+		rows = append(rows, row(button(b.t.get(r.lang, mPlanButton, title, prices[0]), callback{act: actPlan, plan: p.Name})))
 	}
 	rows = append(rows, row(button(b.t.get(r.lang, mBtnBack), callback{act: actMenu})))
 	b.show(ctx, r, b.t.get(r.lang, mPlans, strings.Join(lines, "\n")), keyboard(rows...))
@@ -89,12 +91,17 @@ func (b *Bot) showMethods(ctx context.Context, r *request, planName string) {
 		rows = append(rows, row(button(label, callback{act: actPay, provider: m.provider, plan: plan.Name})))
 	}
 	rows = append(rows, row(button(b.t.get(r.lang, mBtnBack), callback{act: actBuy})))
-	text := b.t.get(r.lang, mChooseMethod, b.t.days(r.lang, plan.Days), b.t.upToDevices(r.lang, plan.Devices))
+	text := b.t.get(r.lang, mChooseMethod, b.planTitle(r.lang, plan), b.t.days(r.lang, plan.Days), b.t.upToDevices(r.lang, plan.Devices))
 	b.show(ctx, r, text, keyboard(rows...))
 }
 
-// startPayment creates the order and sends a Stars invoice (the order id
-// is the payload Telegram hands back) or the checkout's payment link.
+// checkoutWait bounds how long a Pay press waits for another process
+// creating the same order's checkout.
+const checkoutWait = 10 * time.Second
+
+// startPayment opens the order (the user's open one for this plan and
+// provider, if any) and sends a Stars invoice (the order id is the payload
+// Telegram hands back) or the checkout's payment link.
 func (b *Bot) startPayment(ctx context.Context, r *request, provider, planName string) {
 	var m method
 	for _, candidate := range b.methods() {
@@ -106,12 +113,6 @@ func (b *Bot) startPayment(ctx context.Context, r *request, provider, planName s
 		b.answer(ctx, r, b.t.get(r.lang, mOutdated), true)
 		return
 	}
-	release, ok := b.begin(r.user.ID, "pay")
-	if !ok {
-		b.answer(ctx, r, b.t.get(r.lang, mBusy), false)
-		return
-	}
-	defer release()
 	b.answer(ctx, r, "", false)
 	plan, err := b.svc.Plan(planName)
 	if err != nil {
@@ -126,11 +127,18 @@ func (b *Bot) startPayment(ctx context.Context, r *request, provider, planName s
 	price := formatAmount(order.Amount, order.Currency)
 	if m.checkout == nil {
 		title := truncateRunes(b.t.get(r.lang, mInvoiceTitle, b.t.days(r.lang, plan.Days)), 32)
-		description := truncateRunes(b.t.get(r.lang, mInvoiceDescription, b.t.days(r.lang, plan.Days), b.t.upToDevices(r.lang, plan.Devices)), 255)
+		description := b.t.get(r.lang, mInvoiceDescription, b.t.days(r.lang, plan.Days), b.t.upToDevices(r.lang, plan.Devices))
+		if ext := b.extension(ctx, r, plan); ext != "" {
+			description += " " + ext
+		}
+		description = truncateRunes(description, 255)
 		_ = b.sendStarsInvoice(ctx, r.chatID, title, description, strconv.FormatInt(order.ID, 10), int(order.Amount))
 		return
 	}
-	payURL, err := m.checkout.Start(ctx, order, r.user)
+	// An open order's checkout is shown again, never made twice.
+	payURL, err := b.svc.Checkout(ctx, order.ID, checkoutWait, func(o wgbot.Order) (string, error) {
+		return m.checkout.Start(ctx, o, r.user)
+	})
 	if err != nil {
 		if wgbot.ErrorCode(err) == wgbot.EInternal {
 			err = fmt.Errorf("%w: %w", errCheckoutStart, err)
@@ -138,10 +146,44 @@ func (b *Bot) startPayment(ctx context.Context, r *request, provider, planName s
 		b.fail(ctx, r, "start "+m.provider+" checkout", err, b.buyKeyboard(r.lang))
 		return
 	}
-	_ = b.sendText(ctx, r.chatID, b.t.get(r.lang, mPayLink, price, m.checkout.Title(r.lang)), keyboard(
+	_ = b.sendText(ctx, r.chatID, b.payLinkText(ctx, r, plan, price, m.checkout), keyboard(
 		row(linkButton(b.t.get(r.lang, mBtnPay, price), payURL)),
 		row(button(b.t.get(r.lang, mBtnBack), callback{act: actMenu})),
 	))
+}
+
+// titledVia is a Checkout that also names itself for the middle of a
+// sentence, where Russian declines the name ("через банковскую карту");
+// Title stays the nominative of its button. Without it the sentence names
+// the method after a colon, where the nominative is right.
+type titledVia interface {
+	TitleVia(lang string) string
+}
+
+// payLinkText explains a payment link: for a live subscription, that the
+// days are added to its current expiry; else, that access starts once the
+// payment is confirmed.
+func (b *Bot) payLinkText(ctx context.Context, r *request, plan wgbot.Plan, price string, co Checkout) string {
+	head := b.t.get(r.lang, mPayLinkMethod, price, co.Title(r.lang))
+	if v, ok := co.(titledVia); ok {
+		head = b.t.get(r.lang, mPayLink, price, v.TitleVia(r.lang))
+	}
+	ext := b.extension(ctx, r, plan)
+	if ext == "" {
+		ext = b.t.get(r.lang, mPayStarts)
+	}
+	return joinText(head, ext)
+}
+
+// extension says, for a live subscription, that plan's days are added to
+// its current expiry and until when it then runs; "" for anyone else.
+func (b *Bot) extension(ctx context.Context, r *request, plan wgbot.Plan) string {
+	st := b.standingOf(ctx, r)
+	if !st.live() {
+		return ""
+	}
+	renewed := wgbot.Renew(st.sub, plan, b.svc.Now(), 0)
+	return b.t.get(r.lang, mPayExtends, b.t.days(r.lang, plan.Days), formatDate(renewed.ExpiresAt))
 }
 
 func truncateRunes(s string, n int) string {
@@ -163,12 +205,29 @@ func (b *Bot) onPreCheckout(ctx context.Context, q *models.PreCheckoutQuery) {
 	if q.From != nil {
 		lang = normalizeLang(q.From.LanguageCode)
 	}
-	if err := b.checkPreCheckout(ctx, q); err != nil {
+	user, order, err := b.checkPreCheckout(ctx, q)
+	if user.ID != 0 {
+		lang = normalizeLang(user.Language) // the user's choice, not the app's
+	}
+	if err != nil {
 		from := int64(0)
 		if q.From != nil {
 			from = q.From.ID
 		}
 		b.logFailure(ctx, "pre-checkout of order "+strconv.Quote(q.InvoicePayload), from, err)
+		if errors.Is(err, wgbot.ErrOrderClosed) && q.From != nil {
+			// Say so in the chat too; Telegram's own notice closes with its
+			// window. A paid invoice pressed again was not cancelled: it is
+			// paid. An old or cancelled one gets the way to a new one.
+			if order.Status == wgbot.OrderPaid || order.Status == wgbot.OrderRefunded {
+				_ = b.answerPreCheckout(ctx, q.ID, false, b.t.get(lang, mInvoicePaid))
+				_ = b.sendText(ctx, q.From.ID, b.t.get(lang, mInvoicePaid), b.backTo(lang, actMenu))
+				return
+			}
+			_ = b.answerPreCheckout(ctx, q.ID, false, b.t.get(lang, userError(err)))
+			_ = b.sendText(ctx, q.From.ID, b.t.get(lang, mInvoiceClosed), b.tryAgain(lang))
+			return
+		}
 		_ = b.answerPreCheckout(ctx, q.ID, false, b.t.get(lang, userError(err)))
 		return
 	}
@@ -179,19 +238,21 @@ func (b *Bot) onPreCheckout(ctx context.Context, q *models.PreCheckoutQuery) {
 // did not send: its payload is not an order id, or it is not in Stars.
 var errNotOurInvoice = &wgbot.Error{Code: wgbot.EInvalid, Reason: "not_our_invoice", Message: "not an invoice of this bot"}
 
-func (b *Bot) checkPreCheckout(ctx context.Context, q *models.PreCheckoutQuery) error {
+// checkPreCheckout checks the query's order, returning the user (zero if
+// unknown) and the order as far as they were read.
+func (b *Bot) checkPreCheckout(ctx context.Context, q *models.PreCheckoutQuery) (wgbot.User, wgbot.Order, error) {
 	ctx, cancel := context.WithTimeout(ctx, preCheckoutBudget)
 	defer cancel()
 	orderID, valid := parseID(q.InvoicePayload)
 	if q.From == nil || !valid || q.Currency != currencyStars {
-		return fmt.Errorf("payload %q, currency %s: %w", q.InvoicePayload, q.Currency, errNotOurInvoice)
+		return wgbot.User{}, wgbot.Order{}, fmt.Errorf("payload %q, currency %s: %w", q.InvoicePayload, q.Currency, errNotOurInvoice)
 	}
 	user, err := b.svc.UserByTelegramID(ctx, q.From.ID)
 	if err != nil {
-		return err
+		return wgbot.User{}, wgbot.Order{}, err
 	}
-	_, err = b.svc.CheckOrder(ctx, user, orderID, q.Currency, int64(q.TotalAmount))
-	return err
+	order, err := b.svc.CheckOrder(ctx, user, orderID, q.Currency, int64(q.TotalAmount))
+	return user, order, err
 }
 
 // onSuccessfulPayment credits a Stars payment. Only this message credits:
@@ -262,7 +323,7 @@ func (b *Bot) payOrder(ctx context.Context, p service.Payment) (service.CreditRe
 // confirmPayment tells the user what a credited payment did: the new
 // device's config, or the new expiry date.
 func (b *Bot) confirmPayment(ctx context.Context, chatID int64, lang string, res service.CreditResult) error {
-	until := formatDate(res.Subscription.ExpiresAt)
+	until := b.until(lang, res.Subscription.ExpiresAt)
 	if res.Delivery != nil {
 		return b.deliver(ctx, chatID, lang, *res.Delivery, b.t.get(lang, mPaidNew, until), res.Pending)
 	}

@@ -24,7 +24,7 @@ func TestStarsPayment(t *testing.T) {
 	h.waitMessages(u.ID, 1)
 	h.press(u, "buy")
 	plans, _ := h.withButton(u.ID, "buy:plan:month")
-	if !strings.Contains(plans.Text, "30 days, up to 3 devices: 150 ⭐") {
+	if !strings.Contains(plans.Text, "• Month: 30 days, up to 3 devices, 150 ⭐") {
 		t.Errorf("plans screen:\n%s", plans.Text)
 	}
 	h.press(u, "buy:plan:month")
@@ -125,7 +125,7 @@ func TestStarsPayment(t *testing.T) {
 	admin := user(adminID, "en")
 	h.tg.SendText(admin, "/refund stxCHARGE-1")
 	reply := h.waitMessages(adminID, 1)[0]
-	if reply.Text != text(langEN, mAdminRefunded, "stxCHARGE-1", u.ID, 30) || !h.tg.Refunded("stxCHARGE-1") {
+	if reply.Text != text(langEN, mAdminRefunded, "stxCHARGE-1", u.ID, "30 days") || !h.tg.Refunded("stxCHARGE-1") {
 		t.Errorf("refund: admin told %q, refunded %v", reply.Text, h.tg.Refunded("stxCHARGE-1"))
 	}
 	h.tg.SendText(admin, "/refund stxCHARGE-1")
@@ -147,7 +147,7 @@ func TestStarsPayment(t *testing.T) {
 	}
 	// Revenue counts what was credited and not refunded, by currency.
 	h.tg.SendText(admin, "/stats")
-	if stats := h.waitMessages(adminID, 4)[3]; !strings.HasSuffix(stats.Text, "Revenue:\n• 150 ⭐") {
+	if stats := h.waitMessages(adminID, 4)[3]; !strings.HasSuffix(stats.Text, "by provider:\n• stars: 150 ⭐") {
 		t.Errorf("/stats = %q", stats.Text)
 	}
 }
@@ -165,6 +165,13 @@ func (f *fakeCheckout) Title(lang string) string {
 		return "Картой"
 	}
 	return "Bank card"
+}
+
+func (f *fakeCheckout) TitleVia(lang string) string {
+	if lang == langRU {
+		return "банковскую карту"
+	}
+	return "a bank card"
 }
 
 func (f *fakeCheckout) Start(_ context.Context, o wgbot.Order, _ wgbot.User) (string, error) {
@@ -187,7 +194,7 @@ func TestCheckoutPayment(t *testing.T) {
 	h.waitMessages(u.ID, 1)
 	h.press(u, "buy")
 	plans, _ := h.withButton(u.ID, "buy:plan:quarter")
-	if !strings.Contains(plans.Text, "90 дней, до 3 устройств: 400 ⭐ / 499.00 RUB") {
+	if !strings.Contains(plans.Text, "• 3 месяца: 90 дней, до 3 устройств, 400 ⭐ / 499.00 RUB") {
 		t.Errorf("plans screen:\n%s", plans.Text)
 	}
 	h.press(u, "buy:plan:quarter")
@@ -234,5 +241,56 @@ func TestCheckoutPayment(t *testing.T) {
 	h.press(u, "buy:pay:card:quarter")
 	if got := h.waitMessages(u.ID, 7)[6].Text; got != text(langRU, mErrCheckoutStart) || strings.Contains(got, "0xdeadbeef") {
 		t.Errorf("failed checkout answered %q", got)
+	}
+}
+
+// TestPayPressesReuseTheOpenOrder: twenty presses of one Pay button make
+// one order and one provider checkout; every press shows the same link.
+// Stars presses reuse their own open order the same way.
+func TestPayPressesReuseTheOpenOrder(t *testing.T) {
+	t.Parallel()
+	card := &fakeCheckout{orders: make(chan wgbot.Order, 20)}
+	h := newHarness(t, harnessOptions{checkouts: []Checkout{card}})
+	u := user(4201, "en")
+	h.tg.SendText(u, "/start")
+	h.waitMessages(u.ID, 1)
+	h.press(u, "buy")
+	h.press(u, "buy:plan:quarter")
+	h.wait("the ways to pay", func() bool { _, ok := h.withButton(u.ID, "buy:pay:card:quarter"); return ok })
+	base := len(h.messages(u.ID))
+	// One press after another, as fast as a user can and within the
+	// per-user update rate; a press answered "busy" (the previous one's
+	// handler still finishing) does not count.
+	for shown := 0; shown < 20; time.Sleep(550 * time.Millisecond) {
+		if ans := h.press(u, "buy:pay:card:quarter"); ans.Text == text(langEN, mBusy) {
+			continue
+		}
+		shown++
+		h.waitMessages(u.ID, base+shown)
+	}
+	msgs := h.messages(u.ID)[base:]
+	for _, m := range msgs {
+		if len(m.Keyboard) == 0 || m.Keyboard[0][0].URL != msgs[0].Keyboard[0][0].URL {
+			t.Fatalf("presses showed different checkouts:\n%s", dump(msgs))
+		}
+	}
+	if n := len(card.orders); n != 1 {
+		t.Errorf("%d provider checkouts for 20 presses, want 1", n)
+	}
+	var orders int
+	h.queryRow(`SELECT count(*) FROM orders`, nil, &orders)
+	if orders != 1 {
+		t.Errorf("%d orders for 20 presses, want 1", orders)
+	}
+	for shown := 0; shown < 5; time.Sleep(550 * time.Millisecond) {
+		if ans := h.press(u, "buy:pay:stars:quarter"); ans.Text == text(langEN, mBusy) {
+			continue
+		}
+		shown++
+		h.waitMessages(u.ID, base+20+shown)
+	}
+	h.queryRow(`SELECT count(*) FROM orders`, nil, &orders)
+	if orders != 2 {
+		t.Errorf("%d orders after 5 Stars presses, want 2", orders)
 	}
 }

@@ -28,13 +28,14 @@ type sendKind int
 
 const (
 	// kindReply is a message or edit a user is waiting for: paced by the
-	// global limit only.
+	// global limit only, ahead of any bulk send.
 	kindReply sendKind = iota
 	// kindAnswer answers a callback or pre-checkout query: not a message,
 	// so not paced, and short-lived.
 	kindAnswer
 	// kindBulk is a broadcast message: paced by the broadcast's own rate
-	// and at most one per chat per second, as Telegram asks of bots.
+	// and at most one per chat per second, as Telegram asks of bots, and
+	// sent only when no reply waits.
 	kindBulk
 )
 
@@ -43,15 +44,16 @@ type call struct {
 	method string
 	chatID int64 // 0 when the call has no chat
 	kind   sendKind
-	bulk   *pacer // the broadcast's pacer, for kindBulk
 }
 
 // sender is the one way the bot talks to the Bot API. Every handler, the
 // broadcast and other packages' notifications go through it, so the
 // global rate limit, retries and blocked-user marking hold everywhere.
+// The global rate is shared among chats in turn, not first come first
+// served, so one chat's backlog never delays another chat's reply (I11).
 type sender struct {
 	log      *slog.Logger
-	global   *pacer
+	global   *fairPacer
 	attempts int
 	backoff  time.Duration // pause before the first retry of a network error or 5xx
 	maxWait  time.Duration // longest retry_after honoured; longer fails the send
@@ -63,10 +65,13 @@ type sender struct {
 	lastSent map[int64]time.Time // chat → last attempt, for the per-chat limit
 }
 
-func newSender(log *slog.Logger, globalRate float64, attempts int, backoff, maxWait, timeout time.Duration, blocked func(context.Context, int64)) *sender {
+// newSender is the bot's sender, with cfg's rates, retries and metrics
+// (defaults filled in); blocked is told about users who blocked the bot.
+func newSender(cfg Config, log *slog.Logger, blocked func(context.Context, int64)) *sender {
 	return &sender{
-		log: log, global: newPacer(globalRate), attempts: attempts, backoff: backoff,
-		maxWait: maxWait, timeout: timeout, blocked: blocked, lastSent: map[int64]time.Time{},
+		log: log, global: newFairPacer(cfg.GlobalRate, cfg.BroadcastRate), attempts: cfg.SendAttempts,
+		backoff: cfg.RetryBackoff, maxWait: cfg.MaxRetryAfter, timeout: cfg.SendTimeout,
+		blocked: blocked, metrics: cfg.Metrics, lastSent: map[int64]time.Time{},
 	}
 }
 
@@ -106,9 +111,9 @@ func (s *sender) do(ctx context.Context, c call, fn func(ctx context.Context) er
 			if wait > s.maxWait {
 				return s.fail(c, attempt, err)
 			}
-			if c.bulk != nil {
+			if c.kind == kindBulk {
 				// Telegram asks the whole bulk flow to slow down.
-				c.bulk.pause(wait)
+				s.global.pauseBulk(wait)
 			}
 		case errors.Is(err, bot.ErrorForbidden):
 			if c.chatID > 0 && s.blocked != nil {
@@ -190,13 +195,8 @@ func (s *sender) pace(ctx context.Context, c call) error {
 		if err := s.waitChat(ctx, c.chatID); err != nil {
 			return err
 		}
-		if c.bulk != nil {
-			if err := c.bulk.wait(ctx); err != nil {
-				return err
-			}
-		}
 	}
-	if err := s.global.wait(ctx); err != nil {
+	if err := s.global.wait(ctx, c.chatID, c.kind == kindBulk); err != nil {
 		return err
 	}
 	s.touch(c.chatID)
@@ -246,54 +246,161 @@ func (s *sender) touch(chatID int64) {
 	}
 }
 
-// pacer spaces events evenly at a fixed rate with no burst, so any window
-// of one second holds at most rate events. Waiters are served in the
-// order they called wait.
-type pacer struct {
-	interval time.Duration
-
-	mu   sync.Mutex
-	next time.Time // the earliest time the next event may happen
-}
-
-// pacerHeadroom stretches the interval a little: Telegram counts on its
-// own clock, and requests spaced exactly on ours can arrive bunched up.
+// pacerHeadroom stretches intervals a little: Telegram counts on its own
+// clock, and requests spaced exactly on ours can arrive bunched up.
 const pacerHeadroom = 1.04
 
-func newPacer(perSecond float64) *pacer {
-	return &pacer{interval: time.Duration(float64(time.Second) * pacerHeadroom / perSecond)}
+// fairPacer hands out send slots at a fixed rate, with no burst, to chats
+// in turn: each chat with sends waiting gets one slot per round, so a
+// chat with a hundred sends queued delays another chat's by at most one
+// slot per other waiting chat. Replies go before bulk sends, which also
+// keep to their own, lower rate; both rates hold at the moment a slot is
+// handed out, so any second holds at most that many. Slots are handed out
+// by one goroutine, started when a send waits and ending when none does.
+type fairPacer struct {
+	interval     time.Duration
+	bulkInterval time.Duration
+	wake         chan struct{} // a new waiter while serve sleeps
+
+	mu       sync.Mutex
+	next     time.Time // the earliest time the next slot may be handed out
+	bulkNext time.Time // the same for a bulk send
+	lines    map[lineKey][]*slotWaiter
+	turns    [2][]lineKey // lines with waiters, replies then bulk, in turn order
+	serving  bool
 }
 
-// wait reserves the next free slot and sleeps until it. A slot given up
-// because ctx ended stays used; the rate is only ever lower for it.
-func (p *pacer) wait(ctx context.Context) error {
+// lineKey is one chat's line of one class; chat 0 holds calls without a chat.
+type lineKey struct {
+	chat int64
+	bulk bool
+}
+
+type slotWaiter struct {
+	granted chan struct{}
+	gone    bool // the caller gave up; its turn is skipped
+}
+
+func newFairPacer(perSecond, bulkPerSecond float64) *fairPacer {
+	return &fairPacer{
+		interval:     time.Duration(float64(time.Second) * pacerHeadroom / perSecond),
+		bulkInterval: time.Duration(float64(time.Second) * pacerHeadroom / bulkPerSecond),
+		wake:         make(chan struct{}, 1),
+		lines:        map[lineKey][]*slotWaiter{},
+	}
+}
+
+// wait queues the call in its chat's line and returns when it has a slot.
+func (p *fairPacer) wait(ctx context.Context, chatID int64, bulk bool) error {
+	w := &slotWaiter{granted: make(chan struct{})}
+	k := lineKey{chat: chatID, bulk: bulk}
 	p.mu.Lock()
-	now := time.Now()
-	slot := p.next
-	if slot.Before(now) {
-		slot = now
+	if len(p.lines[k]) == 0 {
+		p.turns[class(bulk)] = append(p.turns[class(bulk)], k)
 	}
-	p.next = slot.Add(p.interval)
+	p.lines[k] = append(p.lines[k], w)
+	if !p.serving {
+		p.serving = true
+		go p.serve()
+	}
 	p.mu.Unlock()
-	d := time.Until(slot)
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
 	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
+	case p.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case <-w.granted:
 		return nil
+	case <-ctx.Done():
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		select {
+		case <-w.granted:
+			return nil // granted meanwhile: use it
+		default:
+			w.gone = true
+			return ctx.Err()
+		}
 	}
 }
 
-// pause holds every later slot back until d from now.
-func (p *pacer) pause(d time.Duration) {
+// pauseBulk holds bulk sends back until d from now (Telegram's 429).
+func (p *fairPacer) pauseBulk(d time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if until := time.Now().Add(d); p.next.Before(until) {
-		p.next = until
+	if until := time.Now().Add(d); p.bulkNext.Before(until) {
+		p.bulkNext = until
 	}
+}
+
+func class(bulk bool) int {
+	if bulk {
+		return 1
+	}
+	return 0
+}
+
+// serve hands out slots until no call waits.
+func (p *fairPacer) serve() {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		p.mu.Lock()
+		now := time.Now()
+		until := p.next
+		if !now.Before(p.next) {
+			w := p.takeLocked(0)
+			if w == nil && !now.Before(p.bulkNext) {
+				if w = p.takeLocked(1); w != nil {
+					p.bulkNext = now.Add(p.bulkInterval)
+				}
+			}
+			if w != nil {
+				close(w.granted)
+				p.next = now.Add(p.interval)
+				p.mu.Unlock()
+				continue
+			}
+			if len(p.turns[1]) == 0 {
+				p.serving = false
+				p.mu.Unlock()
+				return
+			}
+			until = p.bulkNext // only bulk sends wait, and not yet
+		}
+		p.mu.Unlock()
+		// A reply arriving meanwhile wakes us: it may go before until.
+		t.Reset(time.Until(until))
+		select {
+		case <-t.C:
+		case <-p.wake:
+			t.Stop()
+		}
+	}
+}
+
+// takeLocked removes the first live waiter of class c whose turn it is;
+// its line, if it has more, goes to the back of the turns.
+func (p *fairPacer) takeLocked(c int) *slotWaiter {
+	for len(p.turns[c]) > 0 {
+		k := p.turns[c][0]
+		p.turns[c] = p.turns[c][1:]
+		line := p.lines[k]
+		for len(line) > 0 && line[0].gone {
+			line = line[1:]
+		}
+		if len(line) == 0 {
+			delete(p.lines, k)
+			continue
+		}
+		w := line[0]
+		if line = line[1:]; len(line) > 0 {
+			p.lines[k] = line
+			p.turns[c] = append(p.turns[c], k)
+		} else {
+			delete(p.lines, k)
+		}
+		return w
+	}
+	return nil
 }

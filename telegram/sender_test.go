@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"wgbot"
+	"wgbot/service"
 )
 
 // TestSender drives the one sender through Notify with the failures
@@ -42,7 +45,7 @@ func TestSender(t *testing.T) {
 				h.tg.FailNext("sendMessage", u.ID, code, tc.retryAfter)
 			}
 			start := time.Now()
-			err := h.bot.Notify(h.ctx, u.ID, "Your subscription ends in 3 days.", Button{Text: "Extend", Screen: ScreenBuy}, Button{Text: "Site", URL: "https://example.com"})
+			err := h.bot.notify(h.ctx, u.ID, "Your subscription ends in 3 days.", Button{Text: "Extend", Screen: ScreenBuy}, Button{Text: "Site", URL: "https://example.com"})
 			took := time.Since(start)
 			switch {
 			case tc.wantErr == nil && err != nil, tc.wantErr == ErrBlocked && !errors.Is(err, wgbot.ErrUserBlocked), tc.wantErr == errAny && (err == nil || errors.Is(err, ErrBlocked)):
@@ -84,7 +87,7 @@ var errAny = errors.New("any error")
 // carry on; the bot still answers once Telegram recovers.
 func TestHandlerSurvivesFailedSends(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, harnessOptions{config: func(c *Config) { c.SendAttempts = 2 }})
+	h := newHarness(t, harnessOptions{fake: true, config: func(c *Config) { c.SendAttempts = 2 }})
 	u := user(6101, "en")
 	h.tg.AddUser(u)
 	for range 2 {
@@ -99,9 +102,10 @@ func TestHandlerSurvivesFailedSends(t *testing.T) {
 	h.waitMessages(u.ID, 1)
 }
 
-// TestNotifyExpiredAndDeliverConfig: the notifications jobs send speak the
-// user's language, and DeliverConfig sends the config like the trial does.
-func TestNotifyExpiredAndDeliverConfig(t *testing.T) {
+// TestNotifyExpiredAndDeviceIssued: the notifications jobs send speak the
+// user's language, and a device sent now is sent once: its job, due while
+// the test runs, finds it delivered.
+func TestNotifyExpiredAndDeviceIssued(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	u := user(6201, "ru")
@@ -114,12 +118,10 @@ func TestNotifyExpiredAndDeliverConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.bot.DeliverConfig(context.Background(), reg, d); err != nil {
-		t.Fatal(err)
-	}
+	h.bot.sendIssued(h.ctx, service.DeviceNotice{User: reg, Delivery: d, Reason: service.IssuedDevice})
 	msgs := h.waitMessages(u.ID, 3)
-	if msgs[0].Document == nil || msgs[0].Document.Name != "wgbot-device-1.conf" || !strings.HasPrefix(msgs[2].Text, "Как подключиться:") {
-		t.Errorf("DeliverConfig sent:\n%s", dump(msgs))
+	if msgs[0].Document == nil || msgs[0].Document.Name != "wgbot-device-1.conf" || !strings.HasPrefix(msgs[2].Text, "Действует до: ") || strings.Count(msgs[2].Text, " UTC") != 1 {
+		t.Errorf("DeviceIssued sent:\n%s", dump(msgs))
 	}
 	if got := decodeQR(t, msgs[1].Photo.Data); got != string(d.Config) {
 		t.Error("QR code does not hold the config")
@@ -142,7 +144,7 @@ func TestNotifyExpiredAndDeliverConfig(t *testing.T) {
 	if err := h.bot.PaymentCredited(h.ctx, reg, wgbot.Subscription{ExpiresAt: ends}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := h.waitMessages(u.ID, 6)[5].Text; got != text(langRU, mPaidExtended, formatDate(ends)) {
+	if got := h.waitMessages(u.ID, 6)[5].Text; got != text(langRU, mPaidExtended, h.bot.until(langRU, ends)) {
 		t.Errorf("PaymentCredited sent %q", got)
 	}
 }
@@ -157,10 +159,157 @@ func TestBlockUpdates(t *testing.T) {
 	h.waitMessages(u.ID, 1)
 	h.tg.Block(u.ID)
 	h.eventually("marked blocked", func() bool { return mustUser(h, u.ID).BlockedBot })
-	reachable, err := h.svc.Reachable(h.ctx)
+	reachable, err := h.store.Reachable(h.ctx)
 	if err != nil || len(reachable) != 0 {
 		t.Errorf("reachable after a block: %v %v", reachable, err)
 	}
 	h.tg.Unblock(u.ID)
 	h.eventually("marked reachable", func() bool { return !mustUser(h, u.ID).BlockedBot })
+}
+
+// grants records the order in which a fairPacer hands out slots.
+type grants struct {
+	mu    sync.Mutex
+	chats []int64
+}
+
+func (g *grants) add(chat int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.chats = append(g.chats, chat)
+}
+
+func (g *grants) len() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.chats)
+}
+
+// position is the index of chat's first slot, or -1.
+func (g *grants) position(chat int64) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Index(g.chats, chat)
+}
+
+// TestFairPacer: one chat with 40 sends waiting, or 40 bulk sends, do not
+// hold up another chat's reply by more than a slot or two (the old pacer
+// served them first come first served); any second holds at most the
+// global rate, and bulk sends keep to their own rate and pause.
+func TestFairPacer(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		backlog func(i int) (chat int64, bulk bool)
+	}{
+		{"one chat's backlog", func(int) (int64, bool) { return 1, false }},
+		{"a broadcast's backlog", func(i int) (int64, bool) { return int64(100 + i), true }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := newFairPacer(50, 50)
+			var g grants
+			var wg sync.WaitGroup
+			for i := range 40 {
+				chat, bulk := tc.backlog(i)
+				wg.Go(func() {
+					if err := p.wait(ctx, chat, bulk); err != nil {
+						t.Error(err)
+					}
+					g.add(chat)
+				})
+			}
+			// Every backlog send is queued long before three slots (60ms)
+			// have gone.
+			for g.len() < 3 {
+				time.Sleep(time.Millisecond)
+			}
+			before := g.len()
+			if err := p.wait(ctx, 2, false); err != nil {
+				t.Fatal(err)
+			}
+			g.add(2)
+			wg.Wait()
+			if pos := g.position(2); pos > before+2 {
+				t.Errorf("the other chat's reply got slot %d, asked after slot %d: %v", pos, before, g.chats)
+			}
+		})
+	}
+	t.Run("rates and pause", func(t *testing.T) {
+		t.Parallel()
+		p := newFairPacer(50, 20)
+		// A slot is granted between the call and its return. Counted from
+		// the call of the first slot to the return of the last, n slots
+		// within a second are surely within a second however late this
+		// goroutine runs, so a stall cannot fail the test; a pacer handing
+		// out too many still does.
+		type span struct{ called, returned time.Time }
+		within := func(spans []span, limit int) {
+			t.Helper()
+			for i := range spans {
+				n := 0
+				for j := i; j < len(spans) && spans[j].returned.Sub(spans[i].called) < time.Second; j++ {
+					n++
+				}
+				if n > limit {
+					t.Fatalf("%d slots within a second, want at most %d", n, limit)
+				}
+			}
+		}
+		take := func(chat int64, bulk bool) span {
+			t.Helper()
+			called := time.Now()
+			if err := p.wait(ctx, chat, bulk); err != nil {
+				t.Fatal(err)
+			}
+			return span{called, time.Now()}
+		}
+		var replies, bulk []span
+		for i := range 60 {
+			replies = append(replies, take(int64(i), false))
+		}
+		within(replies, 50)
+		for i := range 25 {
+			bulk = append(bulk, take(int64(i), true))
+		}
+		within(bulk, 20)
+		// A pause holds bulk sends for at least its length.
+		p.pauseBulk(300 * time.Millisecond)
+		start := time.Now()
+		take(1, true)
+		if waited := time.Since(start); waited < 250*time.Millisecond {
+			t.Errorf("a bulk send waited %v after a 300ms pause", waited)
+		}
+		// Replies go on during a pause, before the bulk send queued ahead
+		// of them; the bulk send is granted only when the pause ends.
+		p.pauseBulk(time.Hour)
+		held, cancel := context.WithCancel(ctx)
+		defer cancel()
+		bulkDone := make(chan error, 1)
+		go func() { bulkDone <- p.wait(held, 1, true) }()
+		for queued := false; !queued; {
+			p.mu.Lock()
+			queued = len(p.lines[lineKey{chat: 1, bulk: true}]) > 0
+			p.mu.Unlock()
+			time.Sleep(time.Millisecond)
+		}
+		replyCtx, cancelReply := context.WithTimeout(ctx, 20*time.Second)
+		defer cancelReply()
+		if err := p.wait(replyCtx, 2, false); err != nil {
+			t.Fatalf("a reply behind a paused bulk send: %v", err)
+		}
+		select {
+		case err := <-bulkDone:
+			t.Fatalf("a bulk send was granted during an hour's pause (%v)", err)
+		default:
+		}
+		cancel()
+		if err := <-bulkDone; !errors.Is(err, context.Canceled) {
+			t.Errorf("a paused bulk send whose context ended: %v", err)
+		}
+		if err := p.wait(ctx, 1, false); err != nil {
+			t.Errorf("a reply after a given-up bulk send: %v", err)
+		}
+	})
 }

@@ -21,6 +21,9 @@ func TestCallbackRoundTrip(t *testing.T) {
 		{act: actPay, provider: "yookassa", plan: strings.Repeat("p", 32)},
 		{act: actMenu, fresh: true}, {act: actBuy, fresh: true}, {act: actSubscription, fresh: true},
 		{act: actDeviceConfig, peerID: 1}, {act: actDeviceRemove, peerID: 42}, {act: actDeviceRemoved, peerID: 9223372036854775807},
+		{act: actAdminRevoke, telegramID: 5101}, {act: actAdminCancel}, {act: actAdminBan, telegramID: 5101},
+		{act: actAdminRevoke, telegramID: 9223372036854775807, subID: 9223372036854775807}, {act: actAdminBan, telegramID: 5101, subID: 3}, {act: actDeviceRename, peerID: 7}, {act: actRenameCancel},
+		{act: actBroadcastAudience, audience: wgbot.AudienceNeverPaid}, {act: actBroadcastSend, audience: wgbot.AudienceAll},
 	} {
 		data := c.data()
 		if len(data) > maxCallbackData {
@@ -43,6 +46,7 @@ func TestCallbackRefused(t *testing.T) {
 		"buy:plan:месяц", "buy:pay:stars", "buy:pay::month", "buy:pay:Stars:month", "buy:pay:stars:month:1",
 		"buy:pay:" + strings.Repeat("x", 17) + ":month", strings.Repeat("a", 65), "dev:cfg:1\x00",
 		"trial!", "help!", "dev:cfg:1!", "sub!!", "!", "buy:plan:month!",
+		"adm:rv:", "adm:rv:0", "adm:rv:x", "adm:rv:1", "adm:ban:1", "adm:rv:1:", "adm:rv:1:00", "adm:rv:1:02", "adm:rv:0:1", "adm:rv:1:2:3", "adm:ban:1:x", "adm:no:1", "adm:rv:1:0!", "adm", "dev:ren:", "dev:ren:0", "dev:keep:1", "dev:ren:x", "bc:aud:", "bc:aud:everyone", "bc:send:ALL", "bc:send:all:1",
 	} {
 		if c, ok := parseCallback(data); ok {
 			t.Errorf("parseCallback(%q) accepted as %+v", data, c)
@@ -53,20 +57,27 @@ func TestCallbackRefused(t *testing.T) {
 func TestConfFileName(t *testing.T) {
 	t.Parallel()
 	valid := regexp.MustCompile(`^[a-zA-Z0-9_=+.-]{1,15}\.conf$`)
-	for device, want := range map[string]string{
-		"device-1":          "wgbot-device-1.conf",
-		"device-10":         "wgbot-device-10.conf",
-		"device-100":        "wgbot-device-10.conf",
-		"my phone":          "wgbot-my_phone.conf",
-		"телефон":           "wgbot-_______.conf",
-		"a/b\\c":            "wgbot-a_b_c.conf",
-		"":                  "wgbot-.conf",
-		"x=y+z.1":           "wgbot-x=y+z.1.conf",
-		"averyveryverylong": "wgbot-averyvery.conf",
+	for _, tc := range []struct {
+		name   string
+		number int
+		want   string
+	}{
+		{"device-1", 1, "wgbot-device-1.conf"},
+		{"device-10", 10, "wgbot-device-10.conf"},
+		{"device-100", 100, "wg-device-100.conf"},
+		{"device-1000", 1000, "wg-device-1000.conf"},
+		{"my phone", 3, "wg3-my_phone.conf"},
+		{"телефон", 4, "wg4-_______.conf"},
+		{"планшет", 5, "wg5-_______.conf"},
+		{"device-2", 6, "wg6-device-2.conf"}, // renamed to another device's old name
+		{"a/b\\c", 7, "wg7-a_b_c.conf"},
+		{"x=y+z.1", 8, "wg8-x=y+z.1.conf"},
+		{"averyveryverylong", 12, "wg12-averyveryv.conf"},
+		{"laptop", 0, "wgbot-laptop.conf"}, // a device read without its number
 	} {
-		got := confFileName(device)
-		if got != want || !valid.MatchString(got) {
-			t.Errorf("confFileName(%q) = %q, want %q (at most 15 characters wg-quick accepts, then .conf)", device, got, want)
+		got := confFileName(wgbot.Peer{Name: tc.name, Number: tc.number})
+		if got != tc.want || !valid.MatchString(got) {
+			t.Errorf("confFileName(%q, %d) = %q, want %q (at most 15 characters wg-quick accepts, then .conf)", tc.name, tc.number, got, tc.want)
 		}
 	}
 }
@@ -152,6 +163,7 @@ func TestUserError(t *testing.T) {
 		{wgbot.ErrPeerNotFound, mErrNotFound},
 		{wgbot.ErrUserNotFound, mErrNotFound},
 		{wgbot.ErrNoFreeAddress, mErrNoAddress},
+		{wgbot.ErrNoServer, mErrNoServer},
 		{wgbot.ErrBanned, mErrBanned},
 		{fmt.Errorf("%w: %v", wgbot.ErrApplyFailed, errBoom), mErrApplyFailed},
 		{wgbot.ErrPaymentMismatch, mErrMismatch},
@@ -175,38 +187,38 @@ func TestUserError(t *testing.T) {
 	}
 }
 
-// TestPacer: the pacer lets no more than rate events into any second and
-// honours a pause.
-func TestPacer(t *testing.T) {
+// TestAdminActionsListed: the buttons refused to non-admins are exactly
+// those whose data is an admin's (adm:*, bc:*), whatever order the
+// actions are declared in.
+func TestAdminActionsListed(t *testing.T) {
 	t.Parallel()
-	p := newPacer(50)
-	ctx := context.Background()
-	var times []time.Time
-	for range 60 {
-		if err := p.wait(ctx); err != nil {
-			t.Fatal(err)
+	known := 0
+	for act := action(0); act < 100; act++ {
+		data, ok := func() (data string, ok bool) {
+			defer func() { ok = recover() == nil }()
+			return callback{act: act, telegramID: 1, peerID: 1, plan: "p", provider: "x", lang: langEN, audience: wgbot.AudienceAll}.data(), true
+		}()
+		if !ok {
+			continue
 		}
-		times = append(times, time.Now())
-	}
-	for i := range times {
-		n := 0
-		for j := i; j < len(times) && times[j].Sub(times[i]) < time.Second; j++ {
-			n++
-		}
-		if n > 50 {
-			t.Fatalf("%d events within a second at rate 50", n)
+		known++
+		admin := strings.HasPrefix(data, "adm:") || strings.HasPrefix(data, "bc:")
+		if adminActions[act] != admin {
+			t.Errorf("action %d (%q): admin-only %v, want %v", act, data, adminActions[act], admin)
 		}
 	}
-	p.pause(300 * time.Millisecond)
-	start := time.Now()
-	_ = p.wait(ctx)
-	if waited := time.Since(start); waited < 250*time.Millisecond {
-		t.Errorf("waited %v after a 300ms pause", waited)
+	if known < 20 || len(adminActions) != 5 {
+		t.Errorf("%d actions known, %d admin-only", known, len(adminActions))
 	}
-	cancelled, cancel := context.WithCancel(ctx)
-	cancel()
-	p.pause(time.Hour)
-	if err := p.wait(cancelled); !errors.Is(err, context.Canceled) {
-		t.Errorf("wait with a cancelled context: %v", err)
+}
+
+// TestRefundHint: /user's payments heading says /refund takes Stars
+// charges only (it refunds through Telegram), in both languages.
+func TestRefundHint(t *testing.T) {
+	t.Parallel()
+	for _, lang := range languages() {
+		if hint := lead(lang, mAdminUserPayments); !strings.Contains(hint, providerStars+" ") || !strings.Contains(hint, "/refund") {
+			t.Errorf("%s: /user's payments heading %q does not say /refund is for %s payments", lang, hint, providerStars)
+		}
 	}
 }

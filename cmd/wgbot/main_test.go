@@ -266,6 +266,10 @@ func TestCheckHidesSecrets(t *testing.T) {
 	if !strings.Contains(out.String(), "ready to serve") {
 		t.Errorf("check did not report readiness:\n%s", out.String())
 	}
+	// Stars are always on: without SUPPORT_CONTACT, check warns (issue 17).
+	if !strings.Contains(out.String(), "WARNING: SUPPORT_CONTACT is empty") {
+		t.Errorf("check did not warn about the missing support contact:\n%s", out.String())
+	}
 }
 
 // Device mode with no interface: a clear start-up error naming it and how

@@ -52,6 +52,7 @@ const usage = `usage: wgbot [--env-file FILE] COMMAND [ARGS]
 
 commands:
   serve     run the bot, the webhooks and the reconciler
+  node      the agent on one WireGuard host of several: --server NAME (docs/operations.md)
   migrate   apply database migrations and exit
   check     validate settings, connect to the database, report what was found
   sandbox   the whole product on this machine: no Telegram token, no root, one URL
@@ -64,6 +65,8 @@ operator commands (same rules and reconciler as the bot; --json for scripts):
   peers list [--server NAME] [--status active|disabled|revoked]
   issue --telegram-id N --days D [--devices K] [--out FILE]
   reconcile [--dry-run]
+  servers add NAME --location L --endpoint HOST:PORT --subnet CIDR [--capacity N] | servers list
+  servers drain|enable|remove NAME   drain: no new peers there, existing ones keep working
   rekey                             re-seal every client key with MASTER_KEY (then drop MASTER_KEY_OLD)
 `
 
@@ -100,13 +103,15 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 	switch cmd {
 	case "serve":
 		return serve(ctx, settings, cmdArgs, log, stdout)
+	case "node":
+		return node(ctx, settings, cmdArgs, log, stdout)
 	case "migrate":
 		return migrate(ctx, settings, stdout)
 	case "check":
 		return check(ctx, settings, stdout)
 	case "rekey":
 		return rekey(ctx, settings, log, stdout)
-	case "users", "grant", "revoke", "peers", "issue", "reconcile":
+	case "users", "grant", "revoke", "peers", "issue", "reconcile", "servers":
 		return operator(ctx, settings, cmd, cmdArgs, log, stdout)
 	}
 	fmt.Fprint(stderr, usage)
@@ -156,6 +161,9 @@ func check(ctx context.Context, s config.Settings, stdout io.Writer) error {
 	fmt.Fprintln(stdout, "settings:")
 	for _, line := range s.Redacted() {
 		fmt.Fprintln(stdout, "  "+line)
+	}
+	for _, w := range s.Warnings() {
+		fmt.Fprintln(stdout, "WARNING: "+w)
 	}
 	pool, err := openPool(ctx, s)
 	if err != nil {

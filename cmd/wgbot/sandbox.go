@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -19,7 +21,9 @@ import (
 	"wgbot/config"
 	"wgbot/payment"
 	"wgbot/payment/yookassa/yookassatest"
+	"wgbot/reconcile"
 	"wgbot/secret"
+
 	// Imported as sbx: this file's entry point is the function sandbox.
 	sbx "wgbot/sandbox"
 	"wgbot/telegram"
@@ -34,9 +38,9 @@ const defaultSandboxAddr = "127.0.0.1:8088"
 // resolves, so a sandbox config imported into a real app goes nowhere.
 const sandboxEndpoint = "vpn.sandbox.invalid:51820"
 
-// sandboxServerName is the sandbox's server row: not wg0, so a sandbox
-// pointed at a developer's database never rewrites the server `serve` uses.
-const sandboxServerName = "sandbox"
+// sandboxServerName is the sandbox's server row; sbx.CheckDatabase
+// refuses a database with any other.
+const sandboxServerName = sbx.ServerName
 
 // The sandbox's simulated users and the YooKassa emulator's shop.
 const (
@@ -47,9 +51,9 @@ const (
 
 // sandbox runs the whole product on this machine with local stand-ins for
 // the outside world: the Telegram Bot API emulator (played through a web
-// page), the YooKassa emulator, a private PostgreSQL cluster unless
-// DATABASE_URL reaches one on this machine, and a wg0.conf without an
-// interface. Everything else is what `serve` runs: the same service, bot,
+// page), the YooKassa emulator, a private PostgreSQL cluster (or a database
+// of its own on the server DATABASE_URL names, if that is on this machine
+// and answers), and a wg0.conf without an interface. Everything else is what `serve` runs: the same service, bot,
 // webhooks, reconciler and jobs.
 func sandbox(ctx context.Context, getenv config.Getenv, envFile string, args []string, stdout, stderr io.Writer) error {
 	err := runSandbox(ctx, getenv, envFile, args, stdout, stderr)
@@ -101,18 +105,19 @@ func runSandbox(ctx context.Context, getenv config.Getenv, envFile string, args 
 	}
 	defer closeLog()
 
-	ln, err := sandboxListener(listen)
+	ln, err := sandboxListener(listen, defaultSandboxAddr, stderr)
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
 	pageURL := "http://" + ln.Addr().String()
 
-	dbURL, dbNote, stopDB, err := sandboxDatabase(ctx, settings.DatabaseURL, filepath.Join(varDir, "pg"), log, stderr)
+	db, err := sandboxDatabase(ctx, settings.DatabaseURL, filepath.Join(varDir, "pg"), log, stderr)
 	if err != nil {
 		return err
 	}
-	defer stopDB()
+	defer db.stop()
+	dbURL, dbNote := db.url, db.note
 
 	s := sandboxSettings(settings, varDir, dbURL, ln.Addr().String())
 	if _, err := sbx.EnsureServerConfig(s.WGConfigPath, netip.PrefixFrom(serverAddress(s), s.WGSubnet.Bits()), 51820); err != nil {
@@ -125,8 +130,6 @@ func runSandbox(ctx context.Context, getenv config.Getenv, envFile string, args 
 		return fmt.Errorf("sandbox master key: %w", err)
 	}
 
-	tg := tgtest.New(sbx.Token, tgtest.WithBotUsername("wgbot_sandbox_bot"))
-	defer tg.Close()
 	yk := yookassatest.NewServer(sandboxShopID, sandboxShopToken)
 	defer yk.Close()
 	// The checkout page notifies wgbot's real webhook route, as YooKassa does.
@@ -137,19 +140,49 @@ func runSandbox(ctx context.Context, getenv config.Getenv, envFile string, args 
 		return err
 	}
 	defer a.Close()
+
+	// The emulator continues its update ids from the last run (its state
+	// file, and past the ids the database still remembers if that file was
+	// lost), as Telegram's keep growing: the bot drops ids it handled within
+	// the last day as redeliveries, so ids restarting at 1 would go
+	// unanswered.
+	latest, err := a.store.LatestTelegramUpdate(ctx, sbx.BotID)
+	if err != nil {
+		return err
+	}
+	// The chats are kept too, as Telegram keeps them, so a restart shows
+	// each user's history and the bot can still edit its earlier messages.
+	tg, err := tgtest.NewHandler(sbx.Token, tgtest.WithBotUsername("wgbot_sandbox_bot"),
+		tgtest.WithUpdateIDFile(filepath.Join(varDir, "telegram-update-id")), tgtest.WithFirstUpdateID(latest+1),
+		tgtest.WithChatsFile(filepath.Join(varDir, "telegram-chats.json")))
+	if err != nil {
+		return fmt.Errorf("sandbox Telegram: %w", err)
+	}
+	tgServer := httptest.NewServer(tg)
+	defer func() {
+		tg.Close() // ends the bot's long poll, which tgServer.Close waits for
+		tgServer.Close()
+	}()
+
 	card, err := payment.NewYooKassa(payment.YooKassaConfig{BaseURL: yk.URL, ShopID: sandboxShopID, SecretKey: sandboxShopToken,
 		ReturnURL: pageURL + "/", AllowedIPs: []string{"127.0.0.1", "::1"}}, a.svc, a.metrics, log)
 	if err != nil {
 		return err
 	}
-	bot, err := telegram.New(a.svc, telegram.Config{Token: sbx.Token, APIURL: tg.URL(), AdminIDs: s.AdminIDs,
-		SupportContact: s.SupportContact}, []telegram.Checkout{sandboxCard{card}}, log)
+	// As in serve; run gives the bot to the job queue, which sends
+	// broadcasts from a.store.
+	bot, err := telegram.New(a.svc, telegram.Config{Token: sbx.Token, APIURL: tgServer.URL, AdminIDs: s.AdminIDs,
+		SupportContact: s.SupportContact, Metrics: a.metrics, UserBurst: s.UserBurst, UserRate: float64(s.UserRate),
+		Broadcasts: a.store}, []telegram.Checkout{sandboxCard{card}}, log)
 	if err != nil {
 		return err
 	}
 	a.bot = bot // run starts it and gives it to the job queue, as in serve
-	client := sbx.NewClient(tg, sbx.PageInfo{BotName: "wgbot (sandbox)", Admins: s.AdminIDs,
-		WGConfigPath: s.WGConfigPath, VarDir: varDir, Database: dbNote})
+	client, err := sbx.NewClient(tg, sbx.PageInfo{BotName: "wgbot (sandbox)", Admins: s.AdminIDs,
+		WGConfigPath: s.WGConfigPath, VarDir: varDir, Database: dbNote}, filepath.Join(varDir, "sandbox-users.json"))
+	if err != nil {
+		return err
+	}
 	a.extraRoutes = client.Routes()
 	a.extraRoutes["POST /webhooks/yookassa"] = card
 
@@ -159,6 +192,8 @@ func runSandbox(ctx context.Context, getenv config.Getenv, envFile string, args 
 	fmt.Fprintf(stdout, "wgbot sandbox: open %s/\n", pageURL)
 	fmt.Fprintf(stderr, "  the real wgbot with stand-ins for Telegram, payments, PostgreSQL (%s) and the WireGuard interface\n"+
 		"  files in %s (wg0.conf, master.key, wgbot.log); Ctrl-C stops everything\n", dbNote, varDir)
+	fmt.Fprintf(stderr, "  the operator's commands work on its database while it runs%s:\n    DATABASE_URL=%s %s users list\n",
+		db.shellNote, db.shellURL, sbx.ShellQuote(wgbotCommand()))
 
 	err = a.run(ctx, ln, io.Discard)
 	fmt.Fprintln(stderr, "wgbot sandbox: stopped")
@@ -194,7 +229,7 @@ func sandboxSettings(s config.Settings, varDir, dbURL, listen string) config.Set
 	s.WGInterface = sandboxServerName
 	s.WGConfigPath = filepath.Join(varDir, "wg0.conf")
 	s.WGConfigLockPath = s.WGConfigPath + ".lock"
-	s.WGApplyMode = config.ApplyFile
+	s.WGApplyMode = reconcile.ModeFile
 	s.WGEndpoint = sandboxEndpoint
 	s.WGServerPublicKey = "" // the key of the sandbox's own wg0.conf
 	s.MasterKey, s.MasterKeysOld = nil, nil
@@ -208,9 +243,10 @@ func sandboxSettings(s config.Settings, varDir, dbURL, listen string) config.Set
 	return s
 }
 
-// sandboxListener listens on addr, or on the default address, falling back
-// to a free port when the default one is taken.
-func sandboxListener(addr string) (net.Listener, error) {
+// sandboxListener listens on addr or, without one, on preferred, falling
+// back to a free port when that one is taken; the fallback is said on
+// stderr, since the port is not the one the README names.
+func sandboxListener(addr, preferred string, stderr io.Writer) (net.Listener, error) {
 	if addr != "" {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -218,40 +254,83 @@ func sandboxListener(addr string) (net.Listener, error) {
 		}
 		return ln, nil
 	}
-	ln, err := net.Listen("tcp", defaultSandboxAddr)
+	ln, err := net.Listen("tcp", preferred)
 	if errors.Is(err, syscall.EADDRINUSE) {
-		ln, err = net.Listen("tcp", "127.0.0.1:0")
+		host, _, _ := net.SplitHostPort(preferred)
+		if ln, err = net.Listen("tcp", net.JoinHostPort(host, "0")); err == nil {
+			fmt.Fprintf(stderr, "wgbot sandbox: %s is taken (another sandbox or program listens there); using %s instead "+
+				"(--listen %s picks one)\n", preferred, ln.Addr(), preferred)
+		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", defaultSandboxAddr, err)
+		return nil, fmt.Errorf("listen on %s: %w", preferred, err)
 	}
 	return ln, nil
 }
 
-// sandboxDatabase returns the database to use: DATABASE_URL when it
-// answers, else a private cluster in dir, which stop shuts down. note
-// describes the choice for people, without a password.
-func sandboxDatabase(ctx context.Context, databaseURL, dir string, log *slog.Logger, stderr io.Writer) (dbURL, note string, stop func(), err error) {
+// sandboxDB is the database the sandbox uses.
+type sandboxDB struct {
+	url  string
+	note string // describes the choice for people, without a password
+	// shellURL is url for a person to paste into a shell, and shellNote
+	// what they must add to it, if anything.
+	shellURL, shellNote string
+	stop                func()
+}
+
+// sandboxDatabase returns the database to use: the sandbox's own database
+// on the server DATABASE_URL names when that answers (never the database
+// it names: that may be production's, whose jobs the sandbox would run
+// against its emulators), else a private cluster in dir, which stop shuts
+// down. Either way the database is checked to be a sandbox's before
+// anything touches it.
+func sandboxDatabase(ctx context.Context, databaseURL, dir string, log *slog.Logger, stderr io.Writer) (sandboxDB, error) {
 	if databaseURL != "" {
 		ping, cancel := context.WithTimeout(ctx, 3*time.Second)
 		conn, err := pgx.Connect(ping, databaseURL)
 		cancel()
 		if err == nil {
 			conn.Close(ctx)
-			return databaseURL, config.RedactURL(databaseURL), func() {}, nil
+			own, err := sbx.OwnDatabase(ctx, databaseURL)
+			if err != nil {
+				return sandboxDB{}, fmt.Errorf("sandbox database: %w", err)
+			}
+			db := sandboxDB{url: own, note: config.RedactURL(own), shellURL: sbx.ShellQuote(config.RedactURL(own)), stop: func() {}}
+			if db.note != own {
+				db.shellNote = " (put your DATABASE_URL's password in for xxxxx)"
+			}
+			return db, nil
 		}
 		fmt.Fprintf(stderr, "wgbot sandbox: DATABASE_URL does not answer (%v); starting a private PostgreSQL instead\n", err)
 	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "PG_VERSION")); errors.Is(err, fs.ErrNotExist) {
+		// initdb takes a few seconds, during which nothing else shows.
+		fmt.Fprintf(stderr, "wgbot sandbox: creating its PostgreSQL cluster in %s (first run only)…\n", dir)
+	}
 	c, err := sbx.StartCluster(ctx, dir, log)
 	if err != nil {
-		return "", "", nil, fmt.Errorf("sandbox database: %w", err)
+		return sandboxDB{}, fmt.Errorf("sandbox database: %w", err)
 	}
-	stop = func() {
+	stop := func() {
 		if err := c.Stop(); err != nil {
 			fmt.Fprintln(stderr, "wgbot sandbox:", err)
 		}
 	}
-	return c.URL(), "private cluster in " + dir, stop, nil
+	if err := sbx.CheckDatabase(ctx, c.URL()); err != nil {
+		stop()
+		return sandboxDB{}, fmt.Errorf("sandbox database: %w", err)
+	}
+	return sandboxDB{url: c.URL(), note: "private cluster in " + dir, shellURL: c.ShellURL(), stop: stop}, nil
+}
+
+// wgbotCommand is how a person starts this binary: its absolute path
+// (`make run` builds bin/wgbot), or wgbot when that is unknown.
+func wgbotCommand() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "wgbot"
+	}
+	return exe
 }
 
 // localDatabase reports whether a DATABASE_URL names this machine: a
@@ -277,13 +356,14 @@ func localDatabase(raw string) bool {
 }
 
 // sandboxLogger logs everything at LOG_LEVEL to the sandbox's log file and
-// warnings to the terminal, which stays free for the URL.
+// warnings to the terminal, which stays free for the URL. The page's
+// polling is logged at debug only.
 func sandboxLogger(s config.Settings, path string, stderr io.Writer) (*slog.Logger, func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open the sandbox log: %w", err)
 	}
-	file := newLogger(s, f).Handler()
+	file := sbx.QuietPolling(newLogger(s, f).Handler())
 	terminal := slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})
 	return slog.New(slog.NewMultiHandler(file, terminal)), func() { f.Close() }, nil
 }
@@ -297,4 +377,14 @@ func (sandboxCard) Title(lang string) string {
 		return "Тестовая карта (песочница)"
 	}
 	return "Sandbox card"
+}
+
+// TitleVia names the card inside a sentence, declined in Russian ("через
+// тестовую карту"); without it the embedded YooKassa's would name a bank
+// card.
+func (sandboxCard) TitleVia(lang string) string {
+	if lang == "ru" {
+		return "тестовую карту"
+	}
+	return "the test card"
 }

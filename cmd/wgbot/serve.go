@@ -26,6 +26,7 @@ import (
 	"wgbot/jobs"
 	"wgbot/metrics"
 	"wgbot/payment"
+	"wgbot/payment/yookassa"
 	"wgbot/postgres"
 	"wgbot/reconcile"
 	"wgbot/secret"
@@ -46,12 +47,15 @@ type app struct {
 	rec      *reconcile.Reconciler
 	svc      *service.Service
 	jobs     *river.Client[pgx.Tx]
-	jobDeps  *jobs.Deps
 	metrics  *metrics.Metrics
 	bot      *telegram.Bot // nil: no Telegram front door (operator commands)
 	// extraRoutes are served by run next to the product's own routes:
 	// the sandbox's page and its API. Empty for serve.
 	extraRoutes map[string]http.Handler
+	// metricsLn is the operator's private listener (METRICS_ADDR) for
+	// /metrics and the detailed /readyz; nil serves every route on run's
+	// one listener.
+	metricsLn net.Listener
 }
 
 func (a *app) Close() {
@@ -91,52 +95,30 @@ func (a *app) wire(ctx context.Context) error {
 			return err
 		}
 	}
-	key := s.MasterKey
-	if len(key) == 0 {
-		var created bool
-		var err error
-		key, created, err = secret.LoadOrCreateKeyFile(s.MasterKeyFile)
-		if err != nil {
-			return fmt.Errorf("master key: %w (set MASTER_KEY or MASTER_KEY_FILE)", err)
-		}
-		if created {
-			a.log.Warn("created a new master key; back it up: without it no issued config can be shown again", "file", s.MasterKeyFile)
-		}
-	}
 	var err error
-	if a.keys, err = secret.NewKeyring(key, s.MasterKeysOld...); err != nil {
+	if a.keys, err = masterKeyring(s, a.log); err != nil {
 		return err
 	}
-	if s.WGApplyMode == config.ApplyDevice {
+	if s.WGApplyMode == reconcile.ModeDevice {
 		if a.wg, err = wgctrl.New(); err != nil {
 			return fmt.Errorf("open WireGuard control: %w", err)
 		}
 	}
-	pub, err := a.serverPublicKey()
+	outbox, err := jobs.NewOutbox(a.pool, a.log)
 	if err != nil {
 		return err
 	}
-	a.store = postgres.NewStore(a.pool, s.DBIPAllocLockID, s.WGAddressQuarantine).WithRenewalGrace(s.RenewalGrace)
-	a.jobDeps = &jobs.Deps{Log: a.log}
-	if a.jobs, err = jobs.New(a.pool, jobs.Config{Retention: s.Retention}, a.jobDeps); err != nil {
-		return err
+	a.store = postgres.NewStore(a.pool, postgres.Options{LockID: s.DBIPAllocLockID, Quarantine: s.WGAddressQuarantine,
+		RenewalGrace: s.RenewalGrace, ReminderDays: s.ReminderDays, NodeDownAfter: s.NodeDownAfter}, outbox)
+	if s.WGApplyMode == reconcile.ModeNode {
+		// The server row is the operator's (`wgbot servers add`) and its
+		// key the node's: serve only uses it.
+		a.server, err = a.store.ServerByName(ctx, s.ServerName())
+	} else {
+		a.server, err = a.ensureServer(ctx)
 	}
-	a.store.UseJobs(a.jobs, s.ReminderDays)
-	a.server, err = a.store.EnsureServer(ctx, wgbot.Server{
-		Name: s.WGInterface, Interface: s.WGInterface, Endpoint: s.WGEndpoint, Subnet: s.WGSubnet, Subnet6: s.WGSubnet6,
-		Address: serverAddress(s), PublicKey: pub, DNS: s.WGDNS, MTU: s.WGMTU,
-	})
 	if err != nil {
 		return err
-	}
-	listen := func(ctx context.Context) (*pgx.Conn, error) {
-		cfg, err := pgx.ParseConfig(s.DatabaseURL)
-		if err != nil {
-			return nil, err
-		}
-		cfg.ConnectTimeout = s.DBConnectTimeout
-		cfg.RuntimeParams["application_name"] = "wgbot-listen"
-		return pgx.ConnectConfig(ctx, cfg)
 	}
 	var client interface {
 		Device(string) (*wgtypes.Device, error)
@@ -149,7 +131,7 @@ func (a *app) wire(ctx context.Context) error {
 		ServerID: a.server.ID, Interface: s.WGInterface, Mode: s.WGApplyMode,
 		File:           wgconf.Config{Path: s.WGConfigPath, LockPath: s.WGConfigLockPath, LockTimeout: s.WGLockTimeout},
 		ResyncInterval: s.WGResyncInterval, Metrics: a.metrics,
-	}, listen, a.log)
+	}, listenFunc(s), a.log)
 	if err != nil {
 		return err
 	}
@@ -160,9 +142,41 @@ func (a *app) wire(ctx context.Context) error {
 	a.svc = service.New(a.store, a.keys, a.rec, service.Config{
 		Server: a.server, Plans: plans, TrialDays: s.TrialDays, ClientRoutes: s.WGClientAllowedIPs,
 		Keepalive: s.WGKeepalive, ApplyWait: s.WGReconcileWait, Metrics: a.metrics,
+		PickServers: s.WGApplyMode == reconcile.ModeNode, NodeDownAfter: s.NodeDownAfter,
 	}, nil, a.log)
-	a.jobDeps.Service = a.svc
 	return nil
+}
+
+// ensureServer creates or updates the single host's server row from the
+// settings.
+func (a *app) ensureServer(ctx context.Context) (wgbot.Server, error) {
+	s := a.settings
+	pub, err := a.serverPublicKey()
+	if err != nil {
+		return wgbot.Server{}, err
+	}
+	return a.store.EnsureServer(ctx, wgbot.Server{
+		Name: s.WGInterface, Interface: s.WGInterface, Endpoint: s.WGEndpoint, Subnet: s.WGSubnet, Subnet6: s.WGSubnet6,
+		Address: serverAddress(s), PublicKey: pub, DNS: s.WGDNS, MTU: s.WGMTU,
+	})
+}
+
+// masterKeyring is MASTER_KEY (with MASTER_KEY_OLD), else the key in
+// MASTER_KEY_FILE, created on first use.
+func masterKeyring(s config.Settings, log *slog.Logger) (*secret.Keyring, error) {
+	key := s.MasterKey
+	if len(key) == 0 {
+		var created bool
+		var err error
+		key, created, err = secret.LoadOrCreateKeyFile(s.MasterKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("master key: %w (set MASTER_KEY or MASTER_KEY_FILE)", err)
+		}
+		if created {
+			log.Warn("created a new master key; back it up: without it no issued config can be shown again", "file", s.MasterKeyFile)
+		}
+	}
+	return secret.NewKeyring(key, s.MasterKeysOld...)
 }
 
 // serverPublicKey is WG_SERVER_PUBLIC_KEY, else the live interface's key
@@ -232,27 +246,80 @@ func serve(ctx context.Context, s config.Settings, args []string, log *slog.Logg
 	defer a.Close()
 	// The first reconcile runs before any request: it reserves the
 	// hand-made peers' addresses and brings a rebooted device up to date.
-	if _, err := a.rec.Reconcile(ctx); err != nil {
+	if s.WGApplyMode == reconcile.ModeNode {
+		log.Info("the server's node applies it; waiting for it", "server", a.server.Name)
+	} else if _, err := a.rec.Reconcile(ctx); err != nil {
 		log.Error("start-up reconcile failed; it will be retried", "err", err)
 	}
 	checkouts, routes, err := a.providers()
 	if err != nil {
 		return err
 	}
+	for _, w := range s.Warnings() {
+		log.Warn("WARNING: " + w)
+	}
 	a.bot, err = telegram.New(a.svc, telegram.Config{Token: s.BotToken, APIURL: s.TelegramAPIURL, WebhookURL: s.TelegramWebhook,
-		WebhookSecret: s.TelegramSecret, AdminIDs: s.AdminIDs, SupportContact: s.SupportContact, Metrics: a.metrics}, checkouts, log)
+		WebhookSecret: s.TelegramSecret, AdminIDs: s.AdminIDs, SupportContact: s.SupportContact, Metrics: a.metrics,
+		UserBurst: s.UserBurst, UserRate: float64(s.UserRate), Broadcasts: a.store}, checkouts, log)
 	if err != nil {
 		return err
 	}
 	if s.TelegramWebhook != "" {
 		routes["POST "+a.bot.WebhookPath()] = a.bot.WebhookHandler()
+	} else {
+		release, err := holdPollLock(ctx, s)
+		if err != nil {
+			return err
+		}
+		defer release()
 	}
 	a.extraRoutes = routes
 	ln, err := net.Listen("tcp", s.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on HTTP_ADDR %s: %w", s.HTTPAddr, err)
 	}
+	if s.MetricsAddr != s.HTTPAddr {
+		if a.metricsLn, err = net.Listen("tcp", s.MetricsAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on METRICS_ADDR %s: %w", s.MetricsAddr, err)
+		}
+	}
 	return a.run(ctx, ln, stdout)
+}
+
+// serveHTTP serves srv on ln in g until ctx ends, then shuts it down,
+// letting requests in flight finish within grace.
+func serveHTTP(g *errgroup.Group, ctx context.Context, srv *httpserver.Server, ln net.Listener, grace time.Duration) {
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		stop, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		return srv.Shutdown(stop)
+	})
+}
+
+// httpLimits are the listeners' limits. The slowest request is a YooKassa
+// notice: its body, the payment fetched back from the API, then up to
+// WG_RECONCILE_WAIT for WireGuard to apply a device it issues; the write
+// timeout covers all three with a margin.
+func httpLimits(s config.Settings) httpserver.Limits {
+	return httpserver.Limits{
+		WriteTimeout: httpserver.DefaultReadTimeout + yookassa.Timeout + s.WGReconcileWait + 10*time.Second,
+		MaxConns:     s.HTTPMaxConns,
+	}
+}
+
+// loopback reports whether a listener's address is reachable from this
+// machine only.
+func loopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }
 
 // run serves until ctx ends, then shuts down in order: the front doors
@@ -261,25 +328,49 @@ func serve(ctx context.Context, s config.Settings, args []string, log *slog.Logg
 // for WireGuard; then the job queue stops after its running jobs; then the
 // reconciler. The caller closes the pool.
 func (a *app) run(ctx context.Context, ln net.Listener, stdout io.Writer) error {
+	// The job workers come last: they use the service and the bot.
+	deps := jobs.Deps{Service: a.svc, Log: a.log, Broadcasts: a.store}
 	if a.bot != nil {
-		a.jobDeps.Notifier = a.bot // jobs tell users through the bot
+		deps.Notifier = a.bot // jobs tell users through the bot
+		deps.Devices = a.bot  // and send configs a request did not
+		deps.Broadcaster = a.bot
+	}
+	var err error
+	if a.jobs, err = jobs.New(a.pool, jobs.Config{Retention: a.settings.Retention}, deps); err != nil {
+		return err
 	}
 	var device func() error
 	if a.wg != nil {
 		// Presence only: reading the device through wgctrl would parse
 		// every peer on each probe.
-		device = func() error {
-			_, err := net.InterfaceByName(a.settings.WGInterface)
-			if err != nil {
-				return fmt.Errorf("WireGuard interface %s: %w", a.settings.WGInterface, err)
-			}
-			return nil
-		}
+		device = func() error { return deviceUp(a.settings.WGInterface) }
 	}
-	srv := &http.Server{
-		Handler: httpserver.New(httpserver.Deps{Pool: a.pool, Reconciler: a.rec, Log: a.log, Device: device,
-			Metrics: a.metrics, Routes: a.extraRoutes}),
-		ReadHeaderTimeout: 10 * time.Second,
+	web := httpserver.Deps{Pool: a.pool, Reconciler: a.rec, Log: a.log, Device: device,
+		Metrics: a.metrics, Routes: a.extraRoutes}
+	if a.bot != nil {
+		reason := "not connected yet"
+		if a.settings.TelegramWebhook != "" {
+			reason = "webhook not set yet"
+		}
+		// Degrades: the payment webhooks are served in a Telegram outage.
+		web.Checks = append(web.Checks, httpserver.Check{Name: "telegram", Reason: reason, Probe: a.bot.Ready, Degrades: true})
+	}
+	limits := httpLimits(a.settings)
+	servers := map[net.Listener]*httpserver.Server{}
+	// HTTP_ADDR takes the providers' webhooks, so it is published even on
+	// loopback (behind a reverse proxy): its /readyz never shows internal
+	// error text, and a Telegram outage only degrades it. The detailed
+	// /readyz lives on a separate METRICS_ADDR.
+	switch {
+	case a.metricsLn == nil:
+		if !loopback(ln.Addr()) {
+			a.log.Warn("/metrics is served on HTTP_ADDR, an address others can reach; "+
+				"set METRICS_ADDR to a private address such as 127.0.0.1:9100", "http", ln.Addr().String())
+		}
+		servers[ln] = httpserver.NewServer(httpserver.Published(web), limits)
+	default:
+		servers[ln] = httpserver.NewServer(httpserver.Public(web), limits)
+		servers[a.metricsLn] = httpserver.NewServer(httpserver.Private(web), limits)
 	}
 	background, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBackground()
@@ -292,24 +383,19 @@ func (a *app) run(ctx context.Context, ln net.Listener, stdout io.Writer) error 
 	}
 
 	front, frontCtx := errgroup.WithContext(ctx)
-	front.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
-	front.Go(func() error {
-		<-frontCtx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		return srv.Shutdown(shutdown)
-	})
+	for l, srv := range servers {
+		serveHTTP(front, frontCtx, srv, l, 30*time.Second)
+	}
 	if a.bot != nil {
 		front.Go(func() error { return a.bot.Run(frontCtx) })
 	}
-	a.log.Info("wgbot serving", "version", version, "http", ln.Addr().String(), "server", a.server.Name, "apply", a.settings.WGApplyMode)
-	fmt.Fprintf(stdout, "wgbot serving on http://%s\n", ln.Addr())
-	err := front.Wait()
+	private := ln.Addr().String()
+	if a.metricsLn != nil {
+		private = a.metricsLn.Addr().String()
+	}
+	a.log.Info("wgbot serving", "version", version, "http", ln.Addr().String(), "metrics", private, "server", a.server.Name, "apply", a.settings.WGApplyMode)
+	fmt.Fprintf(stdout, "wgbot serving on http://%s (metrics on http://%s)\n", ln.Addr(), private)
+	err = front.Wait()
 
 	stop, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()

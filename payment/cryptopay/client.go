@@ -160,6 +160,29 @@ func (c *Client) GetInvoices(ctx context.Context, ids ...int64) ([]Invoice, erro
 	return result.Items, nil
 }
 
+// ActiveInvoice finds the newest active invoice carrying payload, so a
+// caller whose createInvoice answer was lost can reuse the invoice it may
+// have made. Crypto Pay cannot filter by payload: the latest 1000 active
+// invoices are searched, enough for an invoice made moments ago.
+func (c *Client) ActiveInvoice(ctx context.Context, payload string) (Invoice, bool, error) {
+	params := struct {
+		Status string `json:"status"`
+		Count  int    `json:"count"`
+	}{StatusActive, maxInvoicesPerLookup}
+	var result struct {
+		Items []Invoice `json:"items"`
+	}
+	if err := c.call(ctx, "getInvoices", params, &result); err != nil {
+		return Invoice{}, false, fmt.Errorf("cryptopay: getInvoices: %w", err)
+	}
+	for _, inv := range result.Items {
+		if inv.Payload == payload && inv.Status == StatusActive {
+			return inv, true, nil
+		}
+	}
+	return Invoice{}, false, nil
+}
+
 func invoiceBody(req CreateInvoiceRequest) (createInvoiceBody, error) {
 	var problems []string
 	body := createInvoiceBody{

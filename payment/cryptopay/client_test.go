@@ -242,3 +242,25 @@ func TestClientStringHidesToken(t *testing.T) {
 		}
 	}
 }
+
+func TestActiveInvoiceFindsByPayload(t *testing.T) {
+	t.Parallel()
+	emu := newEmulator(t)
+	c := emu.Client()
+	ctx := context.Background()
+	want := createInvoice(t, c, "order-7")
+	createInvoice(t, c, "order-8")
+	paid := createInvoice(t, c, "order-9")
+	if err := emu.Pay(paid.InvoiceID); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := c.ActiveInvoice(ctx, "order-7")
+	if err != nil || !ok || got.InvoiceID != want.InvoiceID || got.BotInvoiceURL != want.BotInvoiceURL {
+		t.Fatalf("ActiveInvoice(order-7) = %+v, %v, %v; want invoice %d", got, ok, err, want.InvoiceID)
+	}
+	for _, payload := range []string{"order-9", "order-1", ""} { // paid, unknown, empty
+		if got, ok, err := c.ActiveInvoice(ctx, payload); ok || err != nil {
+			t.Errorf("ActiveInvoice(%q) = %+v, %v, %v; want none", payload, got, ok, err)
+		}
+	}
+}

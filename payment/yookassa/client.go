@@ -32,10 +32,12 @@ const (
 	// maxResponseBytes bounds what we read from the API; a payment object is
 	// a few kilobytes.
 	maxResponseBytes = 1 << 20
-	// defaultTimeout applies when Client.HTTP is nil, so that a hung
-	// connection cannot hold a request forever.
-	defaultTimeout = 30 * time.Second
 )
+
+// Timeout bounds one API call when Client.HTTP is nil, so that a hung
+// connection cannot hold a request forever; a webhook waits this long at
+// most to fetch its payment back.
+const Timeout = 30 * time.Second
 
 // Client calls the YooKassa API v3 with HTTP basic auth (shop id, secret key).
 // The zero value is not usable: ShopID and SecretKey are required. It is safe
@@ -241,7 +243,7 @@ func (c *Client) httpClient() *http.Client {
 	if c.HTTP != nil {
 		return c.HTTP
 	}
-	return &http.Client{Timeout: defaultTimeout}
+	return &http.Client{Timeout: Timeout}
 }
 
 func validateCreatePayment(req CreatePaymentRequest, idempotenceKey string) error {

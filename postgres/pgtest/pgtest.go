@@ -150,19 +150,31 @@ func newDatabase(t testing.TB, migrated bool) string {
 }
 
 func drop(name string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	admin, err := pgx.Connect(ctx, AdminURL())
-	if err != nil {
-		return
-	}
-	defer admin.Close(ctx)
-	admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	asAdmin(func(ctx context.Context, admin *pgx.Conn) {
+		admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	})
 }
 
 var ownName = regexp.MustCompile(`^wgbot_test_\d+_\d+(_\d+)?$`)
 
 func dropAll(template string) {
+	asAdmin(func(ctx context.Context, admin *pgx.Conn) {
+		rows, err := admin.Query(ctx, "SELECT datname FROM pg_database WHERE datname LIKE $1", template+"%")
+		if err != nil {
+			return
+		}
+		names, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+		for _, n := range names {
+			if ownName.MatchString(n) {
+				admin.Exec(ctx, "DROP DATABASE IF EXISTS "+n+" WITH (FORCE)")
+			}
+		}
+	})
+}
+
+// asAdmin runs fn on a connection to the admin database, within 30 s;
+// clean-up is best effort, so a failed connect does nothing.
+func asAdmin(fn func(context.Context, *pgx.Conn)) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	admin, err := pgx.Connect(ctx, AdminURL())
@@ -170,16 +182,7 @@ func dropAll(template string) {
 		return
 	}
 	defer admin.Close(ctx)
-	rows, err := admin.Query(ctx, "SELECT datname FROM pg_database WHERE datname LIKE $1", template+"%")
-	if err != nil {
-		return
-	}
-	names, _ := pgx.CollectRows(rows, pgx.RowTo[string])
-	for _, n := range names {
-		if ownName.MatchString(n) {
-			admin.Exec(ctx, "DROP DATABASE IF EXISTS "+n+" WITH (FORCE)")
-		}
-	}
+	fn(ctx, admin)
 }
 
 // withDatabase returns rawURL pointing at database name.

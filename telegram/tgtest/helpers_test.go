@@ -42,16 +42,21 @@ type apiReply struct {
 	Raw string
 }
 
+// The call helpers run in tests' goroutines too, so they report a failure
+// with t.Error and return an empty reply (not OK) rather than t.Fatal,
+// which would not stop the test from another goroutine.
+
 func decodeReply(t *testing.T, resp *http.Response) apiReply {
 	t.Helper()
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return apiReply{}
 	}
 	r := apiReply{Status: resp.StatusCode, Raw: string(body)}
 	if err := json.Unmarshal(body, &r); err != nil {
-		t.Fatalf("response %q is not JSON: %v", body, err)
+		t.Errorf("response %q is not JSON: %v", body, err)
 	}
 	return r
 }
@@ -61,7 +66,8 @@ func callForm(t *testing.T, s *Server, method string, v url.Values) apiReply {
 	t.Helper()
 	resp, err := http.PostForm(s.URL()+"/bot"+testToken+"/"+method, v)
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return apiReply{}
 	}
 	return decodeReply(t, resp)
 }
@@ -71,11 +77,13 @@ func callJSON(t *testing.T, s *Server, method string, body any) apiReply {
 	t.Helper()
 	data, err := json.Marshal(body)
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return apiReply{}
 	}
 	resp, err := http.Post(s.URL()+"/bot"+testToken+"/"+method, "application/json", bytes.NewReader(data))
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return apiReply{}
 	}
 	return decodeReply(t, resp)
 }

@@ -40,6 +40,24 @@ type Message struct {
 	Deleted  bool
 }
 
+// UserMessage is one message a user sent in their private chat with the
+// bot: a text, or the service message of a successful payment.
+type UserMessage struct {
+	ChatID  int64
+	ID      int // shares its sequence with the bot's messages in the chat
+	Text    string
+	SentAt  time.Time // to the second, as Telegram dates messages
+	Payment *Payment  // nil unless it is a successful payment
+}
+
+// Payment is a successful payment as its service message tells it.
+type Payment struct {
+	Currency string
+	Total    int
+	Payload  string
+	ChargeID string
+}
+
 // Button is one inline keyboard button; exactly the fields that matter to a
 // test are kept.
 type Button struct {
@@ -174,6 +192,28 @@ func (s *Server) Messages(chatID int64) []Message {
 	for _, m := range c.sent {
 		out = append(out, m.snapshot())
 	}
+	return out
+}
+
+// UserMessages returns every message the user of chatID sent there,
+// oldest first. Ordered by ID with Messages, they are the chat as the user
+// sees it.
+func (s *Server) UserMessages(chatID int64) []UserMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.chats[chatID]
+	if c == nil {
+		return nil
+	}
+	out := make([]UserMessage, 0, len(c.userMessages))
+	for _, m := range c.userMessages {
+		um := UserMessage{ChatID: chatID, ID: m.MessageID, Text: m.Text, SentAt: time.Unix(m.Date, 0)}
+		if p := m.SuccessfulPayment; p != nil {
+			um.Payment = &Payment{Currency: p.Currency, Total: p.TotalAmount, Payload: p.InvoicePayload, ChargeID: p.TelegramPaymentChargeID}
+		}
+		out = append(out, um)
+	}
+	slices.SortFunc(out, func(a, b UserMessage) int { return a.ID - b.ID })
 	return out
 }
 

@@ -122,22 +122,33 @@ func (s *Server) wireMessageLocked(c *chatState, sm *sentMessage) wireMessage {
 	return m
 }
 
+// messageText is a message's text as its parse mode renders it, checked
+// as Telegram checks it; empty and tooLong are the method's own answers
+// (sendMessage and editMessageText word them differently).
+func messageText(p params, empty, tooLong string) (string, []wireEntity, *apiError) {
+	if p.str("text") == "" {
+		return "", nil, badRequest(empty)
+	}
+	text, entities, apiErr := formatText(p.str("text"), p.str("parse_mode"), p.str("entities"))
+	if apiErr != nil {
+		return "", nil, apiErr
+	}
+	if text == "" {
+		return "", nil, badRequest(empty)
+	}
+	if utf16Len(text) > maxTextLength {
+		return "", nil, badRequest(tooLong)
+	}
+	return text, entities, nil
+}
+
 func (s *Server) sendMessage(_ context.Context, p params) (any, *apiError) {
 	if strings.TrimSpace(p.str("chat_id")) == "" {
 		return nil, badRequest("chat_id is empty")
 	}
-	if p.str("text") == "" {
-		return nil, badRequest("message text is empty")
-	}
-	text, entities, apiErr := formatText(p.str("text"), p.str("parse_mode"), p.str("entities"))
+	text, entities, apiErr := messageText(p, "message text is empty", "message is too long")
 	if apiErr != nil {
 		return nil, apiErr
-	}
-	if text == "" {
-		return nil, badRequest("message text is empty")
-	}
-	if utf16Len(text) > maxTextLength {
-		return nil, badRequest("message is too long")
 	}
 	markup, replyKeyboard, apiErr := parseReplyMarkup(p)
 	if apiErr != nil {
@@ -437,18 +448,9 @@ func (s *Server) editTargetLocked(p params) (*chatState, *sentMessage, *apiError
 const notModified = "message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message"
 
 func (s *Server) editMessageText(_ context.Context, p params) (any, *apiError) {
-	if p.str("text") == "" {
-		return nil, badRequest("text must be non-empty")
-	}
-	text, entities, apiErr := formatText(p.str("text"), p.str("parse_mode"), p.str("entities"))
+	text, entities, apiErr := messageText(p, "text must be non-empty", "MESSAGE_TOO_LONG")
 	if apiErr != nil {
 		return nil, apiErr
-	}
-	if text == "" {
-		return nil, badRequest("text must be non-empty")
-	}
-	if utf16Len(text) > maxTextLength {
-		return nil, badRequest("MESSAGE_TOO_LONG")
 	}
 	// Omitting reply_markup removes the keyboard, as in Telegram.
 	markup, _, apiErr := parseReplyMarkup(p)

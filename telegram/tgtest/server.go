@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,6 +44,10 @@ type Server struct {
 	pollGen      int64                  // bumps with each getUpdates; older polls end with 409
 	webhook      webhookState
 
+	// reservedIDs is the first update id the state file (WithUpdateIDFile)
+	// does not cover yet.
+	reservedIDs int64
+
 	chats       map[int64]*chatState
 	files       map[string]*storedFile // by file_id
 	filesByPath map[string]*storedFile
@@ -60,6 +66,9 @@ type config struct {
 	botName         string
 	webhookAttempts int
 	webhookBackoff  time.Duration
+	updateIDFile    string
+	firstUpdateID   int64
+	chatsFile       string
 }
 
 // Option changes a default of New or NewHandler.
@@ -81,6 +90,29 @@ func WithWebhookRetry(attempts int, backoff time.Duration) Option {
 		c.webhookBackoff = backoff
 	}
 }
+
+// WithUpdateIDFile keeps the update ids going across emulators, as
+// Telegram's keep growing across a bot's restarts: the emulator starts
+// where the one before it with the same file stopped, instead of at 1. A
+// bot that remembers the ids it handled (to drop redeliveries) would
+// otherwise ignore the next run's first updates. Ids are reserved in the
+// file in blocks before they are handed out, so an emulator that was
+// killed is continued too; a reservation that cannot be written is tried
+// again with the next update. A file that exists but holds no id is an
+// error of NewHandler (New panics).
+func WithUpdateIDFile(path string) Option {
+	return func(c *config) { c.updateIDFile = path }
+}
+
+// WithFirstUpdateID makes the first update id at least id (default 1; with
+// WithUpdateIDFile, the larger of the two), for a bot whose database
+// remembers ids an earlier emulator handed out.
+func WithFirstUpdateID(id int64) Option {
+	return func(c *config) { c.firstUpdateID = id }
+}
+
+// updateIDBlock is how many update ids one write of the state file reserves.
+const updateIDBlock = 100
 
 // New starts an emulator for token on a loopback httptest server. The token
 // must look like a real one ("123456:secret"); New panics otherwise, since
@@ -112,6 +144,11 @@ func NewHandler(token string, opts ...Option) (*Server, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	first, err := readUpdateIDFile(cfg.updateIDFile)
+	if err != nil {
+		return nil, err
+	}
+	first = max(first, cfg.firstUpdateID)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		token: token,
@@ -132,7 +169,8 @@ func NewHandler(token string, opts ...Option) (*Server, error) {
 		ctx:          ctx,
 		cancel:       cancel,
 		changed:      make(chan struct{}),
-		nextUpdateID: 1,
+		nextUpdateID: first,
+		reservedIDs:  first,
 		sentUpdates:  map[int64]queuedUpdate{},
 		chats:        map[int64]*chatState{},
 		files:        map[string]*storedFile{},
@@ -142,9 +180,55 @@ func NewHandler(token string, opts ...Option) (*Server, error) {
 		charges:      map[string]*charge{},
 		commands:     map[string][]Command{},
 	}
+	if cfg.chatsFile != "" {
+		if err := s.loadChats(cfg.chatsFile); err != nil {
+			cancel()
+			return nil, err
+		}
+		s.wg.Add(1)
+		go s.saveChats(s.changed)
+	}
 	s.wg.Add(1)
 	go s.deliverWebhooks()
 	return s, nil
+}
+
+// readUpdateIDFile returns the first update id the state file at path
+// leaves free: 1 without a file.
+func readUpdateIDFile(path string) (int64, error) {
+	if path == "" {
+		return 1, nil
+	}
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 1, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read the update id state: %w", err)
+	}
+	id, err := strconv.ParseInt(strings.TrimSpace(string(raw)), 10, 64)
+	if err != nil || id < 1 {
+		return 0, fmt.Errorf("update id state %s holds %q, not an update id: remove it to start again at 1", path, strings.TrimSpace(string(raw)))
+	}
+	return id, nil
+}
+
+// reserveUpdateIDsLocked makes sure the state file covers nextUpdateID
+// before it is handed out. The file is replaced whole (write, rename), so a
+// crash leaves the old reservation or the new one.
+func (s *Server) reserveUpdateIDsLocked() {
+	if s.cfg.updateIDFile == "" || s.nextUpdateID < s.reservedIDs {
+		return
+	}
+	upto := s.nextUpdateID + updateIDBlock
+	tmp := s.cfg.updateIDFile + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.FormatInt(upto, 10)+"\n"), 0o600); err != nil {
+		return
+	}
+	if err := os.Rename(tmp, s.cfg.updateIDFile); err != nil {
+		return
+	}
+	s.reservedIDs = upto
 }
 
 // URL is the base URL to give the client (go-telegram's bot.WithServerURL);

@@ -37,7 +37,9 @@ type webhookState struct {
 
 // enqueueLocked assigns the next update_id, lets build fill in the update and
 // queues it. Deterministic ids: the first update is 1, then 2, 3, ...
+// (with WithUpdateIDFile, continuing from the previous emulator).
 func (s *Server) enqueueLocked(kind string, build func(u *wireUpdate)) int64 {
+	s.reserveUpdateIDsLocked()
 	u := wireUpdate{UpdateID: s.nextUpdateID}
 	s.nextUpdateID++
 	build(&u)

@@ -105,3 +105,29 @@ func validate(desired []Peer) error {
 	}
 	return nil
 }
+
+// Apply writes the peers in set whole (added, or replaced with exactly
+// these allowed IPs, keys and keepalive) and removes the peers in remove,
+// in one ConfigureDevice call, without reading the device: the hot path of
+// an incremental reconcile, whose cost is the number of changed peers. Drift
+// elsewhere on the device is left for Sync, which the reconciler runs on
+// its resync interval.
+func Apply(client Client, iface string, set []Peer, remove []wgtypes.Key) (Result, error) {
+	if len(set) == 0 && len(remove) == 0 {
+		return Result{}, nil
+	}
+	if err := validate(set); err != nil {
+		return Result{}, fmt.Errorf("apply to wireguard interface %s: %w", iface, err)
+	}
+	cfg := wgtypes.Config{Peers: make([]wgtypes.PeerConfig, 0, len(set)+len(remove))}
+	for _, k := range remove {
+		cfg.Peers = append(cfg.Peers, wgtypes.PeerConfig{PublicKey: k, Remove: true})
+	}
+	for i := range set {
+		cfg.Peers = append(cfg.Peers, addConfig(&set[i]))
+	}
+	if err := client.ConfigureDevice(iface, cfg); err != nil {
+		return Result{}, deviceError("configure", iface, err)
+	}
+	return Result{Added: len(set), Removed: len(remove)}, nil
+}

@@ -45,7 +45,15 @@ func WriteFileAtomic(path string, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return t.write(data, nil)
+	return t.write(bytesOf(data), nil)
+}
+
+// bytesOf fills a temp file with data.
+func bytesOf(data []byte) func(*os.File) error {
+	return func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	}
 }
 
 func resolveTarget(path string) (target, error) {
@@ -112,7 +120,8 @@ func (t target) read() ([]byte, error) {
 	return io.ReadAll(f)
 }
 
-func (t target) write(data []byte, hooks *writeHooks) error {
+// write replaces the target with a temp file that fill writes.
+func (t target) write(fill func(*os.File) error, hooks *writeHooks) error {
 	dir := filepath.Dir(t.path)
 	tmp, f, err := createTemp(dir, tempPrefix(t.path))
 	if err != nil {
@@ -126,7 +135,7 @@ func (t target) write(data []byte, hooks *writeHooks) error {
 		}
 	}()
 
-	if _, err := f.Write(data); err != nil {
+	if err := fill(f); err != nil {
 		return fmt.Errorf("write %s: %w", tmp, err)
 	}
 	if t.exists {

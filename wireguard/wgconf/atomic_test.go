@@ -155,7 +155,7 @@ func TestFailedWriteKeepsOldFile(t *testing.T) {
 	}
 	injected := errors.New("disk full")
 	var sawTemp string
-	err = tgt.write([]byte("new"), &writeHooks{beforeRename: func(tmp string) error {
+	err = tgt.write(bytesOf([]byte("new")), &writeHooks{beforeRename: func(tmp string) error {
 		sawTemp = tmp
 		if got, _ := os.ReadFile(tmp); string(got) != "new" {
 			t.Errorf("temp file holds %q before the rename", got)

@@ -3,6 +3,7 @@ package wgconf
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -98,6 +99,10 @@ type File struct {
 	// them as one block at the end of the file.
 	managed  []Peer
 	replaced bool
+	// edited says the managed peers changed since Parse or since a Writer
+	// last wrote the file, so a cached File that is not edited renders
+	// what is on disk.
+	edited bool
 }
 
 type line struct {
@@ -400,6 +405,9 @@ func (f *File) ManagedPeers() []Peer {
 	return out
 }
 
+// NumManaged is how many managed peers the file holds.
+func (f *File) NumManaged() int { return len(f.managed) }
+
 // SetManagedPeers replaces every managed peer with peers. Render then drops
 // the old managed blocks wherever they were and writes peers, sorted by ID, as
 // one block at the end of the file. It refuses invalid peers, duplicate IDs
@@ -432,9 +440,31 @@ func (f *File) SetManagedPeers(peers []Peer) error {
 		out[i] = p
 	}
 	slices.SortFunc(out, func(a, b Peer) int { return strings.Compare(a.ID, b.ID) })
+	f.edited = f.edited || !f.replaced || !slices.EqualFunc(f.managed, out, Peer.equal)
+	if !f.replaced {
+		f.compact()
+	}
 	f.managed = out
 	f.replaced = true
 	return nil
+}
+
+// compact drops the parsed input and the lines of the managed blocks,
+// which Render no longer writes, keeping a parse of only the lines it
+// does: a File kept in memory (Cache) would otherwise hold the whole file
+// twice, tens of megabytes at 50,000 peers. The hand-made peers' line
+// numbers become those of the rendered file, where they come first.
+func (f *File) compact() {
+	g, err := Parse(f.unmanagedBytes())
+	if err != nil {
+		return // cannot happen: the kept lines of a valid file parse; keep f as it is
+	}
+	f.src, f.lines, f.iface, f.hasIface, f.unmanaged = g.src, g.lines, g.iface, g.hasIface, g.unmanaged
+}
+
+func (p Peer) equal(q Peer) bool {
+	return p.ID == q.ID && p.PublicKey == q.PublicKey && p.PresharedKey == q.PresharedKey &&
+		slices.Equal(p.AllowedIPs, q.AllowedIPs) && p.Endpoint == q.Endpoint && p.PersistentKeepalive == q.PersistentKeepalive
 }
 
 func (p Peer) validate() error {
@@ -474,22 +504,40 @@ func (f *File) Render() []byte {
 		return []byte(f.src)
 	}
 	var b bytes.Buffer
-	b.Grow(len(f.src) + len(f.managed)*256)
-	f.writeUnmanaged(&b)
-	eol := f.renderEOL(b.Bytes())
-	for _, p := range f.managed {
-		if kept := b.Bytes(); len(kept) > 0 {
-			switch {
-			case bytes.HasSuffix(kept, []byte("\r")):
-				b.WriteString("\n")
-			case !bytes.HasSuffix(kept, []byte("\n")):
-				b.WriteString(eol)
-			}
-			b.WriteString(eol) // a blank line between sections
-		}
-		writePeer(&b, p, eol)
-	}
+	b.Grow(len(f.src) + len(f.managed)*200)
+	f.render(&b)
 	return b.Bytes()
+}
+
+// renderWriter is a *bytes.Buffer, or a *bufio.Writer on the temp file
+// when a Writer streams a large file instead of building it in memory.
+type renderWriter interface {
+	io.Writer
+	io.StringWriter
+	AvailableBuffer() []byte
+}
+
+// render writes what Render returns for a File whose managed peers were
+// replaced.
+func (f *File) render(w renderWriter) {
+	kept := f.unmanagedBytes()
+	eol := f.renderEOL(kept)
+	w.Write(kept)
+	for i, p := range f.managed {
+		switch {
+		case i > 0:
+			w.WriteString(eol) // a blank line between sections
+		case len(kept) > 0:
+			switch { // complete the last kept line, then a blank line
+			case bytes.HasSuffix(kept, []byte("\r")):
+				w.WriteString("\n")
+			case !bytes.HasSuffix(kept, []byte("\n")):
+				w.WriteString(eol)
+			}
+			w.WriteString(eol)
+		}
+		writePeer(w, p, eol)
+	}
 }
 
 // renderEOL picks the line ending for the lines wgbot writes: that of the
@@ -520,7 +568,7 @@ func (f *File) unmanagedBytes() []byte {
 	return b.Bytes()
 }
 
-func writePeer(b *bytes.Buffer, p Peer, eol string) {
+func writePeer(b renderWriter, p Peer, eol string) {
 	b.WriteString(markerPrefix)
 	b.WriteString(p.ID)
 	b.WriteString(eol)
@@ -611,4 +659,55 @@ func isPrintableASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// PutManagedPeer adds p as a managed peer, or replaces the managed peer with
+// p's ID, with the checks of SetManagedPeers; it leaves the other peers as
+// they are, so an incremental change costs a copy, not a rebuild. The File
+// is unchanged on error.
+func (f *File) PutManagedPeer(p Peer) error {
+	if !f.replaced {
+		return f.SetManagedPeers(append(slices.DeleteFunc(f.ManagedPeers(), func(q Peer) bool { return q.ID == p.ID }), p))
+	}
+	if err := p.validate(); err != nil {
+		return err
+	}
+	key := decodeKey(p.PublicKey)
+	for _, u := range f.unmanaged {
+		if decodeKey(u.PublicKey) == key {
+			return fmt.Errorf("peer %q: public key already used by the hand-made peer at line %d", p.ID, u.Line)
+		}
+	}
+	for _, q := range f.managed {
+		if q.ID != p.ID && q.PublicKey == p.PublicKey {
+			return fmt.Errorf("peer %q: public key already used by peer %q", p.ID, q.ID)
+		}
+	}
+	p.AllowedIPs = slices.Clone(p.AllowedIPs)
+	if len(p.AllowedIPs) == 0 {
+		p.AllowedIPs = nil
+	}
+	i, found := slices.BinarySearchFunc(f.managed, p.ID, func(q Peer, id string) int { return strings.Compare(q.ID, id) })
+	switch {
+	case !found:
+		f.managed = slices.Insert(f.managed, i, p)
+	case f.managed[i].equal(p):
+		return nil
+	default:
+		f.managed[i] = p
+	}
+	f.edited = true
+	return nil
+}
+
+// RemoveManagedPeer removes the managed peer with the given ID, if any.
+func (f *File) RemoveManagedPeer(id string) {
+	if !f.replaced {
+		f.SetManagedPeers(slices.DeleteFunc(f.ManagedPeers(), func(q Peer) bool { return q.ID == id })) //nolint:errcheck // the peers were valid
+		return
+	}
+	if i, found := slices.BinarySearchFunc(f.managed, id, func(q Peer, id string) int { return strings.Compare(q.ID, id) }); found {
+		f.managed = slices.Delete(f.managed, i, i+1)
+		f.edited = true
+	}
 }

@@ -86,11 +86,7 @@ func peerFor(id string, n int) Peer {
 }
 
 func equalPeers(a, b []Peer) bool {
-	return slices.EqualFunc(a, b, func(x, y Peer) bool {
-		return x.ID == y.ID && x.PublicKey == y.PublicKey && x.PresharedKey == y.PresharedKey &&
-			slices.Equal(x.AllowedIPs, y.AllowedIPs) && x.Endpoint == y.Endpoint &&
-			x.PersistentKeepalive == y.PersistentKeepalive
-	})
+	return slices.EqualFunc(a, b, Peer.equal)
 }
 
 func peerIDs(peers []Peer) []string {

@@ -439,7 +439,7 @@ func TestCrashSafety(t *testing.T) {
 	for i := range kills {
 		c := startChild(t, "crasher", cfg, i)
 		c.waitLine(t, "ready")
-		time.Sleep(time.Duration(rand.N(8000)) * time.Microsecond)
+		time.Sleep(time.Duration(rand.N(8000*raceSlowdown)) * time.Microsecond)
 		if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}

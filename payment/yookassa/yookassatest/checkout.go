@@ -21,12 +21,14 @@ const checkoutPage = `<!doctype html>
 <form method="post" action="/checkout/{{.ID}}/cancel"><button type="submit" id="cancel">Cancel</button></form>
 {{end}}
 {{if .Message}}<p id="message">{{.Message}}</p>{{end}}
+{{if and (not .Open) .ReturnURL}}<p><a id="back" href="{{.ReturnURL}}">Back to the bot</a></p>{{end}}
 </body></html>`
 
 type checkoutView struct {
 	yookassa.Payment
-	Open    bool
-	Message string
+	Open      bool
+	Message   string
+	ReturnURL string // shown once the payment is closed: a stale link still leads back
 }
 
 func (s *Server) handleCheckoutPage(w http.ResponseWriter, r *http.Request) {
@@ -40,9 +42,12 @@ func (s *Server) renderCheckout(w http.ResponseWriter, status int, id, message s
 		return
 	}
 	open := p.Status == yookassa.StatusPending || p.Status == yookassa.StatusWaitingForCapture
+	s.mu.Lock()
+	returnURL := s.payments[id].returnURL
+	s.mu.Unlock()
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	_ = s.checkout.Execute(w, checkoutView{Payment: p, Open: open, Message: message})
+	_ = s.checkout.Execute(w, checkoutView{Payment: p, Open: open, Message: message, ReturnURL: returnURL})
 }
 
 // handleCheckoutAction pays or cancels, sends the notification if a URL is

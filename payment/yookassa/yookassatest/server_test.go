@@ -359,6 +359,16 @@ func TestCheckoutPage(t *testing.T) {
 			if resp.StatusCode != http.StatusConflict {
 				t.Fatalf("second click: %d, want 409", resp.StatusCode)
 			}
+			// The stale link still leads back to the bot.
+			resp, err = http.Get(p.Confirmation.ConfirmationURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			page, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.Contains(string(page), `id="pay"`) || !strings.Contains(string(page), `<a id="back" href="https://t.me/wgbot?start=paid">`) {
+				t.Fatalf("checkout page after %s:\n%s", tt.action, page)
+			}
 		})
 	}
 }
@@ -374,5 +384,52 @@ func TestFaultsApplyInOrderAndExpire(t *testing.T) {
 	}
 	if _, err := c.GetPayment(context.Background(), p.ID); err != nil {
 		t.Fatalf("fault outlived its count: %v", err)
+	}
+}
+
+// A refunded payment keeps status "succeeded" and shows refunded_amount as
+// {value, currency}; the refund object names its payment, status and
+// amount: the wire format wgbot's refund handling reads.
+func TestRefundWireFormat(t *testing.T) {
+	t.Parallel()
+	emu := newEmulator(t)
+	p := newPayment(t, emu, "o1")
+	if err := emu.Succeed(p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := emu.Refund(p.ID, yookassa.Amount{Value: "50.00", Currency: "RUB"}); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, emu.URL+"/v3/payments/"+p.ID, nil)
+	req.SetBasicAuth(emu.ShopID, emu.SecretKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var payment struct {
+		Status         string          `json:"status"`
+		RefundedAmount json.RawMessage `json:"refunded_amount"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&payment); err != nil {
+		t.Fatal(err)
+	}
+	if payment.Status != "succeeded" || string(payment.RefundedAmount) != `{"value":"50.00","currency":"RUB"}` {
+		t.Fatalf("fetched payment: status %q, refunded_amount %s", payment.Status, payment.RefundedAmount)
+	}
+	var n struct {
+		Event  string `json:"event"`
+		Object struct {
+			PaymentID string          `json:"payment_id"`
+			Status    string          `json:"status"`
+			Amount    json.RawMessage `json:"amount"`
+		} `json:"object"`
+	}
+	if err := json.Unmarshal(emu.NotificationBody(yookassa.EventRefundSucceeded, p.ID), &n); err != nil {
+		t.Fatal(err)
+	}
+	if n.Event != "refund.succeeded" || n.Object.PaymentID != p.ID || n.Object.Status != "succeeded" ||
+		string(n.Object.Amount) != `{"value":"50.00","currency":"RUB"}` {
+		t.Fatalf("refund notification object = %+v (amount %s)", n.Object, n.Object.Amount)
 	}
 }

@@ -11,8 +11,8 @@ import (
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
-	"wgbot/config"
 	"wgbot/postgres"
+	"wgbot/reconcile"
 	"wgbot/wireguard/wgconf"
 )
 
@@ -97,7 +97,7 @@ func planReconcile(ctx context.Context, a *app) (reconcilePlan, error) {
 	}
 	plan := reconcilePlan{Server: a.server.Name, Interface: s.WGInterface, Mode: s.WGApplyMode, Revision: p.Revision,
 		Peers: len(p.Managed), ConfigPath: s.WGConfigPath, FileRewrite: p.FileRewrite, Changes: []planChange{}, Warnings: p.Warnings}
-	if s.WGApplyMode == config.ApplyNone {
+	if s.WGApplyMode == reconcile.ModeNone {
 		plan.Warnings = append(plan.Warnings, "WG_APPLY_MODE=none: wgbot changes neither wg0.conf nor the device, so a reconcile applies nothing")
 		return plan, nil
 	}

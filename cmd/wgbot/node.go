@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
+	"golang.zx2c4.com/wireguard/wgctrl"
+
+	"wgbot/config"
+	"wgbot/httpserver"
+	"wgbot/metrics"
+	"wgbot/postgres"
+	"wgbot/reconcile"
+	"wgbot/wireguard/device"
+	"wgbot/wireguard/wgconf"
+)
+
+// summaryEvery is how many heartbeats share one read of the device for
+// its summary: at 50,000 peers a read costs wireguard-go about 0.4 s.
+const summaryEvery = 6
+
+// node runs `wgbot node`, the agent on one WireGuard host: it keeps the
+// host's device and wg0.conf equal to the database for one server row
+// (incremental deltas on NOTIFY, a full resync on WG_RESYNC_INTERVAL and
+// after reconnecting), tells the serve processes each revision it
+// applied, and reports a heartbeat with a device summary. While the
+// database is unreachable the device keeps what was last applied; the
+// node retries and converges when it returns.
+func node(ctx context.Context, s config.Settings, args []string, log *slog.Logger, stdout io.Writer) error {
+	fs := flag.NewFlagSet("node", flag.ContinueOnError)
+	name := fs.String("server", s.ServerName(), "the server row this host runs (NODE_SERVER)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if s.WGApplyMode != reconcile.ModeDevice && s.WGApplyMode != reconcile.ModeFile {
+		return usageError{fmt.Sprintf("wgbot node applies the server itself: WG_APPLY_MODE must be %s or %s, not %s",
+			reconcile.ModeDevice, reconcile.ModeFile, s.WGApplyMode)}
+	}
+	if err := s.RequireDatabase(); err != nil {
+		return err
+	}
+	pool, err := postgres.OpenWaiting(ctx, poolConfig(s), log)
+	if err != nil {
+		return err
+	}
+	a := &app{settings: s, log: log, pool: pool, metrics: metrics.New(pool),
+		store: postgres.NewStore(pool, postgres.Options{LockID: s.DBIPAllocLockID}, nil)}
+	defer a.Close()
+	if a.server, err = a.store.ServerByName(ctx, *name); err != nil {
+		return err
+	}
+	if a.keys, err = masterKeyring(s, log); err != nil {
+		return err
+	}
+	var client device.Client
+	if s.WGApplyMode == reconcile.ModeDevice {
+		if a.wg, err = wgctrl.New(); err != nil {
+			return fmt.Errorf("open WireGuard control: %w", err)
+		}
+		client = a.wg
+	}
+	pub, err := a.serverPublicKey()
+	if err != nil {
+		return err
+	}
+	if err := a.store.RegisterNodeKey(ctx, a.server.ID, pub); err != nil {
+		return err
+	}
+
+	applied := appliedRevision{wake: make(chan struct{}, 1)}
+	rec, err := reconcile.New(a.store, a.keys, client, reconcile.Config{
+		ServerID: a.server.ID, Interface: s.WGInterface, Mode: s.WGApplyMode,
+		File:           wgconf.Config{Path: s.WGConfigPath, LockPath: s.WGConfigLockPath, LockTimeout: s.WGLockTimeout},
+		ResyncInterval: s.WGResyncInterval, Metrics: a.metrics,
+		OnApplied: applied.set,
+	}, listenFunc(s), log)
+	if err != nil {
+		return err
+	}
+	a.rec = rec
+	var up func() error
+	if a.wg != nil {
+		up = func() error { return deviceUp(s.WGInterface) }
+	}
+	ln, err := net.Listen("tcp", s.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("listen on METRICS_ADDR %s: %w", s.MetricsAddr, err)
+	}
+	web := httpserver.NewServer(httpserver.Private(httpserver.Deps{Pool: pool, Reconciler: rec, Log: log, Device: up,
+		Metrics: a.metrics, StaleAfter: 3 * s.WGResyncInterval}), httpLimits(s))
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return rec.Run(gctx) })
+	g.Go(func() error { return a.publishApplied(gctx, &applied) })
+	g.Go(func() error { return a.heartbeat(gctx) })
+	serveHTTP(g, gctx, web, ln, 10*time.Second)
+	log.Info("wgbot node running", "version", version, "server", a.server.Name, "apply", s.WGApplyMode, "metrics", ln.Addr().String())
+	fmt.Fprintf(stdout, "wgbot node for server %s (metrics on http://%s)\n", a.server.Name, ln.Addr())
+	err = g.Wait()
+	log.Info("wgbot node stopped")
+	return err
+}
+
+// listenFunc opens the dedicated LISTEN connection a reconciler uses.
+func listenFunc(s config.Settings) func(context.Context) (*pgx.Conn, error) {
+	return func(ctx context.Context) (*pgx.Conn, error) {
+		cfg, err := pgx.ParseConfig(s.DatabaseURL)
+		if err != nil {
+			return nil, err
+		}
+		cfg.ConnectTimeout = s.DBConnectTimeout
+		cfg.RuntimeParams["application_name"] = "wgbot-listen"
+		return pgx.ConnectConfig(ctx, cfg)
+	}
+}
+
+// appliedRevision is the newest revision the node applied, and a wake-up
+// for publishApplied; set never blocks the reconciler.
+type appliedRevision struct {
+	rev  atomic.Int64
+	wake chan struct{}
+}
+
+func (r *appliedRevision) set(rev int64) {
+	r.rev.Store(rev)
+	select {
+	case r.wake <- struct{}{}:
+	default: // a wake-up is pending already
+	}
+}
+
+// publishApplied records the newest applied revision for the serve
+// processes waiting on it; while the database is away it retries, with
+// whatever is newest by then.
+func (a *app) publishApplied(ctx context.Context, applied *appliedRevision) error {
+	var published int64
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-applied.wake:
+		case <-time.After(time.Second): // a retry
+		}
+		rev := applied.rev.Load()
+		if rev <= published {
+			continue
+		}
+		if err := a.store.NodeApplied(ctx, a.server.ID, rev); err != nil {
+			if ctx.Err() == nil {
+				a.log.Warn("publish the applied revision; retrying", "revision", rev, "err", err)
+			}
+			continue
+		}
+		published = rev
+	}
+}
+
+// heartbeat reports the node's state every NODE_HEARTBEAT: the applied
+// revision, its version, and the device's peers, recent handshakes and
+// listen port (read every summaryEvery beats).
+func (a *app) heartbeat(ctx context.Context) error {
+	tick := time.NewTicker(a.settings.NodeHeartbeat)
+	defer tick.Stop()
+	var r postgres.NodeReport
+	for beat := 0; ; beat++ {
+		if beat%summaryEvery == 0 && a.wg != nil {
+			if d, err := a.wg.Device(a.settings.WGInterface); err != nil {
+				a.log.Warn("read the device for the heartbeat", "err", err)
+			} else {
+				r.Peers, r.Handshakes, r.ListenPort = len(d.Peers), 0, d.ListenPort
+				for _, p := range d.Peers {
+					if time.Since(p.LastHandshakeTime) < 3*time.Minute {
+						r.Handshakes++
+					}
+				}
+			}
+		}
+		_, r.Revision, _ = a.rec.Status()
+		r.Version = version
+		if err := a.store.ReportNode(ctx, a.server.ID, r); err != nil && ctx.Err() == nil {
+			a.log.Warn("heartbeat not recorded; the device keeps its peers", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// deviceUp checks that the WireGuard interface exists, without reading it
+// (at 50,000 peers a read costs wireguard-go about 0.4 s): a kernel
+// interface in this network namespace, or a userspace device's control
+// socket, which is how wgbot reaches it from any namespace.
+func deviceUp(iface string) error {
+	if _, err := net.InterfaceByName(iface); err == nil {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join("/var/run/wireguard", iface+".sock")); err == nil {
+		return nil
+	}
+	return fmt.Errorf("WireGuard interface %s: not found (no such network interface, no /var/run/wireguard/%s.sock)", iface, iface)
+}

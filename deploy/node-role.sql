@@ -1,0 +1,17 @@
+-- The least-privilege database role of a `wgbot node` (docs/operations.md,
+-- "Several hosts"). Run it as the owner of wgbot's tables, after
+-- `wgbot migrate`:
+--   psql -v ON_ERROR_STOP=1 -d wgbot -f deploy/node-role.sql
+--   psql -d wgbot -c "ALTER ROLE wgbot_node PASSWORD '…'"
+-- A node reads its server's peers and change log, keeps the addresses of
+-- hand-made peers reserved, prunes the change log, registers its device's
+-- key and reports its heartbeat. It cannot read users, payments or any
+-- other table, nor change a peer.
+DO $$ BEGIN CREATE ROLE wgbot_node LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+GRANT USAGE ON SCHEMA public TO wgbot_node;
+GRANT SELECT ON servers, peers TO wgbot_node;
+GRANT UPDATE (public_key, updated_at) ON servers TO wgbot_node;
+GRANT SELECT, DELETE ON peer_changes TO wgbot_node;
+GRANT SELECT, INSERT, UPDATE ON peer_changes_pruned TO wgbot_node;
+GRANT SELECT, INSERT, DELETE ON reserved_addresses, free_addresses TO wgbot_node;
+GRANT SELECT, INSERT, UPDATE ON node_status TO wgbot_node;

@@ -1,0 +1,285 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+	"wgbot/jobs/jobargs"
+
+	"github.com/jackc/pgx/v5"
+
+	"wgbot"
+)
+
+// PaymentNotice is what the user is told about one credited payment.
+type PaymentNotice struct {
+	User         wgbot.User
+	Subscription wgbot.Subscription
+	Peer         *SealedPeer // the device the payment issued, if any
+	Refunded     bool
+}
+
+// PaymentNotice loads a credited payment's user, subscription and device.
+func (s *Store) PaymentNotice(ctx context.Context, paymentID int64) (PaymentNotice, error) {
+	var n PaymentNotice
+	var userID int64
+	var peerID *int64
+	var status string
+	err := s.pool.QueryRow(ctx, `SELECT user_id, peer_id, status FROM payments WHERE id = $1`, paymentID).Scan(&userID, &peerID, &status)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return n, wgbot.ErrPaymentNotFound
+	}
+	if err != nil {
+		return n, fmt.Errorf("payment %d: %w", paymentID, err)
+	}
+	n.Refunded = status == "refunded"
+	if n.User, err = s.UserByID(ctx, userID); err != nil {
+		return n, err
+	}
+	if n.Subscription, err = s.LatestSubscription(ctx, userID); err != nil {
+		return n, err
+	}
+	if peerID != nil {
+		p, err := s.UserPeer(ctx, userID, *peerID)
+		if err == nil {
+			n.Peer = &p
+		} else if !errors.Is(err, wgbot.ErrPeerNotFound) {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// PaymentRecord is one credited (or refunded) payment.
+type PaymentRecord struct {
+	ID                int64
+	Provider          string
+	ProviderPaymentID string
+	OrderID           int64 // 0: none (e.g. an admin grant)
+	Amount            int64 // minor units
+	Currency          string
+	Status            string // credited or refunded
+	Days              int
+	Flagged           string
+	AppliedAt         time.Time
+	RefundedAt        *time.Time
+}
+
+// UserPayments lists a user's payments in the order they arrived.
+func (s *Store) UserPayments(ctx context.Context, userID int64) ([]PaymentRecord, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, provider, provider_payment_id, COALESCE(order_id, 0), amount, currency, status,
+			days, flagged, applied_at, refunded_at
+		FROM payments WHERE user_id = $1 ORDER BY id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list payments of user %d: %w", userID, err)
+	}
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[PaymentRecord])
+	if err != nil {
+		return nil, fmt.Errorf("list payments of user %d: %w", userID, err)
+	}
+	return list, nil
+}
+
+// Refund is a provider's refund of a payment.
+type Refund struct {
+	Provider          string
+	ProviderPaymentID string
+	// Partial: only part of the money went back. A credited payment keeps
+	// its period (and is flagged with Flag, if given); it is never reversed.
+	Partial bool
+	Flag    string
+	// Uncredited is the payment as the provider reports it. If it was never
+	// credited, it is recorded as settled (refunded, no days), so that a
+	// confirmation arriving later is a duplicate, not a credit. Nil: a
+	// payment never credited is ErrPaymentNotFound.
+	Uncredited *Settlement
+}
+
+// Settlement is a payment recorded without a credit.
+type Settlement struct {
+	OrderID  int64
+	UserID   int64
+	Amount   int64
+	Currency string
+	Flag     string // why an operator should look
+}
+
+// RefundPayment reverses a credited payment once: the payment is marked
+// refunded and the user's subscription loses the days it bought; if that
+// leaves no time, the subscription and its peers are revoked. A payment
+// never credited is recorded as settled (see Refund.Uncredited), in the
+// same transaction that looked for it: a credit racing with it either
+// commits first and is reversed here, or finds the settled row and is a
+// duplicate (I3, I10).
+func (s *Store) RefundPayment(ctx context.Context, r Refund, now time.Time) (wgbot.RefundResult, error) {
+	var res wgbot.RefundResult
+	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		res = wgbot.RefundResult{}
+		status, err := paymentStatusTx(ctx, tx, r)
+		if err != nil {
+			return err
+		}
+		if status == "" {
+			if r.Uncredited == nil {
+				return wgbot.ErrPaymentNotFound
+			}
+			if res.Settled, err = settleTx(ctx, tx, r, now); err != nil || res.Settled {
+				res.UserID = r.Uncredited.UserID
+				return err
+			}
+			// A credit committed meanwhile; now it is visible.
+			if status, err = paymentStatusTx(ctx, tx, r); err != nil {
+				return err
+			}
+		}
+		switch {
+		case status == "refunded":
+			res.Duplicate = true
+			return nil
+		case status != "credited":
+			return fmt.Errorf("payment is %q", status)
+		case r.Partial:
+			res.Kept = true
+			return tx.QueryRow(ctx, `UPDATE payments SET flagged = CASE WHEN flagged = '' THEN $3 ELSE flagged END
+				WHERE provider = $1 AND provider_payment_id = $2 RETURNING user_id`,
+				r.Provider, r.ProviderPaymentID, r.Flag).Scan(&res.UserID)
+		}
+		var orderID *int64
+		var creditedUntil *time.Time
+		if err := tx.QueryRow(ctx, `UPDATE payments SET status = 'refunded', refunded_at = $3
+			WHERE provider = $1 AND provider_payment_id = $2
+			RETURNING user_id, days, order_id, credited_until`, r.Provider, r.ProviderPaymentID, now).Scan(&res.UserID, &res.Days, &orderID, &creditedUntil); err != nil {
+			return err
+		}
+		if orderID != nil {
+			if _, err := tx.Exec(ctx, `UPDATE orders SET status = 'refunded' WHERE id = $1`, *orderID); err != nil {
+				return err
+			}
+		}
+		// Only the unused part of the period this payment bought is taken
+		// back: time already used, or bought by a later payment after this
+		// one's period ran out, stays.
+		unused := time.Duration(res.Days) * 24 * time.Hour
+		if creditedUntil != nil {
+			unused = min(unused, max(0, creditedUntil.Sub(now)))
+		}
+		res.Days = int((unused + 24*time.Hour - 1) / (24 * time.Hour))
+		sub, err := scanSubscription(tx.QueryRow(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions
+			WHERE user_id = $1 AND status = 'active' FOR UPDATE`, res.UserID))
+		if errors.Is(err, wgbot.ErrNoSubscription) || unused == 0 {
+			return nil // already expired, revoked or used up: nothing left to take back
+		}
+		if err != nil {
+			return err
+		}
+		sub.ExpiresAt = sub.ExpiresAt.Add(-unused)
+		if sub.ExpiresAt.After(now) {
+			_, err = tx.Exec(ctx, `UPDATE subscriptions SET expires_at = $2, updated_at = $3 WHERE id = $1`, sub.ID, sub.ExpiresAt, now)
+			res.Subscription = sub
+			return err
+		}
+		res.Revoked = true
+		res.Changes, err = s.revokeTx(ctx, tx, res.UserID)
+		res.Subscription = sub
+		res.Subscription.Status = wgbot.SubscriptionRevoked
+		return err
+	})
+	if err != nil {
+		return res, fmt.Errorf("refund %s payment %s: %w", r.Provider, r.ProviderPaymentID, err)
+	}
+	return res, nil
+}
+
+// paymentStatusTx locks the payment's row and returns its status, "" if
+// there is none.
+func paymentStatusTx(ctx context.Context, tx pgx.Tx, r Refund) (string, error) {
+	var status string
+	err := tx.QueryRow(ctx, `SELECT status FROM payments WHERE provider = $1 AND provider_payment_id = $2 FOR UPDATE`,
+		r.Provider, r.ProviderPaymentID).Scan(&status)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	return status, err
+}
+
+// settleTx records a payment that was refunded before it was credited;
+// false if a row for it exists after all (a credit committed meanwhile).
+func settleTx(ctx context.Context, tx pgx.Tx, r Refund, now time.Time) (bool, error) {
+	u := r.Uncredited
+	tag, err := tx.Exec(ctx, `INSERT INTO payments (provider, provider_payment_id, order_id, user_id, amount, currency, status, days, flagged, refunded_at)
+		VALUES ($1, $2, $3, $4, $5, $6, 'refunded', 0, $7, $8)
+		ON CONFLICT (provider, provider_payment_id) DO NOTHING`,
+		r.Provider, r.ProviderPaymentID, u.OrderID, u.UserID, u.Amount, u.Currency, u.Flag, now)
+	if err != nil || tag.RowsAffected() == 0 {
+		return false, err
+	}
+	_, err = tx.Exec(ctx, `UPDATE orders SET status = 'refunded' WHERE id = $1 AND status IN ('pending', 'canceled')`, u.OrderID)
+	return err == nil, err
+}
+
+// PaymentUser returns the user a credited payment belongs to, for admin
+// refunds by charge id.
+func (s *Store) PaymentUser(ctx context.Context, provider, providerPaymentID string) (wgbot.User, error) {
+	return scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id =
+		(SELECT user_id FROM payments WHERE provider = $1 AND provider_payment_id = $2)`, provider, providerPaymentID))
+}
+
+// CreditPayment records the payment and extends (or creates) the user's
+// subscription in the same transaction (I3): a payment is either credited
+// with its time or not recorded at all. A repeated delivery finds the row
+// and changes nothing. Paying while live extends from the current expiry and
+// keeps the same peers and addresses; paying after expiry re-enables the
+// user's disabled peers with their addresses.
+func (s *Store) CreditPayment(ctx context.Context, c wgbot.Credit, serverID int64, peer NewPeer, now time.Time) (wgbot.CreditResult, error) {
+	var res wgbot.CreditResult
+	err := s.retryTx(ctx, func(tx pgx.Tx) error {
+		res = wgbot.CreditResult{}
+		var orderID *int64
+		if c.OrderID != 0 {
+			orderID = &c.OrderID
+		}
+		err := tx.QueryRow(ctx, `INSERT INTO payments (provider, provider_payment_id, order_id, user_id, amount, currency, status, days, flagged, raw)
+			VALUES ($1, $2, $3, $4, $5, $6, 'credited', $7, $8, $9)
+			ON CONFLICT (provider, provider_payment_id) DO NOTHING RETURNING id`,
+			c.Provider, c.ProviderPaymentID, orderID, c.UserID, c.Amount, c.Currency, c.Plan.Days, c.Flag, jsonOrNil(c.Raw)).Scan(&res.PaymentID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			res.Duplicate = true
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if orderID != nil {
+			// A late payment for an expired or canceled order is still
+			// credited: money is never kept without giving time.
+			if _, err := tx.Exec(ctx, `UPDATE orders SET status = 'paid', paid_at = $2 WHERE id = $1 AND status <> 'paid'`, c.OrderID, now); err != nil {
+				return err
+			}
+		}
+		res.Subscription, res.NewPeer, res.Change, err = s.extend(ctx, tx, c.UserID, c.Plan, serverID, peer, now)
+		if err != nil {
+			return err
+		}
+		var peerID *int64
+		if res.NewPeer != nil {
+			peerID = &res.NewPeer.ID
+		}
+		if _, err := tx.Exec(ctx, `UPDATE payments SET peer_id = $2, credited_until = $3 WHERE id = $1`,
+			res.PaymentID, peerID, res.Subscription.ExpiresAt); err != nil {
+			return err
+		}
+		return s.insertJob(ctx, tx, jobargs.PaymentCredited{PaymentID: res.PaymentID}, nil)
+	})
+	if err != nil {
+		return res, fmt.Errorf("credit %s payment %s: %w", c.Provider, c.ProviderPaymentID, err)
+	}
+	return res, nil
+}
+
+func jsonOrNil(raw []byte) any {
+	if len(raw) == 0 {
+		return nil
+	}
+	return string(raw)
+}

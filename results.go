@@ -1,0 +1,108 @@
+package wgbot
+
+import "time"
+
+// The values below cross the boundary between the store and the service:
+// the store fills them inside its transactions, the service and its callers
+// read them. They live here so neither side's signature names the other.
+
+// Credit is a verified payment to apply: the provider's id makes it unique.
+type Credit struct {
+	Provider          string
+	ProviderPaymentID string
+	OrderID           int64 // 0: no order (e.g. an admin grant)
+	UserID            int64
+	Amount            int64
+	Currency          string
+	Plan              Plan
+	Raw               []byte // provider's payload, kept for disputes
+	Flag              string // why an admin should look, e.g. "banned user"
+}
+
+// CreditResult is what applying a Credit did.
+type CreditResult struct {
+	Duplicate    bool // this payment was credited before; nothing changed
+	PaymentID    int64
+	Subscription Subscription
+	NewPeer      *Peer // set when the payment issued the first device
+	Change       Change
+}
+
+// RefundResult is what reversing a payment did.
+type RefundResult struct {
+	Duplicate    bool // already refunded or settled; nothing changed
+	Settled      bool // never credited: recorded as refunded, no days given
+	Kept         bool // a partial refund of a credited payment: its period stays
+	UserID       int64
+	Days         int // days taken back (rounded up); 0 when the period was used up
+	Subscription Subscription
+	Revoked      bool // the refund took all remaining time: access ended
+	Changes      []Change
+}
+
+// Expired is a subscription that reached its expiry and was ended.
+type Expired struct {
+	SubscriptionID int64
+	UserID         int64
+	TelegramID     int64
+	Language       string
+	ExpiresAt      time.Time
+}
+
+// Stats is the operator's overview (/stats): the state now, and what
+// happened in each window.
+type Stats struct {
+	Users               int64 // every user ever
+	ActiveSubscriptions int64 // live now, trials included
+	ActiveTrials        int64 // live trials now
+	ExpiringSoon        int64 // live subscriptions ending within StatsExpiringWithin
+	PendingPayments     int64 // orders open now: created, neither paid nor expired
+	Servers             []ServerLoad
+	Windows             []StatsWindow // in the order they were asked for
+}
+
+// StatsExpiringWithin is how far ahead Stats.ExpiringSoon looks.
+const StatsExpiringWithin = 3 * 24 * time.Hour
+
+// ServerLoad is one server's active peers and health.
+type ServerLoad struct {
+	Name        string
+	ActivePeers int64
+	Draining    bool // takes no new peers
+	NodeDown    bool // its `wgbot node` has been silent longer than NODE_DOWN_AFTER
+}
+
+// StatsWindow is what happened from Since until the stats were taken.
+type StatsWindow struct {
+	Since           time.Time
+	NewUsers        int64 // users registered
+	TrialsStarted   int64 // trials taken (not: trials live now)
+	TrialsConverted int64 // of those trials, the users who have paid since
+	Payments        int64 // payments credited and not refunded
+	FailedPayments  int64 // orders created that were canceled or expired unpaid
+	Revenue         []Revenue
+}
+
+// Revenue is money kept (credited, not refunded) by provider and currency.
+type Revenue struct {
+	Provider string
+	Currency string
+	Amount   int64 // minor units
+}
+
+// Audience is who a broadcast goes to, of the users who have not blocked
+// the bot.
+type Audience string
+
+// The audiences an admin can choose.
+const (
+	AudienceAll       Audience = "all"
+	AudienceActive    Audience = "active"  // a live subscription
+	AudienceExpired   Audience = "expired" // had one, none is live
+	AudienceNeverPaid Audience = "unpaid"  // no payment ever (trial users included)
+)
+
+// Audiences lists them in the order an admin is offered them.
+func Audiences() []Audience {
+	return []Audience{AudienceAll, AudienceActive, AudienceExpired, AudienceNeverPaid}
+}

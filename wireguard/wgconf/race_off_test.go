@@ -1,0 +1,5 @@
+//go:build !race
+
+package wgconf
+
+const raceSlowdown = 1
