@@ -119,9 +119,13 @@ type Order struct {
 	Days        int
 	Devices     int
 	Provider    string
-	Amount      int64 // minor units
+	Amount      int64 // minor units: what the provider charges, after any discount
 	Currency    string
-	Status      string
+	// Discount is what a promo code took off the plan's price (minor
+	// units), and RedemptionID the redemption it came from (0: none).
+	Discount     int64
+	RedemptionID int64
+	Status       string
 	ProviderRef string // the provider's id of the checkout, once created
 	CheckoutURL string // where the payer pays, once the checkout is created; shown again on a second press
 	// CheckoutTries counts attempts to create the checkout; above one, an

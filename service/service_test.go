@@ -98,7 +98,7 @@ func setupWith(t *testing.T, subnet string, apply service.Provisioner, ss storeS
 }
 
 func (e *env) user(t testing.TB, telegramID int64) wgbot.User {
-	u, err := e.svc.Register(context.Background(), wgbot.User{TelegramID: telegramID, Language: "en"}, 0)
+	u, err := e.svc.Register(context.Background(), wgbot.User{TelegramID: telegramID, Language: "en"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func runChild(role string) error {
 				defer wg.Done()
 				sem <- struct{}{}
 				defer func() { <-sem }()
-				u, err := e.svc.Register(ctx, wgbot.User{TelegramID: first + int64(i)}, 0)
+				u, err := e.svc.Register(ctx, wgbot.User{TelegramID: first + int64(i)}, "")
 				if err == nil {
 					_, err = e.svc.IssueTrial(ctx, u)
 				}
@@ -231,7 +231,7 @@ func runChild(role string) error {
 			go func() {
 				defer wg.Done()
 				tg := int64(2_000_000 + index*1000 + g)
-				u, err := e.svc.Register(ctx, wgbot.User{TelegramID: tg}, 0)
+				u, err := e.svc.Register(ctx, wgbot.User{TelegramID: tg}, "")
 				if err != nil {
 					errs <- err
 					return
@@ -288,7 +288,7 @@ func TestOneTrialPerUser(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			u, err := e.svc.Register(ctx, wgbot.User{TelegramID: 42, Language: "en"}, 0)
+			u, err := e.svc.Register(ctx, wgbot.User{TelegramID: 42, Language: "en"}, "")
 			if err != nil {
 				t.Error(err)
 				return
