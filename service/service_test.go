@@ -176,6 +176,9 @@ func waitAll(t *testing.T, cmds []*exec.Cmd) {
 func runChild(role string) error {
 	ctx := context.Background()
 	index, _ := strconv.Atoi(os.Getenv("CHILD_INDEX"))
+	if mine, err := runRevenueChild(ctx, role, index); mine {
+		return err
+	}
 	e, err := newEnv(ctx, os.Getenv("CHILD_DB"), os.Getenv("CHILD_SUBNET"), nil, storeSetup{})
 	if err != nil {
 		return err
