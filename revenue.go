@@ -81,6 +81,18 @@ func NormalizePromoCode(code string) string { return strings.ToUpper(strings.Tri
 // characters of A-Z, 0-9, _ and -.
 func ValidPromoCode(code string) bool { return promoCodePattern.MatchString(code) }
 
+// PreparePromo is a code an operator typed in the form it is stored
+// (code and currency upper-case, one use per user unless said), checked
+// by ValidatePromo: the bot's /promoadd and `wgbot promo add` both call it.
+func PreparePromo(p Promo, plans []string) (Promo, error) {
+	p.Code = NormalizePromoCode(p.Code)
+	p.Currency = strings.ToUpper(strings.TrimSpace(p.Currency))
+	if p.PerUser == 0 {
+		p.PerUser = 1
+	}
+	return p, ValidatePromo(p, plans)
+}
+
 // ValidatePromo checks a code an operator creates; plans are the names
 // on sale, which a code's plans must be among.
 func ValidatePromo(p Promo, plans []string) error {

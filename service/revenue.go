@@ -42,16 +42,12 @@ func (s *Service) ReferralBonus() wgbot.ReferralBonus { return s.store.Referral(
 // CreatePromo records a promo code an operator made, after checking it
 // against the rules and the plans on sale.
 func (s *Service) CreatePromo(ctx context.Context, p wgbot.Promo) (wgbot.Promo, error) {
-	p.Code = wgbot.NormalizePromoCode(p.Code)
-	p.Currency = strings.ToUpper(p.Currency)
-	if p.PerUser == 0 {
-		p.PerUser = 1
-	}
 	var plans []string
 	for _, pl := range s.cfg.Plans {
 		plans = append(plans, pl.Name)
 	}
-	if err := wgbot.ValidatePromo(p, plans); err != nil {
+	p, err := wgbot.PreparePromo(p, plans)
+	if err != nil {
 		return p, err
 	}
 	return s.store.CreatePromo(ctx, p)
