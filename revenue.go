@@ -197,9 +197,9 @@ func (d Discount) String() string {
 // Redemption is what redeeming a promo code did.
 type Redemption struct {
 	Promo        Promo
-	Discount     *Discount     // a discount, waiting for the next order
-	Days         int           // free days given at once
-	Subscription Subscription  // after the free days
-	NewPeer      *Peer         // set when the free days issued the first device
-	Change       Change        // the server revision the new device is in
+	Discount     *Discount    // a discount, waiting for the next order
+	Days         int          // free days given at once
+	Subscription Subscription // after the free days
+	NewPeer      *Peer        // set when the free days issued the first device
+	Change       Change       // the server revision the new device is in
 }

@@ -133,7 +133,7 @@ func (s *Store) RedeemPromo(ctx context.Context, userID int64, code string, serv
 		}
 		// The request that redeemed the code sends a new device's config;
 		// its job sends it if the request dies first (I9).
-		if err := s.insertJob(ctx, tx, jobargs.DeviceIssued{PublicKey: peer.Secrets.PublicKey, Reason: jobargs.IssuedGrant, Days: res.Days}, deviceIssuedOpts(peer)); err != nil {
+		if err := s.insertJob(ctx, tx, jobargs.DeviceIssued{PublicKey: peer.Secrets.PublicKey, Reason: jobargs.IssuedPromo, Days: res.Days}, deviceIssuedOpts(peer)); err != nil {
 			return err
 		}
 		res.Subscription, res.NewPeer, res.Change, err = s.addDaysTx(ctx, tx, userID, res.Days, serverID, peer, now)

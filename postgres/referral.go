@@ -87,7 +87,7 @@ func (s *Store) creditReferrerTx(ctx context.Context, tx pgx.Tx, paymentID, user
 	if err != nil || !ok {
 		return err
 	}
-	if err := s.insertJob(ctx, tx, jobargs.DeviceIssued{PublicKey: peer.Secrets.PublicKey, Reason: jobargs.IssuedGrant, Days: days}, deviceIssuedOpts(peer)); err != nil {
+	if err := s.insertJob(ctx, tx, jobargs.DeviceIssued{PublicKey: peer.Secrets.PublicKey, Reason: jobargs.IssuedReferral, Days: days}, deviceIssuedOpts(peer)); err != nil {
 		return err
 	}
 	return s.applyBonusTx(ctx, tx, id, *referrer, days, serverID, peer, now)

@@ -117,7 +117,7 @@ func (b *Bot) redeemPromo(ctx context.Context, r *request, code string, quiet bo
 	}
 	intro := b.t.get(r.lang, mPromoDays, res.Promo.Code, b.t.days(r.lang, res.Days), b.until(r.lang, res.Subscription.ExpiresAt))
 	if res.Delivery != nil {
-		b.sendIssued(ctx, service.DeviceNotice{User: r.user, Delivery: *res.Delivery, Reason: service.IssuedGrant, Days: res.Days})
+		b.sendIssued(ctx, service.DeviceNotice{User: r.user, Delivery: *res.Delivery, Reason: service.IssuedPromo, Days: res.Days})
 		return
 	}
 	_ = b.sendText(ctx, r.chatID, intro, b.afterDelivery(r.lang))
@@ -126,7 +126,7 @@ func (b *Bot) redeemPromo(ctx context.Context, r *request, code string, quiet bo
 // discountText is a discount as a user reads it: "20%" or "50.00 RUB".
 func (b *Bot) discountText(lang string, d wgbot.Discount) string {
 	if d.Kind == wgbot.PromoPercent {
-		return b.t.get(lang, mPromoPercent, d.Value)
+		return b.t.get(lang, mPromoPercent, strconv.FormatInt(d.Value, 10))
 	}
 	return formatAmount(d.Value, d.Currency)
 }
@@ -264,7 +264,7 @@ func (b *Bot) promoLine(lang string, p wgbot.Promo) string {
 	case wgbot.PromoDays:
 		what = b.t.days(lang, int(p.Value))
 	case wgbot.PromoPercent:
-		what = b.t.get(lang, mPromoPercent, p.Value)
+		what = b.t.get(lang, mPromoPercent, strconv.FormatInt(p.Value, 10))
 	default:
 		what = formatAmount(p.Value, p.Currency)
 	}
@@ -288,7 +288,11 @@ func (b *Bot) promoLine(lang string, p wgbot.Promo) string {
 	case !p.Expires.IsZero() && !b.svc.Now().Before(p.Expires):
 		notes = append(notes, b.t.get(lang, mPromoExpired))
 	}
-	return b.t.get(lang, mPromoLine, p.Code, what, uses, p.PerUser, strings.Join(notes, "; "))
+	tail := ""
+	if len(notes) > 0 {
+		tail = "; " + strings.Join(notes, "; ")
+	}
+	return b.t.get(lang, mPromoLine, p.Code, what, uses, p.PerUser, tail)
 }
 
 // revenueRow is the menu's row for referrals and promo codes.
