@@ -13,7 +13,9 @@ import (
 // Stats reads the operator's overview at now: the state now and, for each
 // of since, what happened from then until now. Revenue counts payments by
 // when they were credited, net of refunds (a refunded payment counts
-// nothing); a window's trial converted if its user has a payment credited
+// nothing) and of discounts (a payment is what the provider charged; the
+// discounts are listed apart); ledger rows that are no money (referral
+// bonuses, promo days) count as neither revenue nor payments; a window's trial converted if its user has a payment credited
 // after the trial started. Failed payments are orders the provider
 // cancelled or that expired unpaid; one a newer order of its user
 // replaced is not counted. A trial paid for while live becomes the paid

@@ -196,8 +196,12 @@ func (b *Bot) adminUser(ctx context.Context, r *request, args string) {
 		if p.RefundedAt != nil {
 			status = b.t.get(r.lang, mAdminPaidRefunded, formatDate(p.AppliedAt), formatDate(*p.RefundedAt))
 		}
+		amount := formatAmount(p.Amount, p.Currency)
+		if p.Currency == "" {
+			amount = "—" // a referral bonus or promo days: no money
+		}
 		payments = append(payments, b.t.get(r.lang, mAdminUserPayment, p.Provider, p.ProviderPaymentID,
-			formatAmount(p.Amount, p.Currency), b.t.days(r.lang, p.Days), status))
+			amount, b.t.days(r.lang, p.Days), status))
 	}
 	text := joinText(
 		b.t.get(r.lang, mAdminUser, u.TelegramID, u.Username, u.FirstName, u.Language, formatDate(u.CreatedAt), yesNo(u.BlockedBot), yesNo(u.Banned)),
