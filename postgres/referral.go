@@ -75,12 +75,15 @@ func (s *Store) creditReferrerTx(ctx context.Context, tx pgx.Tx, paymentID, user
 	if s.referral.ReferrerDays <= 0 {
 		return nil
 	}
+	// A banned referrer earns nothing (the friend's own bonus stands).
 	var referrer *int64
-	if err := tx.QueryRow(ctx, `SELECT referrer_id FROM users WHERE id = $1`, userID).Scan(&referrer); err != nil {
-		return err
-	}
-	if referrer == nil {
+	err := tx.QueryRow(ctx, `SELECT r.id FROM users u JOIN users r ON r.id = u.referrer_id WHERE u.id = $1 AND NOT r.banned`,
+		userID).Scan(&referrer)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && referrer == nil) {
 		return nil
+	}
+	if err != nil {
+		return err
 	}
 	days := s.referral.ReferrerDays
 	id, ok, err := insertBonusTx(ctx, tx, wgbot.LedgerReferral, wgbot.ProviderReferral, referralBonusKey("referrer", userID), *referrer, days, paymentID)

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"strings"
 
 	"wgbot"
@@ -83,7 +84,12 @@ func (s *Service) RedeemPromo(ctx context.Context, user wgbot.User, code string)
 	if err != nil {
 		return PromoResult{}, err
 	}
+	// A discount needs no server; free days for a user without access
+	// issue a device, which waits for its node like a payment's does.
 	srv, err := s.pick(ctx)
+	if errors.Is(err, wgbot.ErrNoServer) {
+		srv, err = s.cfg.Server, nil
+	}
 	if err != nil {
 		return PromoResult{}, err
 	}
