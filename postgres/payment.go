@@ -243,7 +243,9 @@ func (s *Store) takeBackBonusesTx(ctx context.Context, tx pgx.Tx, paymentID int6
 		}
 		res.BonusDays += taken.days
 		res.Changes = append(res.Changes, taken.changes...)
-		if b.userID == res.UserID {
+		if b.userID == res.UserID && taken.sub.ID != 0 {
+			// The payer's own bonus came after the paid days: the
+			// subscription as it ends now.
 			res.Subscription, res.Revoked = taken.sub, res.Revoked || taken.revoked
 		}
 	}
