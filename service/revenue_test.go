@@ -525,3 +525,56 @@ func serverOf(t *testing.T, e *env) wgbot.Server {
 }
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// TestOneUserRedeemingAtOnce: one user sending a code with one use per
+// user 20 times at once gets it once; two discount codes at once leave
+// one discount waiting, and the other code's use is not spent.
+func TestOneUserRedeemingAtOnce(t *testing.T) {
+	ctx := context.Background()
+	e := setupWith(t, "10.187.0.0/24", nil, revenueStore)
+	for _, p := range []wgbot.Promo{
+		{Code: "DAYS", Kind: wgbot.PromoDays, Value: 2},
+		{Code: "PCT", Kind: wgbot.PromoPercent, Value: 10},
+		{Code: "FIX", Kind: wgbot.PromoFixed, Value: 10, Currency: "XTR"},
+	} {
+		if _, err := e.svc.CreatePromo(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u := e.user(t, 50)
+	var wg sync.WaitGroup
+	var ok, repeated, pending atomic.Int32
+	for i := range 22 {
+		code := "DAYS"
+		switch i {
+		case 20:
+			code = "PCT"
+		case 21:
+			code = "FIX"
+		}
+		wg.Go(func() {
+			_, err := e.svc.RedeemPromo(ctx, u, code)
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, wgbot.ErrPromoRepeated):
+				repeated.Add(1)
+			case errors.Is(err, wgbot.ErrPromoPending):
+				pending.Add(1)
+			default:
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() != 2 || repeated.Load() != 19 || pending.Load() != 1 {
+		t.Fatalf("%d redeemed, %d refused as repeated, %d as pending; want 2, 19, 1", ok.Load(), repeated.Load(), pending.Load())
+	}
+	if n := count(t, e.pool, `SELECT sum(uses) FROM promo_codes`); n != 2 {
+		t.Fatalf("%d uses counted, want 2", n)
+	}
+	sub := e.subscription(t, u)
+	if d := sub.ExpiresAt.Sub(sub.StartsAt); d != 2*24*time.Hour {
+		t.Fatalf("free days given %v, want 2 days once", d)
+	}
+}

@@ -54,6 +54,12 @@ func TestPromoRefusedInBothLanguages(t *testing.T) {
 			t.Error("the Russian refusal is the English one")
 		}
 	}
+	h.tg.SendText(admin, "/promos")
+	list := h.waitMessages(adminID, 3)[2].Text
+	if !strings.Contains(list, "• GONE: "+text(langEN, mDaysMany, 3)+"; used: 0/5; per user: 1; "+text(langEN, mPromoOff)) ||
+		!strings.Contains(list, "• OLD: ") || !strings.Contains(list, text(langEN, mPromoExpired)) {
+		t.Errorf("/promos = %q", list)
+	}
 	var redemptions int
 	h.queryRow(`SELECT count(*) FROM promo_redemptions`, nil, &redemptions)
 	if redemptions != 0 {
