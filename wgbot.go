@@ -113,17 +113,21 @@ const (
 // Order is what a user chose to buy, with the price the provider must
 // confirm before anything is credited.
 type Order struct {
-	ID          int64
-	UserID      int64
-	Plan        string
-	Days        int
-	Devices     int
-	Provider    string
-	Amount      int64 // minor units
-	Currency    string
-	Status      string
-	ProviderRef string // the provider's id of the checkout, once created
-	CheckoutURL string // where the payer pays, once the checkout is created; shown again on a second press
+	ID       int64
+	UserID   int64
+	Plan     string
+	Days     int
+	Devices  int
+	Provider string
+	Amount   int64 // minor units: what the provider charges, after any discount
+	Currency string
+	// Discount is what a promo code took off the plan's price (minor
+	// units), and RedemptionID the redemption it came from (0: none).
+	Discount     int64
+	RedemptionID int64
+	Status       string
+	ProviderRef  string // the provider's id of the checkout, once created
+	CheckoutURL  string // where the payer pays, once the checkout is created; shown again on a second press
 	// CheckoutTries counts attempts to create the checkout; above one, an
 	// earlier attempt may have made one whose answer was lost.
 	CheckoutTries int

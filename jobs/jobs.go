@@ -197,6 +197,16 @@ func (w *paymentWorker) Work(ctx context.Context, job *river.Job[jobargs.Payment
 	if err != nil || n == nil {
 		return err
 	}
+	if n.Bonus != nil {
+		// A bonus's own notice: the days it gave, in other words than a
+		// payment's. A bonus that issued a device is told by its delivery.
+		bn, ok := w.deps.Notifier.(service.BonusNotifier)
+		if !ok {
+			w.deps.Log.WarnContext(ctx, "no notifier for bonus notices; the user is not told", "payment", job.Args.PaymentID)
+			return nil
+		}
+		return deliver(bn.BonusCredited(ctx, n.User, n.Subscription, *n.Bonus))
+	}
 	if err := w.deps.Notifier.PaymentCredited(ctx, n.User, n.Subscription, n.Delivery); err != nil {
 		return deliver(err)
 	}

@@ -32,6 +32,10 @@ const (
 	IssuedTrial  = jobargs.IssuedTrial
 	IssuedDevice = jobargs.IssuedDevice
 	IssuedGrant  = jobargs.IssuedGrant
+	// IssuedReferral and IssuedPromo: a referral bonus's or a promo
+	// code's days, for a user with no live subscription.
+	IssuedReferral = jobargs.IssuedReferral
+	IssuedPromo    = jobargs.IssuedPromo
 )
 
 // DeviceNotice is a newly issued device's config on its way to its user.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -153,8 +154,10 @@ func (s *Service) TrialPlan() wgbot.Plan {
 }
 
 // Register records a user on first contact; repeated calls are harmless.
-func (s *Service) Register(ctx context.Context, u wgbot.User, referrerTelegramID int64) (wgbot.User, error) {
-	user, _, err := s.store.RegisterUser(ctx, u, referrerTelegramID)
+// referralCode is the code of the link the user came by ("": none): its
+// holder becomes the user's referrer, on first contact only.
+func (s *Service) Register(ctx context.Context, u wgbot.User, referralCode string) (wgbot.User, error) {
+	user, _, err := s.store.RegisterUser(ctx, u, referralCode)
 	return user, err
 }
 
@@ -324,7 +327,13 @@ func (s *Service) Credit(ctx context.Context, c wgbot.Credit) (CreditResult, err
 	if err != nil {
 		return CreditResult{}, err
 	}
-	res, err := s.store.CreditPayment(ctx, c, srv.ID, peer, s.clock())
+	// The referrer's bonus issues a device if they have no live
+	// subscription; its config goes by its delivery job.
+	referrerPeer, _, _, err := s.newPeer("")
+	if err != nil {
+		return CreditResult{}, err
+	}
+	res, err := s.store.CreditPayment(ctx, c, srv.ID, peer, referrerPeer, s.clock())
 	if err != nil || res.Duplicate {
 		return CreditResult{CreditResult: res}, err
 	}
@@ -535,6 +544,9 @@ func (s *Service) PaymentNotice(ctx context.Context, paymentID int64) (*PaymentN
 		return nil, err
 	}
 	out := &PaymentNotice{User: n.User, Subscription: n.Subscription}
+	if n.Kind != "" && n.Kind != wgbot.LedgerPayment {
+		out.Bonus = &Bonus{Kind: n.Kind, Invited: strings.HasPrefix(n.Key, "invited:"), Days: n.Days}
+	}
 	if n.Peer != nil {
 		ch, err := s.store.Revision(ctx, n.Peer.ServerID)
 		if err != nil {
@@ -561,6 +573,7 @@ type PaymentNotice struct {
 	User         wgbot.User
 	Subscription wgbot.Subscription
 	Delivery     *Delivery // the device this payment issued, if any
+	Bonus        *Bonus    // set when the credit was no payment but a bonus
 }
 
 // SubscriptionNotice loads a subscription and its user.

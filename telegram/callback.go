@@ -35,6 +35,9 @@ const (
 	actBroadcastAudience // bc:aud:<audience>: Send to it is offered
 	actBroadcastSend     // bc:send:<audience>
 	actAdminBan          // adm:ban:<telegram id>:<subscription id>: a confirmed /ban
+
+	actInvite // invite: the user's referral link
+	actPromo  // promo: how to enter a promo code
 )
 
 // adminActions are the buttons only an admin may press, named one by one:
@@ -125,6 +128,10 @@ func (c callback) data() string {
 		return "bc:aud:" + string(c.audience)
 	case actBroadcastSend:
 		return "bc:send:" + string(c.audience)
+	case actInvite:
+		return "invite"
+	case actPromo:
+		return "promo"
 	}
 	panic("telegram: callback data for unknown action " + strconv.Itoa(int(c.act)))
 }
@@ -146,7 +153,8 @@ func parseCallback(data string) (callback, bool) {
 	parts := strings.Split(data, ":")
 	switch len(parts) {
 	case 1:
-		simple := map[string]action{"menu": actMenu, "trial": actTrial, "buy": actBuy, "sub": actSubscription, "help": actHelp, "lang": actLanguages}
+		simple := map[string]action{"menu": actMenu, "trial": actTrial, "buy": actBuy, "sub": actSubscription, "help": actHelp, "lang": actLanguages,
+			"invite": actInvite, "promo": actPromo}
 		if act, ok := simple[parts[0]]; ok {
 			return callback{act: act}, true
 		}

@@ -254,6 +254,13 @@ func (b *Bot) onText(ctx context.Context, r *request, text string) {
 		b.logFailure(ctx, "read pending rename", r.user.TelegramID, err)
 	}
 	if peerID == 0 {
+		// A plain message that could be a promo code is tried as one
+		// (the Promo code button asks for it so); anything else, or a
+		// code that does not exist, opens the menu.
+		if code := wgbot.NormalizePromoCode(text); wgbot.ValidPromoCode(code) {
+			b.redeemPromo(ctx, r, code, true)
+			return
+		}
 		b.showMenu(ctx, r, "")
 		return
 	}

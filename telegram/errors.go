@@ -28,6 +28,13 @@ var reasonTexts = map[string]msg{
 	wgbot.ErrPaymentMismatch.Reason: mErrMismatch,
 	wgbot.ErrDeviceName.Reason:      mErrDeviceName,
 	wgbot.ErrDeviceNameTaken.Reason: mErrDeviceNameTaken,
+	wgbot.ErrPromoNotFound.Reason:   mErrPromoNotFound,
+	wgbot.ErrPromoExpired.Reason:    mErrPromoExpired,
+	wgbot.ErrPromoDisabled.Reason:   mErrPromoDisabled,
+	wgbot.ErrPromoUsedUp.Reason:     mErrPromoUsedUp,
+	wgbot.ErrPromoRepeated.Reason:   mErrPromoRepeated,
+	wgbot.ErrPromoNewOnly.Reason:    mErrPromoNewOnly,
+	wgbot.ErrPromoPending.Reason:    mErrPromoPending,
 }
 
 // kindTexts is what a user is told for an error of a kind with no

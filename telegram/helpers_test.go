@@ -90,6 +90,7 @@ type harnessOptions struct {
 	// renewalGrace is the store's RenewalGrace; 0: renewals always restore.
 	renewalGrace time.Duration
 	clock        func() time.Time // the service's clock; default time.Now
+	referral     wgbot.ReferralBonus
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -117,7 +118,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	} else {
 		stack := servicetest.New(t, servicetest.Options{
 			Jobs: true, Key: bytes.Repeat([]byte{5}, 32), Apply: o.apply, Log: log,
-			Store: postgres.Options{RenewalGrace: o.renewalGrace}, Now: o.clock,
+			Store: postgres.Options{RenewalGrace: o.renewalGrace, Referral: o.referral}, Now: o.clock,
 			Config: service.Config{Keepalive: 25, ApplyWait: o.applyWait},
 		})
 		h.pool, h.store, h.svc = stack.Pool, stack.Store, stack.Service

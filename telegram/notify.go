@@ -71,6 +71,10 @@ func (b *Bot) DeviceIssued(ctx context.Context, n service.DeviceNotice) error {
 		intro = b.t.get(lang, mTrialIssued, until)
 	case service.IssuedGrant:
 		intro = b.t.get(lang, mGranted, b.t.days(lang, n.Days), until)
+	case service.IssuedReferral:
+		intro = b.t.get(lang, mBonusReferrer, b.t.days(lang, n.Days), until)
+	case service.IssuedPromo:
+		intro = b.t.get(lang, mPromoIssued, b.t.days(lang, n.Days), until)
 	}
 	return b.deliver(ctx, n.User.TelegramID, lang, n.Delivery, intro, false)
 }

@@ -79,10 +79,11 @@ func (b *Bot) showMethods(ctx context.Context, r *request, planName string) {
 	}
 	var rows [][]models.InlineKeyboardButton
 	for _, m := range b.methods() {
-		amount, ok := plan.Prices[m.currency]
-		if !ok {
+		if _, ok := plan.Prices[m.currency]; !ok {
 			continue
 		}
+		// The price the order will have: a waiting discount is off it.
+		amount, _ := b.discounted(ctx, r, plan, m.currency)
 		price := formatAmount(amount, m.currency)
 		label := b.t.get(r.lang, mMethodStars, price)
 		if m.checkout != nil {

@@ -14,7 +14,7 @@ import (
 // Users is who talks to the bot: registration, language, whether they
 // blocked it, and the dedupe of the updates they send.
 type Users interface {
-	Register(ctx context.Context, u wgbot.User, referrerTelegramID int64) (wgbot.User, error)
+	Register(ctx context.Context, u wgbot.User, referralCode string) (wgbot.User, error)
 	UserByTelegramID(ctx context.Context, telegramID int64) (wgbot.User, error)
 	SetLanguage(ctx context.Context, user wgbot.User, lang string) error
 	MarkBlocked(ctx context.Context, telegramID int64, blocked bool) error
@@ -73,12 +73,26 @@ type Admin interface {
 	UserRecord(ctx context.Context, user wgbot.User) (service.UserRecord, error)
 }
 
+// Revenue is referrals and promo codes: a user's link and what it
+// earned, codes users redeem and the discount waiting for their next
+// order, and the operators' management of codes.
+type Revenue interface {
+	Referral(ctx context.Context, user wgbot.User) (wgbot.ReferralStats, error)
+	ReferralBonus() wgbot.ReferralBonus
+	RedeemPromo(ctx context.Context, user wgbot.User, code string) (service.PromoResult, error)
+	PendingDiscount(ctx context.Context, user wgbot.User) (*wgbot.Discount, error)
+	CreatePromo(ctx context.Context, p wgbot.Promo) (wgbot.Promo, error)
+	Promos(ctx context.Context) ([]wgbot.Promo, error)
+	DisablePromo(ctx context.Context, code string) (wgbot.Promo, error)
+}
+
 // Service is everything the bot asks of the service.
 type Service interface {
 	Users
 	Orders
 	Devices
 	Admin
+	Revenue
 }
 
 var _ Service = (*service.Service)(nil)

@@ -138,11 +138,15 @@ func TestParseCommand(t *testing.T) {
 	}
 }
 
-func TestReferrerOf(t *testing.T) {
+// TestReferralCodeOf: only "ref_" and a code of the form the service
+// makes is a referral; a Telegram id is too short and carries no
+// referral, other payloads none either.
+func TestReferralCodeOf(t *testing.T) {
 	t.Parallel()
-	for payload, want := range map[string]int64{"ref_42": 42, "ref_": 0, "ref_-1": 0, "ref_042": 0, "42": 0, "": 0, "ref_42x": 0} {
-		if got := referrerOf(payload); got != want {
-			t.Errorf("referrerOf(%q) = %d, want %d", payload, got, want)
+	for payload, want := range map[string]string{"ref_abcd2345xy": "abcd2345xy", "ref_": "", "ref_42": "", "ref_ABCD2345XY": "",
+		"abcd2345xy": "", "": "", "ref_abcd2345xy!": "", "ref_" + strings.Repeat("a", 17): ""} {
+		if got := referralCodeOf(payload); got != want {
+			t.Errorf("referralCodeOf(%q) = %q, want %q", payload, got, want)
 		}
 	}
 }

@@ -26,6 +26,10 @@ const (
 	IssuedTrial  = "trial"
 	IssuedDevice = "device" // one more device on a live subscription
 	IssuedGrant  = "grant"  // an operator's or admin's gift of days
+	// Days given with no payment to a user with no live subscription: a
+	// referral bonus, or a promo code's free days.
+	IssuedReferral = "referral"
+	IssuedPromo    = "promo"
 )
 
 // DeviceIssued delivers a newly issued device's config to its user. It
