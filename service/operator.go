@@ -28,7 +28,7 @@ func (s *Service) IssueDevice(ctx context.Context, user wgbot.User, days, device
 	if err != nil {
 		return Delivery{}, wgbot.Change{}, err
 	}
-	srv, err := s.pick(ctx)
+	srv, err := s.pick(ctx, user.ID, 0)
 	if err != nil {
 		return Delivery{}, wgbot.Change{}, err
 	}

@@ -48,6 +48,9 @@ type Config struct {
 	// it every device goes to Server.
 	PickServers   bool
 	NodeDownAfter time.Duration
+	// MoveGrace is how long a device moved to another location keeps its
+	// old peer, unless the user removes it sooner (default 24h).
+	MoveGrace time.Duration
 }
 
 // Service applies the rules. Create it with New.
@@ -72,12 +75,14 @@ func New(store *postgres.Store, keys *secret.Keyring, apply Provisioner, cfg Con
 		servers: map[int64]wgbot.Server{cfg.Server.ID: cfg.Server}}
 }
 
-// pick is the server a new device goes to (Config.PickServers).
-func (s *Service) pick(ctx context.Context) (wgbot.Server, error) {
+// pick is the server a new device of userID goes to (Config.PickServers):
+// in the location of server `in`, or with 0 in the one the user chose, or
+// anywhere.
+func (s *Service) pick(ctx context.Context, userID, in int64) (wgbot.Server, error) {
 	if !s.cfg.PickServers {
 		return s.cfg.Server, nil
 	}
-	srv, err := s.store.PickServer(ctx, s.cfg.NodeDownAfter)
+	srv, err := s.store.PickServer(ctx, s.cfg.NodeDownAfter, userID, in)
 	if err != nil {
 		return srv, err
 	}
@@ -175,7 +180,7 @@ func (s *Service) IssueTrial(ctx context.Context, user wgbot.User) (d Delivery, 
 	if err != nil {
 		return Delivery{}, err
 	}
-	srv, err := s.pick(ctx)
+	srv, err := s.pick(ctx, user.ID, 0)
 	if err != nil {
 		return Delivery{}, err
 	}
@@ -201,7 +206,7 @@ func (s *Service) AddDevice(ctx context.Context, user wgbot.User, name string) (
 	if err != nil {
 		return Delivery{}, err
 	}
-	srv, err := s.pick(ctx)
+	srv, err := s.pick(ctx, user.ID, 0)
 	if err != nil {
 		return Delivery{}, err
 	}
@@ -317,7 +322,10 @@ func (s *Service) Credit(ctx context.Context, c wgbot.Credit) (CreditResult, err
 	}
 	// A payment is never refused for want of a server: with none healthy
 	// its device goes to this process's own, and waits for its node.
-	srv, err := s.pick(ctx)
+	srv, err := s.pick(ctx, c.UserID, 0)
+	if errors.Is(err, wgbot.ErrLocationDown) {
+		srv, err = s.pick(ctx, 0, 0)
+	}
 	if errors.Is(err, wgbot.ErrNoServer) {
 		srv, err = s.cfg.Server, nil
 	}
@@ -354,7 +362,7 @@ func (s *Service) Grant(ctx context.Context, user wgbot.User, days, devices int)
 	if err != nil {
 		return wgbot.Subscription{}, nil, err
 	}
-	srv, err := s.pick(ctx)
+	srv, err := s.pick(ctx, user.ID, 0)
 	if err != nil {
 		return wgbot.Subscription{}, nil, err
 	}

@@ -209,3 +209,14 @@ func (f *fakeService) StopRename(context.Context, wgbot.User) error { return nil
 func (f *fakeService) RenameDevice(context.Context, wgbot.User, int64, string) (string, error) {
 	return "", errNeedsDatabase
 }
+
+// One host: no locations to choose.
+func (f *fakeService) Locations(context.Context) ([]wgbot.Location, error) { return nil, nil }
+
+func (f *fakeService) SetLocation(context.Context, wgbot.User, int64) (string, error) {
+	return "", wgbot.ErrUnknownLocation
+}
+
+func (f *fakeService) MoveDevice(context.Context, wgbot.User, int64, int64) (service.Delivery, error) {
+	return service.Delivery{}, errNeedsDatabase
+}
