@@ -18,10 +18,10 @@ import (
 func (s *Store) Locations(ctx context.Context, downAfter time.Duration) ([]wgbot.Location, error) {
 	rows, err := s.pool.Query(ctx, `SELECT sv.location, array_agg(sv.id ORDER BY sv.id),
 			coalesce(bool_or(sv.public_key <> '' AND n.seen_at > now() - $1::interval
-				AND (sv.capacity IS NULL OR load.peers < sv.capacity)), false)
+				AND (sv.capacity IS NULL OR coalesce(l.peers_held, 0) < sv.capacity)), false)
 		FROM servers sv
 			LEFT JOIN node_status n ON n.server_id = sv.id
-			CROSS JOIN LATERAL (SELECT count(*) AS peers FROM peers p WHERE p.server_id = sv.id AND p.status <> 'revoked') load
+			LEFT JOIN server_load l ON l.server_id = sv.id
 		WHERE sv.state = 'active' AND sv.location <> ''
 		GROUP BY sv.location ORDER BY sv.location`, downAfter)
 	if err != nil {

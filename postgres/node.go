@@ -269,11 +269,11 @@ func (s *Store) PickServer(ctx context.Context, downAfter time.Duration, userID,
 			SELECT coalesce((SELECT location FROM servers WHERE id = $3),
 				(SELECT location FROM user_locations WHERE user_id = $2)) AS location),
 		two AS (
-			SELECT sv.id, load.peers, sv.capacity FROM servers sv
+			SELECT sv.id, coalesce(l.peers_held, 0) AS peers, sv.capacity FROM servers sv
 				JOIN node_status n ON n.server_id = sv.id
-				CROSS JOIN LATERAL (SELECT count(*) AS peers FROM peers p WHERE p.server_id = sv.id AND p.status <> 'revoked') load
+				LEFT JOIN server_load l ON l.server_id = sv.id
 			WHERE sv.state = 'active' AND sv.public_key <> '' AND n.seen_at > now() - $1::interval
-				AND (sv.capacity IS NULL OR load.peers < sv.capacity)
+				AND (sv.capacity IS NULL OR coalesce(l.peers_held, 0) < sv.capacity)
 				AND sv.location = coalesce((SELECT location FROM wanted), sv.location)
 			ORDER BY random() LIMIT 2)
 		SELECT (SELECT id FROM two ORDER BY (peers + 0.9 * random()) / coalesce(capacity, 1000000) LIMIT 1),

@@ -87,6 +87,9 @@ type NewPeer struct {
 	// DeliverAfter is how long the issuing request has to send the
 	// device's config itself; its delivery job is scheduled that far ahead.
 	DeliverAfter time.Duration
+	// Overfill lets the device past the server's capacity: a paid or an
+	// operator's device is never refused for it.
+	Overfill bool
 }
 
 // AddPeer adds a device to the user's live subscription within its limit,

@@ -244,3 +244,94 @@ func TestMoveDevice(t *testing.T) {
 		t.Errorf("move once the old peer is gone: %v", err)
 	}
 }
+
+// TestCapacityHardLimit: 20 users take trials at once on a location whose
+// one server has room for 5: exactly 5 get a device, the others are told
+// it is full; a payment still gets its device. The held-address counts
+// the picks read stay equal to the peers through revokes and moves.
+func TestCapacityHardLimit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, ids := locationsEnv(t)
+	srv, err := s.Store.AddServer(ctx, postgres.NewServer{Name: "small", Location: "Vilnius", Endpoint: "small.example.com:51820",
+		Subnet: netip.MustParsePrefix("10.104.0.0/24"), MTU: 1420, Capacity: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Store.RegisterNodeKey(ctx, srv.ID, strings.Repeat("s", 43)+"="); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Store.ReportNode(ctx, srv.ID, postgres.NodeReport{Revision: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := range 20 {
+		u := registerUser(t, s, int64(7300+i))
+		if _, err := s.Service.SetLocation(ctx, u, srv.ID); err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.Service.IssueTrial(ctx, u)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	issued := 0
+	for err := range errs {
+		switch {
+		case err == nil:
+			issued++
+		case !errors.Is(err, wgbot.ErrServerFull) && !errors.Is(err, wgbot.ErrLocationDown):
+			t.Errorf("trial on a full server: %v", err)
+		}
+	}
+	var onServer int
+	if err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM peers WHERE server_id = $1`, srv.ID).Scan(&onServer); err != nil {
+		t.Fatal(err)
+	}
+	if issued != 5 || onServer != 5 {
+		t.Fatalf("%d trials issued, %d peers on a server of capacity 5; want 5 and 5", issued, onServer)
+	}
+	if locs, _ := s.Service.Locations(ctx); locs[len(locs)-1].Name != "Vilnius" || locs[len(locs)-1].Up {
+		t.Errorf("a full location shown as up: %+v", locs)
+	}
+	// Churn, then the counts must equal the peers.
+	u := registerUser(t, s, 7400)
+	if _, err := s.Service.SetLocation(ctx, u, ids["fra1"]); err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.Service.IssueTrial(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Service.MoveDevice(ctx, u, d.Peer.ID, ids["ams1"]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Service.RemoveDevice(ctx, u, d.Peer.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Service.Revoke(ctx, registeredUser(t, s, 7300)); err != nil {
+		t.Fatal(err)
+	}
+	var wrong int
+	if err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM servers sv LEFT JOIN server_load l ON l.server_id = sv.id
+		WHERE coalesce(l.peers_held, 0) <> (SELECT count(*) FROM peers p WHERE p.server_id = sv.id AND p.status <> 'revoked')`).Scan(&wrong); err != nil {
+		t.Fatal(err)
+	}
+	if wrong != 0 {
+		t.Errorf("%d servers whose held count differs from their peers", wrong)
+	}
+}
+
+func registeredUser(t *testing.T, s *servicetest.Stack, telegramID int64) wgbot.User {
+	t.Helper()
+	u, err := s.Service.UserByTelegramID(context.Background(), telegramID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}

@@ -28,6 +28,7 @@ func (s *Service) IssueDevice(ctx context.Context, user wgbot.User, days, device
 	if err != nil {
 		return Delivery{}, wgbot.Change{}, err
 	}
+	peer.Overfill = true // paid or given by an operator: never refused for capacity
 	srv, err := s.pick(ctx, user.ID, 0)
 	if err != nil {
 		return Delivery{}, wgbot.Change{}, err

@@ -320,6 +320,7 @@ func (s *Service) Credit(ctx context.Context, c wgbot.Credit) (CreditResult, err
 	if err != nil {
 		return CreditResult{}, err
 	}
+	peer.Overfill = true // paid or given by an operator: never refused for capacity
 	// A payment is never refused for want of a server: with none healthy
 	// its device goes to this process's own, and waits for its node.
 	srv, err := s.pick(ctx, c.UserID, 0)
@@ -362,6 +363,7 @@ func (s *Service) Grant(ctx context.Context, user wgbot.User, days, devices int)
 	if err != nil {
 		return wgbot.Subscription{}, nil, err
 	}
+	peer.Overfill = true // paid or given by an operator: never refused for capacity
 	srv, err := s.pick(ctx, user.ID, 0)
 	if err != nil {
 		return wgbot.Subscription{}, nil, err

@@ -18,6 +18,7 @@ var reasonTexts = map[string]msg{
 	wgbot.ErrNoFreeAddress.Reason:   mErrNoAddress,
 	wgbot.ErrNoServer.Reason:        mErrNoServer,
 	wgbot.ErrLocationDown.Reason:    mErrLocationDown,
+	wgbot.ErrServerFull.Reason:      mErrNoAddress,
 	wgbot.ErrUnknownLocation.Reason: mOutdated,
 	wgbot.ErrMoveInProgress.Reason:  mErrMoveInProgress,
 	wgbot.ErrSameLocation.Reason:    mErrSameLocation,
