@@ -71,6 +71,9 @@ type Peer struct {
 	PublicKey      string
 	Status         string
 	CreatedAt      time.Time
+	// RetireAt is set on a device moved to another location: its old peer
+	// is revoked then, or when the user confirms the new one.
+	RetireAt time.Time
 }
 
 // PeerSecrets are a peer's private and preshared keys, sealed at rest.
@@ -79,6 +82,17 @@ type PeerSecrets struct {
 	PrivateKeySealed []byte
 	PresharedSealed  []byte
 	KeyID            string
+}
+
+// Location is a place users pick for their devices: the servers that
+// carry its name (servers add --location).
+type Location struct {
+	Name string
+	// ServerID is one of its servers; buttons carry it, not the name,
+	// which may be any text.
+	ServerID  int64
+	ServerIDs []int64 // all its active servers, ServerID first
+	Up        bool    // a new device can go there now
 }
 
 // Server is a WireGuard interface that peers are issued on.

@@ -84,9 +84,13 @@ func (s *Service) RedeemPromo(ctx context.Context, user wgbot.User, code string)
 	if err != nil {
 		return PromoResult{}, err
 	}
+	peer.Overfill = true // days the user was given, like a payment's
 	// A discount needs no server; free days for a user without access
 	// issue a device, which waits for its node like a payment's does.
-	srv, err := s.pick(ctx)
+	srv, err := s.pick(ctx, user.ID, 0)
+	if errors.Is(err, wgbot.ErrLocationDown) {
+		srv, err = s.pick(ctx, 0, 0)
+	}
 	if errors.Is(err, wgbot.ErrNoServer) {
 		srv, err = s.cfg.Server, nil
 	}

@@ -49,6 +49,9 @@ type Config struct {
 	// it every device goes to Server.
 	PickServers   bool
 	NodeDownAfter time.Duration
+	// MoveGrace is how long a device moved to another location keeps its
+	// old peer, unless the user removes it sooner (default 24h).
+	MoveGrace time.Duration
 }
 
 // Service applies the rules. Create it with New.
@@ -73,12 +76,14 @@ func New(store *postgres.Store, keys *secret.Keyring, apply Provisioner, cfg Con
 		servers: map[int64]wgbot.Server{cfg.Server.ID: cfg.Server}}
 }
 
-// pick is the server a new device goes to (Config.PickServers).
-func (s *Service) pick(ctx context.Context) (wgbot.Server, error) {
+// pick is the server a new device of userID goes to (Config.PickServers):
+// in the location of server `in`, or with 0 in the one the user chose, or
+// anywhere.
+func (s *Service) pick(ctx context.Context, userID, in int64) (wgbot.Server, error) {
 	if !s.cfg.PickServers {
 		return s.cfg.Server, nil
 	}
-	srv, err := s.store.PickServer(ctx, s.cfg.NodeDownAfter)
+	srv, err := s.store.PickServer(ctx, s.cfg.NodeDownAfter, userID, in)
 	if err != nil {
 		return srv, err
 	}
@@ -178,7 +183,7 @@ func (s *Service) IssueTrial(ctx context.Context, user wgbot.User) (d Delivery, 
 	if err != nil {
 		return Delivery{}, err
 	}
-	srv, err := s.pick(ctx)
+	srv, err := s.pick(ctx, user.ID, 0)
 	if err != nil {
 		return Delivery{}, err
 	}
@@ -204,7 +209,7 @@ func (s *Service) AddDevice(ctx context.Context, user wgbot.User, name string) (
 	if err != nil {
 		return Delivery{}, err
 	}
-	srv, err := s.pick(ctx)
+	srv, err := s.pick(ctx, user.ID, 0)
 	if err != nil {
 		return Delivery{}, err
 	}
@@ -318,9 +323,13 @@ func (s *Service) Credit(ctx context.Context, c wgbot.Credit) (CreditResult, err
 	if err != nil {
 		return CreditResult{}, err
 	}
+	peer.Overfill = true // paid or given by an operator: never refused for capacity
 	// A payment is never refused for want of a server: with none healthy
 	// its device goes to this process's own, and waits for its node.
-	srv, err := s.pick(ctx)
+	srv, err := s.pick(ctx, c.UserID, 0)
+	if errors.Is(err, wgbot.ErrLocationDown) {
+		srv, err = s.pick(ctx, 0, 0)
+	}
 	if errors.Is(err, wgbot.ErrNoServer) {
 		srv, err = s.cfg.Server, nil
 	}
@@ -333,6 +342,7 @@ func (s *Service) Credit(ctx context.Context, c wgbot.Credit) (CreditResult, err
 	if err != nil {
 		return CreditResult{}, err
 	}
+	referrerPeer.Overfill = true
 	res, err := s.store.CreditPayment(ctx, c, srv.ID, peer, referrerPeer, s.clock())
 	if err != nil || res.Duplicate {
 		return CreditResult{CreditResult: res}, err
@@ -363,7 +373,8 @@ func (s *Service) Grant(ctx context.Context, user wgbot.User, days, devices int)
 	if err != nil {
 		return wgbot.Subscription{}, nil, err
 	}
-	srv, err := s.pick(ctx)
+	peer.Overfill = true // paid or given by an operator: never refused for capacity
+	srv, err := s.pick(ctx, user.ID, 0)
 	if err != nil {
 		return wgbot.Subscription{}, nil, err
 	}

@@ -250,3 +250,14 @@ func (f *fakeService) Promos(context.Context) ([]wgbot.Promo, error) { return ni
 func (f *fakeService) DisablePromo(context.Context, string) (wgbot.Promo, error) {
 	return wgbot.Promo{}, errNeedsDatabase
 }
+
+// One host: no locations to choose.
+func (f *fakeService) Locations(context.Context) ([]wgbot.Location, error) { return nil, nil }
+
+func (f *fakeService) SetLocation(context.Context, wgbot.User, int64) (string, error) {
+	return "", wgbot.ErrUnknownLocation
+}
+
+func (f *fakeService) MoveDevice(context.Context, wgbot.User, int64, int64) (service.Delivery, error) {
+	return service.Delivery{}, errNeedsDatabase
+}

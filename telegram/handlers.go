@@ -257,6 +257,16 @@ func (b *Bot) onCallback(ctx context.Context, q *models.CallbackQuery) {
 		b.setLanguage(ctx, r, c.lang)
 	case actTrial:
 		b.issueTrial(ctx, r)
+	case actLocation:
+		b.pickLocation(ctx, r, c)
+	case actLocations:
+		if !b.askLocation(ctx, r, pickPlans, actBuy) {
+			b.showPlans(ctx, r)
+		}
+	case actDeviceMove:
+		b.askMove(ctx, r, c.peerID)
+	case actMoveTo:
+		b.moveDevice(ctx, r, c.peerID, c.serverID)
 	case actBuy:
 		b.showPlans(ctx, r)
 	case actPlan:
@@ -436,6 +446,14 @@ func (b *Bot) setLanguage(ctx context.Context, r *request, lang string) {
 }
 
 func (b *Bot) issueTrial(ctx context.Context, r *request) {
+	if b.askLocation(ctx, r, pickTrial, actMenu) {
+		return
+	}
+	b.issueTrialNow(ctx, r)
+}
+
+// issueTrialNow issues the trial where the user's location says.
+func (b *Bot) issueTrialNow(ctx context.Context, r *request) {
 	// Issuing waits for the VPN server; stop the button's spinner first.
 	b.answer(ctx, r, "", false)
 	d, err := b.svc.IssueTrial(ctx, r.user)
@@ -443,7 +461,7 @@ func (b *Bot) issueTrial(ctx context.Context, r *request) {
 		return
 	}
 	if err != nil {
-		b.fail(ctx, r, "issue trial", err, b.buyKeyboard(r.lang))
+		b.failIssue(ctx, r, "issue trial", err, pickTrial, actMenu, b.buyKeyboard(r.lang))
 		return
 	}
 	b.sendIssued(ctx, service.DeviceNotice{User: r.user, Delivery: d, Reason: service.IssuedTrial})

@@ -133,14 +133,32 @@ const (
 	mDeviceRenamed     msg = "device_renamed"
 
 	// What a failed request tells the user (see userError).
-	mErrTrialUsed       msg = "err_trial_used"
-	mErrHasAccess       msg = "err_has_access"
-	mErrTrialOff        msg = "err_trial_disabled"
-	mErrDeviceLimit     msg = "err_device_limit"
-	mErrNoSub           msg = "err_no_subscription"
-	mErrNotFound        msg = "err_not_found"
-	mErrNoAddress       msg = "err_no_free_address"
-	mErrNoServer        msg = "err_no_server"
+	mErrTrialUsed   msg = "err_trial_used"
+	mErrHasAccess   msg = "err_has_access"
+	mErrTrialOff    msg = "err_trial_disabled"
+	mErrDeviceLimit msg = "err_device_limit"
+	mErrNoSub       msg = "err_no_subscription"
+	mErrNotFound    msg = "err_not_found"
+	mErrNoAddress   msg = "err_no_free_address"
+	mErrNoServer    msg = "err_no_server"
+	// Locations: shown only when there are several.
+	mErrLocationDown    msg = "err_location_down"
+	mErrMoveInProgress  msg = "err_move_in_progress"
+	mErrSameLocation    msg = "err_same_location"
+	mPickLocation       msg = "pick_location"
+	mPickMoveLocation   msg = "pick_move_location"
+	mBtnLocation        msg = "btn_location"
+	mBtnLocationDown    msg = "btn_location_down"
+	mBtnAnyLocation     msg = "btn_any_location"
+	mBtnChooseLocation  msg = "btn_choose_location"
+	mBtnMoveDevice      msg = "btn_move_device"
+	mLocationSet        msg = "location_set"
+	mLocationAny        msg = "location_any"
+	mDeviceWhere        msg = "device_where"
+	mDeviceRetiring     msg = "device_retiring"
+	mMoved              msg = "moved"
+	mMovedConfirm       msg = "moved_confirm"
+	mBtnRemoveOld       msg = "btn_remove_old"
 	mErrBanned          msg = "err_banned"
 	mErrApplyFailed     msg = "err_apply_failed"
 	mErrOrderClosed     msg = "err_order_closed"
@@ -385,6 +403,23 @@ func catalogue() map[string]map[msg]string {
 			mErrNotFound:        "Not found.",
 			mErrNoAddress:       "The server is full right now. Please try again later.",
 			mErrNoServer:        "Our VPN servers are down or full right now, so no new device can be set up. Please try again later.",
+			mErrLocationDown:    "This location is down or full right now. Pick another one:",
+			mErrMoveInProgress:  "A device you moved is still waiting for its old config to be removed. Remove it under “My subscription” first, or wait a day.",
+			mErrSameLocation:    "This device is already there.",
+			mPickLocation:       "Where should your VPN be? Pick a location:",
+			mPickMoveLocation:   "Move %s to which location? You get a new config; the old one keeps working until you remove it.",
+			mBtnLocation:        "📍 %s",
+			mBtnLocationDown:    "📍 %s (down)",
+			mBtnAnyLocation:     "⚡ Any, the fastest to set up",
+			mBtnChooseLocation:  "📍 Choose a location",
+			mBtnMoveDevice:      "📍 Move %s",
+			mLocationSet:        "New devices will be in %s.",
+			mLocationAny:        "any",
+			mDeviceWhere:        "%s, in %s",
+			mDeviceRetiring:     "• %s, %s (old config, removed %s)",
+			mMoved:              "Here is the new config of your device, now in %s. Import it in the WireGuard app.",
+			mMovedConfirm:       "Once the new config works, remove the old one. Otherwise it is removed by itself after a day.",
+			mBtnRemoveOld:       "🗑 The new one works: remove the old config",
 			mErrBanned:          "Your account is blocked. Write to support if you think this is a mistake.",
 			mErrApplyFailed:     "The VPN server could not take the change just now. Nothing was used up; please try again in a minute.",
 			mErrOrderClosed:     "This order is already closed. Open “Buy” to create a new one.",
@@ -620,6 +655,23 @@ func catalogue() map[string]map[msg]string {
 			mErrNotFound:        "Не найдено.",
 			mErrNoAddress:       "Сервер сейчас заполнен. Попробуйте позже.",
 			mErrNoServer:        "Наши VPN-серверы сейчас недоступны или заполнены, новое устройство подключить нельзя. Попробуйте позже.",
+			mErrLocationDown:    "Эта локация сейчас недоступна или заполнена. Выберите другую:",
+			mErrMoveInProgress:  "Перенесённое раньше устройство ещё ждёт удаления старого конфига. Сначала удалите его в «Моей подписке» или подождите день.",
+			mErrSameLocation:    "Это устройство уже там.",
+			mPickLocation:       "Где должен быть ваш VPN? Выберите локацию:",
+			mPickMoveLocation:   "В какую локацию перенести %s? Вы получите новый конфиг, а старый работает, пока вы его не удалите.",
+			mBtnLocation:        "📍 %s",
+			mBtnLocationDown:    "📍 %s (недоступна)",
+			mBtnAnyLocation:     "⚡ Любая, где быстрее",
+			mBtnChooseLocation:  "📍 Выбрать локацию",
+			mBtnMoveDevice:      "📍 Перенести %s",
+			mLocationSet:        "Новые устройства будут в локации %s.",
+			mLocationAny:        "любая",
+			mDeviceWhere:        "%s, локация %s",
+			mDeviceRetiring:     "• %s, %s (старый конфиг, удалится %s)",
+			mMoved:              "Вот новый конфиг вашего устройства, теперь в локации %s. Импортируйте его в приложение WireGuard.",
+			mMovedConfirm:       "Когда новый конфиг заработает, удалите старый. Иначе он удалится сам через сутки.",
+			mBtnRemoveOld:       "🗑 Новый работает: удалить старый конфиг",
 			mErrBanned:          "Ваш аккаунт заблокирован. Если это ошибка, напишите в поддержку.",
 			mErrApplyFailed:     "VPN-сервер сейчас не смог принять изменение. Ничего не потрачено, попробуйте через минуту.",
 			mErrOrderClosed:     "Этот заказ уже закрыт. Откройте «Купить» и создайте новый.",

@@ -56,6 +56,9 @@ func (b *Bot) showPlans(ctx context.Context, r *request) {
 		lines = append(lines, b.t.get(r.lang, mPlanLine, title, days, devices, strings.Join(dedupe(prices), " / ")))
 		rows = append(rows, row(button(b.t.get(r.lang, mPlanButton, title, prices[0]), callback{act: actPlan, plan: p.Name})))
 	}
+	if b.locations(ctx, r) != nil {
+		rows = append(rows, row(button(b.t.get(r.lang, mBtnChooseLocation), callback{act: actLocations})))
+	}
 	rows = append(rows, row(button(b.t.get(r.lang, mBtnBack), callback{act: actMenu})))
 	b.show(ctx, r, b.t.get(r.lang, mPlans, strings.Join(lines, "\n")), keyboard(rows...))
 }

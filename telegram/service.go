@@ -56,6 +56,16 @@ type Devices interface {
 	RenameDevice(ctx context.Context, user wgbot.User, peerID int64, name string) (string, error)
 }
 
+// Locations is where devices may go when there are several hosts; with
+// one, Locations is empty and the bot asks nothing.
+type Locations interface {
+	Locations(ctx context.Context) ([]wgbot.Location, error)
+	// SetLocation makes server serverID's location the user's (0: any)
+	// and returns its name.
+	SetLocation(ctx context.Context, user wgbot.User, serverID int64) (string, error)
+	MoveDevice(ctx context.Context, user wgbot.User, peerID, serverID int64) (service.Delivery, error)
+}
+
 // Admin is the operators' commands in the chat.
 type Admin interface {
 	Stats(ctx context.Context) (wgbot.Stats, error)
@@ -91,6 +101,7 @@ type Service interface {
 	Users
 	Orders
 	Devices
+	Locations
 	Admin
 	Revenue
 }

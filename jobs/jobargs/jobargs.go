@@ -30,6 +30,7 @@ const (
 	// referral bonus, or a promo code's free days.
 	IssuedReferral = "referral"
 	IssuedPromo    = "promo"
+	IssuedMoved    = "moved" // a device moved to another location
 )
 
 // DeviceIssued delivers a newly issued device's config to its user. It
@@ -44,6 +45,9 @@ type DeviceIssued struct {
 	PublicKey string `json:"public_key"`
 	Reason    string `json:"reason"`
 	Days      int    `json:"days,omitempty"`
+	// Replaces is, for a moved device, the old peer that goes once the
+	// user confirms the new one.
+	Replaces int64 `json:"replaces,omitempty"`
 }
 
 func (DeviceIssued) Kind() string { return "device_issued" }
