@@ -345,15 +345,7 @@ func (s *Store) revokeTx(ctx context.Context, tx pgx.Tx, userID int64) ([]wgbot.
 	if tag.RowsAffected() == 0 && len(servers) == 0 {
 		return nil, wgbot.ErrNoSubscription
 	}
-	var changes []wgbot.Change
-	for _, id := range servers {
-		ch, err := bumpRevision(ctx, tx, id)
-		if err != nil {
-			return nil, err
-		}
-		changes = append(changes, ch)
-	}
-	return changes, nil
+	return bumpRevisions(ctx, tx, servers)
 }
 
 // ExpireDue ends every active subscription whose time is up and disables
@@ -395,15 +387,8 @@ func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int) ([]wgbo
 		if err != nil {
 			return err
 		}
-		changes = nil
-		for _, id := range servers {
-			ch, err := bumpRevision(ctx, tx, id)
-			if err != nil {
-				return err
-			}
-			changes = append(changes, ch)
-		}
-		return nil
+		changes, err = bumpRevisions(ctx, tx, servers)
+		return err
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("expire subscriptions: %w", err)
