@@ -194,10 +194,13 @@ func (s *Store) DeletePeer(ctx context.Context, peerID int64, dropTrial bool) (w
 type SealedPeer struct {
 	wgbot.Peer
 	Secrets wgbot.PeerSecrets
+	// Keepalive is an imported peer's own persistent keepalive in seconds,
+	// as the server it came from had it; nil: the server's setting.
+	Keepalive *int
 }
 
 const peerColumns = `p.id, p.subscription_id, p.server_id, p.name, p.ip, p.ip6, p.public_key, p.status, p.created_at,
-	p.private_key_enc, p.preshared_key_enc, p.key_id, p.number`
+	p.private_key_enc, p.preshared_key_enc, p.key_id, p.number, p.keepalive`
 
 func scanSealedPeer(row pgx.CollectableRow) (SealedPeer, error) { return scanSealedPeerWith(row) }
 
@@ -206,7 +209,7 @@ func scanSealedPeerWith(row pgx.Row, extra ...any) (SealedPeer, error) {
 	var p SealedPeer
 	var ip6 *netip.Addr
 	err := row.Scan(append([]any{&p.ID, &p.SubscriptionID, &p.ServerID, &p.Name, &p.IP, &ip6, &p.PublicKey, &p.Status, &p.CreatedAt,
-		&p.Secrets.PrivateKeySealed, &p.Secrets.PresharedSealed, &p.Secrets.KeyID, &p.Number}, extra...)...)
+		&p.Secrets.PrivateKeySealed, &p.Secrets.PresharedSealed, &p.Secrets.KeyID, &p.Number, &p.Keepalive}, extra...)...)
 	if ip6 != nil {
 		p.IP6 = *ip6
 	}
