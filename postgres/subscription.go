@@ -214,8 +214,10 @@ func (s *Store) extend(ctx context.Context, tx pgx.Tx, userID int64, plan wgbot.
 	return sub, &p, ch, err
 }
 
-const subscriptionColumns = `id, user_id, plan, is_trial, status, device_limit, starts_at, expires_at`
+const subscriptionColumns = `id, COALESCE(user_id, 0), plan, is_trial, status, device_limit, starts_at, expires_at`
 
+// scanSubscription scans subscriptionColumns; UserID is 0 for an imported
+// subscription nobody claimed yet.
 func scanSubscription(row pgx.Row) (wgbot.Subscription, error) {
 	var sub wgbot.Subscription
 	err := row.Scan(&sub.ID, &sub.UserID, &sub.Plan, &sub.IsTrial, &sub.Status, &sub.DeviceLimit, &sub.StartsAt, &sub.ExpiresAt)
