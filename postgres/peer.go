@@ -53,11 +53,11 @@ type PeerListing struct {
 // filter says otherwise.
 func (s *Store) ListPeers(ctx context.Context, f PeerFilter) ([]PeerListing, error) {
 	rows, err := s.pool.Query(ctx, `SELECT p.id, p.subscription_id, p.server_id, p.name, p.ip, p.ip6, p.public_key, p.status, p.created_at,
-			sv.name, u.telegram_id, u.username
+			sv.name, COALESCE(u.telegram_id, 0), COALESCE(u.username, '')
 		FROM peers p
 		JOIN servers sv ON sv.id = p.server_id
 		JOIN subscriptions s ON s.id = p.subscription_id
-		JOIN users u ON u.id = s.user_id
+		LEFT JOIN users u ON u.id = s.user_id -- none: imported, not claimed yet
 		WHERE ($1 = '' OR sv.name = $1) AND ($2 = '' OR p.status = $2) AND ($3 = 0 OR u.id = $3)
 		ORDER BY p.id`, f.Server, f.Status, f.UserID)
 	if err != nil {
