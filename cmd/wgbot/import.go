@@ -194,4 +194,3 @@ func writeClaims(path string, peers []importPeerView) error {
 	}
 	return f.Close()
 }
-
