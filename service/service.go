@@ -130,8 +130,11 @@ func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microse
 type Delivery struct {
 	Peer         wgbot.Peer
 	Subscription wgbot.Subscription
-	Config       []byte    // the client .conf
+	Config       []byte    // the client .conf; nil when KeyUnknown
 	DeliveredAt  time.Time // when the config last reached the user, where known
+	// KeyUnknown: an imported device whose private key only its client
+	// has; there is no config to show, and the one it has keeps working.
+	KeyUnknown bool
 }
 
 // Plans lists what can be bought.

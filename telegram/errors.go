@@ -28,6 +28,8 @@ var reasonTexts = map[string]msg{
 	wgbot.ErrPaymentMismatch.Reason: mErrMismatch,
 	wgbot.ErrDeviceName.Reason:      mErrDeviceName,
 	wgbot.ErrDeviceNameTaken.Reason: mErrDeviceNameTaken,
+	wgbot.ErrClaimUsed.Reason:       mClaimUsed,
+	wgbot.ErrClaimUnknown.Reason:    mClaimUnknown,
 }
 
 // kindTexts is what a user is told for an error of a kind with no

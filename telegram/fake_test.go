@@ -209,3 +209,7 @@ func (f *fakeService) StopRename(context.Context, wgbot.User) error { return nil
 func (f *fakeService) RenameDevice(context.Context, wgbot.User, int64, string) (string, error) {
 	return "", errNeedsDatabase
 }
+
+func (f *fakeService) Claim(context.Context, wgbot.User, string) (service.ClaimResult, error) {
+	return service.ClaimResult{}, wgbot.ErrClaimUnknown
+}
