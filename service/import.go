@@ -73,13 +73,9 @@ func (s *Service) Import(ctx context.Context, l importer.List, o ImportOptions) 
 	if err != nil || !o.Apply || len(rep.Created) == 0 {
 		return res, err
 	}
-	if s.apply != nil {
-		// Committed already: a reconcile that does not come in time is
-		// the next one's to do, not an import failure.
-		if aerr := s.apply.Apply(ctx, rep.Change); aerr != nil {
-			s.log.Warn("imported peers not applied yet; the reconciler retries", "err", aerr)
-		}
-	}
+	// Committed: the reconciler is woken and converges on its own (the
+	// operator's command also reconciles in-process); no one waits here.
+	s.provisionLater(ctx, rep.Change)
 	return res, nil
 }
 

@@ -143,8 +143,8 @@ func (op *operatorCmd) printImport(v importView, claims string) {
 	}
 	fmt.Fprintf(op.out, "import from %s into server %s: %s %d, unchanged %d, skipped %d\n",
 		v.Source, v.Server, verb, len(v.Created), len(v.Unchanged), len(v.Skipped))
-	if len(v.Created)+len(v.Problems)+len(v.Skipped) == 0 {
-		fmt.Fprintln(op.out, "nothing to do: every client is imported already")
+	if len(v.Created)+len(v.Problems) == 0 {
+		fmt.Fprintln(op.out, "nothing to do: every client that can be imported is imported already")
 	}
 	if len(v.Created) > 0 {
 		tw := newTable(op.out)
