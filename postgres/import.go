@@ -169,8 +169,16 @@ func (s *Store) importProblems(ctx context.Context, tx pgx.Tx, serverID int64, f
 		case p.IP == subnet.Masked().Addr() || p.IP == lastAddr(subnet):
 			rep.Problems = append(rep.Problems, fmt.Sprintf("%s: %s is not a host address of %s", what, p.IP, subnet))
 		}
-		if p.IP6.IsValid() && (!has6 || !subnet6.Contains(p.IP6)) {
+		switch {
+		case !p.IP6.IsValid():
+		case !has6 || !subnet6.Contains(p.IP6):
 			rep.Problems = append(rep.Problems, fmt.Sprintf("%s: %s is outside the server's IPv6 prefix", what, p.IP6))
+		case subnet.Contains(p.IP) && p.IP6 != mapToPrefix(p.IP, subnet, subnet6):
+			// The allocator gives a new device the IPv6 address with its
+			// IPv4 host number: one that does not follow that rule could
+			// be handed out again with another device's IPv4 address.
+			rep.Problems = append(rep.Problems, fmt.Sprintf("%s: %s does not carry the host number of %s (wgbot would give %s)",
+				what, p.IP6, p.IP, mapToPrefix(p.IP, subnet, subnet6)))
 		}
 		for _, a := range []netip.Addr{p.IP, p.IP6} {
 			if !a.IsValid() {

@@ -255,7 +255,8 @@ func TestImportWireguardUI(t *testing.T) {
 }
 
 // TestImportRefusesClashes: an address a live peer holds, one outside the
-// subnet and the server's own address each refuse the whole import, which
+// subnet, the server's own address and an IPv6 address off wgbot's
+// mapping each refuse the whole import, which
 // then changes nothing: not the peers, not the allocator.
 func TestImportRefusesClashes(t *testing.T) {
 	st := servicetest.New(t, servicetest.Options{Server: importServer()})
@@ -270,7 +271,8 @@ func TestImportRefusesClashes(t *testing.T) {
 	}
 	srvKey, _ := wgtypes.GeneratePrivateKey()
 	clients := []importertest.Client{importertest.NewClient("fine", "10.8.0.50"), importertest.NewClient("clash", d.Peer.IP.String()),
-		importertest.NewClient("outside", "10.9.0.7"), importertest.NewClient("server", "10.8.0.1")}
+		importertest.NewClient("outside", "10.9.0.7"), importertest.NewClient("server", "10.8.0.1"), importertest.NewClient("v6", "10.8.0.60")}
+	clients[4].IP6 = "fdcc:ad94:bacf:61a4::cafe:99" // not the host number of 10.8.0.60
 	l, err := importer.WgQuick([]byte(importertest.WgQuick(srvKey, "10.8.0.1/24", clients)))
 	if err != nil {
 		t.Fatal(err)
@@ -278,8 +280,8 @@ func TestImportRefusesClashes(t *testing.T) {
 	before := countRows(t, st, `SELECT count(*) FROM peers`)
 	var next netip.Addr
 	res, err := st.Service.Import(ctx, l, service.ImportOptions{ServerID: st.Server.ID, Apply: true, Days: 30})
-	if !errors.Is(err, postgres.ErrImportRefused) || len(res.Problems) != 3 {
-		t.Fatalf("want the import refused with 3 problems, got %v: %q", err, res.Problems)
+	if !errors.Is(err, postgres.ErrImportRefused) || len(res.Problems) != 4 {
+		t.Fatalf("want the import refused with 4 problems, got %v: %q", err, res.Problems)
 	}
 	if err := st.Pool.QueryRow(ctx, `SELECT next_ip FROM servers`).Scan(&next); err != nil {
 		t.Fatal(err)
