@@ -402,3 +402,24 @@ func claimPeer(ctx context.Context, tx pgx.Tx, userID, peerID, subID int64, now 
 	_, err = tx.Exec(ctx, `UPDATE peer_claims SET claimed_by = $2, claimed_at = $3 WHERE peer_id = $1`, peerID, userID, now)
 	return err
 }
+
+// KnownKeys says which of keys are the public keys of this server's
+// peers that are not revoked: a hand-made wg0.conf section with such a key
+// was imported, and the reconciler adopts it (an imported peer that is
+// disabled leaves the device with it).
+func (s *Store) KnownKeys(ctx context.Context, serverID int64, keys []string) (map[string]bool, error) {
+	rows, err := s.pool.Query(ctx, `SELECT public_key FROM peers WHERE server_id = $1 AND status <> 'revoked' AND public_key = ANY($2)`,
+		serverID, keys)
+	if err != nil {
+		return nil, fmt.Errorf("look up hand-made peers' keys: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("look up hand-made peers' keys: %w", err)
+	}
+	known := make(map[string]bool, len(list))
+	for _, k := range list {
+		known[k] = true
+	}
+	return known, nil
+}

@@ -73,6 +73,9 @@ type Store interface {
 	ReserveAddresses(ctx context.Context, serverID int64, addrs []netip.Addr) ([]netip.Addr, error)
 	// NodeStatuses is the last report of every server's node (ModeNode).
 	NodeStatuses(ctx context.Context) (map[int64]postgres.NodeStatus, error)
+	// KnownKeys is which of keys are peers of the server (not revoked):
+	// hand-made wg0.conf peers that `wgbot import` brought in.
+	KnownKeys(ctx context.Context, serverID int64, keys []string) (map[string]bool, error)
 }
 
 // keepChanges is how many revisions of the change log a full reconcile
@@ -637,9 +640,13 @@ func (r *Reconciler) desired(ctx context.Context, f *wgconf.File) (Desired, erro
 	taken := map[netip.Prefix]bool{}
 	d.taken, d.onDevice = taken, make(map[int64]wgtypes.Key, len(peers))
 	if len(d.HandMade) > 0 {
-		keys := make(map[string]bool, len(peers))
-		for _, p := range peers {
-			keys[p.PublicKey] = true
+		hand := make([]string, len(d.HandMade))
+		for i, h := range d.HandMade {
+			hand[i] = h.PublicKey
+		}
+		keys, err := r.store.KnownKeys(ctx, r.cfg.ServerID, hand)
+		if err != nil {
+			return d, err
 		}
 		d.HandMade = slices.DeleteFunc(d.HandMade, func(h wgconf.UnmanagedPeer) bool {
 			if keys[h.PublicKey] {
