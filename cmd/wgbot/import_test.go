@@ -92,3 +92,34 @@ func TestImportCommand(t *testing.T) {
 		t.Fatalf("the refused import changed the peers: %d (%v)", n, err)
 	}
 }
+
+// TestImportAdoptsDisabled: wgbot runs on the old tool's own wg0.conf,
+// whose hand-made sections hold the clients wg-easy's wg0.json lists. After
+// the import the enabled client is a managed peer and the disabled one
+// has left the file (and so the device): disabled clients come in
+// disabled.
+func TestImportAdoptsDisabled(t *testing.T) {
+	w := newOpWorld(t, "")
+	srvKey, _ := wgtypes.GeneratePrivateKey()
+	on, off := importertest.NewClient("on", "10.8.0.7"), importertest.NewClient("off", "10.8.0.8")
+	off.Enabled = false
+	if err := os.WriteFile(w.confPath, []byte(importertest.WgQuick(srvKey, "10.8.0.1/24", []importertest.Client{on, off})), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := importertest.WgEasyJSON(t, t.TempDir(), srvKey, []importertest.Client{on, off})
+	w.ok(t, "import", "--from", "wg-easy", src, "--no-expiry", "--apply", "--bot", "test_vpn_bot")
+	raw, _ := os.ReadFile(w.confPath)
+	conf, err := wgconf.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	managed := conf.ManagedPeers()
+	if len(managed) != 1 || managed[0].PublicKey != on.Public() || strings.Contains(string(raw), off.Public()) ||
+		len(conf.UnmanagedPeers()) != 1 { // the site-to-site router stays hand-made
+		t.Fatalf("wg0.conf after importing an enabled and a disabled client:\n%s", raw)
+	}
+	var status string
+	if err := w.pool.QueryRow(t.Context(), `SELECT status FROM peers WHERE public_key = $1`, off.Public()).Scan(&status); err != nil || status != "disabled" {
+		t.Fatalf("the disabled client: %q, %v", status, err)
+	}
+}
