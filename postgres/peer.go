@@ -53,11 +53,11 @@ type PeerListing struct {
 // filter says otherwise.
 func (s *Store) ListPeers(ctx context.Context, f PeerFilter) ([]PeerListing, error) {
 	rows, err := s.pool.Query(ctx, `SELECT p.id, p.subscription_id, p.server_id, p.name, p.ip, p.ip6, p.public_key, p.status, p.created_at,
-			sv.name, u.telegram_id, u.username
+			sv.name, COALESCE(u.telegram_id, 0), COALESCE(u.username, '')
 		FROM peers p
 		JOIN servers sv ON sv.id = p.server_id
 		JOIN subscriptions s ON s.id = p.subscription_id
-		JOIN users u ON u.id = s.user_id
+		LEFT JOIN users u ON u.id = s.user_id -- none: imported, not claimed yet
 		WHERE ($1 = '' OR sv.name = $1) AND ($2 = '' OR p.status = $2) AND ($3 = 0 OR u.id = $3)
 		ORDER BY p.id`, f.Server, f.Status, f.UserID)
 	if err != nil {
@@ -197,10 +197,13 @@ func (s *Store) DeletePeer(ctx context.Context, peerID int64, dropTrial bool) (w
 type SealedPeer struct {
 	wgbot.Peer
 	Secrets wgbot.PeerSecrets
+	// Keepalive is an imported peer's own persistent keepalive in seconds,
+	// as the server it came from had it; nil: the server's setting.
+	Keepalive *int
 }
 
 const peerColumns = `p.id, p.subscription_id, p.server_id, p.name, p.ip, p.ip6, p.public_key, p.status, p.created_at,
-	p.private_key_enc, p.preshared_key_enc, p.key_id, p.number, p.retire_at`
+	p.private_key_enc, p.preshared_key_enc, p.key_id, p.number, p.retire_at, p.keepalive`
 
 func scanSealedPeer(row pgx.CollectableRow) (SealedPeer, error) { return scanSealedPeerWith(row) }
 
@@ -210,7 +213,7 @@ func scanSealedPeerWith(row pgx.Row, extra ...any) (SealedPeer, error) {
 	var ip6 *netip.Addr
 	var retire *time.Time
 	err := row.Scan(append([]any{&p.ID, &p.SubscriptionID, &p.ServerID, &p.Name, &p.IP, &ip6, &p.PublicKey, &p.Status, &p.CreatedAt,
-		&p.Secrets.PrivateKeySealed, &p.Secrets.PresharedSealed, &p.Secrets.KeyID, &p.Number, &retire}, extra...)...)
+		&p.Secrets.PrivateKeySealed, &p.Secrets.PresharedSealed, &p.Secrets.KeyID, &p.Number, &retire, &p.Keepalive}, extra...)...)
 	if ip6 != nil {
 		p.IP6 = *ip6
 	}

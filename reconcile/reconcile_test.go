@@ -69,6 +69,7 @@ type world struct {
 	stopped        chan struct{}
 	srv            wgbot.Server
 	resyncInterval time.Duration
+	url            string
 }
 
 func newWorld(t *testing.T) *world { return newWorldResync(t, time.Second) }
@@ -104,6 +105,7 @@ func newWorldResync(t *testing.T, resync time.Duration) *world {
 	wgtest.Exec(t, w.srvNS, "ip", "link", "set", w.srvIf, "up")
 
 	url := pgtest.URL(t)
+	w.url = url
 	if w.pool, err = pgxpool.New(context.Background(), url+"&pool_max_conns=10"); err != nil {
 		t.Fatal(err)
 	}

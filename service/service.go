@@ -136,8 +136,11 @@ func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microse
 type Delivery struct {
 	Peer         wgbot.Peer
 	Subscription wgbot.Subscription
-	Config       []byte    // the client .conf
+	Config       []byte    // the client .conf; nil when KeyUnknown
 	DeliveredAt  time.Time // when the config last reached the user, where known
+	// KeyUnknown: an imported device whose private key only its client
+	// has; there is no config to show, and the one it has keeps working.
+	KeyUnknown bool
 }
 
 // Plans lists what can be bought.
@@ -607,15 +610,26 @@ func (s *Service) QueueReminders(ctx context.Context) (int, error) {
 // master key, so the keys in MASTER_KEY_OLD can be retired.
 func (s *Service) Rekey(ctx context.Context) (int, error) {
 	return s.store.ResealPeers(ctx, s.keys.CurrentID(), func(p postgres.SealedPeer) (wgbot.PeerSecrets, error) {
-		priv, psk, err := s.keys.OpenPeer(p.Secrets)
+		// Each key on its own: an imported peer may lack its private or
+		// preshared key (empty sealed bytes), which stays empty.
+		keyID := s.keys.CurrentID()
+		reseal := func(sealed []byte) ([]byte, error) {
+			if len(sealed) == 0 {
+				return []byte{}, nil // not nil: that would be NULL
+			}
+			plain, err := s.keys.Open(sealed, p.Secrets.KeyID, []byte(p.PublicKey))
+			if err != nil {
+				return nil, err
+			}
+			out, id, err := s.keys.Seal(plain, []byte(p.PublicKey))
+			keyID = id
+			return out, err
+		}
+		sealedPriv, err := reseal(p.Secrets.PrivateKeySealed)
 		if err != nil {
 			return wgbot.PeerSecrets{}, err
 		}
-		sealedPriv, keyID, err := s.keys.Seal(priv[:], []byte(p.PublicKey))
-		if err != nil {
-			return wgbot.PeerSecrets{}, err
-		}
-		sealedPSK, _, err := s.keys.Seal(psk[:], []byte(p.PublicKey))
+		sealedPSK, err := reseal(p.Secrets.PresharedSealed)
 		return wgbot.PeerSecrets{PublicKey: p.PublicKey, PrivateKeySealed: sealedPriv, PresharedSealed: sealedPSK, KeyID: keyID}, err
 	})
 }

@@ -141,6 +141,10 @@ func (b *Bot) resendConfig(ctx context.Context, r *request, peerID int64) {
 		b.notFound(ctx, r, "re-send config", err)
 		return
 	}
+	if errors.Is(err, wgbot.ErrNoClientKey) {
+		b.answer(ctx, r, b.t.get(r.lang, mNoClientKey, b.deviceName(ctx, r, peerID)), true)
+		return
+	}
 	if err != nil {
 		b.fail(ctx, r, "re-send config", err, nil)
 		return
@@ -293,5 +297,41 @@ func (b *Bot) onText(ctx context.Context, r *request, text string) {
 		b.fail(ctx, r, "rename device", err, nil)
 	default:
 		b.showSubscription(ctx, r, b.t.get(r.lang, mDeviceRenamed, name))
+	}
+}
+
+// deviceName is the name of one of the user's devices, for a text about
+// it; "" when it cannot be read.
+func (b *Bot) deviceName(ctx context.Context, r *request, peerID int64) string {
+	peers, err := b.svc.Devices(ctx, r.user)
+	if err != nil {
+		return ""
+	}
+	for _, p := range peers {
+		if p.ID == peerID {
+			return p.Name
+		}
+	}
+	return ""
+}
+
+// claim answers "/start claim_<token>", an imported device's claim link:
+// the first user to open it owns the device and its subscription, and
+// gets its config and QR code when its private key is known, or word
+// that the config on the device keeps working.
+func (b *Bot) claim(ctx context.Context, r *request, token string) {
+	res, err := b.svc.Claim(ctx, r.user, token)
+	if err != nil {
+		b.logFailure(ctx, "claim an imported device", r.user.TelegramID, err)
+		_ = b.sendText(ctx, r.chatID, b.t.get(r.lang, userError(err)), b.backTo(r.lang, actMenu))
+		return
+	}
+	until := b.until(r.lang, res.Subscription.ExpiresAt)
+	if res.Delivery == nil {
+		_ = b.sendText(ctx, r.chatID, b.t.get(r.lang, mClaimedKeyKept, res.Peer.Name, until), b.afterDelivery(r.lang))
+		return
+	}
+	if err := b.deliver(ctx, r.chatID, r.lang, *res.Delivery, b.t.get(r.lang, mClaimed, res.Peer.Name, until), false); err != nil {
+		b.logFailure(ctx, "send a claimed device's config", r.user.TelegramID, err)
 	}
 }

@@ -261,3 +261,7 @@ func (f *fakeService) SetLocation(context.Context, wgbot.User, int64) (string, e
 func (f *fakeService) MoveDevice(context.Context, wgbot.User, int64, int64) (service.Delivery, error) {
 	return service.Delivery{}, errNeedsDatabase
 }
+
+func (f *fakeService) Claim(context.Context, wgbot.User, string) (service.ClaimResult, error) {
+	return service.ClaimResult{}, wgbot.ErrClaimUnknown
+}

@@ -173,6 +173,13 @@ const (
 	mErrDeviceName      msg = "err_device_name"
 	mErrDeviceNameTaken msg = "err_device_name_taken"
 
+	// Devices taken over from an old server (`wgbot import`).
+	mClaimed        msg = "claimed"
+	mClaimedKeyKept msg = "claimed_key_kept"
+	mClaimUsed      msg = "err_claim_used"
+	mClaimUnknown   msg = "err_claim_unknown"
+	mNoClientKey    msg = "no_client_key"
+
 	// Admin commands.
 	mAdminUsage           msg = "admin_usage"
 	mAdminStats           msg = "admin_stats"
@@ -433,6 +440,14 @@ func catalogue() map[string]map[msg]string {
 			mErrCheckoutStart:   "The payment page could not be opened. Please try again later or choose another method.",
 			mErrDeviceName:      "That name does not fit: use 1 to 24 letters, digits, spaces or signs, and not a name like device-3. Send another name.",
 			mErrDeviceNameTaken: "Another of your devices already has that name. Send another one.",
+			mClaimed:            "✅ %s is yours now. Your access is valid until %s.",
+			mClaimedKeyKept: "✅ %s is yours now. Your access is valid until %s.\n\n" +
+				"This device was moved to the bot without its private key, so the bot cannot show its config. " +
+				"Keep using the config you already have on it: it keeps working.",
+			mClaimUsed:    "This link was already used: the device belongs to whoever opened it first. If that was not you, contact support.",
+			mClaimUnknown: "This link is not valid. Check that you opened the whole link, or ask whoever sent it for a new one.",
+			mNoClientKey: "%s was moved to the bot without its private key, so its config cannot be shown again. " +
+				"The config already on the device keeps working.",
 
 			mAdminUsage:           "Admin commands:\n/stats\n/user <id|@username>\n/grant <id|@username> <days>\n/revoke <id|@username>\n/ban <id|@username>\n/unban <id|@username>\n/broadcast <text>\n/refund <telegram_payment_charge_id>\n/promoadd <CODE> days=<n>|percent=<n>|fixed=<amount><CUR> …\n/promos\n/promooff <CODE>",
 			mAdminStats:           "📊 Statistics\n\n%s",
@@ -685,6 +700,14 @@ func catalogue() map[string]map[msg]string {
 			mErrCheckoutStart:   "Не удалось открыть страницу оплаты. Попробуйте позже или выберите другой способ.",
 			mErrDeviceName:      "Такое имя не подходит: нужно от 1 до 24 букв, цифр, пробелов или знаков, и не имя вида device-3. Пришлите другое.",
 			mErrDeviceNameTaken: "Так уже называется другое ваше устройство. Пришлите другое имя.",
+			mClaimed:            "✅ Устройство %s теперь ваше. Доступ действует до %s.",
+			mClaimedKeyKept: "✅ Устройство %s теперь ваше. Доступ действует до %s.\n\n" +
+				"Устройство перенесено в бота без закрытого ключа, поэтому бот не может показать его конфигурацию. " +
+				"Пользуйтесь той, что уже стоит на устройстве: она продолжает работать.",
+			mClaimUsed:    "Эта ссылка уже использована: устройство принадлежит тому, кто открыл её первым. Если это были не вы, напишите в поддержку.",
+			mClaimUnknown: "Эта ссылка недействительна. Проверьте, что открыли её целиком, или попросите новую у того, кто её прислал.",
+			mNoClientKey: "Устройство %s перенесено в бота без закрытого ключа, поэтому его конфигурацию нельзя показать снова. " +
+				"Конфигурация, которая уже стоит на устройстве, продолжает работать.",
 
 			mAdminUsage:           "Команды администратора:\n/stats\n/user <id|@username>\n/grant <id|@username> <дней>\n/revoke <id|@username>\n/ban <id|@username>\n/unban <id|@username>\n/broadcast <текст>\n/refund <telegram_payment_charge_id>\n/promoadd <CODE> days=<n>|percent=<n>|fixed=<amount><CUR> …\n/promos\n/promooff <CODE>",
 			mAdminStats:           "📊 Статистика\n\n%s",

@@ -54,6 +54,8 @@ type Devices interface {
 	PendingRename(ctx context.Context, user wgbot.User) (peerID int64, err error)
 	StopRename(ctx context.Context, user wgbot.User) error
 	RenameDevice(ctx context.Context, user wgbot.User, peerID int64, name string) (string, error)
+	// Claim gives the user an imported device through its claim link.
+	Claim(ctx context.Context, user wgbot.User, token string) (service.ClaimResult, error)
 }
 
 // Locations is where devices may go when there are several hosts; with

@@ -69,6 +69,8 @@ operator commands (same rules and reconciler as the bot; --json for scripts):
   servers drain|enable|remove NAME   drain: no new peers there, existing ones keep working
   promo add CODE --days N | --percent N | --off MINOR_UNITS --currency CUR [--uses N] [--per-user N]
             [--until YYYY-MM-DD] [--plans a,b] [--new-users] | promo list | promo disable CODE
+  import --from wg-quick|wg-easy|wireguard-ui PATH [--apply] [--days N|--no-expiry] [--claims FILE --bot USERNAME]
+                                    take over an old server's clients (dry run unless --apply; docs/operations.md)
   rekey                             re-seal every client key with MASTER_KEY (then drop MASTER_KEY_OLD)
 `
 
@@ -113,7 +115,7 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 		return check(ctx, settings, stdout)
 	case "rekey":
 		return rekey(ctx, settings, log, stdout)
-	case "users", "grant", "revoke", "peers", "issue", "reconcile", "servers", "promo":
+	case "users", "grant", "revoke", "peers", "issue", "reconcile", "servers", "promo", "import":
 		return operator(ctx, settings, cmd, cmdArgs, log, stdout)
 	}
 	fmt.Fprint(stderr, usage)
