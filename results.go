@@ -106,3 +106,21 @@ const (
 func Audiences() []Audience {
 	return []Audience{AudienceAll, AudienceActive, AudienceExpired, AudienceNeverPaid}
 }
+
+// Usage is a device's (or a user's) traffic this calendar month (UTC), as
+// the server's WireGuard device counts it, and when it last connected.
+type Usage struct {
+	Received    int64     // bytes the server received from the device: its upload
+	Transmitted int64     // bytes the server sent to it: its download
+	LastSeen    time.Time // the last handshake; zero: never connected
+}
+
+// Total is the month's traffic both ways.
+func (u Usage) Total() int64 { return u.Received + u.Transmitted }
+
+// Consumer is one user's traffic this month over all their devices.
+type Consumer struct {
+	TelegramID int64
+	Username   string
+	Usage
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"wgbot"
 )
 
 // PeerSample is one peer's counters as one device read gave them.
@@ -72,15 +74,6 @@ func (s *Store) RecordUsage(ctx context.Context, serverID int64, at time.Time, s
 	return nil
 }
 
-// Usage is a device's traffic this month and when it last connected.
-type Usage struct {
-	Received, Transmitted int64     // this month, as the server counts them
-	LastHandshake         time.Time // zero: never connected
-}
-
-// Total is the month's traffic both ways.
-func (u Usage) Total() int64 { return u.Received + u.Transmitted }
-
 // month is the first day of t's calendar month, UTC: the key of peer_usage.
 func month(t time.Time) time.Time {
 	t = t.UTC()
@@ -89,7 +82,7 @@ func month(t time.Time) time.Time {
 
 // PeerUsage is the traffic of the month holding now of each of peerIDs,
 // with its last handshake ever; a peer never seen on a device is absent.
-func (s *Store) PeerUsage(ctx context.Context, now time.Time, peerIDs []int64) (map[int64]Usage, error) {
+func (s *Store) PeerUsage(ctx context.Context, now time.Time, peerIDs []int64) (map[int64]wgbot.Usage, error) {
 	rows, err := s.pool.Query(ctx, `SELECT c.peer_id, coalesce(u.rx, 0), coalesce(u.tx, 0), c.last_handshake
 		FROM peer_counters c LEFT JOIN peer_usage u ON u.peer_id = c.peer_id AND u.month = $2
 		WHERE c.peer_id = ANY($1)`, peerIDs, month(now))
@@ -97,32 +90,25 @@ func (s *Store) PeerUsage(ctx context.Context, now time.Time, peerIDs []int64) (
 		return nil, fmt.Errorf("usage of %d peers: %w", len(peerIDs), err)
 	}
 	defer rows.Close()
-	out := make(map[int64]Usage, len(peerIDs))
+	out := make(map[int64]wgbot.Usage, len(peerIDs))
 	for rows.Next() {
 		var id int64
-		var u Usage
+		var u wgbot.Usage
 		var hs *time.Time
 		if err := rows.Scan(&id, &u.Received, &u.Transmitted, &hs); err != nil {
 			return nil, err
 		}
 		if hs != nil {
-			u.LastHandshake = *hs
+			u.LastSeen = *hs
 		}
 		out[id] = u
 	}
 	return out, rows.Err()
 }
 
-// Consumer is a user's traffic this month over all their devices.
-type Consumer struct {
-	TelegramID int64
-	Username   string
-	Usage
-}
-
 // TopConsumers are the users with the most traffic in the month holding
 // now, most first, at most limit.
-func (s *Store) TopConsumers(ctx context.Context, now time.Time, limit int) ([]Consumer, error) {
+func (s *Store) TopConsumers(ctx context.Context, now time.Time, limit int) ([]wgbot.Consumer, error) {
 	rows, err := s.pool.Query(ctx, `SELECT us.telegram_id, us.username, sum(u.rx)::bigint, sum(u.tx)::bigint, max(u.last_handshake)
 		FROM peer_usage u JOIN peers p ON p.id = u.peer_id JOIN subscriptions sb ON sb.id = p.subscription_id
 			JOIN users us ON us.id = sb.user_id
@@ -132,15 +118,15 @@ func (s *Store) TopConsumers(ctx context.Context, now time.Time, limit int) ([]C
 		return nil, fmt.Errorf("top consumers: %w", err)
 	}
 	defer rows.Close()
-	var out []Consumer
+	var out []wgbot.Consumer
 	for rows.Next() {
-		var c Consumer
+		var c wgbot.Consumer
 		var hs *time.Time
 		if err := rows.Scan(&c.TelegramID, &c.Username, &c.Received, &c.Transmitted, &hs); err != nil {
 			return nil, err
 		}
 		if hs != nil {
-			c.LastHandshake = *hs
+			c.LastSeen = *hs
 		}
 		out = append(out, c)
 	}
@@ -149,16 +135,16 @@ func (s *Store) TopConsumers(ctx context.Context, now time.Time, limit int) ([]C
 
 // ServerTraffic is the bytes every server's device counted since
 // collection began, by server name, for /metrics.
-func (s *Store) ServerTraffic(ctx context.Context) (map[string]Usage, error) {
+func (s *Store) ServerTraffic(ctx context.Context) (map[string]wgbot.Usage, error) {
 	rows, err := s.pool.Query(ctx, `SELECT sv.name, k.rx, k.tx FROM usage_collections k JOIN servers sv ON sv.id = k.server_id`)
 	if err != nil {
 		return nil, fmt.Errorf("server traffic: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]Usage{}
+	out := map[string]wgbot.Usage{}
 	for rows.Next() {
 		var name string
-		var u Usage
+		var u wgbot.Usage
 		if err := rows.Scan(&name, &u.Received, &u.Transmitted); err != nil {
 			return nil, err
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"wgbot"
 	"wgbot/postgres"
 	"wgbot/postgres/pgtest"
 	"wgbot/secret"
@@ -36,7 +37,7 @@ func usageWorld(t *testing.T, n int) (*postgres.Store, int64, []string, []int64)
 	return store, srv.ID, pubs, ids
 }
 
-func usageOf(t *testing.T, store *postgres.Store, at time.Time, id int64) postgres.Usage {
+func usageOf(t *testing.T, store *postgres.Store, at time.Time, id int64) wgbot.Usage {
 	t.Helper()
 	got, err := store.PeerUsage(context.Background(), at, []int64{id})
 	if err != nil {
@@ -65,14 +66,14 @@ func TestRecordUsage(t *testing.T) {
 	want := func(at time.Time, id int64, rx, tx int64, hs time.Time) {
 		t.Helper()
 		u := usageOf(t, store, at, id)
-		if u.Received != rx || u.Transmitted != tx || !u.LastHandshake.Equal(hs) {
+		if u.Received != rx || u.Transmitted != tx || !u.LastSeen.Equal(hs) {
 			t.Fatalf("usage %+v, want rx %d tx %d handshake %v", u, rx, tx, hs)
 		}
 	}
 	record(t0, postgres.PeerSample{PublicKey: a, Received: 100, Transmitted: 50, LastHandshake: hs},
 		postgres.PeerSample{PublicKey: b}, postgres.PeerSample{PublicKey: "not-a-peer", Received: 7})
 	want(t0, ids[0], 100, 50, hs)
-	if u, err := store.PeerUsage(ctx, t0, []int64{ids[1]}); err != nil || u[ids[1]] != (postgres.Usage{}) {
+	if u, err := store.PeerUsage(ctx, t0, []int64{ids[1]}); err != nil || u[ids[1]] != (wgbot.Usage{}) {
 		t.Fatalf("a device that never connected: %+v, %v", u, err)
 	}
 

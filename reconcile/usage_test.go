@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"wgbot/postgres"
+	"wgbot"
 	"wgbot/traffic"
 	"wgbot/wireguard/wgtest"
 )
@@ -32,7 +32,7 @@ type collecting struct {
 	w      *world
 	peerID int64
 	mu     sync.Mutex
-	last   postgres.Usage
+	last   wgbot.Usage
 	errs   []string
 	done   chan struct{}
 	cancel context.CancelFunc
@@ -81,7 +81,7 @@ func (c *collecting) check(ctx context.Context) {
 	c.last = u
 }
 
-func (c *collecting) usage() postgres.Usage {
+func (c *collecting) usage() wgbot.Usage {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.last
@@ -89,7 +89,7 @@ func (c *collecting) usage() postgres.Usage {
 
 // settled waits until the stored totals stop moving (the tunnel is idle
 // and a collection has caught up) and returns them.
-func (c *collecting) settled(t *testing.T) postgres.Usage {
+func (c *collecting) settled(t *testing.T) wgbot.Usage {
 	t.Helper()
 	prev := c.usage()
 	for deadline := time.Now().Add(20 * time.Second); ; {
@@ -123,20 +123,20 @@ func TestTrafficCounting(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := collect(t, w, d.Peer.ID)
-	var seen postgres.Usage
+	var seen wgbot.Usage
 	eventually(t, 5*time.Second, "a collection records the new device", func() bool {
 		got, err := w.store.PeerUsage(ctx, time.Now(), []int64{d.Peer.ID})
 		u, ok := got[d.Peer.ID]
 		seen = u
 		return err == nil && ok
 	})
-	if seen != (postgres.Usage{}) {
+	if seen != (wgbot.Usage{}) {
 		t.Fatalf("a device that never connected: %+v, want no traffic and no handshake", seen)
 	}
 	wgtest.QuickUp(t, w.cliNS, w.cliIf, string(d.Config))
 	w.pingSized(t, 2)
 	before := c.settled(t)
-	if before.LastHandshake.IsZero() || time.Since(before.LastHandshake) > time.Minute {
+	if before.LastSeen.IsZero() || time.Since(before.LastSeen) > time.Minute {
 		t.Fatalf("no recent handshake recorded: %+v", before)
 	}
 	const n = 200
