@@ -59,7 +59,11 @@ type Stats struct {
 	PendingPayments     int64 // orders open now: created, neither paid nor expired
 	Servers             []ServerLoad
 	Windows             []StatsWindow // in the order they were asked for
+	TopConsumers        []Consumer    // the most traffic this month, most first (StatsTopConsumers)
 }
+
+// StatsTopConsumers is how many users Stats.TopConsumers lists.
+const StatsTopConsumers = 5
 
 // StatsExpiringWithin is how far ahead Stats.ExpiringSoon looks.
 const StatsExpiringWithin = 3 * 24 * time.Hour
@@ -117,6 +121,10 @@ type Usage struct {
 
 // Total is the month's traffic both ways.
 func (u Usage) Total() int64 { return u.Received + u.Transmitted }
+
+// ConnectionCheckAfter is how long after its config was delivered a
+// device that has not connected gets its user troubleshooting steps.
+const ConnectionCheckAfter = 15 * time.Minute
 
 // Consumer is one user's traffic this month over all their devices.
 type Consumer struct {

@@ -2,10 +2,14 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+	"wgbot/jobs/jobargs"
 
 	"wgbot"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // PeerSample is one peer's counters as one device read gave them.
@@ -151,4 +155,87 @@ func (s *Store) ServerTraffic(ctx context.Context) (map[string]wgbot.Usage, erro
 		out[name] = u
 	}
 	return out, rows.Err()
+}
+
+// connectionCheckWindow is how long after delivery a device may wait for
+// a collection that can tell whether it connected; past it, it is let go
+// unchecked (its server collects nothing, or its node was down all along).
+const connectionCheckWindow = 24 * time.Hour
+
+// QueueConnectionChecks judges the delivered devices whose config reached
+// their user more than after ago and that were not judged yet, once each:
+// a device with no handshake, still active, on a server whose device was
+// collected after its deadline gets a connection_tip job, in the same
+// transaction that marks it checked. A device that connected, was removed,
+// or waited past connectionCheckWindow is marked with no job; one whose
+// server has not been collected since its deadline waits for the next run.
+// A device that connected once is never judged again, however long it
+// stays away. It returns the number of tips queued.
+func (s *Store) QueueConnectionChecks(ctx context.Context, now time.Time, after time.Duration) (int, error) {
+	if s.jobs == nil {
+		return 0, nil
+	}
+	var tips []jobargs.ConnectionTip
+	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `WITH due AS (
+				SELECT p.id, p.server_id, p.delivered_at, p.status,
+					EXISTS (SELECT 1 FROM peer_counters c WHERE c.peer_id = p.id AND c.last_handshake IS NOT NULL) AS connected,
+					coalesce((SELECT k.collected_at >= p.delivered_at + $2::interval FROM usage_collections k
+						WHERE k.server_id = p.server_id), false) AS known
+				FROM peers p
+				WHERE p.connection_checked_at IS NULL AND p.delivered_at IS NOT NULL AND p.delivered_at <= $1::timestamptz - $2::interval
+				ORDER BY p.delivered_at LIMIT 1000 FOR UPDATE OF p SKIP LOCKED)
+			UPDATE peers p SET connection_checked_at = $1 FROM due d
+			WHERE p.id = d.id AND (d.connected OR d.known OR d.status <> 'active' OR d.delivered_at < $1::timestamptz - $3::interval)
+			RETURNING p.id, NOT d.connected AND d.known AND d.status = 'active'`, now, after, connectionCheckWindow)
+		if err != nil {
+			return err
+		}
+		tips = tips[:0]
+		var id int64
+		var tip bool
+		if _, err := pgx.ForEachRow(rows, []any{&id, &tip}, func() error {
+			if tip {
+				tips = append(tips, jobargs.ConnectionTip{PeerID: id})
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, a := range tips {
+			if err := s.insertJob(ctx, tx, a, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("queue connection checks: %w", err)
+	}
+	return len(tips), nil
+}
+
+// ConnectionTipState is what the connection tip's job checks before it
+// sends: the device, its user, and whether it has connected since it was
+// judged (then the tip is not sent).
+func (s *Store) ConnectionTipState(ctx context.Context, peerID int64) (wgbot.User, wgbot.Peer, bool, error) {
+	var userID int64
+	var connected bool
+	rows, err := s.pool.Query(ctx, `SELECT `+peerColumns+`, s.user_id,
+			EXISTS (SELECT 1 FROM peer_counters c WHERE c.peer_id = p.id AND c.last_handshake IS NOT NULL)
+		FROM peers p JOIN subscriptions s ON s.id = p.subscription_id WHERE p.id = $1`, peerID)
+	if err != nil {
+		return wgbot.User{}, wgbot.Peer{}, false, fmt.Errorf("connection tip of device %d: %w", peerID, err)
+	}
+	p, err := pgx.CollectExactlyOneRow(rows, func(row pgx.CollectableRow) (SealedPeer, error) {
+		return scanSealedPeerWith(row, &userID, &connected)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return wgbot.User{}, wgbot.Peer{}, false, wgbot.ErrPeerNotFound
+	}
+	if err != nil {
+		return wgbot.User{}, wgbot.Peer{}, false, fmt.Errorf("connection tip of device %d: %w", peerID, err)
+	}
+	u, err := s.UserByID(ctx, userID)
+	return u, p.Peer, connected, err
 }

@@ -101,6 +101,17 @@ func (b *Bot) adminStats(ctx context.Context, r *request) {
 		parts = append(parts, b.t.get(r.lang, mStatsWindow, b.t.get(r.lang, statsWindows[i]), w.NewUsers, w.TrialsStarted,
 			w.TrialsConverted, w.TrialsStarted, conversion, w.Payments, w.FailedPayments, strings.Join(revenue, "\n")))
 	}
+	if len(st.TopConsumers) > 0 {
+		var top []string
+		for _, c := range st.TopConsumers {
+			who := strconv.FormatInt(c.TelegramID, 10)
+			if c.Username != "" {
+				who += " @" + c.Username
+			}
+			top = append(top, b.t.get(r.lang, mStatsTopLine, who, b.t.bytes(r.lang, c.Total())))
+		}
+		parts = append(parts, b.t.get(r.lang, mStatsTop, strings.Join(top, "\n")))
+	}
 	b.reply(ctx, r, mAdminStats, strings.Join(parts, "\n\n"))
 }
 

@@ -35,6 +35,11 @@ func (b *Bot) showSubscription(ctx context.Context, r *request, notice string) {
 			devices = append(devices, p)
 		}
 	}
+	usage, err := b.svc.DeviceUsage(ctx, devices)
+	if err != nil {
+		// The subscription is worth showing without the traffic.
+		b.logFailure(ctx, "read device usage", r.user.TelegramID, err)
+	}
 	var lines []string
 	var rows [][]models.InlineKeyboardButton
 	for _, p := range devices {
@@ -43,6 +48,9 @@ func (b *Bot) showSubscription(ctx context.Context, r *request, notice string) {
 			line = mDeviceOff
 		}
 		lines = append(lines, b.t.get(r.lang, line, p.Name, p.IP))
+		if u, ok := usage[p.ID]; ok {
+			lines = append(lines, b.usageLine(r.lang, u))
+		}
 		rows = append(rows, row(
 			button(b.t.get(r.lang, mBtnDeviceConfig, p.Name), callback{act: actDeviceConfig, peerID: p.ID}),
 			button(b.t.get(r.lang, mBtnDeviceRename), callback{act: actDeviceRename, peerID: p.ID}),
@@ -66,6 +74,15 @@ func (b *Bot) showSubscription(ctx context.Context, r *request, notice string) {
 		validity, b.t.get(r.lang, mSubDevices, len(devices), sub.DeviceLimit)}
 	text := strings.Join(slices.DeleteFunc(append(head, lines...), func(s string) bool { return s == "" }), "\n")
 	b.show(ctx, r, joinText(notice, text), keyboard(rows...))
+}
+
+// usageLine says when a device last connected and its traffic this
+// month, or that it never connected.
+func (b *Bot) usageLine(lang string, u wgbot.Usage) string {
+	if u.LastSeen.IsZero() {
+		return b.t.get(lang, mDeviceNever)
+	}
+	return b.t.get(lang, mDeviceSeen, b.t.ago(lang, u.LastSeen, b.svc.Now()), b.t.bytes(lang, u.Total()))
 }
 
 func (b *Bot) statusText(lang, status string) string {
