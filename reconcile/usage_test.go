@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -12,6 +13,9 @@ import (
 	"time"
 
 	"wgbot"
+	"wgbot/jobs"
+	"wgbot/postgres"
+	"wgbot/service"
 	"wgbot/traffic"
 	"wgbot/wireguard/wgtest"
 )
@@ -213,3 +217,85 @@ func TestTrafficCounterReset(t *testing.T) {
 // near: the stored total is the device's counter, give or take a
 // keepalive (32 bytes) that arrived after the last collection.
 func near(stored, device int64) bool { return device >= stored && device-stored <= 64 }
+
+// tipNotifier records the connection tips the job queue sends.
+type tipNotifier struct {
+	quietNotifier
+	mu   sync.Mutex
+	tips map[int64]int // by peer id
+}
+
+func (n *tipNotifier) ConnectionTip(_ context.Context, _ wgbot.User, device wgbot.Peer) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.tips[device.ID]++
+	return nil
+}
+
+func (n *tipNotifier) count() map[int64]int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return maps.Clone(n.tips)
+}
+
+// The connection check, with the job queue running as in `wgbot serve`
+// and the device collected: of two devices delivered 16 minutes ago, the
+// one that never connected gets the tip, once however often the check
+// runs; the one that connected gets none.
+func TestConnectionCheck(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	connects, err := w.svc.IssueTrial(ctx, w.user(t, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	silent, err := w.svc.IssueTrial(ctx, w.user(t, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []int64{connects.Peer.ID, silent.Peer.ID} {
+		if err := w.store.MarkDelivered(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wgtest.QuickUp(t, w.cliNS, w.cliIf, string(connects.Config))
+	c := collect(t, w, connects.Peer.ID)
+	w.pingSized(t, 2)
+	if u := c.settled(t); u.LastSeen.IsZero() {
+		t.Fatal("the connected device has no handshake recorded")
+	}
+	// Delivered 16 minutes ago, as far as the check can tell.
+	if _, err := w.pool.Exec(ctx, `UPDATE peers SET delivered_at = delivered_at - interval '16 minutes'`); err != nil {
+		t.Fatal(err)
+	}
+
+	outbox, err := jobs.NewOutbox(w.pool, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := postgres.NewStore(w.pool, postgres.Options{LockID: 720301}, outbox)
+	svc := service.New(store, w.keys, w.rec, service.Config{Server: w.srv, Plans: service.DefaultPlans(), TrialDays: 3}, nil, log)
+	notifier := &tipNotifier{tips: map[int64]int{}}
+	client, err := jobs.New(w.pool, jobs.Config{ConnectionEvery: 200 * time.Millisecond}, jobs.Deps{Service: svc, Notifier: notifier, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stop, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		client.Stop(stop)
+	})
+	eventually(t, 10*time.Second, "the silent device's tip", func() bool { return notifier.count()[silent.Peer.ID] > 0 })
+	time.Sleep(2 * time.Second) // ten more runs of the check
+	if got := notifier.count(); got[silent.Peer.ID] != 1 || got[connects.Peer.ID] != 0 {
+		t.Fatalf("tips by device %v: want one for the silent device %d, none for the connected %d", got, silent.Peer.ID, connects.Peer.ID)
+	}
+	var unchecked int
+	if err := w.pool.QueryRow(ctx, `SELECT count(*) FROM peers WHERE connection_checked_at IS NULL`).Scan(&unchecked); err != nil || unchecked != 0 {
+		t.Fatalf("%d devices left unchecked (%v): both were judged", unchecked, err)
+	}
+}
