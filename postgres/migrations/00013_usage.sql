@@ -16,7 +16,7 @@ CREATE TABLE peer_counters (
     prev_tx        bigint NOT NULL DEFAULT 0,
     last_handshake timestamptz,     -- NULL: never connected
     sampled_at     timestamptz NOT NULL -- the collector's clock at the device read
-);
+) WITH (fillfactor = 90); -- room on the page for HOT updates: no index column changes
 
 CREATE TABLE peer_usage (
     peer_id        bigint NOT NULL REFERENCES peers (id) ON DELETE CASCADE,
@@ -25,8 +25,10 @@ CREATE TABLE peer_usage (
     tx             bigint NOT NULL DEFAULT 0,
     last_handshake timestamptz,
     PRIMARY KEY (peer_id, month)
-);
-CREATE INDEX peer_usage_month ON peer_usage (month, (rx + tx) DESC);
+) WITH (fillfactor = 90);
+-- /stats sums a month's rows by user. Nothing indexes the counters, so a
+-- collection's updates stay HOT.
+CREATE INDEX peer_usage_month ON peer_usage (month);
 
 -- One row per server: when its device was last collected (the connection
 -- check trusts "no handshake" only after a collection) and its byte totals
