@@ -187,7 +187,7 @@ func (s *Store) QueueConnectionChecks(ctx context.Context, now time.Time, after 
 				ORDER BY p.delivered_at LIMIT 1000 FOR UPDATE OF p SKIP LOCKED)
 			UPDATE peers p SET connection_checked_at = $1 FROM due d
 			WHERE p.id = d.id AND (d.connected OR d.known OR d.status <> 'active' OR d.delivered_at < $1::timestamptz - $3::interval)
-			RETURNING p.id, NOT d.connected AND d.known AND d.status = 'active'`, now, after, connectionCheckWindow)
+			RETURNING p.id, NOT d.connected AND d.known AND d.status = 'active' AND d.delivered_at >= $1::timestamptz - $3::interval`, now, after, connectionCheckWindow)
 		if err != nil {
 			return err
 		}

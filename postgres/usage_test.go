@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,10 @@ import (
 	"wgbot/postgres"
 	"wgbot/postgres/pgtest"
 	"wgbot/secret"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 )
 
 // usageWorld is a server with n seeded peers, by public key.
@@ -154,5 +159,89 @@ func TestRecordUsageConcurrentCollectors(t *testing.T) {
 		if u := got[id]; u.Received != rounds*1000 || u.Transmitted != rounds*10 {
 			t.Fatalf("peer %d: %+v, want %d in and %d out", id, u, rounds*1000, rounds*10)
 		}
+	}
+}
+
+// The connection check judges each delivered device once, after its
+// deadline: a tip only for an active device with no handshake once a
+// collection after the deadline showed none; none while no collection
+// can tell, none for a device that connected, was paused, or waited past
+// the window; nothing twice.
+func TestQueueConnectionChecks(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.New(t)
+	outbox, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := postgres.NewStore(pool, postgres.Options{LockID: 720301}, outbox)
+	srv, err := store.EnsureServer(ctx, mainServer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := secret.NewKeyring(bytes.Repeat([]byte{5}, 32))
+	seeded := pgtest.SeedPeers(t, pool, keys, srv.ID, netip.MustParseAddr("10.44.0.10"), 6)
+	now := time.Now().UTC().Truncate(time.Second)
+	var ids [6]int64
+	for i, p := range seeded {
+		if err := pool.QueryRow(ctx, `SELECT id FROM peers WHERE public_key = $1`, p.PublicKey.String()).Scan(&ids[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const (
+		silent    = iota // delivered 20 minutes ago, never connects: the tip
+		connected        // delivered 20 minutes ago, connected
+		recent           // delivered 10 minutes ago: not due
+		paused           // delivered 20 minutes ago, disabled since
+		undelivered
+		stale // delivered 2 days ago: past the window
+	)
+	for i, ago := range map[int]time.Duration{silent: 20 * time.Minute, connected: 20 * time.Minute, recent: 10 * time.Minute,
+		paused: 20 * time.Minute, stale: 48 * time.Hour} {
+		if _, err := pool.Exec(ctx, `UPDATE peers SET delivered_at = $2 WHERE id = $1`, ids[i], now.Add(-ago)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := pool.Exec(ctx, `UPDATE peers SET status = 'disabled' WHERE id = $1`, ids[paused]); err != nil {
+		t.Fatal(err)
+	}
+	check := func(wantTips int, wantUnchecked ...int) {
+		t.Helper()
+		n, err := store.QueueConnectionChecks(ctx, now, 15*time.Minute)
+		if err != nil || n != wantTips {
+			t.Fatalf("QueueConnectionChecks: %d tips, %v; want %d", n, err, wantTips)
+		}
+		rows, _ := pool.Query(ctx, `SELECT id FROM peers WHERE connection_checked_at IS NULL ORDER BY id`)
+		got, _ := pgx.CollectRows(rows, pgx.RowTo[int64])
+		var want []int64
+		for _, i := range wantUnchecked {
+			want = append(want, ids[i])
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("unchecked devices %v, want %v", got, want)
+		}
+	}
+	// No collection yet: nobody can tell whether the silent ones connected.
+	check(0, silent, connected, recent, undelivered)
+	// A collection before the deadline tells nothing either.
+	if err := store.RecordUsage(ctx, srv.ID, now.Add(-10*time.Minute), nil); err != nil {
+		t.Fatal(err)
+	}
+	check(0, silent, connected, recent, undelivered)
+	if err := store.RecordUsage(ctx, srv.ID, now.Add(-time.Minute), []postgres.PeerSample{
+		{PublicKey: seeded[silent].PublicKey.String()},
+		{PublicKey: seeded[connected].PublicKey.String(), Received: 500, LastHandshake: now.Add(-18 * time.Minute)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	check(1, recent, undelivered)
+	check(0, recent, undelivered) // once
+	rows, _ := pool.Query(ctx, `SELECT (args->>'peer_id')::bigint FROM river_job WHERE kind = 'connection_tip'`)
+	tipped, _ := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if !slices.Equal(tipped, []int64{ids[silent]}) {
+		t.Errorf("tips queued for %v, want only the silent device %d", tipped, ids[silent])
+	}
+	if _, _, connectedNow, err := store.ConnectionTipState(ctx, ids[connected]); err != nil || !connectedNow {
+		t.Errorf("ConnectionTipState of the connected device: %v, %v", connectedNow, err)
 	}
 }

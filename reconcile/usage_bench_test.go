@@ -100,7 +100,7 @@ func benchCollection(b *testing.B, n int) {
 		written := collect()
 		b.ReportMetric(float64(time.Since(t0).Milliseconds()), unit+"-ms")
 		b.ReportMetric(float64(queries.n.Load()-q0), unit+"-queries")
-		b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds()), unit+"-cpu-ms")
+		b.ReportMetric(float64((cpuTime() - cpu0).Milliseconds()), unit+"-cpu-ms")
 		b.ReportMetric(float64(written), unit+"-written")
 	}
 	collect := func() int {
