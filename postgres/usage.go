@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"wgbot/jobs/jobargs"
-
-	"wgbot"
 
 	"github.com/jackc/pgx/v5"
+
+	"wgbot"
+	"wgbot/jobs/jobargs"
 )
 
 // PeerSample is one peer's counters as one device read gave them.

@@ -9,14 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
 	"wgbot"
 	"wgbot/postgres"
 	"wgbot/postgres/pgtest"
 	"wgbot/secret"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 )
 
 // usageWorld is a server with n seeded peers, by public key.
