@@ -83,4 +83,9 @@ var (
 	ErrDeviceNameTaken = &Error{Code: EConflict, Reason: "device_name_taken", Message: "another of the user's devices has that name"}
 	ErrConfirmStale    = &Error{Code: EConflict, Reason: "confirm_stale", Message: "the user's subscription changed since the confirmation was asked"}
 	ErrBroadcastSent   = &Error{Code: EConflict, Reason: "broadcast_sent", Message: "this preview was already sent"}
+	ErrServerFull      = &Error{Code: EUnavailable, Reason: "server_full", Message: "the server reached its capacity"}
+	ErrLocationDown    = &Error{Code: EUnavailable, Reason: "location_down", Message: "no server of the chosen location takes new peers"}
+	ErrUnknownLocation = &Error{Code: EInvalid, Reason: "unknown_location", Message: "no such location"}
+	ErrMoveInProgress  = &Error{Code: EConflict, Reason: "move_in_progress", Message: "a device moved before is still waiting for its old config to be removed"}
+	ErrSameLocation    = &Error{Code: EInvalid, Reason: "same_location", Message: "the device is already in that location"}
 )

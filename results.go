@@ -38,6 +38,9 @@ type RefundResult struct {
 	Subscription Subscription
 	Revoked      bool // the refund took all remaining time: access ended
 	Changes      []Change
+	// BonusDays are the days taken back from the referral bonuses the
+	// payment earned (their unused part), on either side.
+	BonusDays int
 }
 
 // Expired is a subscription that reached its expiry and was ended.
@@ -58,6 +61,8 @@ type Stats struct {
 	ExpiringSoon        int64 // live subscriptions ending within StatsExpiringWithin
 	PendingPayments     int64 // orders open now: created, neither paid nor expired
 	Servers             []ServerLoad
+	PromoCodes          int64         // promo codes ever created
+	ActivePromoCodes    int64         // of those, redeemable now: not disabled, not expired, uses left
 	Windows             []StatsWindow // in the order they were asked for
 	TopConsumers        []Consumer    // the most traffic this month, most first (StatsTopConsumers)
 }
@@ -84,7 +89,15 @@ type StatsWindow struct {
 	TrialsConverted int64 // of those trials, the users who have paid since
 	Payments        int64 // payments credited and not refunded
 	FailedPayments  int64 // orders created that were canceled or expired unpaid
-	Revenue         []Revenue
+	// Revenue is money kept: what providers charged for payments credited
+	// and not refunded, so discounts are already off it (bonus and promo
+	// days are no money and count nothing).
+	Revenue []Revenue
+	// Discounts is what promo codes took off those payments' prices.
+	Discounts        []Revenue
+	Referred         int64 // new users who came through a referral link
+	ReferralBonuses  int64 // referral bonuses given and not taken back (each side counts)
+	PromoRedemptions int64 // promo codes redeemed
 }
 
 // Revenue is money kept (credited, not refunded) by provider and currency.

@@ -71,6 +71,9 @@ type Peer struct {
 	PublicKey      string
 	Status         string
 	CreatedAt      time.Time
+	// RetireAt is set on a device moved to another location: its old peer
+	// is revoked then, or when the user confirms the new one.
+	RetireAt time.Time
 }
 
 // PeerSecrets are a peer's private and preshared keys, sealed at rest.
@@ -79,6 +82,17 @@ type PeerSecrets struct {
 	PrivateKeySealed []byte
 	PresharedSealed  []byte
 	KeyID            string
+}
+
+// Location is a place users pick for their devices: the servers that
+// carry its name (servers add --location).
+type Location struct {
+	Name string
+	// ServerID is one of its servers; buttons carry it, not the name,
+	// which may be any text.
+	ServerID  int64
+	ServerIDs []int64 // all its active servers, ServerID first
+	Up        bool    // a new device can go there now
 }
 
 // Server is a WireGuard interface that peers are issued on.
@@ -113,17 +127,21 @@ const (
 // Order is what a user chose to buy, with the price the provider must
 // confirm before anything is credited.
 type Order struct {
-	ID          int64
-	UserID      int64
-	Plan        string
-	Days        int
-	Devices     int
-	Provider    string
-	Amount      int64 // minor units
-	Currency    string
-	Status      string
-	ProviderRef string // the provider's id of the checkout, once created
-	CheckoutURL string // where the payer pays, once the checkout is created; shown again on a second press
+	ID       int64
+	UserID   int64
+	Plan     string
+	Days     int
+	Devices  int
+	Provider string
+	Amount   int64 // minor units: what the provider charges, after any discount
+	Currency string
+	// Discount is what a promo code took off the plan's price (minor
+	// units), and RedemptionID the redemption it came from (0: none).
+	Discount     int64
+	RedemptionID int64
+	Status       string
+	ProviderRef  string // the provider's id of the checkout, once created
+	CheckoutURL  string // where the payer pays, once the checkout is created; shown again on a second press
 	// CheckoutTries counts attempts to create the checkout; above one, an
 	// earlier attempt may have made one whose answer was lost.
 	CheckoutTries int

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -70,6 +71,10 @@ type Settings struct {
 	ReminderDays    []int         // remind this many days before expiry
 	RenewalGrace    time.Duration // a renewal this soon after expiry restores the same peers
 	Retention       time.Duration // expired peers are revoked this long after expiry
+
+	BotUsername          string // for referral links; empty: asked of Telegram
+	ReferralBonusDays    int    // days the referrer gets for a friend's first payment; 0: none
+	ReferralBonusInvited int    // days the friend gets with it; defaults to ReferralBonusDays
 
 	YooKassaShopID      string
 	YooKassaSecretKey   string
@@ -151,6 +156,9 @@ func Load(getenv Getenv, envFile string) (Settings, error) {
 		RenewalGrace:    r.duration("RENEWAL_GRACE", 30*24*time.Hour),
 		Retention:       r.duration("EXPIRED_RETENTION", 30*24*time.Hour),
 
+		BotUsername:       strings.TrimPrefix(r.str("BOT_USERNAME", ""), "@"),
+		ReferralBonusDays: r.intRange("REFERRAL_BONUS_DAYS", 0, 0, 365),
+
 		YooKassaShopID:      r.str("YOOKASSA_SHOP_ID", ""),
 		YooKassaSecretKey:   r.str("YOOKASSA_SECRET_KEY", ""),
 		YooKassaAPIURL:      r.url("YOOKASSA_API_URL", "https://api.yookassa.ru"),
@@ -210,6 +218,12 @@ func Load(getenv Getenv, envFile string) (Settings, error) {
 			r.fail("YOOKASSA_RETURN_URL", "YooKassa needs the http(s) URL the payer returns to, such as https://t.me/your_bot; got %q", s.YooKassaReturnURL)
 		}
 	}
+	// Each side of a referral may differ; the friend's side follows the
+	// referrer's unless set.
+	s.ReferralBonusInvited = r.intRange("REFERRAL_BONUS_DAYS_INVITED", s.ReferralBonusDays, 0, 365)
+	if s.BotUsername != "" && !botUsername.MatchString(s.BotUsername) {
+		r.fail("BOT_USERNAME", "want the bot's username from @BotFather, 5-32 characters of A-Z, a-z, 0-9 and _ ending in bot; got %q", s.BotUsername)
+	}
 	if s.Retention < s.RenewalGrace {
 		r.fail("EXPIRED_RETENTION", "must be at least RENEWAL_GRACE (%s): peers must outlive the window in which they can come back", s.RenewalGrace)
 	}
@@ -220,6 +234,9 @@ func Load(getenv Getenv, envFile string) (Settings, error) {
 	}
 	return s, r.err()
 }
+
+// botUsername is what Telegram allows as a bot's username.
+var botUsername = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{3,30}[Bb][Oo][Tt]$`)
 
 // RequireDatabase reports the settings every database command needs.
 func (s Settings) RequireDatabase() error {

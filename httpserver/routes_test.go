@@ -67,7 +67,7 @@ func TestMetricsAndReadiness(t *testing.T) {
 	h := httpserver.Private(httpserver.Deps{Pool: pool, Reconciler: rec, Log: log, Metrics: m, StaleAfter: time.Minute})
 
 	for i := range 3 {
-		u, err := svc.Register(ctx, wgbot.User{TelegramID: int64(i + 1)}, 0)
+		u, err := svc.Register(ctx, wgbot.User{TelegramID: int64(i + 1)}, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -75,7 +75,7 @@ func TestMetricsAndReadiness(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	u, _ := svc.Register(ctx, wgbot.User{TelegramID: 1}, 0)
+	u, _ := svc.Register(ctx, wgbot.User{TelegramID: 1}, "")
 	svc.IssueTrial(ctx, u) // refused: trial used
 
 	families := scrape(t, h)

@@ -48,6 +48,7 @@ type Service interface {
 	PurgeExpired(ctx context.Context, retention time.Duration) (int, error)
 	QueueReminders(ctx context.Context) (int, error)
 	ExpireCheckouts(ctx context.Context) (int, error)
+	RetireMoved(ctx context.Context) (int, error)
 	SubscriptionNotice(ctx context.Context, subID int64) (wgbot.User, wgbot.Subscription, error)
 	OrderNotice(ctx context.Context, orderID int64) (wgbot.User, wgbot.Order, error)
 	PaymentNotice(ctx context.Context, paymentID int64) (*service.PaymentNotice, error)
@@ -220,6 +221,16 @@ func (w *paymentWorker) Work(ctx context.Context, job *river.Job[jobargs.Payment
 	if err != nil || n == nil {
 		return err
 	}
+	if n.Bonus != nil {
+		// A bonus's own notice: the days it gave, in other words than a
+		// payment's. A bonus that issued a device is told by its delivery.
+		bn, ok := w.deps.Notifier.(service.BonusNotifier)
+		if !ok {
+			w.deps.Log.WarnContext(ctx, "no notifier for bonus notices; the user is not told", "payment", job.Args.PaymentID)
+			return nil
+		}
+		return deliver(bn.BonusCredited(ctx, n.User, n.Subscription, *n.Bonus))
+	}
 	if err := w.deps.Notifier.PaymentCredited(ctx, n.User, n.Subscription, n.Delivery); err != nil {
 		return deliver(err)
 	}
@@ -337,7 +348,8 @@ type sweepWorker struct {
 
 // Work is the consistency sweep: subscriptions left active past their
 // expiry (after downtime, say) are expired, checkouts that lapsed unpaid
-// are closed and their users told, and peers expired longer than the
+// are closed and their users told, old peers of moved devices whose grace
+// is over are revoked, and peers expired longer than the
 // retention period free their addresses.
 func (w *sweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) error {
 	expired, err := w.deps.Service.ExpireDue(ctx)
@@ -348,6 +360,11 @@ func (w *sweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) error
 		return err
 	} else if lapsed > 0 {
 		w.deps.Log.InfoContext(ctx, "sweep", "checkouts_lapsed", lapsed)
+	}
+	if retired, err := w.deps.Service.RetireMoved(ctx); err != nil {
+		return err
+	} else if retired > 0 {
+		w.deps.Log.InfoContext(ctx, "sweep", "moved_devices_retired", retired)
 	}
 	purged, err := w.deps.Service.PurgeExpired(ctx, w.retention)
 	if len(expired) > 0 || purged > 0 {

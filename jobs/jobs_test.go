@@ -232,7 +232,7 @@ func TestThousandExpiriesAcrossTwoProcesses(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			u, err := setup.svc.Register(ctx, wgbot.User{TelegramID: int64(10_000 + i)}, 0)
+			u, err := setup.svc.Register(ctx, wgbot.User{TelegramID: int64(10_000 + i)}, "")
 			if err == nil {
 				_, _, err = setup.svc.Grant(ctx, u, 2, 1)
 			}
@@ -321,7 +321,7 @@ func TestRenewalBeforeExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.pool.Close()
-	u, _ := n.svc.Register(ctx, wgbot.User{TelegramID: 77}, 0)
+	u, _ := n.svc.Register(ctx, wgbot.User{TelegramID: 77}, "")
 	sub, d, err := n.svc.Grant(ctx, u, 30, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -390,7 +390,7 @@ func TestExpiryAfterDowntime(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 20 {
-		u, _ := setup.svc.Register(ctx, wgbot.User{TelegramID: int64(500 + i)}, 0)
+		u, _ := setup.svc.Register(ctx, wgbot.User{TelegramID: int64(500 + i)}, "")
 		if _, _, err := setup.svc.Grant(ctx, u, 1, 1); err != nil {
 			t.Fatal(err)
 		}
@@ -421,7 +421,7 @@ func TestPaymentNoticeSurvivesCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, _ := offline.svc.Register(ctx, wgbot.User{TelegramID: 88}, 0)
+	u, _ := offline.svc.Register(ctx, wgbot.User{TelegramID: 88}, "")
 	plan, _ := offline.svc.Plan("month")
 	for range 5 { // redelivered five times
 		if _, err := offline.svc.Credit(ctx, wgbot.Credit{Provider: "stars", ProviderPaymentID: "ch-1", UserID: u.ID, Amount: 150, Currency: "XTR", Plan: plan}); err != nil {
@@ -456,7 +456,7 @@ func TestDeviceDeliveriesSurviveCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 10 {
-		u, err := offline.svc.Register(ctx, wgbot.User{TelegramID: int64(900 + i)}, 0)
+		u, err := offline.svc.Register(ctx, wgbot.User{TelegramID: int64(900 + i)}, "")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -67,7 +67,7 @@ func connect(ctx context.Context, url string) (*env, error) {
 		return nil, err
 	}
 	pool, svc := stack.Pool, stack.Service
-	u, err := svc.Register(ctx, wgbot.User{TelegramID: 1001, Language: "en"}, 0)
+	u, err := svc.Register(ctx, wgbot.User{TelegramID: 1001, Language: "en"}, "")
 	if err != nil {
 		pool.Close()
 		return nil, err

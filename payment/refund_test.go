@@ -157,7 +157,7 @@ func TestRefundRacingCredit(t *testing.T) {
 	const users = 20
 	var wg sync.WaitGroup
 	for i := range users {
-		u, err := e.svc.Register(ctx, wgbot.User{TelegramID: int64(5000 + i), Language: "en"}, 0)
+		u, err := e.svc.Register(ctx, wgbot.User{TelegramID: int64(5000 + i), Language: "en"}, "")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -47,7 +47,8 @@ func (s *Store) allocatePeer(ctx context.Context, tx pgx.Tx, subID, serverID int
 				ORDER BY f.ip LIMIT 1)
 			RETURNING ip)
 		SELECT subnet, COALESCE(subnet6, '::/128'), subnet6 IS NOT NULL, address, next_ip,
-			ARRAY(SELECT ip FROM reserved_addresses WHERE server_id = $1), (SELECT ip FROM freed)
+			ARRAY(SELECT ip FROM reserved_addresses WHERE server_id = $1), (SELECT ip FROM freed),
+			capacity IS NOT NULL AND (SELECT peers_held FROM server_load WHERE server_id = $1) >= capacity
 		FROM servers WHERE id = $1`, serverID)
 	results := tx.SendBatch(ctx, &batch)
 	var subnet, subnet6 netip.Prefix
@@ -55,15 +56,21 @@ func (s *Store) allocatePeer(ctx context.Context, tx pgx.Tx, subID, serverID int
 	var has6 bool
 	var reserved []netip.Addr
 	var freed *netip.Addr
+	var full *bool
 	_, err := results.Exec()
 	if err == nil {
-		err = results.QueryRow().Scan(&subnet, &subnet6, &has6, &address, &next, &reserved, &freed)
+		err = results.QueryRow().Scan(&subnet, &subnet6, &has6, &address, &next, &reserved, &freed, &full)
 	}
 	if cerr := results.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return p, wgbot.Change{}, fmt.Errorf("allocate on server %d: %w", serverID, err)
+	}
+	// Capacity is checked under the lock, so picks made at once never
+	// overfill a server; a payment's or an operator's device may.
+	if full != nil && *full && !peer.Overfill {
+		return p, wgbot.Change{}, fmt.Errorf("server %d: %w", serverID, wgbot.ErrServerFull)
 	}
 	advance := freed == nil
 	if freed != nil {

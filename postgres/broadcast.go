@@ -60,7 +60,7 @@ var audienceFilter = map[wgbot.Audience]string{
 	wgbot.AudienceActive: `EXISTS (SELECT 1 FROM subscriptions s WHERE s.user_id = u.id AND s.status = 'active')`,
 	wgbot.AudienceExpired: `EXISTS (SELECT 1 FROM subscriptions s WHERE s.user_id = u.id)
 		AND NOT EXISTS (SELECT 1 FROM subscriptions s WHERE s.user_id = u.id AND s.status = 'active')`,
-	wgbot.AudienceNeverPaid: `NOT EXISTS (SELECT 1 FROM payments p WHERE p.user_id = u.id)`,
+	wgbot.AudienceNeverPaid: `NOT EXISTS (SELECT 1 FROM payments p WHERE p.user_id = u.id AND p.kind = 'payment')`,
 }
 
 // AudienceSizes counts each audience's recipients now.

@@ -164,7 +164,8 @@ func (s *Store) retryTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	for attempt := 0; attempt < 8; attempt++ {
 		err = inTx(ctx, s.pool, fn)
 		switch {
-		case errors.Is(err, errRetry):
+		case errors.Is(err, errRetry), isDeadlock(err):
+			// A deadlock rolled the whole transaction back: run it again.
 			continue
 		case constraintOf(err) == "peers_server_ip":
 			// The high-water mark fell behind rows written some other way
@@ -187,4 +188,11 @@ func constraintOf(err error) string {
 		return pgErr.ConstraintName
 	}
 	return ""
+}
+
+// isDeadlock says PostgreSQL broke a deadlock by aborting this
+// transaction (deadlock_detected).
+func isDeadlock(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "40P01"
 }

@@ -253,30 +253,41 @@ func (s *Store) RemoveServer(ctx context.Context, name string) error {
 	})
 }
 
-// PickServer is the server a new device goes to when there are several:
-// of the active servers that have room and a public key and whose node
-// reported within downAfter, two taken at random, the one less loaded
-// relative to its capacity (ties at random). Picks made at once see the
-// same counts; plain "least loaded" would send them all to one server,
+// PickServer is the server a new device of userID goes to when there are
+// several: of the active servers that have room and a public key and whose
+// node reported within downAfter, in the location of server `in` (0: the
+// location the user chose, if any), two taken at random, the one less
+// loaded relative to its capacity (ties at random). Picks made at once see
+// the same counts; plain "least loaded" would send them all to one server,
 // while two random choices spread them and still favour the emptier one.
-// wgbot.ErrNoServer if there is none.
-func (s *Store) PickServer(ctx context.Context, downAfter time.Duration) (wgbot.Server, error) {
-	var id int64
-	err := s.pool.QueryRow(ctx, `WITH two AS (
-			SELECT sv.id, load.peers, sv.capacity FROM servers sv
+// wgbot.ErrLocationDown if the location asked for has none,
+// wgbot.ErrNoServer if there is none at all.
+func (s *Store) PickServer(ctx context.Context, downAfter time.Duration, userID, in int64) (wgbot.Server, error) {
+	var id *int64
+	var location *string
+	err := s.pool.QueryRow(ctx, `WITH wanted AS (
+			SELECT coalesce((SELECT location FROM servers WHERE id = $3),
+				(SELECT location FROM user_locations WHERE user_id = $2)) AS location),
+		two AS (
+			SELECT sv.id, coalesce(l.peers_held, 0) AS peers, sv.capacity FROM servers sv
 				JOIN node_status n ON n.server_id = sv.id
-				CROSS JOIN LATERAL (SELECT count(*) AS peers FROM peers p WHERE p.server_id = sv.id AND p.status <> 'revoked') load
+				LEFT JOIN server_load l ON l.server_id = sv.id
 			WHERE sv.state = 'active' AND sv.public_key <> '' AND n.seen_at > now() - $1::interval
-				AND (sv.capacity IS NULL OR load.peers < sv.capacity)
+				AND (sv.capacity IS NULL OR coalesce(l.peers_held, 0) < sv.capacity)
+				AND sv.location = coalesce((SELECT location FROM wanted), sv.location)
 			ORDER BY random() LIMIT 2)
-		SELECT id FROM two ORDER BY (peers + 0.9 * random()) / coalesce(capacity, 1000000) LIMIT 1`, downAfter).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
+		SELECT (SELECT id FROM two ORDER BY (peers + 0.9 * random()) / coalesce(capacity, 1000000) LIMIT 1),
+			(SELECT location FROM wanted)`, downAfter, userID, in).Scan(&id, &location)
+	if err == nil && id == nil {
+		if location != nil {
+			return wgbot.Server{}, wgbot.ErrLocationDown
+		}
 		return wgbot.Server{}, wgbot.ErrNoServer
 	}
 	if err != nil {
 		return wgbot.Server{}, fmt.Errorf("pick a server: %w", err)
 	}
-	return s.Server(ctx, id)
+	return s.Server(ctx, *id)
 }
 
 // NodeStatuses is the last report of every server's node, by server id.

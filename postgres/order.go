@@ -13,12 +13,12 @@ import (
 )
 
 const orderColumns = `id, user_id, plan, days, devices, provider, amount, currency, status, provider_ref,
-	checkout_url, checkout_tries, created_at, expires_at`
+	checkout_url, checkout_tries, created_at, expires_at, discount, COALESCE(redemption_id, 0)`
 
 func scanOrder(row pgx.Row) (wgbot.Order, error) {
 	var o wgbot.Order
 	err := row.Scan(&o.ID, &o.UserID, &o.Plan, &o.Days, &o.Devices, &o.Provider, &o.Amount, &o.Currency, &o.Status, &o.ProviderRef,
-		&o.CheckoutURL, &o.CheckoutTries, &o.CreatedAt, &o.ExpiresAt)
+		&o.CheckoutURL, &o.CheckoutTries, &o.CreatedAt, &o.ExpiresAt, &o.Discount, &o.RedemptionID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return o, wgbot.ErrOrderNotFound
 	}
@@ -32,7 +32,10 @@ type OpenOrders struct {
 }
 
 // OpenOrder returns the user's open order for the same plan, provider and
-// price if a fresh one exists (reused: true), else records a new pending
+// price if a fresh one exists. The price is o.Amount less the discount the
+// user redeemed and has not paid with yet, when it applies to the plan and
+// currency (wgbot.Discount.Price), read under the same user lock, so the
+// order and the provider's checkout or invoice carry the discounted amount (reused: true), else records a new pending
 // order and cancels the user's oldest pending orders beyond lim.Max, each
 // marked replaced by the new one (not a failed payment, for Stats). A
 // canceled order's payment is still credited if it arrives; only a new
@@ -51,12 +54,24 @@ func (s *Store) OpenOrder(ctx context.Context, o wgbot.Order, lim OpenOrders, no
 		} else if err != nil {
 			return err
 		}
-		var err error
+		d, err := pendingDiscount(ctx, tx, o.UserID)
+		if err != nil {
+			return err
+		}
+		if d != nil && d.Applies(o.Plan, o.Currency) {
+			price := d.Price(o.Amount)
+			o.Discount, o.Amount, o.RedemptionID = o.Amount-price, price, d.RedemptionID
+		}
+		var redemption *int64
+		if o.RedemptionID != 0 {
+			redemption = &o.RedemptionID
+		}
 		out, err = scanOrder(tx.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders
 			WHERE user_id = $1 AND status = 'pending' AND plan = $2 AND days = $3 AND devices = $4 AND provider = $5
 				AND amount = $6 AND currency = $7 AND created_at > $8 AND expires_at > $9
+				AND redemption_id IS NOT DISTINCT FROM $10
 			ORDER BY created_at DESC LIMIT 1`,
-			o.UserID, o.Plan, o.Days, o.Devices, o.Provider, o.Amount, o.Currency, lim.ReuseAfter, now))
+			o.UserID, o.Plan, o.Days, o.Devices, o.Provider, o.Amount, o.Currency, lim.ReuseAfter, now, redemption))
 		if err == nil {
 			reused = true
 			return nil
@@ -64,9 +79,10 @@ func (s *Store) OpenOrder(ctx context.Context, o wgbot.Order, lim OpenOrders, no
 		if !errors.Is(err, wgbot.ErrOrderNotFound) {
 			return err
 		}
-		out, err = scanOrder(tx.QueryRow(ctx, `INSERT INTO orders (user_id, plan, days, devices, provider, amount, currency, status, created_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9) RETURNING `+orderColumns,
-			o.UserID, o.Plan, o.Days, o.Devices, o.Provider, o.Amount, o.Currency, now, o.ExpiresAt))
+		out, err = scanOrder(tx.QueryRow(ctx, `INSERT INTO orders (user_id, plan, days, devices, provider, amount, currency, status, created_at, expires_at,
+				discount, redemption_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10, $11) RETURNING `+orderColumns,
+			o.UserID, o.Plan, o.Days, o.Devices, o.Provider, o.Amount, o.Currency, now, o.ExpiresAt, o.Discount, redemption))
 		if err != nil {
 			return err
 		}

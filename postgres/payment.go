@@ -18,6 +18,9 @@ type PaymentNotice struct {
 	Subscription wgbot.Subscription
 	Peer         *SealedPeer // the device the payment issued, if any
 	Refunded     bool
+	Kind         string // wgbot.LedgerPayment, LedgerReferral or LedgerPromo
+	Key          string // the provider's payment id: for a bonus, its side and invited user
+	Days         int
 }
 
 // PaymentNotice loads a credited payment's user, subscription and device.
@@ -26,7 +29,8 @@ func (s *Store) PaymentNotice(ctx context.Context, paymentID int64) (PaymentNoti
 	var userID int64
 	var peerID *int64
 	var status string
-	err := s.pool.QueryRow(ctx, `SELECT user_id, peer_id, status FROM payments WHERE id = $1`, paymentID).Scan(&userID, &peerID, &status)
+	err := s.pool.QueryRow(ctx, `SELECT user_id, peer_id, status, kind, provider_payment_id, days FROM payments WHERE id = $1`,
+		paymentID).Scan(&userID, &peerID, &status, &n.Kind, &n.Key, &n.Days)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return n, wgbot.ErrPaymentNotFound
 	}
@@ -145,11 +149,12 @@ func (s *Store) RefundPayment(ctx context.Context, r Refund, now time.Time) (wgb
 				WHERE provider = $1 AND provider_payment_id = $2 RETURNING user_id`,
 				r.Provider, r.ProviderPaymentID, r.Flag).Scan(&res.UserID)
 		}
+		var paymentID int64
 		var orderID *int64
 		var creditedUntil *time.Time
 		if err := tx.QueryRow(ctx, `UPDATE payments SET status = 'refunded', refunded_at = $3
 			WHERE provider = $1 AND provider_payment_id = $2
-			RETURNING user_id, days, order_id, credited_until`, r.Provider, r.ProviderPaymentID, now).Scan(&res.UserID, &res.Days, &orderID, &creditedUntil); err != nil {
+			RETURNING id, user_id, days, order_id, credited_until`, r.Provider, r.ProviderPaymentID, now).Scan(&paymentID, &res.UserID, &res.Days, &orderID, &creditedUntil); err != nil {
 			return err
 		}
 		if orderID != nil {
@@ -157,38 +162,94 @@ func (s *Store) RefundPayment(ctx context.Context, r Refund, now time.Time) (wgb
 				return err
 			}
 		}
-		// Only the unused part of the period this payment bought is taken
-		// back: time already used, or bought by a later payment after this
-		// one's period ran out, stays.
-		unused := time.Duration(res.Days) * 24 * time.Hour
-		if creditedUntil != nil {
-			unused = min(unused, max(0, creditedUntil.Sub(now)))
-		}
-		res.Days = int((unused + 24*time.Hour - 1) / (24 * time.Hour))
-		sub, err := scanSubscription(tx.QueryRow(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions
-			WHERE user_id = $1 AND status = 'active' FOR UPDATE`, res.UserID))
-		if errors.Is(err, wgbot.ErrNoSubscription) || unused == 0 {
-			return nil // already expired, revoked or used up: nothing left to take back
-		}
+		taken, err := s.takeBackTx(ctx, tx, res.UserID, res.Days, creditedUntil, now)
 		if err != nil {
 			return err
 		}
-		sub.ExpiresAt = sub.ExpiresAt.Add(-unused)
-		if sub.ExpiresAt.After(now) {
-			_, err = tx.Exec(ctx, `UPDATE subscriptions SET expires_at = $2, updated_at = $3 WHERE id = $1`, sub.ID, sub.ExpiresAt, now)
-			res.Subscription = sub
-			return err
-		}
-		res.Revoked = true
-		res.Changes, err = s.revokeTx(ctx, tx, res.UserID)
-		res.Subscription = sub
-		res.Subscription.Status = wgbot.SubscriptionRevoked
-		return err
+		res.Days, res.Subscription, res.Revoked, res.Changes = taken.days, taken.sub, taken.revoked, taken.changes
+		// A refunded payment earns no referral bonus: each bonus it earned
+		// is reversed too, losing what of it is unused.
+		return s.takeBackBonusesTx(ctx, tx, paymentID, now, &res)
 	})
 	if err != nil {
 		return res, fmt.Errorf("refund %s payment %s: %w", r.Provider, r.ProviderPaymentID, err)
 	}
 	return res, nil
+}
+
+// takenBack is what reversing one credit took from its user.
+type takenBack struct {
+	days    int // rounded up; 0 when its period was used up
+	sub     wgbot.Subscription
+	revoked bool // it took all remaining time: access ended
+	changes []wgbot.Change
+}
+
+// takeBackTx takes back the unused part of a credit of days whose period
+// ended at creditedUntil: time already used, or bought by a later credit
+// after this one's period ran out, stays. If that leaves no time, the
+// subscription and its devices are revoked.
+func (s *Store) takeBackTx(ctx context.Context, tx pgx.Tx, userID int64, days int, creditedUntil *time.Time, now time.Time) (takenBack, error) {
+	var t takenBack
+	unused := time.Duration(days) * 24 * time.Hour
+	if creditedUntil != nil {
+		unused = min(unused, max(0, creditedUntil.Sub(now)))
+	}
+	t.days = int((unused + 24*time.Hour - 1) / (24 * time.Hour))
+	sub, err := scanSubscription(tx.QueryRow(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions
+		WHERE user_id = $1 AND status = 'active' FOR UPDATE`, userID))
+	if errors.Is(err, wgbot.ErrNoSubscription) || unused == 0 {
+		return t, nil // already expired, revoked or used up: nothing left to take back
+	}
+	if err != nil {
+		return t, err
+	}
+	sub.ExpiresAt = sub.ExpiresAt.Add(-unused)
+	t.sub = sub
+	if sub.ExpiresAt.After(now) {
+		_, err = tx.Exec(ctx, `UPDATE subscriptions SET expires_at = $2, updated_at = $3 WHERE id = $1`, sub.ID, sub.ExpiresAt, now)
+		return t, err
+	}
+	t.revoked = true
+	t.changes, err = s.revokeTx(ctx, tx, userID)
+	t.sub.Status = wgbot.SubscriptionRevoked
+	return t, err
+}
+
+// takeBackBonusesTx reverses the referral bonuses payment paymentID
+// earned, each once, adding what was taken to res.
+func (s *Store) takeBackBonusesTx(ctx context.Context, tx pgx.Tx, paymentID int64, now time.Time, res *wgbot.RefundResult) error {
+	rows, err := tx.Query(ctx, `UPDATE payments SET status = 'refunded', refunded_at = $2
+		WHERE source_payment_id = $1 AND status = 'credited' RETURNING user_id, days, credited_until`, paymentID, now)
+	if err != nil {
+		return err
+	}
+	type bonus struct {
+		userID int64
+		days   int
+		until  *time.Time
+	}
+	bonuses, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (bonus, error) {
+		var b bonus
+		return b, r.Scan(&b.userID, &b.days, &b.until)
+	})
+	if err != nil {
+		return err
+	}
+	for _, b := range bonuses {
+		taken, err := s.takeBackTx(ctx, tx, b.userID, b.days, b.until, now)
+		if err != nil {
+			return err
+		}
+		res.BonusDays += taken.days
+		res.Changes = append(res.Changes, taken.changes...)
+		if b.userID == res.UserID && taken.sub.ID != 0 {
+			// The payer's own bonus came after the paid days: the
+			// subscription as it ends now.
+			res.Subscription, res.Revoked = taken.sub, res.Revoked || taken.revoked
+		}
+	}
+	return nil
 }
 
 // paymentStatusTx locks the payment's row and returns its status, "" if
@@ -231,7 +292,14 @@ func (s *Store) PaymentUser(ctx context.Context, provider, providerPaymentID str
 // and changes nothing. Paying while live extends from the current expiry and
 // keeps the same peers and addresses; paying after expiry re-enables the
 // user's disabled peers with their addresses.
-func (s *Store) CreditPayment(ctx context.Context, c wgbot.Credit, serverID int64, peer NewPeer, now time.Time) (wgbot.CreditResult, error) {
+//
+// The payment also settles what rides on it, in the same transaction: the
+// promo discount its order was priced with is used (the user's other open
+// orders priced with it are cancelled), and the referral bonuses of the
+// user's first payment are given, each under its own ledger key (I10).
+// referrerPeer is the device the referrer's bonus issues if they have no
+// live subscription.
+func (s *Store) CreditPayment(ctx context.Context, c wgbot.Credit, serverID int64, peer, referrerPeer NewPeer, now time.Time) (wgbot.CreditResult, error) {
 	var res wgbot.CreditResult
 	err := s.retryTx(ctx, func(tx pgx.Tx) error {
 		res = wgbot.CreditResult{}
@@ -256,6 +324,12 @@ func (s *Store) CreditPayment(ctx context.Context, c wgbot.Credit, serverID int6
 			if _, err := tx.Exec(ctx, `UPDATE orders SET status = 'paid', paid_at = $2 WHERE id = $1 AND status <> 'paid'`, c.OrderID, now); err != nil {
 				return err
 			}
+			if err := useDiscountTx(ctx, tx, c.OrderID, res.PaymentID); err != nil {
+				return err
+			}
+		}
+		if err := s.creditReferrerTx(ctx, tx, res.PaymentID, c.UserID, serverID, referrerPeer, now); err != nil {
+			return err
 		}
 		res.Subscription, res.NewPeer, res.Change, err = s.extend(ctx, tx, c.UserID, c.Plan, serverID, peer, now)
 		if err != nil {
@@ -269,7 +343,16 @@ func (s *Store) CreditPayment(ctx context.Context, c wgbot.Credit, serverID int6
 			res.PaymentID, peerID, res.Subscription.ExpiresAt); err != nil {
 			return err
 		}
-		return s.insertJob(ctx, tx, jobargs.PaymentCredited{PaymentID: res.PaymentID}, nil)
+		if err := s.insertJob(ctx, tx, jobargs.PaymentCredited{PaymentID: res.PaymentID}, nil); err != nil {
+			return err
+		}
+		if err := s.creditInvitedTx(ctx, tx, res.PaymentID, c.UserID, serverID, now); err != nil {
+			return err
+		}
+		if res.Subscription, err = scanSubscription(tx.QueryRow(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE id = $1`, res.Subscription.ID)); err != nil {
+			return err
+		}
+		return nil
 	})
 	if err != nil {
 		return res, fmt.Errorf("credit %s payment %s: %w", c.Provider, c.ProviderPaymentID, err)

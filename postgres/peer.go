@@ -102,6 +102,9 @@ type NewPeer struct {
 	// DeliverAfter is how long the issuing request has to send the
 	// device's config itself; its delivery job is scheduled that far ahead.
 	DeliverAfter time.Duration
+	// Overfill lets the device past the server's capacity: a paid or an
+	// operator's device is never refused for it.
+	Overfill bool
 }
 
 // AddPeer adds a device to the user's live subscription within its limit,
@@ -212,7 +215,7 @@ type SealedPeer struct {
 }
 
 const peerColumns = `p.id, p.subscription_id, p.server_id, p.name, p.ip, p.ip6, p.public_key, p.status, p.created_at,
-	p.private_key_enc, p.preshared_key_enc, p.key_id, p.number`
+	p.private_key_enc, p.preshared_key_enc, p.key_id, p.number, p.retire_at`
 
 func scanSealedPeer(row pgx.CollectableRow) (SealedPeer, error) { return scanSealedPeerWith(row) }
 
@@ -220,10 +223,14 @@ func scanSealedPeer(row pgx.CollectableRow) (SealedPeer, error) { return scanSea
 func scanSealedPeerWith(row pgx.Row, extra ...any) (SealedPeer, error) {
 	var p SealedPeer
 	var ip6 *netip.Addr
+	var retire *time.Time
 	err := row.Scan(append([]any{&p.ID, &p.SubscriptionID, &p.ServerID, &p.Name, &p.IP, &ip6, &p.PublicKey, &p.Status, &p.CreatedAt,
-		&p.Secrets.PrivateKeySealed, &p.Secrets.PresharedSealed, &p.Secrets.KeyID, &p.Number}, extra...)...)
+		&p.Secrets.PrivateKeySealed, &p.Secrets.PresharedSealed, &p.Secrets.KeyID, &p.Number, &retire}, extra...)...)
 	if ip6 != nil {
 		p.IP6 = *ip6
+	}
+	if retire != nil {
+		p.RetireAt = *retire
 	}
 	p.Secrets.PublicKey = p.PublicKey
 	return p, err

@@ -13,7 +13,9 @@ import (
 // Stats reads the operator's overview at now: the state now and, for each
 // of since, what happened from then until now. Revenue counts payments by
 // when they were credited, net of refunds (a refunded payment counts
-// nothing); a window's trial converted if its user has a payment credited
+// nothing) and of discounts (a payment is what the provider charged; the
+// discounts are listed apart); ledger rows that are no money (referral
+// bonuses, promo days) count as neither revenue nor payments; a window's trial converted if its user has a payment credited
 // after the trial started. Failed payments are orders the provider
 // cancelled or that expired unpaid; one a newer order of its user
 // replaced is not counted. A trial paid for while live becomes the paid
@@ -41,24 +43,40 @@ func (s *Store) Stats(ctx context.Context, now time.Time, since []time.Time) (wg
 	if st.Servers, err = pgx.CollectRows(rows, pgx.RowToStructByPos[wgbot.ServerLoad]); err != nil {
 		return st, fmt.Errorf("stats: %w", err)
 	}
+	if st.PromoCodes, st.ActivePromoCodes, err = s.promoCounts(ctx, now); err != nil {
+		return st, fmt.Errorf("stats: %w", err)
+	}
 	for _, from := range since {
 		w := wgbot.StatsWindow{Since: from}
 		err := s.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM users WHERE created_at >= $1),
 			(SELECT count(*) FROM subscriptions WHERE is_trial AND created_at >= $1),
 			(SELECT count(*) FROM subscriptions t WHERE t.is_trial AND t.created_at >= $1 AND EXISTS (
-				SELECT 1 FROM payments p WHERE p.user_id = t.user_id AND p.status = 'credited' AND p.applied_at >= t.created_at)),
-			(SELECT count(*) FROM payments WHERE status = 'credited' AND applied_at >= $1),
-			(SELECT count(*) FROM orders WHERE created_at >= $1 AND ((status = 'canceled' AND replaced_by IS NULL) OR (status = 'pending' AND expires_at <= $2)))`,
-			from, now).Scan(&w.NewUsers, &w.TrialsStarted, &w.TrialsConverted, &w.Payments, &w.FailedPayments)
+				SELECT 1 FROM payments p WHERE p.user_id = t.user_id AND p.kind = 'payment' AND p.status = 'credited' AND p.applied_at >= t.created_at)),
+			(SELECT count(*) FROM payments WHERE kind = 'payment' AND status = 'credited' AND applied_at >= $1),
+			(SELECT count(*) FROM orders WHERE created_at >= $1 AND ((status = 'canceled' AND replaced_by IS NULL) OR (status = 'pending' AND expires_at <= $2))),
+			(SELECT count(*) FROM users WHERE created_at >= $1 AND referrer_id IS NOT NULL),
+			(SELECT count(*) FROM payments WHERE kind = 'referral' AND status = 'credited' AND applied_at >= $1),
+			(SELECT count(*) FROM promo_redemptions WHERE created_at >= $1)`,
+			from, now).Scan(&w.NewUsers, &w.TrialsStarted, &w.TrialsConverted, &w.Payments, &w.FailedPayments,
+			&w.Referred, &w.ReferralBonuses, &w.PromoRedemptions)
 		if err != nil {
 			return st, fmt.Errorf("stats since %s: %w", from, err)
 		}
 		rows, err := s.pool.Query(ctx, `SELECT provider, currency, sum(amount)::bigint FROM payments
-			WHERE status = 'credited' AND applied_at >= $1 GROUP BY provider, currency ORDER BY provider, currency`, from)
+			WHERE kind = 'payment' AND status = 'credited' AND applied_at >= $1 GROUP BY provider, currency ORDER BY provider, currency`, from)
 		if err != nil {
 			return st, fmt.Errorf("stats since %s: %w", from, err)
 		}
 		if w.Revenue, err = pgx.CollectRows(rows, pgx.RowToStructByPos[wgbot.Revenue]); err != nil {
+			return st, fmt.Errorf("stats since %s: %w", from, err)
+		}
+		rows, err = s.pool.Query(ctx, `SELECT p.provider, p.currency, sum(o.discount)::bigint FROM payments p JOIN orders o ON o.id = p.order_id
+			WHERE p.kind = 'payment' AND p.status = 'credited' AND p.applied_at >= $1 AND o.discount > 0
+			GROUP BY p.provider, p.currency ORDER BY p.provider, p.currency`, from)
+		if err != nil {
+			return st, fmt.Errorf("stats since %s: %w", from, err)
+		}
+		if w.Discounts, err = pgx.CollectRows(rows, pgx.RowToStructByPos[wgbot.Revenue]); err != nil {
 			return st, fmt.Errorf("stats since %s: %w", from, err)
 		}
 		st.Windows = append(st.Windows, w)

@@ -7,6 +7,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+
+	"wgbot"
 )
 
 // NotifyChannel is the LISTEN/NOTIFY channel that carries "server N changed
@@ -24,6 +26,7 @@ type Store struct {
 	renewalGrace time.Duration // 0: renewal always restores the same peers
 	// nodeDownAfter: a server's node silent this long is down in the stats.
 	nodeDownAfter time.Duration
+	referral      wgbot.ReferralBonus
 }
 
 // Options are a Store's settings.
@@ -43,6 +46,9 @@ type Options struct {
 	// NodeDownAfter is how long a server's node may be silent before the
 	// stats call it down (NODE_DOWN_AFTER; zero: 30s).
 	NodeDownAfter time.Duration
+	// Referral is the bonus days each side of a referral gets when the
+	// invited user's first payment is credited (REFERRAL_BONUS_DAYS).
+	Referral wgbot.ReferralBonus
 }
 
 // NewStore returns a Store. outbox is the insert-only River client
@@ -54,7 +60,8 @@ func NewStore(pool *pgxpool.Pool, opts Options, outbox *river.Client[pgx.Tx]) *S
 		opts.NodeDownAfter = 30 * time.Second
 	}
 	return &Store{pool: pool, lockID: opts.LockID, quarantine: opts.Quarantine,
-		jobs: outbox, reminderDays: opts.ReminderDays, renewalGrace: opts.RenewalGrace, nodeDownAfter: opts.NodeDownAfter}
+		jobs: outbox, reminderDays: opts.ReminderDays, renewalGrace: opts.RenewalGrace, nodeDownAfter: opts.NodeDownAfter,
+		referral: opts.Referral}
 }
 
 const userColumns = `id, telegram_id, username, first_name, language, COALESCE(referrer_id, 0), blocked_bot, banned, created_at`
@@ -65,3 +72,6 @@ var errRetry = errors.New("retry transaction")
 // RenewalGrace is how long after expiry a renewal restores the same
 // peers (0: always), for the rule wgbot.Renew.
 func (s *Store) RenewalGrace() time.Duration { return s.renewalGrace }
+
+// Referral is the referral bonus days each side gets (REFERRAL_BONUS_DAYS).
+func (s *Store) Referral() wgbot.ReferralBonus { return s.referral }

@@ -78,16 +78,18 @@ func (s *Store) ListUsers(ctx context.Context) ([]UserSummary, error) {
 
 // RegisterUser creates the user on first contact and refreshes name and
 // username afterwards; two /start at once yield one row. The language and
-// referrer are kept from the first contact (later ones may not move them).
-func (s *Store) RegisterUser(ctx context.Context, u wgbot.User, referrerTelegramID int64) (wgbot.User, bool, error) {
+// referrer are kept from the first contact (later ones may not move them):
+// the referrer is whoever holds referralCode ("" or no such code: none),
+// never the user themself.
+func (s *Store) RegisterUser(ctx context.Context, u wgbot.User, referralCode string) (wgbot.User, bool, error) {
 	var created bool
 	var referrer *int64
 	err := s.pool.QueryRow(ctx, `
 		INSERT INTO users (telegram_id, username, first_name, language, referrer_id)
-		VALUES ($1, $2, $3, $4, (SELECT id FROM users WHERE telegram_id = $5 AND telegram_id <> $1))
+		VALUES ($1, $2, $3, $4, (SELECT id FROM users WHERE referral_code = NULLIF($5, '') AND telegram_id <> $1))
 		ON CONFLICT (telegram_id) DO UPDATE SET username = EXCLUDED.username, first_name = EXCLUDED.first_name
 		RETURNING id, language, referrer_id, blocked_bot, banned, created_at, xmax = 0`,
-		u.TelegramID, u.Username, u.FirstName, u.Language, referrerTelegramID).
+		u.TelegramID, u.Username, u.FirstName, u.Language, referralCode).
 		Scan(&u.ID, &u.Language, &referrer, &u.BlockedBot, &u.Banned, &u.CreatedAt, &created)
 	if err != nil {
 		return u, false, fmt.Errorf("register user %d: %w", u.TelegramID, err)

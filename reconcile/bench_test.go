@@ -111,7 +111,7 @@ func benchIssuance(b *testing.B, mode string, n int) {
 		ClientRoutes: []netip.Prefix{srv.Subnet}, Keepalive: 25, ApplyWait: 10 * time.Second}, nil, log)
 	users := make([]wgbot.User, 215)
 	for i := range users {
-		if users[i], err = svc.Register(ctx, wgbot.User{TelegramID: int64(1_000_000 + i)}, 0); err != nil {
+		if users[i], err = svc.Register(ctx, wgbot.User{TelegramID: int64(1_000_000 + i)}, ""); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -99,7 +99,7 @@ func crashChild() int {
 	}
 	svc := service.New(store, keys, rec, service.Config{Server: srv, Plans: service.DefaultPlans(), TrialDays: 3,
 		ClientRoutes: []netip.Prefix{srv.Subnet}, Keepalive: 25, ApplyWait: 5 * time.Second}, nil, log)
-	u, err := svc.Register(ctx, wgbot.User{TelegramID: 42}, 0)
+	u, err := svc.Register(ctx, wgbot.User{TelegramID: 42}, "")
 	if err != nil {
 		return fail(err)
 	}

@@ -165,7 +165,7 @@ func (w *world) stop() {
 }
 
 func (w *world) user(t *testing.T, tg int64) wgbot.User {
-	u, err := w.svc.Register(context.Background(), wgbot.User{TelegramID: tg}, 0)
+	u, err := w.svc.Register(context.Background(), wgbot.User{TelegramID: tg}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,7 +451,7 @@ func TestRestartConverges(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			u, err := offline.Register(ctx, wgbot.User{TelegramID: int64(5000 + i)}, 0)
+			u, err := offline.Register(ctx, wgbot.User{TelegramID: int64(5000 + i)}, "")
 			if err == nil {
 				_, err = offline.IssueTrial(ctx, u)
 			}

@@ -32,14 +32,20 @@ const (
 	IssuedTrial  = jobargs.IssuedTrial
 	IssuedDevice = jobargs.IssuedDevice
 	IssuedGrant  = jobargs.IssuedGrant
+	// IssuedReferral and IssuedPromo: a referral bonus's or a promo
+	// code's days, for a user with no live subscription.
+	IssuedReferral = jobargs.IssuedReferral
+	IssuedPromo    = jobargs.IssuedPromo
+	IssuedMoved    = jobargs.IssuedMoved
 )
 
 // DeviceNotice is a newly issued device's config on its way to its user.
 type DeviceNotice struct {
 	User     wgbot.User
 	Delivery Delivery
-	Reason   string // IssuedTrial, IssuedDevice or IssuedGrant
+	Reason   string // IssuedTrial, IssuedDevice, IssuedGrant or IssuedMoved
 	Days     int    // for a grant: the days granted
+	Replaces int64  // for a moved device: the old peer, removed once the user confirms
 }
 
 // DeviceNotifier sends a newly issued device's config to its user. The
@@ -135,7 +141,7 @@ func (s *Service) DeliverIssued(ctx context.Context, args jobargs.DeviceIssued, 
 	if err != nil {
 		return err
 	}
-	notice := DeviceNotice{User: user, Reason: args.Reason, Days: args.Days, Delivery: d}
+	notice := DeviceNotice{User: user, Reason: args.Reason, Days: args.Days, Replaces: args.Replaces, Delivery: d}
 	sent, err := s.SendIssued(ctx, st.Peer.ID, func(ctx context.Context) error { return n.DeviceIssued(ctx, notice) })
 	if err == nil && !sent {
 		// Claimed by another sender meanwhile: look again after its lease.

@@ -28,7 +28,8 @@ func (s *Service) IssueDevice(ctx context.Context, user wgbot.User, days, device
 	if err != nil {
 		return Delivery{}, wgbot.Change{}, err
 	}
-	srv, err := s.pick(ctx)
+	peer.Overfill = true // paid or given by an operator: never refused for capacity
+	srv, err := s.pick(ctx, user.ID, 0)
 	if err != nil {
 		return Delivery{}, wgbot.Change{}, err
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,6 +49,9 @@ type Config struct {
 	// it every device goes to Server.
 	PickServers   bool
 	NodeDownAfter time.Duration
+	// MoveGrace is how long a device moved to another location keeps its
+	// old peer, unless the user removes it sooner (default 24h).
+	MoveGrace time.Duration
 }
 
 // Service applies the rules. Create it with New.
@@ -72,12 +76,14 @@ func New(store *postgres.Store, keys *secret.Keyring, apply Provisioner, cfg Con
 		servers: map[int64]wgbot.Server{cfg.Server.ID: cfg.Server}}
 }
 
-// pick is the server a new device goes to (Config.PickServers).
-func (s *Service) pick(ctx context.Context) (wgbot.Server, error) {
+// pick is the server a new device of userID goes to (Config.PickServers):
+// in the location of server `in`, or with 0 in the one the user chose, or
+// anywhere.
+func (s *Service) pick(ctx context.Context, userID, in int64) (wgbot.Server, error) {
 	if !s.cfg.PickServers {
 		return s.cfg.Server, nil
 	}
-	srv, err := s.store.PickServer(ctx, s.cfg.NodeDownAfter)
+	srv, err := s.store.PickServer(ctx, s.cfg.NodeDownAfter, userID, in)
 	if err != nil {
 		return srv, err
 	}
@@ -153,8 +159,10 @@ func (s *Service) TrialPlan() wgbot.Plan {
 }
 
 // Register records a user on first contact; repeated calls are harmless.
-func (s *Service) Register(ctx context.Context, u wgbot.User, referrerTelegramID int64) (wgbot.User, error) {
-	user, _, err := s.store.RegisterUser(ctx, u, referrerTelegramID)
+// referralCode is the code of the link the user came by ("": none): its
+// holder becomes the user's referrer, on first contact only.
+func (s *Service) Register(ctx context.Context, u wgbot.User, referralCode string) (wgbot.User, error) {
+	user, _, err := s.store.RegisterUser(ctx, u, referralCode)
 	return user, err
 }
 
@@ -175,7 +183,7 @@ func (s *Service) IssueTrial(ctx context.Context, user wgbot.User) (d Delivery, 
 	if err != nil {
 		return Delivery{}, err
 	}
-	srv, err := s.pick(ctx)
+	srv, err := s.pick(ctx, user.ID, 0)
 	if err != nil {
 		return Delivery{}, err
 	}
@@ -201,7 +209,7 @@ func (s *Service) AddDevice(ctx context.Context, user wgbot.User, name string) (
 	if err != nil {
 		return Delivery{}, err
 	}
-	srv, err := s.pick(ctx)
+	srv, err := s.pick(ctx, user.ID, 0)
 	if err != nil {
 		return Delivery{}, err
 	}
@@ -326,16 +334,27 @@ func (s *Service) Credit(ctx context.Context, c wgbot.Credit) (CreditResult, err
 	if err != nil {
 		return CreditResult{}, err
 	}
+	peer.Overfill = true // paid or given by an operator: never refused for capacity
 	// A payment is never refused for want of a server: with none healthy
 	// its device goes to this process's own, and waits for its node.
-	srv, err := s.pick(ctx)
+	srv, err := s.pick(ctx, c.UserID, 0)
+	if errors.Is(err, wgbot.ErrLocationDown) {
+		srv, err = s.pick(ctx, 0, 0)
+	}
 	if errors.Is(err, wgbot.ErrNoServer) {
 		srv, err = s.cfg.Server, nil
 	}
 	if err != nil {
 		return CreditResult{}, err
 	}
-	res, err := s.store.CreditPayment(ctx, c, srv.ID, peer, s.clock())
+	// The referrer's bonus issues a device if they have no live
+	// subscription; its config goes by its delivery job.
+	referrerPeer, _, _, err := s.newPeer("")
+	if err != nil {
+		return CreditResult{}, err
+	}
+	referrerPeer.Overfill = true
+	res, err := s.store.CreditPayment(ctx, c, srv.ID, peer, referrerPeer, s.clock())
 	if err != nil || res.Duplicate {
 		return CreditResult{CreditResult: res}, err
 	}
@@ -365,7 +384,8 @@ func (s *Service) Grant(ctx context.Context, user wgbot.User, days, devices int)
 	if err != nil {
 		return wgbot.Subscription{}, nil, err
 	}
-	srv, err := s.pick(ctx)
+	peer.Overfill = true // paid or given by an operator: never refused for capacity
+	srv, err := s.pick(ctx, user.ID, 0)
 	if err != nil {
 		return wgbot.Subscription{}, nil, err
 	}
@@ -546,6 +566,9 @@ func (s *Service) PaymentNotice(ctx context.Context, paymentID int64) (*PaymentN
 		return nil, err
 	}
 	out := &PaymentNotice{User: n.User, Subscription: n.Subscription}
+	if n.Kind != "" && n.Kind != wgbot.LedgerPayment {
+		out.Bonus = &Bonus{Kind: n.Kind, Invited: strings.HasPrefix(n.Key, "invited:"), Days: n.Days}
+	}
 	if n.Peer != nil {
 		ch, err := s.store.Revision(ctx, n.Peer.ServerID)
 		if err != nil {
@@ -572,6 +595,7 @@ type PaymentNotice struct {
 	User         wgbot.User
 	Subscription wgbot.Subscription
 	Delivery     *Delivery // the device this payment issued, if any
+	Bonus        *Bonus    // set when the credit was no payment but a bonus
 }
 
 // SubscriptionNotice loads a subscription and its user.

@@ -98,7 +98,7 @@ func setupWith(t *testing.T, subnet string, apply service.Provisioner, ss storeS
 }
 
 func (e *env) user(t testing.TB, telegramID int64) wgbot.User {
-	u, err := e.svc.Register(context.Background(), wgbot.User{TelegramID: telegramID, Language: "en"}, 0)
+	u, err := e.svc.Register(context.Background(), wgbot.User{TelegramID: telegramID, Language: "en"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,6 +176,9 @@ func waitAll(t *testing.T, cmds []*exec.Cmd) {
 func runChild(role string) error {
 	ctx := context.Background()
 	index, _ := strconv.Atoi(os.Getenv("CHILD_INDEX"))
+	if mine, err := runRevenueChild(ctx, role, index); mine {
+		return err
+	}
 	e, err := newEnv(ctx, os.Getenv("CHILD_DB"), os.Getenv("CHILD_SUBNET"), nil, storeSetup{})
 	if err != nil {
 		return err
@@ -195,7 +198,7 @@ func runChild(role string) error {
 				defer wg.Done()
 				sem <- struct{}{}
 				defer func() { <-sem }()
-				u, err := e.svc.Register(ctx, wgbot.User{TelegramID: first + int64(i)}, 0)
+				u, err := e.svc.Register(ctx, wgbot.User{TelegramID: first + int64(i)}, "")
 				if err == nil {
 					_, err = e.svc.IssueTrial(ctx, u)
 				}
@@ -231,7 +234,7 @@ func runChild(role string) error {
 			go func() {
 				defer wg.Done()
 				tg := int64(2_000_000 + index*1000 + g)
-				u, err := e.svc.Register(ctx, wgbot.User{TelegramID: tg}, 0)
+				u, err := e.svc.Register(ctx, wgbot.User{TelegramID: tg}, "")
 				if err != nil {
 					errs <- err
 					return
@@ -288,7 +291,7 @@ func TestOneTrialPerUser(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			u, err := e.svc.Register(ctx, wgbot.User{TelegramID: 42, Language: "en"}, 0)
+			u, err := e.svc.Register(ctx, wgbot.User{TelegramID: 42, Language: "en"}, "")
 			if err != nil {
 				t.Error(err)
 				return

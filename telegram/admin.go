@@ -36,6 +36,12 @@ func (b *Bot) onAdminCommand(ctx context.Context, r *request, cmd, args string) 
 		b.adminBroadcast(ctx, r, args)
 	case "refund":
 		b.adminRefund(ctx, r, args)
+	case "promoadd":
+		b.adminPromoAdd(ctx, r, args)
+	case "promos":
+		b.adminPromos(ctx, r)
+	case "promooff":
+		b.adminPromoOff(ctx, r, args)
 	default:
 		return false
 	}
@@ -82,7 +88,7 @@ func (b *Bot) adminStats(ctx context.Context, r *request) {
 		servers = append(servers, line)
 	}
 	parts := []string{b.t.get(r.lang, mStatsNow, st.Users, st.ActiveSubscriptions, st.ActiveTrials, st.ExpiringSoon,
-		st.PendingPayments, strings.Join(servers, "\n"))}
+		st.PendingPayments, strings.Join(servers, "\n")) + "\n" + b.t.get(r.lang, mStatsPromos, st.PromoCodes, st.ActivePromoCodes)}
 	for i, w := range st.Windows {
 		if i >= len(statsWindows) {
 			break
@@ -98,8 +104,16 @@ func (b *Bot) adminStats(ctx context.Context, r *request) {
 		if w.TrialsStarted > 0 {
 			conversion = strconv.FormatInt(100*w.TrialsConverted/w.TrialsStarted, 10) + "%"
 		}
+		var discounts []string
+		for _, d := range w.Discounts {
+			discounts = append(discounts, b.t.get(r.lang, mStatsRevenue, d.Provider, formatAmount(d.Amount, d.Currency)))
+		}
+		if len(discounts) == 0 {
+			discounts = append(discounts, b.t.get(r.lang, mAdminRevenueNone))
+		}
 		parts = append(parts, b.t.get(r.lang, mStatsWindow, b.t.get(r.lang, statsWindows[i]), w.NewUsers, w.TrialsStarted,
-			w.TrialsConverted, w.TrialsStarted, conversion, w.Payments, w.FailedPayments, strings.Join(revenue, "\n")))
+			w.TrialsConverted, w.TrialsStarted, conversion, w.Payments, w.FailedPayments, strings.Join(revenue, "\n"))+"\n"+
+			b.t.get(r.lang, mStatsRevenueExtra, strings.Join(discounts, "\n"), w.Referred, w.ReferralBonuses, w.PromoRedemptions))
 	}
 	if len(st.TopConsumers) > 0 {
 		var top []string
@@ -193,8 +207,12 @@ func (b *Bot) adminUser(ctx context.Context, r *request, args string) {
 		if p.RefundedAt != nil {
 			status = b.t.get(r.lang, mAdminPaidRefunded, formatDate(p.AppliedAt), formatDate(*p.RefundedAt))
 		}
+		amount := formatAmount(p.Amount, p.Currency)
+		if p.Currency == "" {
+			amount = "—" // a referral bonus or promo days: no money
+		}
 		payments = append(payments, b.t.get(r.lang, mAdminUserPayment, p.Provider, p.ProviderPaymentID,
-			formatAmount(p.Amount, p.Currency), b.t.days(r.lang, p.Days), status))
+			amount, b.t.days(r.lang, p.Days), status))
 	}
 	text := joinText(
 		b.t.get(r.lang, mAdminUser, u.TelegramID, u.Username, u.FirstName, u.Language, formatDate(u.CreatedAt), yesNo(u.BlockedBot), yesNo(u.Banned)),

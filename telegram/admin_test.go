@@ -51,7 +51,7 @@ func TestAdminCommands(t *testing.T) {
 		n++
 		return h.waitMessages(adminID, n)[n-1].Text
 	}
-	if got := ask("/stats"); !strings.Contains(got, "Users in total: 2\nLive subscriptions: 1 (of them live trials: 1)") || !strings.HasSuffix(got, "by provider:\n• none") {
+	if got := ask("/stats"); !strings.Contains(got, "Users in total: 2\nLive subscriptions: 1 (of them live trials: 1)") || !strings.HasSuffix(got, "by provider:\n• none\n"+text(langEN, mStatsRevenueExtra, text(langEN, mAdminRevenueNone), 0, 0, 0)) {
 		t.Errorf("/stats = %q", got)
 	}
 	if got := ask("/user @user5101"); !strings.HasPrefix(got, "User id 5101 (@user5101, User5101)") || !strings.Contains(got, "Subscriptions:\n• free trial, active ✅, ") {

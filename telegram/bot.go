@@ -36,6 +36,10 @@ type Config struct {
 	WebhookURL    string
 	WebhookSecret string
 
+	// Username is the bot's @username (without @), for referral links;
+	// empty asks Telegram (getMe) the first time a link is shown.
+	Username string
+
 	AdminIDs       []int64 // Telegram ids allowed to run admin commands
 	SupportContact string  // shown by Help and /paysupport, e.g. "@acme_support"
 
@@ -199,6 +203,7 @@ type Bot struct {
 	room     chan struct{}    // one token per task at the gate: bounds them all
 	now      func() time.Time // the gate's clock; tests stop it
 	running  atomic.Bool
+	me       atomic.Pointer[string] // the bot's username, once getMe told it
 
 	// modeSet is true once Run has set the update mode; until then
 	// modeErr holds the last failure, for Ready.
@@ -364,6 +369,8 @@ func (b *Bot) setCommands(ctx context.Context) {
 			{Command: "help", Description: b.t.get(lang, mCmdHelp)},
 			{Command: "lang", Description: b.t.get(lang, mCmdLang)},
 			{Command: "paysupport", Description: b.t.get(lang, mCmdPaySupport)},
+			{Command: "promo", Description: b.t.get(lang, mCmdPromo)},
+			{Command: "invite", Description: b.t.get(lang, mCmdInvite)},
 		}
 		code := lang
 		if lang == langEN {

@@ -31,7 +31,7 @@ func TestBroadcast(t *testing.T) {
 	for i := range n {
 		u := user(int64(10000+i), "en")
 		h.tg.AddUser(u)
-		if _, err := h.svc.Register(h.ctx, wgbot.User{TelegramID: u.ID, FirstName: u.FirstName, Language: "en"}, 0); err != nil {
+		if _, err := h.svc.Register(h.ctx, wgbot.User{TelegramID: u.ID, FirstName: u.FirstName, Language: "en"}, ""); err != nil {
 			t.Fatal(err)
 		}
 		users = append(users, u.ID)

@@ -28,6 +28,12 @@ const (
 	actHelp
 	actLanguages // lang
 	actLanguage  // lang:<en|ru>
+	// Locations, offered only when there are several. A location travels
+	// as the id of one of its servers (0 or "any": wherever there is room).
+	actLocation   // loc:<t|d|p>:<server id|any>: picked for a trial, a new device, or purchases
+	actLocations  // loc: where purchases' devices go, asked from the plans
+	actDeviceMove // dev:mv:<peer id>: asks where to
+	actMoveTo     // loc:m:<peer id>:<server id>
 
 	// Admins' buttons (adminActions); refused for anyone else.
 	actAdminRevoke       // adm:rv:<telegram id>:<subscription id>: a confirmed /revoke
@@ -35,6 +41,9 @@ const (
 	actBroadcastAudience // bc:aud:<audience>: Send to it is offered
 	actBroadcastSend     // bc:send:<audience>
 	actAdminBan          // adm:ban:<telegram id>:<subscription id>: a confirmed /ban
+
+	actInvite // invite: the user's referral link
+	actPromo  // promo: how to enter a promo code
 )
 
 // adminActions are the buttons only an admin may press, named one by one:
@@ -60,6 +69,10 @@ type callback struct {
 	telegramID int64
 	subID      int64
 	audience   wgbot.Audience
+	// serverID names a location (0: any); then is what the pick is for:
+	// pickTrial, pickDevice or pickPlans.
+	serverID int64
+	then     string
 	// fresh opens the screen as a new message instead of in place of the
 	// pressed one: buttons under a delivered config or a notification must
 	// not overwrite it. Only menu, buy and sub take it (a "!" suffix).
@@ -125,6 +138,21 @@ func (c callback) data() string {
 		return "bc:aud:" + string(c.audience)
 	case actBroadcastSend:
 		return "bc:send:" + string(c.audience)
+	case actInvite:
+		return "invite"
+	case actPromo:
+		return "promo"
+	case actLocations:
+		return "loc"
+	case actLocation:
+		if c.serverID == 0 {
+			return "loc:" + c.then + ":any"
+		}
+		return "loc:" + c.then + ":" + strconv.FormatInt(c.serverID, 10)
+	case actDeviceMove:
+		return "dev:mv:" + strconv.FormatInt(c.peerID, 10)
+	case actMoveTo:
+		return "loc:m:" + strconv.FormatInt(c.peerID, 10) + ":" + strconv.FormatInt(c.serverID, 10)
 	}
 	panic("telegram: callback data for unknown action " + strconv.Itoa(int(c.act)))
 }
@@ -146,7 +174,8 @@ func parseCallback(data string) (callback, bool) {
 	parts := strings.Split(data, ":")
 	switch len(parts) {
 	case 1:
-		simple := map[string]action{"menu": actMenu, "trial": actTrial, "buy": actBuy, "sub": actSubscription, "help": actHelp, "lang": actLanguages}
+		simple := map[string]action{"menu": actMenu, "trial": actTrial, "buy": actBuy, "sub": actSubscription, "help": actHelp, "lang": actLanguages,
+			"invite": actInvite, "promo": actPromo, "loc": actLocations}
 		if act, ok := simple[parts[0]]; ok {
 			return callback{act: act}, true
 		}
@@ -167,19 +196,34 @@ func parseCallback(data string) (callback, bool) {
 			if planNamePattern.MatchString(parts[2]) {
 				return callback{act: actPlan, plan: parts[2]}, true
 			}
-		case "dev:cfg", "dev:rm", "dev:rmok", "dev:ren":
+		case "dev:cfg", "dev:rm", "dev:rmok", "dev:ren", "dev:mv":
 			id, ok := parseID(parts[2])
 			if !ok {
 				return callback{}, false
 			}
-			act := map[string]action{"cfg": actDeviceConfig, "rm": actDeviceRemove, "rmok": actDeviceRemoved, "ren": actDeviceRename}[parts[1]]
+			act := map[string]action{"cfg": actDeviceConfig, "rm": actDeviceRemove, "rmok": actDeviceRemoved, "ren": actDeviceRename, "mv": actDeviceMove}[parts[1]]
 			return callback{act: act, peerID: id}, true
+		case "loc:" + pickTrial, "loc:" + pickDevice, "loc:" + pickPlans:
+			if parts[2] == "any" {
+				return callback{act: actLocation, then: parts[1]}, true
+			}
+			if id, ok := parseID(parts[2]); ok {
+				return callback{act: actLocation, then: parts[1], serverID: id}, true
+			}
 		case "bc:aud", "bc:send":
 			if a := wgbot.Audience(parts[2]); slices.Contains(wgbot.Audiences(), a) {
 				return callback{act: map[string]action{"aud": actBroadcastAudience, "send": actBroadcastSend}[parts[1]], audience: a}, true
 			}
 		}
 	case 4:
+		if parts[0] == "loc" && parts[1] == "m" {
+			peer, ok := parseID(parts[2])
+			srv, srvOK := parseID(parts[3])
+			if ok && srvOK {
+				return callback{act: actMoveTo, peerID: peer, serverID: srv}, true
+			}
+			return callback{}, false
+		}
 		if parts[0] == "adm" && (parts[1] == "rv" || parts[1] == "ban") {
 			id, ok := parseID(parts[2])
 			sub, subOK := parseID(parts[3])

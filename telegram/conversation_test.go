@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"net/netip"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -158,7 +159,17 @@ func TestLanguageAndReferrer(t *testing.T) {
 	ann, boris := user(1101, "en"), user(1102, "ru-RU")
 	h.tg.SendText(ann, "/start")
 	h.waitMessages(ann.ID, 1)
-	h.tg.SendText(boris, "/start ref_"+strconv.FormatInt(ann.ID, 10))
+	// Ann's link, from "Invite friends": a code, not her Telegram id.
+	h.tg.SendText(ann, "/invite")
+	invite := h.waitMessages(ann.ID, 2)[1].Text
+	link := regexp.MustCompile(`https://t\.me/[A-Za-z0-9_]+\?start=ref_([a-z0-9]+)`).FindStringSubmatch(invite)
+	if link == nil || strings.Contains(link[1], strconv.FormatInt(ann.ID, 10)) {
+		t.Fatalf("invite screen without a referral link by code: %q", invite)
+	}
+	// A link with a Telegram id, the old form, refers nobody.
+	h.tg.SendText(user(1105, ""), "/start ref_"+strconv.FormatInt(ann.ID, 10))
+	h.waitMessages(1105, 1)
+	h.tg.SendText(boris, "/start ref_"+link[1])
 	hello := h.waitMessages(boris.ID, 1)[0]
 	if !strings.HasPrefix(hello.Text, "Привет, User1102!") {
 		t.Errorf("Russian welcome = %q", hello.Text)
@@ -183,16 +194,26 @@ func TestLanguageAndReferrer(t *testing.T) {
 	if lang != langEN {
 		t.Errorf("stored language %q after /lang, want en", lang)
 	}
-	// A self-referral or a malformed one records nothing.
+	// A self-referral, a second /start by a link, or a malformed one
+	// records nothing.
+	h.tg.SendText(ann, "/start ref_"+link[1])
+	h.waitMessages(ann.ID, 3)
 	carl := user(1103, "")
-	h.tg.SendText(carl, "/start ref_1103")
-	h.tg.SendText(user(1104, ""), "/start ref_-5")
+	h.tg.SendText(carl, "/start")
 	h.waitMessages(carl.ID, 1)
+	h.tg.SendText(carl, "/start ref_"+link[1])
+	h.tg.SendText(user(1104, ""), "/start ref_-5")
+	h.waitMessages(carl.ID, 2)
 	h.waitMessages(1104, 1)
 	var refs int
 	h.queryRow(`SELECT count(*) FROM users WHERE referrer_id IS NOT NULL`, nil, &refs)
 	if refs != 1 {
 		t.Errorf("%d users with a referrer, want 1", refs)
+	}
+	// Ann's screen counts Boris, in her language's plural form.
+	h.tg.SendText(ann, "/invite")
+	if got := h.waitMessages(ann.ID, 4)[3].Text; !strings.Contains(got, text(langEN, mInviteStats, "1 friend", 0, "0 days")) {
+		t.Errorf("invite screen after one friend joined: %q", got)
 	}
 }
 

@@ -128,7 +128,7 @@ func TestHelpAndCommands(t *testing.T) {
 		for _, c := range h.tg.Commands(lang) {
 			names = append(names, c.Command)
 		}
-		if strings.Join(names, " ") != "start help lang paysupport" {
+		if strings.Join(names, " ") != "start help lang paysupport promo invite" {
 			t.Errorf("commands for %q: %v", lang, names)
 		}
 	}

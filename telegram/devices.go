@@ -42,12 +42,20 @@ func (b *Bot) showSubscription(ctx context.Context, r *request, notice string) {
 	}
 	var lines []string
 	var rows [][]models.InlineKeyboardButton
+	locs := b.locations(ctx, r)
 	for _, p := range devices {
-		line := mDeviceLine
-		if p.Status != wgbot.PeerActive {
-			line = mDeviceOff
+		name := p.Name
+		if where := locationName(locs, p.ServerID); where != "" {
+			name = b.t.get(r.lang, mDeviceWhere, p.Name, where)
 		}
-		lines = append(lines, b.t.get(r.lang, line, p.Name, p.IP))
+		switch {
+		case !p.RetireAt.IsZero():
+			lines = append(lines, b.t.get(r.lang, mDeviceRetiring, name, p.IP, b.until(r.lang, p.RetireAt)))
+		case p.Status != wgbot.PeerActive:
+			lines = append(lines, b.t.get(r.lang, mDeviceOff, name, p.IP))
+		default:
+			lines = append(lines, b.t.get(r.lang, mDeviceLine, name, p.IP))
+		}
 		if u, ok := usage[p.ID]; ok {
 			lines = append(lines, b.usageLine(r.lang, u))
 		}
@@ -56,6 +64,9 @@ func (b *Bot) showSubscription(ctx context.Context, r *request, notice string) {
 			button(b.t.get(r.lang, mBtnDeviceRename), callback{act: actDeviceRename, peerID: p.ID}),
 			button(b.t.get(r.lang, mBtnDeviceRemove, p.Name), callback{act: actDeviceRemove, peerID: p.ID}),
 		))
+		if locs != nil && p.Status == wgbot.PeerActive && p.RetireAt.IsZero() {
+			rows = append(rows, row(button(b.t.get(r.lang, mBtnMoveDevice, p.Name), callback{act: actDeviceMove, peerID: p.ID})))
+		}
 	}
 	active := sub.Status == wgbot.SubscriptionActive
 	if active && len(devices) < sub.DeviceLimit {
@@ -177,11 +188,19 @@ func (b *Bot) resend(ctx context.Context, r *request, d service.Delivery, intro 
 }
 
 func (b *Bot) addDevice(ctx context.Context, r *request) {
+	if b.askLocation(ctx, r, pickDevice, actSubscription) {
+		return
+	}
+	b.addDeviceNow(ctx, r)
+}
+
+// addDeviceNow adds the device where the user's location says.
+func (b *Bot) addDeviceNow(ctx context.Context, r *request) {
 	b.answer(ctx, r, "", false)
 	// The store numbers it: device-N, never a name the user had.
 	d, err := b.svc.AddDevice(ctx, r.user, "")
 	if err != nil {
-		b.fail(ctx, r, "add device", err, b.backTo(r.lang, actSubscription))
+		b.failIssue(ctx, r, "add device", err, pickDevice, actSubscription, b.backTo(r.lang, actSubscription))
 		return
 	}
 	b.sendIssued(ctx, service.DeviceNotice{User: r.user, Delivery: d, Reason: service.IssuedDevice})
@@ -271,6 +290,13 @@ func (b *Bot) onText(ctx context.Context, r *request, text string) {
 		b.logFailure(ctx, "read pending rename", r.user.TelegramID, err)
 	}
 	if peerID == 0 {
+		// A plain message that could be a promo code is tried as one
+		// (the Promo code button asks for it so); anything else, or a
+		// code that does not exist, opens the menu.
+		if code := wgbot.NormalizePromoCode(text); wgbot.ValidPromoCode(code) {
+			b.redeemPromo(ctx, r, code, true)
+			return
+		}
 		b.showMenu(ctx, r, "")
 		return
 	}

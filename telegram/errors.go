@@ -17,6 +17,11 @@ var reasonTexts = map[string]msg{
 	wgbot.ErrNoSubscription.Reason:  mErrNoSub,
 	wgbot.ErrNoFreeAddress.Reason:   mErrNoAddress,
 	wgbot.ErrNoServer.Reason:        mErrNoServer,
+	wgbot.ErrLocationDown.Reason:    mErrLocationDown,
+	wgbot.ErrServerFull.Reason:      mErrNoAddress,
+	wgbot.ErrUnknownLocation.Reason: mOutdated,
+	wgbot.ErrMoveInProgress.Reason:  mErrMoveInProgress,
+	wgbot.ErrSameLocation.Reason:    mErrSameLocation,
 	wgbot.ErrBanned.Reason:          mErrBanned,
 	wgbot.ErrApplyFailed.Reason:     mErrApplyFailed,
 	wgbot.ErrOrderClosed.Reason:     mErrOrderClosed,
@@ -28,6 +33,13 @@ var reasonTexts = map[string]msg{
 	wgbot.ErrPaymentMismatch.Reason: mErrMismatch,
 	wgbot.ErrDeviceName.Reason:      mErrDeviceName,
 	wgbot.ErrDeviceNameTaken.Reason: mErrDeviceNameTaken,
+	wgbot.ErrPromoNotFound.Reason:   mErrPromoNotFound,
+	wgbot.ErrPromoExpired.Reason:    mErrPromoExpired,
+	wgbot.ErrPromoDisabled.Reason:   mErrPromoDisabled,
+	wgbot.ErrPromoUsedUp.Reason:     mErrPromoUsedUp,
+	wgbot.ErrPromoRepeated.Reason:   mErrPromoRepeated,
+	wgbot.ErrPromoNewOnly.Reason:    mErrPromoNewOnly,
+	wgbot.ErrPromoPending.Reason:    mErrPromoPending,
 }
 
 // kindTexts is what a user is told for an error of a kind with no

@@ -2,6 +2,7 @@ package telegram
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -35,7 +36,7 @@ func newFakeService() *fakeService {
 // errNeedsDatabase is what the fake answers for money and peers.
 var errNeedsDatabase = wgbot.Errorf(wgbot.EInternal, "", "fakeService: this flow runs on PostgreSQL (newHarness without fake)")
 
-func (f *fakeService) Register(_ context.Context, u wgbot.User, referrerTelegramID int64) (wgbot.User, error) {
+func (f *fakeService) Register(_ context.Context, u wgbot.User, referralCode string) (wgbot.User, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if old, ok := f.users[u.TelegramID]; ok {
@@ -45,8 +46,10 @@ func (f *fakeService) Register(_ context.Context, u wgbot.User, referrerTelegram
 	}
 	f.lastID++
 	u.ID, u.CreatedAt = f.lastID, time.Now().UTC()
-	if ref, ok := f.users[referrerTelegramID]; ok && referrerTelegramID != u.TelegramID {
-		u.ReferrerID = ref.ID
+	for _, ref := range f.users {
+		if referralCode != "" && fakeReferralCode(ref) == referralCode {
+			u.ReferrerID = ref.ID
+		}
 	}
 	f.users[u.TelegramID] = u
 	return u, nil
@@ -212,4 +215,53 @@ func (f *fakeService) StopRename(context.Context, wgbot.User) error { return nil
 
 func (f *fakeService) RenameDevice(context.Context, wgbot.User, int64, string) (string, error) {
 	return "", errNeedsDatabase
+}
+
+// fakeReferralCode is a user's referral code in the fake: derived, not
+// stored, and not their Telegram id.
+func fakeReferralCode(u wgbot.User) string { return fmt.Sprintf("code%06d", u.ID) }
+
+func (f *fakeService) Referral(_ context.Context, user wgbot.User) (wgbot.ReferralStats, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := wgbot.ReferralStats{Code: fakeReferralCode(user), BonusActive: true}
+	for _, u := range f.users {
+		if u.ReferrerID == user.ID {
+			st.Invited++
+		}
+	}
+	return st, nil
+}
+
+func (f *fakeService) ReferralBonus() wgbot.ReferralBonus {
+	return wgbot.ReferralBonus{ReferrerDays: 7, InvitedDays: 3}
+}
+
+func (f *fakeService) RedeemPromo(context.Context, wgbot.User, string) (service.PromoResult, error) {
+	return service.PromoResult{}, wgbot.ErrPromoNotFound
+}
+
+func (f *fakeService) PendingDiscount(context.Context, wgbot.User) (*wgbot.Discount, error) {
+	return nil, nil
+}
+
+func (f *fakeService) CreatePromo(context.Context, wgbot.Promo) (wgbot.Promo, error) {
+	return wgbot.Promo{}, errNeedsDatabase
+}
+
+func (f *fakeService) Promos(context.Context) ([]wgbot.Promo, error) { return nil, errNeedsDatabase }
+
+func (f *fakeService) DisablePromo(context.Context, string) (wgbot.Promo, error) {
+	return wgbot.Promo{}, errNeedsDatabase
+}
+
+// One host: no locations to choose.
+func (f *fakeService) Locations(context.Context) ([]wgbot.Location, error) { return nil, nil }
+
+func (f *fakeService) SetLocation(context.Context, wgbot.User, int64) (string, error) {
+	return "", wgbot.ErrUnknownLocation
+}
+
+func (f *fakeService) MoveDevice(context.Context, wgbot.User, int64, int64) (service.Delivery, error) {
+	return service.Delivery{}, errNeedsDatabase
 }

@@ -71,7 +71,7 @@ func (b *Bot) handleUpdate(ctx context.Context, upd *models.Update) {
 func (b *Bot) userFor(ctx context.Context, from *models.User) (wgbot.User, error) {
 	u, err := b.svc.UserByTelegramID(ctx, from.ID)
 	if errors.Is(err, wgbot.ErrUserNotFound) {
-		return b.register(ctx, from, 0)
+		return b.register(ctx, from, "")
 	}
 	if err != nil {
 		return u, err
@@ -80,10 +80,10 @@ func (b *Bot) userFor(ctx context.Context, from *models.User) (wgbot.User, error
 	return u, nil
 }
 
-func (b *Bot) register(ctx context.Context, from *models.User, referrer int64) (wgbot.User, error) {
+func (b *Bot) register(ctx context.Context, from *models.User, referralCode string) (wgbot.User, error) {
 	u, err := b.svc.Register(ctx, wgbot.User{
 		TelegramID: from.ID, Username: from.Username, FirstName: from.FirstName, Language: normalizeLang(from.LanguageCode),
-	}, referrer)
+	}, referralCode)
 	if err != nil {
 		return u, err
 	}
@@ -162,7 +162,7 @@ func (b *Bot) onMessage(ctx context.Context, m *models.Message) {
 		err  error
 	)
 	if cmd == "start" {
-		user, err = b.register(ctx, m.From, referrerOf(args))
+		user, err = b.register(ctx, m.From, referralCodeOf(args))
 	} else {
 		user, err = b.userFor(ctx, m.From)
 	}
@@ -188,6 +188,14 @@ func (b *Bot) onMessage(ctx context.Context, m *models.Message) {
 		_ = b.sendText(ctx, r.chatID, b.t.get(r.lang, mPaySupport, b.support(r.lang)), b.supportKeyboard(r.lang))
 	case "lang":
 		b.showLanguages(ctx, r)
+	case "promo":
+		if args == "" {
+			b.askPromo(ctx, r)
+		} else {
+			b.redeemPromo(ctx, r, args, false)
+		}
+	case "invite":
+		b.showInvite(ctx, r)
 	default:
 		// An admin command from anyone else is just an unknown command:
 		// the answer must not reveal that it exists.
@@ -195,19 +203,6 @@ func (b *Bot) onMessage(ctx context.Context, m *models.Message) {
 			_ = b.sendText(ctx, r.chatID, b.t.get(r.lang, mUnknownCommand, cmd), b.backTo(r.lang, actMenu))
 		}
 	}
-}
-
-// referrerOf reads the deep-link payload of "/start ref_<telegram id>".
-func referrerOf(payload string) int64 {
-	rest, ok := strings.CutPrefix(payload, "ref_")
-	if !ok {
-		return 0
-	}
-	id, ok := parseID(rest)
-	if !ok {
-		return 0
-	}
-	return id
 }
 
 func (b *Bot) onCallback(ctx context.Context, q *models.CallbackQuery) {
@@ -262,6 +257,16 @@ func (b *Bot) onCallback(ctx context.Context, q *models.CallbackQuery) {
 		b.setLanguage(ctx, r, c.lang)
 	case actTrial:
 		b.issueTrial(ctx, r)
+	case actLocation:
+		b.pickLocation(ctx, r, c)
+	case actLocations:
+		if !b.askLocation(ctx, r, pickPlans, actBuy) {
+			b.showPlans(ctx, r)
+		}
+	case actDeviceMove:
+		b.askMove(ctx, r, c.peerID)
+	case actMoveTo:
+		b.moveDevice(ctx, r, c.peerID, c.serverID)
 	case actBuy:
 		b.showPlans(ctx, r)
 	case actPlan:
@@ -292,6 +297,10 @@ func (b *Bot) onCallback(ctx context.Context, q *models.CallbackQuery) {
 		b.broadcastAudience(ctx, r, c.audience)
 	case actBroadcastSend:
 		b.broadcastSend(ctx, r, c.audience)
+	case actInvite:
+		b.showInvite(ctx, r)
+	case actPromo:
+		b.askPromo(ctx, r)
 	}
 }
 
@@ -437,6 +446,14 @@ func (b *Bot) setLanguage(ctx context.Context, r *request, lang string) {
 }
 
 func (b *Bot) issueTrial(ctx context.Context, r *request) {
+	if b.askLocation(ctx, r, pickTrial, actMenu) {
+		return
+	}
+	b.issueTrialNow(ctx, r)
+}
+
+// issueTrialNow issues the trial where the user's location says.
+func (b *Bot) issueTrialNow(ctx context.Context, r *request) {
 	// Issuing waits for the VPN server; stop the button's spinner first.
 	b.answer(ctx, r, "", false)
 	d, err := b.svc.IssueTrial(ctx, r.user)
@@ -444,7 +461,7 @@ func (b *Bot) issueTrial(ctx context.Context, r *request) {
 		return
 	}
 	if err != nil {
-		b.fail(ctx, r, "issue trial", err, b.buyKeyboard(r.lang))
+		b.failIssue(ctx, r, "issue trial", err, pickTrial, actMenu, b.buyKeyboard(r.lang))
 		return
 	}
 	b.sendIssued(ctx, service.DeviceNotice{User: r.user, Delivery: d, Reason: service.IssuedTrial})

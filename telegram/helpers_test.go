@@ -90,6 +90,10 @@ type harnessOptions struct {
 	// renewalGrace is the store's RenewalGrace; 0: renewals always restore.
 	renewalGrace time.Duration
 	clock        func() time.Time // the service's clock; default time.Now
+	referral     wgbot.ReferralBonus
+	// locations spreads devices over servers with nodes, as serve does in
+	// node mode; the test adds the servers.
+	locations bool
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -117,8 +121,8 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	} else {
 		stack := servicetest.New(t, servicetest.Options{
 			Jobs: true, Key: bytes.Repeat([]byte{5}, 32), Apply: o.apply, Log: log,
-			Store: postgres.Options{RenewalGrace: o.renewalGrace}, Now: o.clock,
-			Config: service.Config{Keepalive: 25, ApplyWait: o.applyWait},
+			Store: postgres.Options{RenewalGrace: o.renewalGrace, Referral: o.referral}, Now: o.clock,
+			Config: service.Config{Keepalive: 25, ApplyWait: o.applyWait, PickServers: o.locations, NodeDownAfter: 30 * time.Second},
 		})
 		h.pool, h.store, h.svc = stack.Pool, stack.Store, stack.Service
 		svc, cfg.Broadcasts = stack.Service, stack.Store

@@ -135,14 +135,32 @@ const (
 	mDeviceRenamed     msg = "device_renamed"
 
 	// What a failed request tells the user (see userError).
-	mErrTrialUsed       msg = "err_trial_used"
-	mErrHasAccess       msg = "err_has_access"
-	mErrTrialOff        msg = "err_trial_disabled"
-	mErrDeviceLimit     msg = "err_device_limit"
-	mErrNoSub           msg = "err_no_subscription"
-	mErrNotFound        msg = "err_not_found"
-	mErrNoAddress       msg = "err_no_free_address"
-	mErrNoServer        msg = "err_no_server"
+	mErrTrialUsed   msg = "err_trial_used"
+	mErrHasAccess   msg = "err_has_access"
+	mErrTrialOff    msg = "err_trial_disabled"
+	mErrDeviceLimit msg = "err_device_limit"
+	mErrNoSub       msg = "err_no_subscription"
+	mErrNotFound    msg = "err_not_found"
+	mErrNoAddress   msg = "err_no_free_address"
+	mErrNoServer    msg = "err_no_server"
+	// Locations: shown only when there are several.
+	mErrLocationDown    msg = "err_location_down"
+	mErrMoveInProgress  msg = "err_move_in_progress"
+	mErrSameLocation    msg = "err_same_location"
+	mPickLocation       msg = "pick_location"
+	mPickMoveLocation   msg = "pick_move_location"
+	mBtnLocation        msg = "btn_location"
+	mBtnLocationDown    msg = "btn_location_down"
+	mBtnAnyLocation     msg = "btn_any_location"
+	mBtnChooseLocation  msg = "btn_choose_location"
+	mBtnMoveDevice      msg = "btn_move_device"
+	mLocationSet        msg = "location_set"
+	mLocationAny        msg = "location_any"
+	mDeviceWhere        msg = "device_where"
+	mDeviceRetiring     msg = "device_retiring"
+	mMoved              msg = "moved"
+	mMovedConfirm       msg = "moved_confirm"
+	mBtnRemoveOld       msg = "btn_remove_old"
 	mErrBanned          msg = "err_banned"
 	mErrApplyFailed     msg = "err_apply_failed"
 	mErrOrderClosed     msg = "err_order_closed"
@@ -231,6 +249,48 @@ const (
 	mUsageRefund    msg = "usage_refund"
 	mUsageBan       msg = "usage_ban"
 	mUsageUnban     msg = "usage_unban"
+	// Referrals and promo codes.
+	mBtnInvite          msg = "btn_invite"
+	mBtnPromo           msg = "btn_promo"
+	mCmdPromo           msg = "cmd_promo"
+	mCmdInvite          msg = "cmd_invite"
+	mInvite             msg = "invite"
+	mInviteBoth         msg = "invite_both"
+	mInviteReferrer     msg = "invite_referrer"
+	mInviteInvited      msg = "invite_invited"
+	mInviteStats        msg = "invite_stats"
+	mFriendsOne         msg = "friends_one"
+	mFriendsFew         msg = "friends_few"
+	mFriendsMany        msg = "friends_many"
+	mBonusReferrer      msg = "bonus_referrer"
+	mBonusInvited       msg = "bonus_invited"
+	mPromoAsk           msg = "promo_ask"
+	mPromoWaiting       msg = "promo_waiting"
+	mPromoDays          msg = "promo_days"
+	mPromoDiscount      msg = "promo_discount"
+	mPromoIssued        msg = "promo_issued"
+	mPromoPlans         msg = "promo_plans"
+	mPromoPercent       msg = "promo_percent"
+	mErrPromoNotFound   msg = "err_promo_not_found"
+	mErrPromoExpired    msg = "err_promo_expired"
+	mErrPromoDisabled   msg = "err_promo_disabled"
+	mErrPromoUsedUp     msg = "err_promo_used_up"
+	mErrPromoRepeated   msg = "err_promo_repeated"
+	mErrPromoNewOnly    msg = "err_promo_new_only"
+	mErrPromoPending    msg = "err_promo_pending"
+	mStatsRevenueExtra  msg = "stats_revenue_extra"
+	mStatsPromos        msg = "stats_promos"
+	mAdminPromoAdded    msg = "admin_promo_added"
+	mAdminPromos        msg = "admin_promos"
+	mAdminPromoDisabled msg = "admin_promo_disabled"
+	mPromoLine          msg = "promo_line"
+	mPromoNewOnly       msg = "promo_new_only"
+	mPromoUntil         msg = "promo_until"
+	mPromoOff           msg = "promo_off"
+	mPromoExpired       msg = "promo_expired"
+	mWrongPromo         msg = "wrong_promo"
+	mUsagePromoAdd      msg = "usage_promo_add"
+	mUsagePromoOff      msg = "usage_promo_off"
 
 	// Traffic (issue 19): under each device, when it last connected and
 	// its traffic this month; the connection check's tip.
@@ -276,7 +336,7 @@ func catalogue() map[string]map[msg]string {
 			mBtnHelp:         "❓ Help",
 			mBtnLanguage:     "🌐 Language",
 			mBtnBack:         "« Back",
-			mHelp:            "How it works:\n• Free trial: %s of VPN on one device, once.\n• Buy: choose a plan and pay with Telegram Stars or another method.\n• My subscription: expiry date, devices, configs and QR codes.\n\nCommands: /start opens the menu, /lang changes the language, /paysupport helps with payments.\n\nSupport: %s",
+			mHelp:            "How it works:\n• Free trial: %s of VPN on one device, once.\n• Buy: choose a plan and pay with Telegram Stars or another method.\n• My subscription: expiry date, devices, configs and QR codes.\n\nCommands: /start opens the menu, /lang changes the language, /paysupport helps with payments, /promo CODE enters a promo code, /invite gives your link for inviting friends.\n\nSupport: %s",
 			mPaySupport:      "Questions about a payment or a refund? Write to %s and include the date of the payment; for Telegram Stars also the transaction ID from the receipt.",
 			mSupportDefault:  "the bot's administrator",
 			mBtnSupport:      "✉️ Write to support",
@@ -368,6 +428,23 @@ func catalogue() map[string]map[msg]string {
 			mErrNotFound:        "Not found.",
 			mErrNoAddress:       "The server is full right now. Please try again later.",
 			mErrNoServer:        "Our VPN servers are down or full right now, so no new device can be set up. Please try again later.",
+			mErrLocationDown:    "This location is down or full right now. Pick another one:",
+			mErrMoveInProgress:  "A device you moved is still waiting for its old config to be removed. Remove it under “My subscription” first, or wait a day.",
+			mErrSameLocation:    "This device is already there.",
+			mPickLocation:       "Where should your VPN be? Pick a location:",
+			mPickMoveLocation:   "Move %s to which location? You get a new config; the old one keeps working until you remove it.",
+			mBtnLocation:        "📍 %s",
+			mBtnLocationDown:    "📍 %s (down)",
+			mBtnAnyLocation:     "⚡ Any, the fastest to set up",
+			mBtnChooseLocation:  "📍 Choose a location",
+			mBtnMoveDevice:      "📍 Move %s",
+			mLocationSet:        "New devices will be in %s.",
+			mLocationAny:        "any",
+			mDeviceWhere:        "%s, in %s",
+			mDeviceRetiring:     "• %s, %s (old config, removed %s)",
+			mMoved:              "Here is the new config of your device, now in %s. Import it in the WireGuard app.",
+			mMovedConfirm:       "Once the new config works, remove the old one. Otherwise it is removed by itself after a day.",
+			mBtnRemoveOld:       "🗑 The new one works: remove the old config",
 			mErrBanned:          "Your account is blocked. Write to support if you think this is a mistake.",
 			mErrApplyFailed:     "The VPN server could not take the change just now. Nothing was used up; please try again in a minute.",
 			mErrOrderClosed:     "This order is already closed. Open “Buy” to create a new one.",
@@ -382,7 +459,7 @@ func catalogue() map[string]map[msg]string {
 			mErrDeviceName:      "That name does not fit: use 1 to 24 letters, digits, spaces or signs, and not a name like device-3. Send another name.",
 			mErrDeviceNameTaken: "Another of your devices already has that name. Send another one.",
 
-			mAdminUsage:           "Admin commands:\n/stats\n/user <id|@username>\n/grant <id|@username> <days>\n/revoke <id|@username>\n/ban <id|@username>\n/unban <id|@username>\n/broadcast <text>\n/refund <telegram_payment_charge_id>",
+			mAdminUsage:           "Admin commands:\n/stats\n/user <id|@username>\n/grant <id|@username> <days>\n/revoke <id|@username>\n/ban <id|@username>\n/unban <id|@username>\n/broadcast <text>\n/refund <telegram_payment_charge_id>\n/promoadd <CODE> days=<n>|percent=<n>|fixed=<amount><CUR> …\n/promos\n/promooff <CODE>",
 			mAdminStats:           "📊 Statistics\n\n%s",
 			mAdminRevenueNone:     "• none",
 			mStatsNow:             "Now:\nUsers in total: %d\nLive subscriptions: %d (of them live trials: %d)\nLive subscriptions ending within 3 days: %d\nPayments pending (open orders): %d\nActive devices by server:\n%s",
@@ -438,22 +515,63 @@ func catalogue() map[string]map[msg]string {
 			mAdminUnbanned:        "id %d is no longer banned.",
 			mBannedNotice:         "Your account has been blocked by the administrator and your VPN access has ended. If you think this is a mistake, write to %s.",
 
-			mAdminWrong:     "%s\nHow to write it: %s",
-			mWrongNoUser:    "Name the user: a Telegram id or @username.",
-			mWrongUser:      "“%s” is neither a Telegram id nor a @username.",
-			mWrongNoDays:    "Say how many days to grant.",
-			mWrongDays:      "“%s” is not a number of days: write a whole number such as 30.",
-			mWrongTooMany:   "There are more words than the command takes.",
-			mWrongNoText:    "Write the text to send after the command.",
-			mWrongNoCharge:  "Give the payment's charge id: /user shows it with the user's payments.",
-			mWrongCharge:    "“%s” is not a payment charge id.",
-			mUsageUser:      "/user <id|@username>",
-			mUsageGrant:     "/grant <id|@username> <days>",
-			mUsageRevoke:    "/revoke <id|@username>",
-			mUsageBroadcast: "/broadcast <text>",
-			mUsageRefund:    "/refund <telegram_payment_charge_id>",
-			mUsageBan:       "/ban <id|@username>",
-			mUsageUnban:     "/unban <id|@username>",
+			mAdminWrong:         "%s\nHow to write it: %s",
+			mWrongNoUser:        "Name the user: a Telegram id or @username.",
+			mWrongUser:          "“%s” is neither a Telegram id nor a @username.",
+			mWrongNoDays:        "Say how many days to grant.",
+			mWrongDays:          "“%s” is not a number of days: write a whole number such as 30.",
+			mWrongTooMany:       "There are more words than the command takes.",
+			mWrongNoText:        "Write the text to send after the command.",
+			mWrongNoCharge:      "Give the payment's charge id: /user shows it with the user's payments.",
+			mWrongCharge:        "“%s” is not a payment charge id.",
+			mUsageUser:          "/user <id|@username>",
+			mUsageGrant:         "/grant <id|@username> <days>",
+			mUsageRevoke:        "/revoke <id|@username>",
+			mUsageBroadcast:     "/broadcast <text>",
+			mUsageRefund:        "/refund <telegram_payment_charge_id>",
+			mUsageBan:           "/ban <id|@username>",
+			mUsageUnban:         "/unban <id|@username>",
+			mBtnInvite:          "👥 Invite friends",
+			mBtnPromo:           "🎟 Promo code",
+			mCmdPromo:           "Enter a promo code",
+			mCmdInvite:          "Invite friends",
+			mInvite:             "Your personal link to invite friends:\n%s",
+			mInviteBoth:         "When a friend who joined by it pays for the first time, you get %s and they get %s.",
+			mInviteReferrer:     "When a friend who joined by it pays for the first time, you get %s.",
+			mInviteInvited:      "A friend who joins by it gets %s with their first payment.",
+			mInviteStats:        "Joined by your link: %s. Of them paid: %d. Days you earned: %s.",
+			mFriendsOne:         "%d friend",
+			mFriendsFew:         "%d friends",
+			mFriendsMany:        "%d friends",
+			mBonusReferrer:      "A friend you invited made their first payment: you received %s. Your subscription is active until %s.",
+			mBonusInvited:       "Thank you for joining by a friend's link: you received %s more. Your subscription is active until %s.",
+			mPromoAsk:           "Send your promo code as a message, or type /promo CODE.",
+			mPromoWaiting:       "Your promo code %s takes %s off your next order.",
+			mPromoDays:          "Promo code %s accepted: you received %s. Your subscription is active until %s.",
+			mPromoIssued:        "Promo code accepted: you received %s of VPN access, valid until %s.",
+			mPromoDiscount:      "Promo code %s accepted: %s off your next order. Open Buy to use it.",
+			mPromoPlans:         "It applies to: %s.",
+			mPromoPercent:       "%s%%",
+			mErrPromoNotFound:   "There is no such promo code. Check the spelling and send it again.",
+			mErrPromoExpired:    "This promo code has expired and can no longer be used.",
+			mErrPromoDisabled:   "This promo code has been switched off and can no longer be used.",
+			mErrPromoUsedUp:     "This promo code has been used up: it has no uses left.",
+			mErrPromoRepeated:   "You have already used this promo code.",
+			mErrPromoNewOnly:    "This promo code is only for new users who have not paid yet.",
+			mErrPromoPending:    "You already have a discount waiting for your next order. Use it first, then enter another code.",
+			mStatsRevenueExtra:  "Discounts given by promo codes:\n%s\nJoined by referral links: %d\nReferral bonuses given, not taken back: %d\nPromo codes redeemed: %d",
+			mStatsPromos:        "Promo codes: %d, of them redeemable now: %d",
+			mAdminPromoAdded:    "Promo code created:\n%s",
+			mAdminPromos:        "Promo codes:\n%s",
+			mAdminPromoDisabled: "Promo code %s is disabled: it can no longer be redeemed.",
+			mPromoLine:          "• %s: %s; used: %s; per user: %d%s",
+			mPromoNewOnly:       "new users only",
+			mPromoUntil:         "until %s",
+			mPromoOff:           "disabled",
+			mPromoExpired:       "expired",
+			mWrongPromo:         "Could not read “%s”.",
+			mUsagePromoAdd:      "/promoadd <CODE> days=<n> | percent=<n> | fixed=<minor units><CURRENCY> [uses=<n>] [per_user=<n>] [until=YYYY-MM-DD] [plans=<plan>,<plan>] [new]",
+			mUsagePromoOff:      "/promooff <CODE>",
 
 			mDeviceSeen:     "   last connected %s · %s this month",
 			mDeviceNever:    "   not connected yet",
@@ -494,7 +612,7 @@ func catalogue() map[string]map[msg]string {
 			mBtnHelp:         "❓ Помощь",
 			mBtnLanguage:     "🌐 Язык",
 			mBtnBack:         "« Назад",
-			mHelp:            "Как это работает:\n• Пробный период: %s VPN на одном устройстве, один раз.\n• Купить: выберите тариф и оплатите звёздами Telegram или другим способом.\n• Моя подписка: срок, устройства, конфиги и QR-коды.\n\nКоманды: /start открывает меню, /lang меняет язык, /paysupport помогает с оплатой.\n\nПоддержка: %s",
+			mHelp:            "Как это работает:\n• Пробный период: %s VPN на одном устройстве, один раз.\n• Купить: выберите тариф и оплатите звёздами Telegram или другим способом.\n• Моя подписка: срок, устройства, конфиги и QR-коды.\n\nКоманды: /start открывает меню, /lang меняет язык, /paysupport помогает с оплатой, /promo КОД вводит промокод, /invite даёт ссылку для приглашения друзей.\n\nПоддержка: %s",
 			mPaySupport:      "Вопрос об оплате или возврате? Напишите %s и укажите дату платежа, а для звёзд Telegram ещё и ID транзакции из чека.",
 			mSupportDefault:  "администратору бота",
 			mBtnSupport:      "✉️ Написать в поддержку",
@@ -586,6 +704,23 @@ func catalogue() map[string]map[msg]string {
 			mErrNotFound:        "Не найдено.",
 			mErrNoAddress:       "Сервер сейчас заполнен. Попробуйте позже.",
 			mErrNoServer:        "Наши VPN-серверы сейчас недоступны или заполнены, новое устройство подключить нельзя. Попробуйте позже.",
+			mErrLocationDown:    "Эта локация сейчас недоступна или заполнена. Выберите другую:",
+			mErrMoveInProgress:  "Перенесённое раньше устройство ещё ждёт удаления старого конфига. Сначала удалите его в «Моей подписке» или подождите день.",
+			mErrSameLocation:    "Это устройство уже там.",
+			mPickLocation:       "Где должен быть ваш VPN? Выберите локацию:",
+			mPickMoveLocation:   "В какую локацию перенести %s? Вы получите новый конфиг, а старый работает, пока вы его не удалите.",
+			mBtnLocation:        "📍 %s",
+			mBtnLocationDown:    "📍 %s (недоступна)",
+			mBtnAnyLocation:     "⚡ Любая, где быстрее",
+			mBtnChooseLocation:  "📍 Выбрать локацию",
+			mBtnMoveDevice:      "📍 Перенести %s",
+			mLocationSet:        "Новые устройства будут в локации %s.",
+			mLocationAny:        "любая",
+			mDeviceWhere:        "%s, локация %s",
+			mDeviceRetiring:     "• %s, %s (старый конфиг, удалится %s)",
+			mMoved:              "Вот новый конфиг вашего устройства, теперь в локации %s. Импортируйте его в приложение WireGuard.",
+			mMovedConfirm:       "Когда новый конфиг заработает, удалите старый. Иначе он удалится сам через сутки.",
+			mBtnRemoveOld:       "🗑 Новый работает: удалить старый конфиг",
 			mErrBanned:          "Ваш аккаунт заблокирован. Если это ошибка, напишите в поддержку.",
 			mErrApplyFailed:     "VPN-сервер сейчас не смог принять изменение. Ничего не потрачено, попробуйте через минуту.",
 			mErrOrderClosed:     "Этот заказ уже закрыт. Откройте «Купить» и создайте новый.",
@@ -600,7 +735,7 @@ func catalogue() map[string]map[msg]string {
 			mErrDeviceName:      "Такое имя не подходит: нужно от 1 до 24 букв, цифр, пробелов или знаков, и не имя вида device-3. Пришлите другое.",
 			mErrDeviceNameTaken: "Так уже называется другое ваше устройство. Пришлите другое имя.",
 
-			mAdminUsage:           "Команды администратора:\n/stats\n/user <id|@username>\n/grant <id|@username> <дней>\n/revoke <id|@username>\n/ban <id|@username>\n/unban <id|@username>\n/broadcast <текст>\n/refund <telegram_payment_charge_id>",
+			mAdminUsage:           "Команды администратора:\n/stats\n/user <id|@username>\n/grant <id|@username> <дней>\n/revoke <id|@username>\n/ban <id|@username>\n/unban <id|@username>\n/broadcast <текст>\n/refund <telegram_payment_charge_id>\n/promoadd <CODE> days=<n>|percent=<n>|fixed=<amount><CUR> …\n/promos\n/promooff <CODE>",
 			mAdminStats:           "📊 Статистика\n\n%s",
 			mAdminRevenueNone:     "• нет",
 			mStatsNow:             "Сейчас:\nВсего пользователей: %d\nДействующих подписок: %d (из них пробных: %d)\nДействующих подписок, которые закончатся в ближайшие 3 дня: %d\nОжидают оплаты (открытые заказы): %d\nАктивных устройств по серверам:\n%s",
@@ -656,22 +791,63 @@ func catalogue() map[string]map[msg]string {
 			mAdminUnbanned:        "id %d разблокирован.",
 			mBannedNotice:         "Администратор заблокировал ваш аккаунт, доступ к VPN закрыт. Если это ошибка, напишите %s.",
 
-			mAdminWrong:     "%s\nКак писать: %s",
-			mWrongNoUser:    "Укажите пользователя: Telegram id или @username.",
-			mWrongUser:      "«%s» — не Telegram id и не @username.",
-			mWrongNoDays:    "Укажите, сколько дней начислить.",
-			mWrongDays:      "«%s» — не число дней: напишите целое число, например 30.",
-			mWrongTooMany:   "Слов больше, чем нужно команде.",
-			mWrongNoText:    "Напишите текст рассылки после команды.",
-			mWrongNoCharge:  "Укажите charge id платежа: /user показывает его среди платежей пользователя.",
-			mWrongCharge:    "«%s» — не charge id платежа.",
-			mUsageUser:      "/user <id|@username>",
-			mUsageGrant:     "/grant <id|@username> <дней>",
-			mUsageRevoke:    "/revoke <id|@username>",
-			mUsageBroadcast: "/broadcast <текст>",
-			mUsageRefund:    "/refund <telegram_payment_charge_id>",
-			mUsageBan:       "/ban <id|@username>",
-			mUsageUnban:     "/unban <id|@username>",
+			mAdminWrong:         "%s\nКак писать: %s",
+			mWrongNoUser:        "Укажите пользователя: Telegram id или @username.",
+			mWrongUser:          "«%s» — не Telegram id и не @username.",
+			mWrongNoDays:        "Укажите, сколько дней начислить.",
+			mWrongDays:          "«%s» — не число дней: напишите целое число, например 30.",
+			mWrongTooMany:       "Слов больше, чем нужно команде.",
+			mWrongNoText:        "Напишите текст рассылки после команды.",
+			mWrongNoCharge:      "Укажите charge id платежа: /user показывает его среди платежей пользователя.",
+			mWrongCharge:        "«%s» — не charge id платежа.",
+			mUsageUser:          "/user <id|@username>",
+			mUsageGrant:         "/grant <id|@username> <дней>",
+			mUsageRevoke:        "/revoke <id|@username>",
+			mUsageBroadcast:     "/broadcast <текст>",
+			mUsageRefund:        "/refund <telegram_payment_charge_id>",
+			mUsageBan:           "/ban <id|@username>",
+			mUsageUnban:         "/unban <id|@username>",
+			mBtnInvite:          "👥 Пригласить друзей",
+			mBtnPromo:           "🎟 Промокод",
+			mCmdPromo:           "Ввести промокод",
+			mCmdInvite:          "Пригласить друзей",
+			mInvite:             "Ваша личная ссылка для приглашения друзей:\n%s",
+			mInviteBoth:         "Когда пришедший по ней друг впервые оплатит подписку, вы получите %s, а он — %s.",
+			mInviteReferrer:     "Когда пришедший по ней друг впервые оплатит подписку, вы получите %s.",
+			mInviteInvited:      "Друг, пришедший по ней, получит %s при первой оплате.",
+			mInviteStats:        "По вашей ссылке пришло: %s. Из них оплатили: %d. Вы заработали: %s.",
+			mFriendsOne:         "%d друг",
+			mFriendsFew:         "%d друга",
+			mFriendsMany:        "%d друзей",
+			mBonusReferrer:      "Приглашённый вами друг впервые оплатил подписку: вам начислено %s. Подписка действует до %s.",
+			mBonusInvited:       "Спасибо, что пришли по ссылке друга: вам начислено ещё %s. Подписка действует до %s.",
+			mPromoAsk:           "Пришлите промокод сообщением или напишите /promo КОД.",
+			mPromoWaiting:       "Ваш промокод %s даёт скидку %s на следующий заказ.",
+			mPromoDays:          "Промокод %s принят: вам начислено %s. Подписка действует до %s.",
+			mPromoIssued:        "Промокод принят: вам начислено %s доступа к VPN, до %s.",
+			mPromoDiscount:      "Промокод %s принят: скидка %s на следующий заказ. Откройте «Купить», чтобы воспользоваться ею.",
+			mPromoPlans:         "Действует на тарифы: %s.",
+			mPromoPercent:       "%s%%",
+			mErrPromoNotFound:   "Такого промокода нет. Проверьте написание и пришлите его ещё раз.",
+			mErrPromoExpired:    "Срок действия этого промокода истёк, воспользоваться им больше нельзя.",
+			mErrPromoDisabled:   "Этот промокод отключён, воспользоваться им больше нельзя.",
+			mErrPromoUsedUp:     "Этот промокод уже израсходован: активаций не осталось.",
+			mErrPromoRepeated:   "Вы уже воспользовались этим промокодом.",
+			mErrPromoNewOnly:    "Этот промокод только для новых пользователей, которые ещё не платили.",
+			mErrPromoPending:    "У вас уже есть скидка на следующий заказ. Сначала воспользуйтесь ею, потом вводите другой код.",
+			mStatsRevenueExtra:  "Скидки по промокодам:\n%s\nПришли по реферальным ссылкам: %d\nРеферальных бонусов начислено и не отозвано: %d\nАктивировано промокодов: %d",
+			mStatsPromos:        "Промокодов: %d, из них действуют сейчас: %d",
+			mAdminPromoAdded:    "Промокод создан:\n%s",
+			mAdminPromos:        "Промокоды:\n%s",
+			mAdminPromoDisabled: "Промокод %s отключён: активировать его больше нельзя.",
+			mPromoLine:          "• %s: %s; активаций: %s; на пользователя: %d%s",
+			mPromoNewOnly:       "только новым",
+			mPromoUntil:         "до %s",
+			mPromoOff:           "отключён",
+			mPromoExpired:       "истёк",
+			mWrongPromo:         "Не удалось разобрать «%s».",
+			mUsagePromoAdd:      "/promoadd <КОД> days=<дней> | percent=<процент> | fixed=<в копейках><ВАЛЮТА> [uses=<всего>] [per_user=<на человека>] [until=ГГГГ-ММ-ДД] [plans=<тариф>,<тариф>] [new]",
+			mUsagePromoOff:      "/promooff <КОД>",
 
 			mDeviceSeen:     "   подключалось %s · за месяц %s",
 			mDeviceNever:    "   ещё не подключалось",
@@ -719,6 +895,11 @@ func (t texts) get(lang string, key msg, args ...any) string {
 // days says "n days" with the language's plural form.
 func (t texts) days(lang string, n int) string {
 	return t.get(lang, pluralKey(lang, n, mDaysOne, mDaysFew, mDaysMany), n)
+}
+
+// friends says "n friends" with the language's plural form.
+func (t texts) friends(lang string, n int) string {
+	return t.get(lang, pluralKey(lang, n, mFriendsOne, mFriendsFew, mFriendsMany), n)
 }
 
 // upToDevices says "up to n devices" with the plural form the language

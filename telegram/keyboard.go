@@ -26,13 +26,14 @@ func (b *Bot) mainMenu(lang string, st standing) *models.InlineKeyboardMarkup {
 	help := row(button(b.t.get(lang, mBtnHelp), callback{act: actHelp}), button(b.t.get(lang, mBtnLanguage), callback{act: actLanguages}))
 	switch {
 	case st.live():
-		return keyboard(row(sub), row(button(b.t.get(lang, mBtnExtend), callback{act: actBuy})), help)
+		return keyboard(row(sub), row(button(b.t.get(lang, mBtnExtend), callback{act: actBuy})), b.revenueRow(lang), help)
 	case st.ever:
-		return keyboard(row(button(b.t.get(lang, mBtnRenew), callback{act: actBuy})), row(sub), help)
+		return keyboard(row(button(b.t.get(lang, mBtnRenew), callback{act: actBuy})), row(sub), b.revenueRow(lang), help)
 	}
 	return keyboard(
 		row(button(b.t.get(lang, mBtnTrial), callback{act: actTrial})),
 		row(button(b.t.get(lang, mBtnBuy), callback{act: actBuy}), sub),
+		b.revenueRow(lang),
 		help,
 	)
 }

@@ -71,8 +71,22 @@ func (b *Bot) DeviceIssued(ctx context.Context, n service.DeviceNotice) error {
 		intro = b.t.get(lang, mTrialIssued, until)
 	case service.IssuedGrant:
 		intro = b.t.get(lang, mGranted, b.t.days(lang, n.Days), until)
+	case service.IssuedReferral:
+		intro = b.t.get(lang, mBonusReferrer, b.t.days(lang, n.Days), until)
+	case service.IssuedPromo:
+		intro = b.t.get(lang, mPromoIssued, b.t.days(lang, n.Days), until)
+	case service.IssuedMoved:
+		intro = b.movedIntro(ctx, lang, n.Delivery)
 	}
-	return b.deliver(ctx, n.User.TelegramID, lang, n.Delivery, intro, false)
+	if err := b.deliver(ctx, n.User.TelegramID, lang, n.Delivery, intro, false); err != nil || n.Replaces == 0 {
+		return err
+	}
+	// The config is out: a failure to send the button is only logged, as
+	// the old peer goes by itself after its grace.
+	if err := b.movedFollowUp(ctx, n.User.TelegramID, lang, n.Replaces); err != nil {
+		b.log.Warn("telegram: moved device's follow-up not sent", "user", n.User.TelegramID, "err", err)
+	}
+	return nil
 }
 
 // sendIssued sends a newly issued device's config now, unless its job did

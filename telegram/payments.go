@@ -56,6 +56,9 @@ func (b *Bot) showPlans(ctx context.Context, r *request) {
 		lines = append(lines, b.t.get(r.lang, mPlanLine, title, days, devices, strings.Join(dedupe(prices), " / ")))
 		rows = append(rows, row(button(b.t.get(r.lang, mPlanButton, title, prices[0]), callback{act: actPlan, plan: p.Name})))
 	}
+	if b.locations(ctx, r) != nil {
+		rows = append(rows, row(button(b.t.get(r.lang, mBtnChooseLocation), callback{act: actLocations})))
+	}
 	rows = append(rows, row(button(b.t.get(r.lang, mBtnBack), callback{act: actMenu})))
 	b.show(ctx, r, b.t.get(r.lang, mPlans, strings.Join(lines, "\n")), keyboard(rows...))
 }
@@ -79,10 +82,11 @@ func (b *Bot) showMethods(ctx context.Context, r *request, planName string) {
 	}
 	var rows [][]models.InlineKeyboardButton
 	for _, m := range b.methods() {
-		amount, ok := plan.Prices[m.currency]
-		if !ok {
+		if _, ok := plan.Prices[m.currency]; !ok {
 			continue
 		}
+		// The price the order will have: a waiting discount is off it.
+		amount, _ := b.discounted(ctx, r, plan, m.currency)
 		price := formatAmount(amount, m.currency)
 		label := b.t.get(r.lang, mMethodStars, price)
 		if m.checkout != nil {

@@ -147,7 +147,7 @@ func TestStarsPayment(t *testing.T) {
 	}
 	// Revenue counts what was credited and not refunded, by currency.
 	h.tg.SendText(admin, "/stats")
-	if stats := h.waitMessages(adminID, 4)[3]; !strings.HasSuffix(stats.Text, "by provider:\n• stars: 150 ⭐") {
+	if stats := h.waitMessages(adminID, 4)[3]; !strings.HasSuffix(stats.Text, "by provider:\n• stars: 150 ⭐\n"+text(langEN, mStatsRevenueExtra, text(langEN, mAdminRevenueNone), 0, 0, 0)) {
 		t.Errorf("/stats = %q", stats.Text)
 	}
 }

@@ -38,7 +38,7 @@ func TestSender(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			u := user(int64(6000+i), "en")
 			h.tg.AddUser(u)
-			if _, err := h.svc.Register(h.ctx, wgbot.User{TelegramID: u.ID, Language: "en"}, 0); err != nil {
+			if _, err := h.svc.Register(h.ctx, wgbot.User{TelegramID: u.ID, Language: "en"}, ""); err != nil {
 				t.Fatal(err)
 			}
 			for _, code := range tc.failures {
@@ -110,7 +110,7 @@ func TestNotifyExpiredAndDeviceIssued(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	u := user(6201, "ru")
 	h.tg.AddUser(u)
-	reg, err := h.svc.Register(h.ctx, wgbot.User{TelegramID: u.ID, Language: "ru"}, 0)
+	reg, err := h.svc.Register(h.ctx, wgbot.User{TelegramID: u.ID, Language: "ru"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 // Users is who talks to the bot: registration, language, whether they
 // blocked it, and the dedupe of the updates they send.
 type Users interface {
-	Register(ctx context.Context, u wgbot.User, referrerTelegramID int64) (wgbot.User, error)
+	Register(ctx context.Context, u wgbot.User, referralCode string) (wgbot.User, error)
 	UserByTelegramID(ctx context.Context, telegramID int64) (wgbot.User, error)
 	SetLanguage(ctx context.Context, user wgbot.User, lang string) error
 	MarkBlocked(ctx context.Context, telegramID int64, blocked bool) error
@@ -59,6 +59,16 @@ type Devices interface {
 	RenameDevice(ctx context.Context, user wgbot.User, peerID int64, name string) (string, error)
 }
 
+// Locations is where devices may go when there are several hosts; with
+// one, Locations is empty and the bot asks nothing.
+type Locations interface {
+	Locations(ctx context.Context) ([]wgbot.Location, error)
+	// SetLocation makes server serverID's location the user's (0: any)
+	// and returns its name.
+	SetLocation(ctx context.Context, user wgbot.User, serverID int64) (string, error)
+	MoveDevice(ctx context.Context, user wgbot.User, peerID, serverID int64) (service.Delivery, error)
+}
+
 // Admin is the operators' commands in the chat.
 type Admin interface {
 	Stats(ctx context.Context) (wgbot.Stats, error)
@@ -76,12 +86,27 @@ type Admin interface {
 	UserRecord(ctx context.Context, user wgbot.User) (service.UserRecord, error)
 }
 
+// Revenue is referrals and promo codes: a user's link and what it
+// earned, codes users redeem and the discount waiting for their next
+// order, and the operators' management of codes.
+type Revenue interface {
+	Referral(ctx context.Context, user wgbot.User) (wgbot.ReferralStats, error)
+	ReferralBonus() wgbot.ReferralBonus
+	RedeemPromo(ctx context.Context, user wgbot.User, code string) (service.PromoResult, error)
+	PendingDiscount(ctx context.Context, user wgbot.User) (*wgbot.Discount, error)
+	CreatePromo(ctx context.Context, p wgbot.Promo) (wgbot.Promo, error)
+	Promos(ctx context.Context) ([]wgbot.Promo, error)
+	DisablePromo(ctx context.Context, code string) (wgbot.Promo, error)
+}
+
 // Service is everything the bot asks of the service.
 type Service interface {
 	Users
 	Orders
 	Devices
+	Locations
 	Admin
+	Revenue
 }
 
 var _ Service = (*service.Service)(nil)

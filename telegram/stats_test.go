@@ -90,10 +90,11 @@ func TestStatsAfterADay(t *testing.T) {
 			for i := range lines {
 				lines[i] = text(lang, mStatsRevenue, revenue[2*i], revenue[2*i+1])
 			}
-			return text(lang, mStatsWindow, text(lang, name), newUsers, trials, converted, trials, conversion, payments, failed, strings.Join(lines, "\n"))
+			return text(lang, mStatsWindow, text(lang, name), newUsers, trials, converted, trials, conversion, payments, failed, strings.Join(lines, "\n")) +
+				"\n" + text(lang, mStatsRevenueExtra, text(lang, mAdminRevenueNone), 0, 0, 0)
 		}
 		want := text(lang, mAdminStats, strings.Join([]string{
-			text(lang, mStatsNow, 7, 4, 1, 1, 3, text(lang, mStatsServer, server, 4)),
+			text(lang, mStatsNow, 7, 4, 1, 1, 3, text(lang, mStatsServer, server, 4)) + "\n" + text(lang, mStatsPromos, 0, 0),
 			window(mStatsToday, 6, 2, 1, "50%", 2, 1, "card", "499.00 RUB", "stars", "150 ⭐"),
 			window(mStatsWeek, 6, 2, 1, "50%", 2, 1, "card", "499.00 RUB", "stars", "150 ⭐"),
 			window(mStatsMonth, 7, 3, 2, "66%", 3, 1, "card", "499.00 RUB", "stars", "300 ⭐"),

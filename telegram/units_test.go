@@ -24,6 +24,9 @@ func TestCallbackRoundTrip(t *testing.T) {
 		{act: actAdminRevoke, telegramID: 5101}, {act: actAdminCancel}, {act: actAdminBan, telegramID: 5101},
 		{act: actAdminRevoke, telegramID: 9223372036854775807, subID: 9223372036854775807}, {act: actAdminBan, telegramID: 5101, subID: 3}, {act: actDeviceRename, peerID: 7}, {act: actRenameCancel},
 		{act: actBroadcastAudience, audience: wgbot.AudienceNeverPaid}, {act: actBroadcastSend, audience: wgbot.AudienceAll},
+		{act: actLocations}, {act: actLocation, then: pickTrial}, {act: actLocation, then: pickDevice, serverID: 7},
+		{act: actLocation, then: pickPlans, serverID: 9223372036854775807}, {act: actDeviceMove, peerID: 5},
+		{act: actMoveTo, peerID: 9223372036854775807, serverID: 9223372036854775807},
 	} {
 		data := c.data()
 		if len(data) > maxCallbackData {
@@ -47,6 +50,8 @@ func TestCallbackRefused(t *testing.T) {
 		"buy:pay:" + strings.Repeat("x", 17) + ":month", strings.Repeat("a", 65), "dev:cfg:1\x00",
 		"trial!", "help!", "dev:cfg:1!", "sub!!", "!", "buy:plan:month!",
 		"adm:rv:", "adm:rv:0", "adm:rv:x", "adm:rv:1", "adm:ban:1", "adm:rv:1:", "adm:rv:1:00", "adm:rv:1:02", "adm:rv:0:1", "adm:rv:1:2:3", "adm:ban:1:x", "adm:no:1", "adm:rv:1:0!", "adm", "dev:ren:", "dev:ren:0", "dev:keep:1", "dev:ren:x", "bc:aud:", "bc:aud:everyone", "bc:send:ALL", "bc:send:all:1",
+		"loc:", "loc:x", "loc:t", "loc:t:", "loc:t:0", "loc:t:ANY", "loc:q:1", "loc:t:1:2", "loc:m:1", "loc:m:1:", "loc:m:0:1", "loc:m:1:any",
+		"loc:t:any!", "dev:mv:", "dev:mv:0", "dev:mv:1:2",
 	} {
 		if c, ok := parseCallback(data); ok {
 			t.Errorf("parseCallback(%q) accepted as %+v", data, c)
@@ -138,11 +143,15 @@ func TestParseCommand(t *testing.T) {
 	}
 }
 
-func TestReferrerOf(t *testing.T) {
+// TestReferralCodeOf: only "ref_" and a code of the form the service
+// makes is a referral; a Telegram id is too short and carries no
+// referral, other payloads none either.
+func TestReferralCodeOf(t *testing.T) {
 	t.Parallel()
-	for payload, want := range map[string]int64{"ref_42": 42, "ref_": 0, "ref_-1": 0, "ref_042": 0, "42": 0, "": 0, "ref_42x": 0} {
-		if got := referrerOf(payload); got != want {
-			t.Errorf("referrerOf(%q) = %d, want %d", payload, got, want)
+	for payload, want := range map[string]string{"ref_abcd2345xy": "abcd2345xy", "ref_": "", "ref_42": "", "ref_ABCD2345XY": "",
+		"abcd2345xy": "", "": "", "ref_abcd2345xy!": "", "ref_" + strings.Repeat("a", 17): ""} {
+		if got := referralCodeOf(payload); got != want {
+			t.Errorf("referralCodeOf(%q) = %q, want %q", payload, got, want)
 		}
 	}
 }

@@ -168,7 +168,7 @@ func (op *operatorCmd) issue(ctx context.Context, args []string) error {
 	if errors.Is(err, wgbot.ErrUserNotFound) {
 		// Only a new user is registered here: registering an existing one
 		// would blank the name and username the bot saw.
-		u, err = a.svc.Register(ctx, wgbot.User{TelegramID: *telegramID, Language: "en"}, 0)
+		u, err = a.svc.Register(ctx, wgbot.User{TelegramID: *telegramID, Language: "en"}, "")
 		created = err == nil
 	}
 	if err != nil {

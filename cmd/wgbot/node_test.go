@@ -181,7 +181,15 @@ func TestNodesSpreadDrainAndDown(t *testing.T) {
 				}
 			}
 		}()
+		picked := false
 		waitUntil(t, 20*time.Second, "the trial's answer", func() bool {
+			// With both locations open the bot asks where: "any".
+			if m, ok := buttonMessage(tg, u.ID, "loc:t:any"); ok && !picked {
+				if _, err := tg.PressButton(u, m.ID, "loc:t:any"); err != nil {
+					t.Fatal(err)
+				}
+				picked = true
+			}
 			for _, m := range tg.Messages(u.ID)[n:] {
 				if m.Document != nil {
 					got = configEndpoint(string(m.Document.Data))
@@ -328,6 +336,8 @@ func TestThreeHostsTunnel(t *testing.T) {
 	type host struct {
 		name, cliNS, cliIf string
 		tunnel             string // the server's tunnel address
+		wg                 *wgctrl.Client
+		iface              string
 	}
 	hosts := map[string]host{} // by endpoint
 	for i := 1; i <= 3; i++ {
@@ -339,7 +349,7 @@ func TestThreeHostsTunnel(t *testing.T) {
 			"WG_APPLY_MODE": "device", "WG_CONFIG_PATH": filepath.Join(t.TempDir(), "wg0.conf"), "NODE_SERVER": name,
 			"NODE_HEARTBEAT": "300ms", "METRICS_ADDR": freeAddr(t)}
 		key, _ := wgtypes.GeneratePrivateKey()
-		_, ns := deviceHost(t, env, key)
+		wgc, ns := deviceHost(t, env, key)
 		tunnel := fmt.Sprintf("10.7%d.0.1", i)
 		wgtest.Exec(t, ns, "ip", "address", "add", tunnel+"/24", "dev", env["WG_INTERFACE"])
 		wgtest.Exec(t, ns, "ip", "link", "set", env["WG_INTERFACE"], "up")
@@ -349,7 +359,7 @@ func TestThreeHostsTunnel(t *testing.T) {
 		wgtest.StartWireGuardGo(t, cliNS, cliIf)
 		stop, _, _ := startWgbotCommand(t, env, "node")
 		defer stop()
-		hosts[endpoint] = host{name: name, cliNS: cliNS, cliIf: cliIf, tunnel: tunnel}
+		hosts[endpoint] = host{name: name, cliNS: cliNS, cliIf: cliIf, tunnel: tunnel, wg: wgc, iface: env["WG_INTERFACE"]}
 	}
 	for _, env := range envs {
 		stop, _, _ := startWgbotLogged(t, env)
@@ -378,6 +388,8 @@ func TestThreeHostsTunnel(t *testing.T) {
 		for i, u := range users[b] {
 			tg.PressButton(u, menus[i].ID, "trial")
 		}
+		// Three locations: each user is asked where, and takes "any".
+		pressWhenThere(t, tg, users[b], "loc:t:any", 30*time.Second)
 	}
 	perHost := map[string]int{}
 	for b, tg := range bots {
@@ -416,6 +428,63 @@ func TestThreeHostsTunnel(t *testing.T) {
 			(SELECT count(*) FROM peers p JOIN servers s ON s.id = p.server_id WHERE NOT p.ip << s.subnet)`).Scan(&bad); err != nil || bad != 0 {
 		t.Errorf("%d duplicate or stray addresses (%v)", bad, err)
 	}
+
+	// A user moves their device to another location: the new config
+	// tunnels through the other host, and once the user confirms, the old
+	// peer is gone from the old host's device.
+	tg, u := bots[0], users[0][0]
+	var conf string
+	for _, m := range tg.Messages(u.ID) {
+		if m.Document != nil {
+			conf = string(m.Document.Data)
+		}
+	}
+	from := hosts[configEndpoint(conf)]
+	var to host
+	for _, h := range hosts {
+		if h.name != from.name {
+			to = h
+		}
+	}
+	var oldPeer, toServer int64
+	var oldKey string
+	if err := pool.QueryRow(context.Background(), `SELECT p.id, p.public_key, (SELECT id FROM servers WHERE name = $2)
+		FROM peers p JOIN subscriptions s ON s.id = p.subscription_id JOIN users u ON u.id = s.user_id
+		WHERE u.telegram_id = $1 AND p.status = 'active'`, u.ID, to.name).Scan(&oldPeer, &oldKey, &toServer); err != nil {
+		t.Fatal(err)
+	}
+	tg.SendText(u, "/start")
+	pressWhenThere(t, tg, []tgtest.User{u}, "sub", 10*time.Second)
+	move := fmt.Sprintf("dev:mv:%d", oldPeer)
+	pressWhenThere(t, tg, []tgtest.User{u}, move, 10*time.Second)
+	before := docs(tg, u.ID)
+	pressWhenThere(t, tg, []tgtest.User{u}, fmt.Sprintf("loc:m:%d:%d", oldPeer, toServer), 10*time.Second)
+	waitUntil(t, 20*time.Second, "the moved device's config", func() bool { return docs(tg, u.ID) > before })
+	for _, m := range tg.Messages(u.ID) {
+		if m.Document != nil {
+			conf = string(m.Document.Data)
+		}
+	}
+	if got := configEndpoint(conf); hosts[got].name != to.name {
+		t.Fatalf("moved config names %q, want %s's endpoint", got, to.name)
+	}
+	wgtest.Exec(t, to.cliNS, "ip", "address", "flush", "dev", to.cliIf)
+	wgtest.QuickUp(t, to.cliNS, to.cliIf, conf)
+	if out, err := wgtest.ExecErr(to.cliNS, "ping", "-c", "1", "-W", "3", to.tunnel); err != nil {
+		t.Fatalf("no ping through %s after the move: %v\n%s", to.name, err, out)
+	}
+	onDevice := func(h host, key string) bool {
+		d, err := h.wg.Device(h.iface)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(d.Peers, func(p wgtypes.Peer) bool { return p.PublicKey.String() == key })
+	}
+	if !onDevice(from, oldKey) {
+		t.Fatalf("the old peer left %s before the user confirmed", from.name)
+	}
+	pressWhenThere(t, tg, []tgtest.User{u}, fmt.Sprintf("dev:rmok:%d", oldPeer), 10*time.Second)
+	waitUntil(t, 10*time.Second, "the old peer to leave "+from.name, func() bool { return !onDevice(from, oldKey) })
 }
 
 // configEndpoint is the Endpoint of a client config's [Peer].
@@ -437,4 +506,45 @@ func wgbotOK(t *testing.T, env map[string]string, args ...string) string {
 		t.Fatalf("wgbot %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return string(out)
+}
+
+// buttonMessage is the newest of the chat's messages with a button whose
+// data is data, and whether there is one.
+func buttonMessage(tg *tgtest.Server, chatID int64, data string) (tgtest.Message, bool) {
+	msgs := tg.Messages(chatID)
+	for i := len(msgs) - 1; i >= 0; i-- {
+		for _, row := range msgs[i].Keyboard {
+			for _, b := range row {
+				if b.CallbackData == data {
+					return msgs[i], true
+				}
+			}
+		}
+	}
+	return tgtest.Message{}, false
+}
+
+// pressWhenThere waits for a button with data in each user's chat and
+// presses it.
+func pressWhenThere(t *testing.T, tg *tgtest.Server, users []tgtest.User, data string, within time.Duration) {
+	t.Helper()
+	pressed := make([]bool, len(users))
+	waitUntil(t, within, "buttons "+data, func() bool {
+		all := true
+		for i, u := range users {
+			if pressed[i] {
+				continue
+			}
+			m, ok := buttonMessage(tg, u.ID, data)
+			if !ok {
+				all = false
+				continue
+			}
+			if _, err := tg.PressButton(u, m.ID, data); err != nil {
+				t.Fatal(err)
+			}
+			pressed[i] = true
+		}
+		return all
+	})
 }

@@ -65,6 +65,8 @@ func operator(ctx context.Context, s config.Settings, cmd string, args []string,
 		err = op.reconcile(ctx, args)
 	case "servers":
 		err = op.servers(ctx, args)
+	case "promo":
+		err = op.promo(ctx, args)
 	default:
 		err = usageError{fmt.Sprintf("unknown operator command %q", cmd)}
 	}

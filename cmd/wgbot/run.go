@@ -67,6 +67,8 @@ operator commands (same rules and reconciler as the bot; --json for scripts):
   reconcile [--dry-run]
   servers add NAME --location L --endpoint HOST:PORT --subnet CIDR [--capacity N] | servers list
   servers drain|enable|remove NAME   drain: no new peers there, existing ones keep working
+  promo add CODE --days N | --percent N | --off MINOR_UNITS --currency CUR [--uses N] [--per-user N]
+            [--until YYYY-MM-DD] [--plans a,b] [--new-users] | promo list | promo disable CODE
   rekey                             re-seal every client key with MASTER_KEY (then drop MASTER_KEY_OLD)
 `
 
@@ -111,7 +113,7 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 		return check(ctx, settings, stdout)
 	case "rekey":
 		return rekey(ctx, settings, log, stdout)
-	case "users", "grant", "revoke", "peers", "issue", "reconcile", "servers":
+	case "users", "grant", "revoke", "peers", "issue", "reconcile", "servers", "promo":
 		return operator(ctx, settings, cmd, cmdArgs, log, stdout)
 	}
 	fmt.Fprint(stderr, usage)

@@ -109,7 +109,8 @@ func (a *app) wire(ctx context.Context) error {
 		return err
 	}
 	a.store = postgres.NewStore(a.pool, postgres.Options{LockID: s.DBIPAllocLockID, Quarantine: s.WGAddressQuarantine,
-		RenewalGrace: s.RenewalGrace, ReminderDays: s.ReminderDays, NodeDownAfter: s.NodeDownAfter}, outbox)
+		RenewalGrace: s.RenewalGrace, ReminderDays: s.ReminderDays, NodeDownAfter: s.NodeDownAfter,
+		Referral: wgbot.ReferralBonus{ReferrerDays: s.ReferralBonusDays, InvitedDays: s.ReferralBonusInvited}}, outbox)
 	if s.WGApplyMode == reconcile.ModeNode {
 		// The server row is the operator's (`wgbot servers add`) and its
 		// key the node's: serve only uses it.
@@ -260,7 +261,7 @@ func serve(ctx context.Context, s config.Settings, args []string, log *slog.Logg
 	}
 	a.bot, err = telegram.New(a.svc, telegram.Config{Token: s.BotToken, APIURL: s.TelegramAPIURL, WebhookURL: s.TelegramWebhook,
 		WebhookSecret: s.TelegramSecret, AdminIDs: s.AdminIDs, SupportContact: s.SupportContact, Metrics: a.metrics,
-		UserBurst: s.UserBurst, UserRate: float64(s.UserRate), Broadcasts: a.store}, checkouts, log)
+		UserBurst: s.UserBurst, UserRate: float64(s.UserRate), Broadcasts: a.store, Username: s.BotUsername}, checkouts, log)
 	if err != nil {
 		return err
 	}

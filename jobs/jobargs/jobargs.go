@@ -26,6 +26,11 @@ const (
 	IssuedTrial  = "trial"
 	IssuedDevice = "device" // one more device on a live subscription
 	IssuedGrant  = "grant"  // an operator's or admin's gift of days
+	// Days given with no payment to a user with no live subscription: a
+	// referral bonus, or a promo code's free days.
+	IssuedReferral = "referral"
+	IssuedPromo    = "promo"
+	IssuedMoved    = "moved" // a device moved to another location
 )
 
 // DeviceIssued delivers a newly issued device's config to its user. It
@@ -40,6 +45,9 @@ type DeviceIssued struct {
 	PublicKey string `json:"public_key"`
 	Reason    string `json:"reason"`
 	Days      int    `json:"days,omitempty"`
+	// Replaces is, for a moved device, the old peer that goes once the
+	// user confirms the new one.
+	Replaces int64 `json:"replaces,omitempty"`
 }
 
 func (DeviceIssued) Kind() string { return "device_issued" }
