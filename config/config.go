@@ -52,6 +52,8 @@ type Settings struct {
 	NodeHeartbeat time.Duration // how often a node reports
 	NodeDownAfter time.Duration // a node silent this long is down: its server gets no new peers
 
+	UsageInterval time.Duration // how often the device's traffic counters are collected; 0: never
+
 	MasterKey     []byte // 32 bytes; empty means MasterKeyFile
 	MasterKeyFile string
 	MasterKeysOld [][]byte // earlier keys, still accepted to open values while rotating
@@ -133,6 +135,8 @@ func Load(getenv Getenv, envFile string) (Settings, error) {
 		NodeServer:    r.str("NODE_SERVER", ""),
 		NodeHeartbeat: r.duration("NODE_HEARTBEAT", 5*time.Second),
 		NodeDownAfter: r.duration("NODE_DOWN_AFTER", 30*time.Second),
+
+		UsageInterval: r.duration("USAGE_INTERVAL", time.Minute),
 
 		MasterKey:     r.key32("MASTER_KEY"),
 		MasterKeyFile: r.str("MASTER_KEY_FILE", "/var/lib/wgbot/master.key"),

@@ -294,6 +294,17 @@ func (s *Service) Devices(ctx context.Context, user wgbot.User) ([]wgbot.Peer, e
 	return s.store.UserPeers(ctx, user.ID)
 }
 
+// DeviceUsage is each device's traffic this month and when it last
+// connected, by peer id; a device no collection has seen yet (its server
+// does not collect, or it was issued a moment ago) is absent.
+func (s *Service) DeviceUsage(ctx context.Context, peers []wgbot.Peer) (map[int64]wgbot.Usage, error) {
+	ids := make([]int64, len(peers))
+	for i, p := range peers {
+		ids[i] = p.ID
+	}
+	return s.store.PeerUsage(ctx, s.clock(), ids)
+}
+
 // RenewRestores says whether renewing sub now brings its devices back
 // (wgbot.Renew's rule, with the store's renewal grace): an expired
 // subscription within the grace. A revoked one (a revoke, a ban, a
@@ -604,6 +615,19 @@ func (s *Service) PurgeExpired(ctx context.Context, retention time.Duration) (in
 // QueueReminders queues the reminders that are due now.
 func (s *Service) QueueReminders(ctx context.Context) (int, error) {
 	return s.store.QueueDueReminders(ctx, s.clock())
+}
+
+// QueueConnectionChecks queues the connection tip for every delivered
+// device that has not connected wgbot.ConnectionCheckAfter after delivery,
+// once per device (the store's rule).
+func (s *Service) QueueConnectionChecks(ctx context.Context) (int, error) {
+	return s.store.QueueConnectionChecks(ctx, s.clock(), wgbot.ConnectionCheckAfter)
+}
+
+// ConnectionTipNotice is the device a connection tip is about, its user,
+// and whether it has connected meanwhile (then no tip is due).
+func (s *Service) ConnectionTipNotice(ctx context.Context, peerID int64) (wgbot.User, wgbot.Peer, bool, error) {
+	return s.store.ConnectionTipState(ctx, peerID)
 }
 
 // Rekey re-seals every peer's private and preshared keys with the current

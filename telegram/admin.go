@@ -115,6 +115,17 @@ func (b *Bot) adminStats(ctx context.Context, r *request) {
 			w.TrialsConverted, w.TrialsStarted, conversion, w.Payments, w.FailedPayments, strings.Join(revenue, "\n"))+"\n"+
 			b.t.get(r.lang, mStatsRevenueExtra, strings.Join(discounts, "\n"), w.Referred, w.ReferralBonuses, w.PromoRedemptions))
 	}
+	if len(st.TopConsumers) > 0 {
+		var top []string
+		for _, c := range st.TopConsumers {
+			who := strconv.FormatInt(c.TelegramID, 10)
+			if c.Username != "" {
+				who += " @" + c.Username
+			}
+			top = append(top, b.t.get(r.lang, mStatsTopLine, who, b.t.bytes(r.lang, c.Total())))
+		}
+		parts = append(parts, b.t.get(r.lang, mStatsTop, strings.Join(top, "\n")))
+	}
 	b.reply(ctx, r, mAdminStats, strings.Join(parts, "\n\n"))
 }
 

@@ -35,6 +35,11 @@ func (b *Bot) showSubscription(ctx context.Context, r *request, notice string) {
 			devices = append(devices, p)
 		}
 	}
+	usage, err := b.svc.DeviceUsage(ctx, devices)
+	if err != nil {
+		// The subscription is worth showing without the traffic.
+		b.logFailure(ctx, "read device usage", r.user.TelegramID, err)
+	}
 	var lines []string
 	var rows [][]models.InlineKeyboardButton
 	locs := b.locations(ctx, r)
@@ -50,6 +55,9 @@ func (b *Bot) showSubscription(ctx context.Context, r *request, notice string) {
 			lines = append(lines, b.t.get(r.lang, mDeviceOff, name, p.IP))
 		default:
 			lines = append(lines, b.t.get(r.lang, mDeviceLine, name, p.IP))
+		}
+		if u, ok := usage[p.ID]; ok {
+			lines = append(lines, b.usageLine(r.lang, u))
 		}
 		rows = append(rows, row(
 			button(b.t.get(r.lang, mBtnDeviceConfig, p.Name), callback{act: actDeviceConfig, peerID: p.ID}),
@@ -77,6 +85,15 @@ func (b *Bot) showSubscription(ctx context.Context, r *request, notice string) {
 		validity, b.t.get(r.lang, mSubDevices, len(devices), sub.DeviceLimit)}
 	text := strings.Join(slices.DeleteFunc(append(head, lines...), func(s string) bool { return s == "" }), "\n")
 	b.show(ctx, r, joinText(notice, text), keyboard(rows...))
+}
+
+// usageLine says when a device last connected and its traffic this
+// month, or that it never connected.
+func (b *Bot) usageLine(lang string, u wgbot.Usage) string {
+	if u.LastSeen.IsZero() {
+		return b.t.get(lang, mDeviceNever)
+	}
+	return b.t.get(lang, mDeviceSeen, b.t.ago(lang, u.LastSeen, b.svc.Now()), b.t.bytes(lang, u.Total()))
 }
 
 func (b *Bot) statusText(lang, status string) string {

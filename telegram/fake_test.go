@@ -131,6 +131,10 @@ func (f *fakeService) RenewRestores(wgbot.Subscription) bool { return false }
 
 func (f *fakeService) Devices(context.Context, wgbot.User) ([]wgbot.Peer, error) { return nil, nil }
 
+func (f *fakeService) DeviceUsage(context.Context, []wgbot.Peer) (map[int64]wgbot.Usage, error) {
+	return nil, nil
+}
+
 func (f *fakeService) CreateOrder(context.Context, wgbot.User, string, string, string) (wgbot.Order, error) {
 	return wgbot.Order{}, errNeedsDatabase
 }

@@ -2,7 +2,9 @@ package telegram
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // msg names one user-facing text. Every text the bot sends comes from the
@@ -296,6 +298,29 @@ const (
 	mWrongPromo         msg = "wrong_promo"
 	mUsagePromoAdd      msg = "usage_promo_add"
 	mUsagePromoOff      msg = "usage_promo_off"
+
+	// Traffic (issue 19): under each device, when it last connected and
+	// its traffic this month; the connection check's tip.
+	mDeviceSeen     msg = "device_seen"
+	mDeviceNever    msg = "device_never"
+	mAgoNow         msg = "ago_now"
+	mAgoMinutesOne  msg = "ago_minutes_one"
+	mAgoMinutesFew  msg = "ago_minutes_few"
+	mAgoMinutesMany msg = "ago_minutes_many"
+	mAgoHoursOne    msg = "ago_hours_one"
+	mAgoHoursFew    msg = "ago_hours_few"
+	mAgoHoursMany   msg = "ago_hours_many"
+	mAgoDaysOne     msg = "ago_days_one"
+	mAgoDaysFew     msg = "ago_days_few"
+	mAgoDaysMany    msg = "ago_days_many"
+	mBytesB         msg = "bytes_b"
+	mBytesKB        msg = "bytes_kb"
+	mBytesMB        msg = "bytes_mb"
+	mBytesGB        msg = "bytes_gb"
+	mBytesTB        msg = "bytes_tb"
+	mConnectionTip  msg = "connection_tip"
+	mStatsTop       msg = "stats_top"
+	mStatsTopLine   msg = "stats_top_line"
 )
 
 // catalogue is every text in every language. It is built fresh by New, so
@@ -562,6 +587,30 @@ func catalogue() map[string]map[msg]string {
 			mWrongPromo:         "Could not read “%s”.",
 			mUsagePromoAdd:      "/promoadd <CODE> days=<n> | percent=<n> | fixed=<minor units><CURRENCY> [uses=<n>] [per_user=<n>] [until=YYYY-MM-DD] [plans=<plan>,<plan>] [new]",
 			mUsagePromoOff:      "/promooff <CODE>",
+
+			mDeviceSeen:     "   last connected %s · %s this month",
+			mDeviceNever:    "   not connected yet",
+			mAgoNow:         "just now",
+			mAgoMinutesOne:  "%d minute ago",
+			mAgoMinutesFew:  "%d minutes ago",
+			mAgoMinutesMany: "%d minutes ago",
+			mAgoHoursOne:    "%d hour ago",
+			mAgoHoursFew:    "%d hours ago",
+			mAgoHoursMany:   "%d hours ago",
+			mAgoDaysOne:     "%d day ago",
+			mAgoDaysFew:     "%d days ago",
+			mAgoDaysMany:    "%d days ago",
+			mBytesB:         "%s B",
+			mBytesKB:        "%s KB",
+			mBytesMB:        "%s MB",
+			mBytesGB:        "%s GB",
+			mBytesTB:        "%s TB",
+			mConnectionTip: "Your device %s has not connected yet. If the VPN does not work:\n" +
+				"1. Import the config file (or scan the QR code) in the WireGuard app.\n" +
+				"2. Switch the tunnel on in the app.\n" +
+				"3. Still nothing? Try another network (mobile data instead of Wi-Fi, or the other way round) or another location.",
+			mStatsTop:     "Most traffic this month:\n%s",
+			mStatsTopLine: "• %s: %s",
 		},
 		langRU: {
 			mWelcome:         "Привет, %s! Этот бот даёт быстрый и приватный VPN на WireGuard.\n\nВозьмите бесплатный пробный период или выберите тариф ниже.",
@@ -822,6 +871,30 @@ func catalogue() map[string]map[msg]string {
 			mWrongPromo:         "Не удалось разобрать «%s».",
 			mUsagePromoAdd:      "/promoadd <КОД> days=<дней> | percent=<процент> | fixed=<в копейках><ВАЛЮТА> [uses=<всего>] [per_user=<на человека>] [until=ГГГГ-ММ-ДД] [plans=<тариф>,<тариф>] [new]",
 			mUsagePromoOff:      "/promooff <КОД>",
+
+			mDeviceSeen:     "   подключалось %s · за месяц %s",
+			mDeviceNever:    "   ещё не подключалось",
+			mAgoNow:         "только что",
+			mAgoMinutesOne:  "%d минуту назад",
+			mAgoMinutesFew:  "%d минуты назад",
+			mAgoMinutesMany: "%d минут назад",
+			mAgoHoursOne:    "%d час назад",
+			mAgoHoursFew:    "%d часа назад",
+			mAgoHoursMany:   "%d часов назад",
+			mAgoDaysOne:     "%d день назад",
+			mAgoDaysFew:     "%d дня назад",
+			mAgoDaysMany:    "%d дней назад",
+			mBytesB:         "%s Б",
+			mBytesKB:        "%s КБ",
+			mBytesMB:        "%s МБ",
+			mBytesGB:        "%s ГБ",
+			mBytesTB:        "%s ТБ",
+			mConnectionTip: "Устройство %s ещё не подключалось. Если VPN не работает:\n" +
+				"1. Импортируйте файл конфигурации (или отсканируйте QR-код) в приложении WireGuard.\n" +
+				"2. Включите туннель в приложении.\n" +
+				"3. Всё равно не работает? Попробуйте другую сеть (мобильный интернет вместо Wi-Fi или наоборот) или другую локацию.",
+			mStatsTop:     "Больше всего трафика в этом месяце:\n%s",
+			mStatsTopLine: "• %s: %s",
 		},
 	}
 }
@@ -856,6 +929,44 @@ func (t texts) friends(lang string, n int) string {
 // wants after "up to" (Russian "до" takes the genitive).
 func (t texts) upToDevices(lang string, n int) string {
 	return t.get(lang, pluralKey(lang, n, mUpToDevicesOne, mUpToDevicesFew, mUpToDevicesMany), n)
+}
+
+// ago says how long ago t was, roughly: "just now", "5 minutes ago",
+// "3 hours ago", "2 days ago", in the language's plural form.
+func (t texts) ago(lang string, when, now time.Time) string {
+	switch d := now.Sub(when); {
+	case d < time.Minute:
+		return t.get(lang, mAgoNow)
+	case d < time.Hour:
+		n := int(d / time.Minute)
+		return t.get(lang, pluralKey(lang, n, mAgoMinutesOne, mAgoMinutesFew, mAgoMinutesMany), n)
+	case d < 24*time.Hour:
+		n := int(d / time.Hour)
+		return t.get(lang, pluralKey(lang, n, mAgoHoursOne, mAgoHoursFew, mAgoHoursMany), n)
+	default:
+		n := int(d / (24 * time.Hour))
+		return t.get(lang, pluralKey(lang, n, mAgoDaysOne, mAgoDaysFew, mAgoDaysMany), n)
+	}
+}
+
+// bytes says an amount of traffic in the largest unit that keeps it at
+// least 1, in powers of 1024 as WireGuard's tools count: "512 B",
+// "1.5 MB", "23 GB" (one decimal below 10; a decimal comma in Russian).
+func (t texts) bytes(lang string, n int64) string {
+	units := []msg{mBytesB, mBytesKB, mBytesMB, mBytesGB, mBytesTB}
+	v, u := float64(n), 0
+	for v >= 1024 && u < len(units)-1 {
+		v /= 1024
+		u++
+	}
+	num := strconv.FormatFloat(v, 'f', 0, 64)
+	if u > 0 && v < 10 {
+		num = strconv.FormatFloat(v, 'f', 1, 64)
+		if lang == langRU {
+			num = strings.Replace(num, ".", ",", 1)
+		}
+	}
+	return t.get(lang, units[u], num)
 }
 
 // pluralKey picks the CLDR cardinal form: Russian has one (1, 21, 31...),

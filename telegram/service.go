@@ -45,6 +45,9 @@ type Devices interface {
 	IssueTrial(ctx context.Context, user wgbot.User) (service.Delivery, error)
 	AddDevice(ctx context.Context, user wgbot.User, name string) (service.Delivery, error)
 	Devices(ctx context.Context, user wgbot.User) ([]wgbot.Peer, error)
+	// DeviceUsage is each device's traffic this month and last
+	// connection, by peer id; a device no collection has seen is absent.
+	DeviceUsage(ctx context.Context, peers []wgbot.Peer) (map[int64]wgbot.Usage, error)
 	DeviceConfig(ctx context.Context, user wgbot.User, peerID int64) (service.Delivery, error)
 	LiveDevices(ctx context.Context, user wgbot.User) (wgbot.Subscription, []service.Delivery, error)
 	RemoveDevice(ctx context.Context, user wgbot.User, peerID int64) error

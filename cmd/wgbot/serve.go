@@ -377,9 +377,17 @@ func (a *app) run(ctx context.Context, ln net.Listener, stdout io.Writer) error 
 	defer stopBackground()
 	reconciled := make(chan error, 1)
 	go func() { reconciled <- a.rec.Run(background) }()
+	collected := make(chan error, 1)
+	if col := a.trafficCollector(); col != nil {
+		// Single host, device mode: this process owns the device.
+		go func() { collected <- col.Run(background) }()
+	} else {
+		collected <- nil
+	}
 	if err := a.jobs.Start(background); err != nil {
 		stopBackground()
 		<-reconciled
+		<-collected
 		return fmt.Errorf("start jobs: %w", err)
 	}
 
@@ -412,6 +420,7 @@ func (a *app) run(ctx context.Context, ln net.Listener, stdout io.Writer) error 
 	}
 	stopBackground()
 	<-reconciled
+	<-collected
 	a.log.Info("wgbot stopped")
 	return err
 }
