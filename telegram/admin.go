@@ -36,6 +36,8 @@ func (b *Bot) onAdminCommand(ctx context.Context, r *request, cmd, args string) 
 		b.adminBroadcast(ctx, r, args)
 	case "refund":
 		b.adminRefund(ctx, r, args)
+	case "panel":
+		b.adminPanel(ctx, r)
 	default:
 		return false
 	}
@@ -250,6 +252,12 @@ func (b *Bot) adminGrant(ctx context.Context, r *request, args string) {
 	}
 	until := formatDate(sub.ExpiresAt)
 	b.reply(ctx, r, mAdminGranted, b.t.days(r.lang, days), u.TelegramID, until)
+	b.tellGranted(ctx, u, days, sub, delivery)
+}
+
+// tellGranted tells the user what a grant gave them: the new device's
+// config if it issued one, else the new end of their subscription.
+func (b *Bot) tellGranted(ctx context.Context, u wgbot.User, days int, sub wgbot.Subscription, delivery *service.Delivery) {
 	lang := normalizeLang(u.Language)
 	intro := b.t.get(lang, mGranted, b.t.days(lang, days), b.until(lang, sub.ExpiresAt))
 	if delivery != nil {
@@ -457,6 +465,11 @@ func (b *Bot) adminRefund(ctx context.Context, r *request, args string) {
 		return
 	}
 	b.reply(ctx, r, mAdminRefunded, chargeID, payer.TelegramID, b.t.days(r.lang, res.Days))
+	b.tellRefunded(ctx, payer, res)
+}
+
+// tellRefunded tells the payer what a refund took back.
+func (b *Bot) tellRefunded(ctx context.Context, payer wgbot.User, res wgbot.RefundResult) {
 	lang := normalizeLang(payer.Language)
 	if res.Revoked {
 		_ = b.sendText(ctx, payer.TelegramID, b.t.get(lang, mRefundedEnded), b.notice(lang))

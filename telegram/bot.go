@@ -61,6 +61,10 @@ type Config struct {
 
 	// Broadcasts stores and queues /broadcast; nil refuses the command.
 	Broadcasts BroadcastQueue
+
+	// PanelLinks issues the web panel's sign-in links for /panel; nil:
+	// the panel is off (no PANEL_URL).
+	PanelLinks PanelLinks
 }
 
 func (c *Config) setDefaults() {

@@ -1,0 +1,71 @@
+package telegram
+
+import (
+	"context"
+	"strings"
+
+	"wgbot"
+)
+
+// The web panel's actions (panel.Actions): the same steps as the admin
+// commands, and the user told the same way.
+
+// PanelLinks issues one-time sign-in links to the web panel (panel.Links).
+type PanelLinks interface {
+	PanelLink(ctx context.Context, adminTelegramID int64) (string, error)
+}
+
+// adminPanel answers /panel with a sign-in link for this admin. Opening
+// the link spends nothing (the panel asks for a press first), so
+// Telegram's link preview cannot use it up.
+func (b *Bot) adminPanel(ctx context.Context, r *request) {
+	if b.cfg.PanelLinks == nil {
+		b.reply(ctx, r, mAdminPanelOff)
+		return
+	}
+	link, err := b.cfg.PanelLinks.PanelLink(ctx, r.user.TelegramID)
+	if err != nil {
+		b.adminFailed(ctx, r, "panel link", err)
+		return
+	}
+	b.reply(ctx, r, mAdminPanelLink, link)
+}
+
+// GrantDays adds days to the user's subscription as /grant does and tells
+// the user.
+func (b *Bot) GrantDays(ctx context.Context, u wgbot.User, days int) (wgbot.Subscription, error) {
+	sub, delivery, err := b.svc.Grant(ctx, u, days, 0)
+	if err != nil {
+		return sub, err
+	}
+	b.tellGranted(ctx, u, days, sub, delivery)
+	return sub, nil
+}
+
+// RefundPayment refunds a Stars payment as /refund does (Telegram first,
+// then the ledger, once) and tells the payer. A second call for the same
+// payment reports Duplicate and tells nobody again. Other providers'
+// payments are refunded in their own dashboards; their webhooks reverse
+// the payment here.
+func (b *Bot) RefundPayment(ctx context.Context, provider, chargeID string) (wgbot.RefundResult, error) {
+	if provider != providerStars {
+		return wgbot.RefundResult{}, wgbot.Errorf(wgbot.EInvalid, "refund_provider",
+			"only Telegram Stars payments are refunded here; refund %s payments in the provider's dashboard", provider)
+	}
+	if !chargeIDPattern.MatchString(chargeID) {
+		return wgbot.RefundResult{}, wgbot.Errorf(wgbot.EInvalid, "bad_charge", "%q is not a telegram_payment_charge_id", quoted(chargeID))
+	}
+	payer, err := b.svc.PaymentUser(ctx, providerStars, chargeID)
+	if err != nil {
+		return wgbot.RefundResult{}, err
+	}
+	if err := b.refundStars(ctx, payer.TelegramID, chargeID); err != nil && !strings.Contains(err.Error(), errAlreadyRefunded) {
+		return wgbot.RefundResult{}, wgbot.Errorf(wgbot.EUnavailable, "refund_refused", "Telegram refused the refund: %s", telegramReason(err))
+	}
+	res, err := b.svc.Refund(ctx, providerStars, chargeID)
+	if err != nil || res.Duplicate {
+		return res, err
+	}
+	b.tellRefunded(ctx, payer, res)
+	return res, nil
+}
