@@ -68,6 +68,7 @@ operator commands (same rules and reconciler as the bot; --json for scripts):
   servers add NAME --location L --endpoint HOST:PORT --subnet CIDR [--capacity N] | servers list
   servers drain|enable|remove NAME   drain: no new peers there, existing ones keep working
   rekey                             re-seal every client key with MASTER_KEY (then drop MASTER_KEY_OLD)
+  panel-link --admin ID             a one-time sign-in link to the web panel (PANEL_URL) for an admin
 `
 
 // run is the whole program; main only gives it the process's environment.
@@ -111,6 +112,8 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 		return check(ctx, settings, stdout)
 	case "rekey":
 		return rekey(ctx, settings, log, stdout)
+	case "panel-link":
+		return panelLink(ctx, settings, cmdArgs, log, stdout)
 	case "users", "grant", "revoke", "peers", "issue", "reconcile", "servers":
 		return operator(ctx, settings, cmd, cmdArgs, log, stdout)
 	}
