@@ -30,7 +30,7 @@ type point struct {
 // with more refunded than paid) go below it.
 func barChart(title string, points []point) template.HTML {
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-label="%s" preserveAspectRatio="none">`,
+	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-label="%s">`,
 		chartW, chartH, template.HTMLEscapeString(title))
 	hi, lo := 0.0, 0.0
 	for _, p := range points {
