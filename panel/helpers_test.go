@@ -36,7 +36,7 @@ const (
 // env is the panel on a real stack: PostgreSQL, the service, the bot
 // against the emulated Bot API, and the panel behind an HTTP server.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	stack *servicetest.Stack
 	tg    *tgtest.Server
@@ -64,7 +64,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
@@ -154,7 +154,7 @@ func (c *client) post(path string, form url.Values) *http.Response {
 }
 
 // tokenOf is the token of a sign-in link.
-func tokenOf(t *testing.T, link string) string {
+func tokenOf(t testing.TB, link string) string {
 	t.Helper()
 	u, err := url.Parse(link)
 	if err != nil || u.Query().Get("token") == "" {
@@ -184,7 +184,7 @@ func (e *env) signIn() (*client, string) {
 
 var csrfPattern = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
-func csrfOf(t *testing.T, body string) string {
+func csrfOf(t testing.TB, body string) string {
 	t.Helper()
 	m := csrfPattern.FindStringSubmatch(body)
 	if m == nil {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"wgbot"
 	"wgbot/postgres"
 	"wgbot/service"
@@ -125,20 +127,18 @@ type dashboardData struct {
 }
 
 func (p *Panel) dashboard(w http.ResponseWriter, r *http.Request, s *session) {
-	ctx := r.Context()
-	st, err := p.svc.Stats(ctx)
-	if err != nil {
-		p.fail(w, r, s.Lang, "stats", err)
-		return
-	}
-	d, err := p.store.Dashboard(ctx, p.now(), Days)
-	if err != nil {
+	// Three independent reads, at once.
+	var (
+		st      wgbot.Stats
+		d       postgres.Dashboard
+		servers []postgres.PanelServer
+	)
+	g, ctx := errgroup.WithContext(r.Context())
+	g.Go(func() (err error) { st, err = p.svc.Stats(ctx); return err })
+	g.Go(func() (err error) { d, err = p.store.Dashboard(ctx, p.now(), Days); return err })
+	g.Go(func() (err error) { servers, err = p.store.PanelServers(ctx); return err })
+	if err := g.Wait(); err != nil {
 		p.fail(w, r, s.Lang, "dashboard", err)
-		return
-	}
-	servers, err := p.store.PanelServers(ctx)
-	if err != nil {
-		p.fail(w, r, s.Lang, "servers", err)
 		return
 	}
 	data := dashboardData{Stats: st, Servers: servers}

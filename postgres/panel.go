@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
 
 	"wgbot"
 )
@@ -135,7 +136,7 @@ func (s *Store) Dashboard(ctx context.Context, now time.Time, days int) (Dashboa
 		return out
 	}
 	// add puts each (day, key, value) row into the series of its key.
-	add := func(sql string, pick func(key string) []DayValue, args ...any) error {
+	add := func(ctx context.Context, sql string, pick func(key string) []DayValue, args ...any) error {
 		rows, err := s.pool.Query(ctx, sql, args...)
 		if err != nil {
 			return err
@@ -154,66 +155,76 @@ func (s *Store) Dashboard(ctx context.Context, now time.Time, days int) (Dashboa
 		}
 		return rows.Err()
 	}
+	wrap := func(what string, err error) error {
+		if err != nil {
+			return fmt.Errorf("dashboard %s: %w", what, err)
+		}
+		return nil
+	}
+	// A subscription's end: its expiry, or the revoke that cut it short.
+	const ends = `CASE WHEN status = 'revoked' THEN least(expires_at, updated_at) ELSE expires_at END`
 	revenue := func(cur string) []DayValue {
 		if d.Revenue[cur] == nil {
 			d.Revenue[cur] = series()
 		}
 		return d.Revenue[cur]
 	}
-	err := add(`SELECT (applied_at AT TIME ZONE 'UTC')::date::timestamp, currency, sum(amount)::bigint FROM payments
+	// The series are independent reads: run at once, the page waits for
+	// the slowest instead of their sum.
+	d.Signups, d.Churn, d.Active = series(), series(), series()
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		err := add(ctx, `SELECT (applied_at AT TIME ZONE 'UTC')::date::timestamp, currency, sum(amount)::bigint FROM payments
 			WHERE applied_at >= $1 GROUP BY 1, 2
 		UNION ALL
 		SELECT (refunded_at AT TIME ZONE 'UTC')::date::timestamp, currency, -sum(amount)::bigint FROM payments
 			WHERE refunded_at >= $1 AND status = 'refunded' GROUP BY 1, 2`, revenue, from)
-	if err != nil {
-		return d, fmt.Errorf("dashboard revenue: %w", err)
-	}
-	d.Signups = series()
-	err = add(`SELECT (created_at AT TIME ZONE 'UTC')::date::timestamp, '', count(*) FROM users WHERE created_at >= $1 GROUP BY 1`,
-		func(string) []DayValue { return d.Signups }, from)
-	if err != nil {
-		return d, fmt.Errorf("dashboard sign-ups: %w", err)
-	}
-	// A subscription's end: its expiry, or the revoke that cut it short.
-	const ends = `CASE WHEN status = 'revoked' THEN least(expires_at, updated_at) ELSE expires_at END`
-	d.Churn = series()
-	err = add(`SELECT (`+ends+` AT TIME ZONE 'UTC')::date::timestamp, '', count(*) FROM subscriptions
+		return wrap("revenue", err)
+	})
+	g.Go(func() error {
+		err := add(ctx, `SELECT (created_at AT TIME ZONE 'UTC')::date::timestamp, '', count(*) FROM users WHERE created_at >= $1 GROUP BY 1`,
+			func(string) []DayValue { return d.Signups }, from)
+		return wrap("sign-ups", err)
+	})
+	g.Go(func() error {
+		err := add(ctx, `SELECT (`+ends+` AT TIME ZONE 'UTC')::date::timestamp, '', count(*) FROM subscriptions
 		WHERE status <> 'active' AND plan <> ALL ($2) AND `+ends+` >= $1 GROUP BY 1`,
-		func(string) []DayValue { return d.Churn }, from, []string{wgbot.TrialPlanName, wgbot.GrantPlanName})
-	if err != nil {
-		return d, fmt.Errorf("dashboard churn: %w", err)
-	}
+			func(string) []DayValue { return d.Churn }, from, []string{wgbot.TrialPlanName, wgbot.GrantPlanName})
+		return wrap("churn", err)
+	})
 	// Active at each day's end: those live when the period began, plus
 	// starts, minus ends, summed day by day.
-	d.Active = series()
 	var before int64
-	err = s.pool.QueryRow(ctx, `SELECT count(*) FROM subscriptions WHERE starts_at < $1 AND `+ends+` >= $1`,
-		from).Scan(&before)
-	if err != nil {
-		return d, fmt.Errorf("dashboard active: %w", err)
-	}
-	err = add(`SELECT (starts_at AT TIME ZONE 'UTC')::date::timestamp, '', count(*) FROM subscriptions WHERE starts_at >= $1 GROUP BY 1
+	g.Go(func() error {
+		err := s.pool.QueryRow(ctx, `SELECT count(*) FROM subscriptions WHERE starts_at < $1 AND `+ends+` >= $1`,
+			from).Scan(&before)
+		return wrap("active", err)
+	})
+	g.Go(func() error {
+		err := add(ctx, `SELECT (starts_at AT TIME ZONE 'UTC')::date::timestamp, '', count(*) FROM subscriptions WHERE starts_at >= $1 GROUP BY 1
 		UNION ALL
 		SELECT (`+ends+` AT TIME ZONE 'UTC')::date::timestamp, '', -count(*) FROM subscriptions
 			WHERE `+ends+` >= $1 AND `+ends+` <= $2 AND status <> 'active' GROUP BY 1`,
-		func(string) []DayValue { return d.Active }, from, now)
-	if err != nil {
-		return d, fmt.Errorf("dashboard active: %w", err)
+			func(string) []DayValue { return d.Active }, from, now)
+		return wrap("active", err)
+	})
+	g.Go(func() error {
+		rows, err := s.pool.Query(ctx, `SELECT date_trunc('week', t.created_at AT TIME ZONE 'UTC'), count(*),
+				count(*) FILTER (WHERE EXISTS (SELECT 1 FROM payments p
+					WHERE p.user_id = t.user_id AND p.status = 'credited' AND p.applied_at >= t.created_at))
+			FROM subscriptions t WHERE t.is_trial AND t.created_at >= $1 GROUP BY 1 ORDER BY 1`, from)
+		if err == nil {
+			d.Cohorts, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Cohort])
+		}
+		return wrap("cohorts", err)
+	})
+	if err := g.Wait(); err != nil {
+		return d, err
 	}
 	running := before
 	for i := range d.Active {
 		running += d.Active[i].Value
 		d.Active[i].Value = running
-	}
-	rows, err := s.pool.Query(ctx, `SELECT date_trunc('week', t.created_at AT TIME ZONE 'UTC'), count(*),
-			count(*) FILTER (WHERE EXISTS (SELECT 1 FROM payments p
-				WHERE p.user_id = t.user_id AND p.status = 'credited' AND p.applied_at >= t.created_at))
-		FROM subscriptions t WHERE t.is_trial AND t.created_at >= $1 GROUP BY 1 ORDER BY 1`, from)
-	if err != nil {
-		return d, fmt.Errorf("dashboard cohorts: %w", err)
-	}
-	if d.Cohorts, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Cohort]); err != nil {
-		return d, fmt.Errorf("dashboard cohorts: %w", err)
 	}
 	return d, nil
 }
@@ -280,13 +291,20 @@ func (s *Store) PanelUsers(ctx context.Context, f PanelUserFilter) ([]PanelUser,
 		return "$" + strconv.Itoa(len(args))
 	}
 	q := strings.TrimSpace(f.Query)
+	// A search reads its matches by the prefix indexes first: left to
+	// itself the planner walks every user newest first for the LIMIT,
+	// which costs the whole table when few or none match.
+	from := "users"
+	search := func(cond string) {
+		from = "(WITH hits AS MATERIALIZED (SELECT * FROM users u WHERE " + cond + ") SELECT * FROM hits)"
+	}
 	if id, err := strconv.ParseInt(q, 10, 64); err == nil {
 		where = append(where, "u.telegram_id = "+arg(id))
 	} else if name, ok := strings.CutPrefix(q, "@"); ok && name != "" {
-		where = append(where, "u.username <> '' AND lower(u.username) LIKE "+arg(likePrefix(name)))
+		search("u.username <> '' AND lower(u.username) LIKE " + arg(likePrefix(name)))
 	} else if q != "" {
 		p := arg(likePrefix(q))
-		where = append(where, "(lower(u.first_name) LIKE "+p+" OR (u.username <> '' AND lower(u.username) LIKE "+p+"))")
+		search("lower(u.first_name) LIKE " + p + " OR (u.username <> '' AND lower(u.username) LIKE " + p + ")")
 	}
 	const live = `EXISTS (SELECT 1 FROM subscriptions a WHERE a.user_id = u.id AND a.status = 'active'`
 	switch f.Status {
@@ -310,15 +328,25 @@ func (s *Store) PanelUsers(ctx context.Context, f PanelUserFilter) ([]PanelUser,
 	if f.Limit <= 0 || f.Limit > 500 {
 		f.Limit = 50
 	}
+	// The page's users first, then their subscriptions: joined before
+	// the LIMIT, every match would be.
+	page := "SELECT u.* FROM " + from + " u"
+	if len(where) > 0 {
+		page += " WHERE " + strings.Join(where, " AND ")
+	}
+	page += " ORDER BY u.id DESC LIMIT " + arg(f.Limit)
 	sql := `SELECT u.id, u.telegram_id, u.username, u.first_name, u.language, COALESCE(u.referrer_id, 0),
 			u.blocked_bot, u.banned, u.created_at, COALESCE(s.plan, ''), COALESCE(s.status, ''), s.expires_at
-		FROM users u
+		FROM (` + page + `) u
 		LEFT JOIN LATERAL (SELECT plan, status, expires_at FROM subscriptions WHERE user_id = u.id
-			ORDER BY status = 'active' DESC, id DESC LIMIT 1) s ON true`
-	if len(where) > 0 {
-		sql += " WHERE " + strings.Join(where, " AND ")
+			ORDER BY status = 'active' DESC, id DESC LIMIT 1) s ON true
+		ORDER BY u.id DESC`
+	// A search's pattern goes in as a literal (pgx quotes it): a LIKE
+	// with a parameter in a cached generic plan cannot use the prefix
+	// indexes at all.
+	if from != "users" {
+		args = append([]any{pgx.QueryExecModeSimpleProtocol}, args...)
 	}
-	sql += " ORDER BY u.id DESC LIMIT " + arg(f.Limit)
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("panel users: %w", err)
