@@ -166,7 +166,7 @@ func TestPanelInBrowser(t *testing.T) {
 	// A search by @username finds the user.
 	do("search", chromedp.Click(chromedp.CSS(`nav a[href="/panel/users"]`)), chromedp.WaitVisible(chromedp.CSS("#q")),
 		chromedp.SendKeys(chromedp.CSS("#q"), "@bob"), chromedp.Click(chromedp.CSS("#search")),
-		chromedp.WaitVisible(chromedp.CSS(`#users a[href="/panel/users/6000002"]`)))
+		chromedp.WaitVisible(chromedp.CSS(`#users[data-query="@bob"] a[href="/panel/users/6000002"]`)))
 	if n := eval(`document.querySelectorAll('#users tbody tr').length`); n != 1 {
 		t.Errorf("@bob found %d rows, want 1", n)
 	}
