@@ -51,6 +51,7 @@ func (p *Panel) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.log.InfoContext(r.Context(), "panel sign-in", "admin", ps.AdminID)
+	p.audit(r, &session{PanelSession: ps}, "sign_in", 0, nil, nil)
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: sid, Path: p.cookiep, HttpOnly: true, Secure: p.secure,
 		SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/panel/", http.StatusSeeOther)

@@ -241,6 +241,13 @@ func checkRefundedOnce(t *testing.T, e *env, charge string) {
 	if err := e.stack.Pool.QueryRow(e.ctx, `SELECT count(*), max(status) FROM payments WHERE provider_payment_id = $1`, charge).Scan(&rows, &status); err != nil {
 		t.Fatal(err)
 	}
+	var audited int
+	if err := e.stack.Pool.QueryRow(e.ctx, `SELECT count(*) FROM audit_log WHERE action = 'refund' AND after->>'payment' = $1`, charge).Scan(&audited); err != nil {
+		t.Fatal(err)
+	}
+	if audited != 1 {
+		t.Errorf("%s: %d refunds in the audit log, want 1", charge, audited)
+	}
 	if rows != 1 || status != "refunded" || !e.tg.Refunded(charge) {
 		t.Errorf("%s: %d ledger rows, status %s, Stars refunded %v; want 1, refunded, true", charge, rows, status, e.tg.Refunded(charge))
 	}

@@ -248,3 +248,5 @@ func sha(t *testing.T, token string) []byte {
 func tgUser(id int64) tgtest.User {
 	return tgtest.User{ID: id, FirstName: "Admin", LanguageCode: "en"}
 }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -40,6 +40,7 @@ func parsePages() (map[string]*template.Template, error) {
 		"dict":  func(lang string, data any) page { return page{Lang: lang, Data: data} },
 		"dict3": func(lang, csrf string, data any) page { return page{Lang: lang, CSRF: csrf, Data: data} },
 		"lag":   func(revision, applied int64) int64 { return max(revision-applied, 0) },
+		"state": auditState,
 		"date": func(t any) string {
 			switch v := t.(type) {
 			case time.Time:
@@ -250,6 +251,9 @@ type userData struct {
 	Record   service.UserRecord
 	Payments []postgres.PanelPayment
 	MaxDays  int
+	// LiveSubscription is the live subscription's id (0: none): revoke
+	// and ban name it, so a press after the user bought again ends nothing.
+	LiveSubscription int64
 }
 
 // targetUser reads the user the path names by Telegram id.
@@ -297,7 +301,13 @@ func (p *Panel) showUser(w http.ResponseWriter, r *http.Request, s *session, u w
 	pg := s.page("users", "users")
 	pg.Title = fmt.Sprintf("%d %s", u.TelegramID, u.FirstName)
 	pg.Flash, pg.Error = flash, errText
-	pg.Data = userData{User: u, Record: rec, Payments: pays, MaxDays: wgbot.MaxGrantDays}
+	data := userData{User: u, Record: rec, Payments: pays, MaxDays: wgbot.MaxGrantDays}
+	for _, sub := range rec.Subscriptions {
+		if sub.Status == wgbot.SubscriptionActive {
+			data.LiveSubscription = sub.ID
+		}
+	}
+	pg.Data = data
 	p.render(w, r, status, "user", pg)
 }
 
@@ -312,6 +322,8 @@ func flashText(lang string, q url.Values) string {
 		return tr(lang, "refund_done", q.Get("charge"), days)
 	case "again":
 		return tr(lang, "refund_again")
+	case "revoked", "banned", "unbanned", "sent":
+		return tr(lang, "done_"+q.Get("done"))
 	}
 	return ""
 }
@@ -337,11 +349,15 @@ func (p *Panel) grant(w http.ResponseWriter, r *http.Request, s *session) {
 		p.showUser(w, r, s, u, http.StatusBadRequest, "", tr(s.Lang, "bad_days", wgbot.MaxGrantDays))
 		return
 	}
+	before := p.current(r, u)
 	sub, err := p.act.GrantDays(r.Context(), u, days)
 	if err != nil {
 		p.showUser(w, r, s, u, http.StatusConflict, "", p.actionError(r, s.Lang, "grant", err))
 		return
 	}
+	after := p.current(r, u)
+	after["days"] = days
+	p.audit(r, s, "grant", u.TelegramID, before, after)
 	p.log.InfoContext(r.Context(), "panel grant", "admin", s.AdminID, "user", u.TelegramID, "days", days, "until", sub.ExpiresAt)
 	q := url.Values{"done": {"granted"}, "until": {sub.ExpiresAt.UTC().Format("2006-01-02 15:04")}}
 	http.Redirect(w, r, fmt.Sprintf("/panel/users/%d?%s", u.TelegramID, q.Encode()), http.StatusSeeOther)
@@ -350,8 +366,9 @@ func (p *Panel) grant(w http.ResponseWriter, r *http.Request, s *session) {
 func (p *Panel) refund(w http.ResponseWriter, r *http.Request, s *session) {
 	provider, charge := r.PostFormValue("provider"), r.PostFormValue("charge")
 	back := "/panel/payments"
-	if id, err := strconv.ParseInt(r.PostFormValue("user"), 10, 64); err == nil {
-		back = fmt.Sprintf("/panel/users/%d", id)
+	target, err := strconv.ParseInt(r.PostFormValue("user"), 10, 64)
+	if err == nil {
+		back = fmt.Sprintf("/panel/users/%d", target)
 	}
 	res, err := p.act.RefundPayment(r.Context(), provider, charge)
 	if err != nil {
@@ -365,6 +382,11 @@ func (p *Panel) refund(w http.ResponseWriter, r *http.Request, s *session) {
 		q = url.Values{"done": {"again"}}
 	} else {
 		p.log.InfoContext(r.Context(), "panel refund", "admin", s.AdminID, "provider", provider, "payment", charge, "days", res.Days)
+		after := map[string]any{"provider": provider, "payment": charge, "status": "refunded", "days_taken": res.Days, "access_ended": res.Revoked}
+		if res.Subscription.ID != 0 {
+			after["expires_at"] = res.Subscription.ExpiresAt
+		}
+		p.audit(r, s, "refund", target, map[string]any{"provider": provider, "payment": charge, "status": "credited"}, after)
 	}
 	http.Redirect(w, r, back+"?"+q.Encode(), http.StatusSeeOther)
 }
@@ -440,4 +462,19 @@ func minorUnits(currency string) int {
 		return 0
 	}
 	return 2
+}
+
+// auditState shows an audit entry's before or after as "key: value"
+// pairs in key order.
+func auditState(m map[string]any) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s: %v", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
 }

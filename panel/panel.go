@@ -33,6 +33,8 @@ type Store interface {
 	PanelUsers(ctx context.Context, f postgres.PanelUserFilter) ([]postgres.PanelUser, error)
 	PanelPayments(ctx context.Context, f postgres.PanelPaymentFilter) ([]postgres.PanelPayment, error)
 	PanelServers(ctx context.Context) ([]postgres.PanelServer, error)
+	RecordAudit(ctx context.Context, e postgres.AuditEntry) error
+	AuditLog(ctx context.Context, target, before int64, limit int) ([]postgres.AuditEntry, error)
 }
 
 // Service is what the panel reads through the business layer
@@ -41,6 +43,7 @@ type Service interface {
 	Stats(ctx context.Context) (wgbot.Stats, error)
 	UserByTelegramID(ctx context.Context, telegramID int64) (wgbot.User, error)
 	UserRecord(ctx context.Context, user wgbot.User) (service.UserRecord, error)
+	Subscription(ctx context.Context, user wgbot.User) (wgbot.Subscription, error)
 }
 
 // Actions change a user and tell them, as the bot's admin commands do
@@ -48,6 +51,10 @@ type Service interface {
 type Actions interface {
 	GrantDays(ctx context.Context, user wgbot.User, days int) (wgbot.Subscription, error)
 	RefundPayment(ctx context.Context, provider, chargeID string) (wgbot.RefundResult, error)
+	RevokeUser(ctx context.Context, user wgbot.User, subID int64) error
+	BanUser(ctx context.Context, user wgbot.User, subID int64) error
+	UnbanUser(ctx context.Context, user wgbot.User) error
+	SendMessage(ctx context.Context, user wgbot.User, text string) error
 }
 
 // Days is how far back the dashboard's charts go.
@@ -95,7 +102,12 @@ func (p *Panel) Handler() http.Handler {
 	mux.HandleFunc("GET /panel/users", p.authed(p.users))
 	mux.HandleFunc("GET /panel/users/{id}", p.authed(p.user))
 	mux.HandleFunc("POST /panel/users/{id}/grant", p.authed(p.grant))
+	mux.HandleFunc("POST /panel/users/{id}/revoke", p.authed(p.revoke))
+	mux.HandleFunc("POST /panel/users/{id}/ban", p.authed(p.ban))
+	mux.HandleFunc("POST /panel/users/{id}/unban", p.authed(p.unban))
+	mux.HandleFunc("POST /panel/users/{id}/message", p.authed(p.message))
 	mux.HandleFunc("POST /panel/refund", p.authed(p.refund))
+	mux.HandleFunc("GET /panel/audit", p.authed(p.auditPage))
 	mux.HandleFunc("GET /panel/payments", p.authed(p.payments))
 	mux.HandleFunc("GET /panel/servers", p.authed(p.servers))
 	return securityHeaders(mux)

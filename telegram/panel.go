@@ -69,3 +69,43 @@ func (b *Bot) RefundPayment(ctx context.Context, provider, chargeID string) (wgb
 	b.tellRefunded(ctx, payer, res)
 	return res, nil
 }
+
+// RevokeUser ends the user's access now, as a confirmed /revoke does:
+// subID is the live subscription the admin saw; another live one fails
+// with wgbot.ErrConfirmStale. The user is told.
+func (b *Bot) RevokeUser(ctx context.Context, u wgbot.User, subID int64) error {
+	if err := b.svc.RevokeSubscription(ctx, u, subID); err != nil {
+		return err
+	}
+	lang := normalizeLang(u.Language)
+	_ = b.sendText(ctx, u.TelegramID, b.t.get(lang, mAccessRevoked, b.support(lang)), nil)
+	return nil
+}
+
+// BanUser bans the user and ends their access, as a confirmed /ban does;
+// the user is told unless they were banned already with nothing left to
+// end (a second press).
+func (b *Bot) BanUser(ctx context.Context, u wgbot.User, subID int64) error {
+	changed, err := b.svc.Ban(ctx, u, subID)
+	if err != nil || !changed {
+		return err
+	}
+	lang := normalizeLang(u.Language)
+	_ = b.sendText(ctx, u.TelegramID, b.t.get(lang, mBannedNotice, b.support(lang)), nil)
+	return nil
+}
+
+// UnbanUser lets the user buy again, as /unban does.
+func (b *Bot) UnbanUser(ctx context.Context, u wgbot.User) error { return b.svc.Unban(ctx, u) }
+
+// maxMessage is the most characters one Telegram message may carry.
+const maxMessage = 4096
+
+// SendMessage sends the admin's text to the user as it is (no markup).
+func (b *Bot) SendMessage(ctx context.Context, u wgbot.User, text string) error {
+	text = strings.TrimSpace(text)
+	if text == "" || len([]rune(text)) > maxMessage {
+		return wgbot.Errorf(wgbot.EInvalid, "bad_message", "a message has 1 to %d characters", maxMessage)
+	}
+	return b.sendText(ctx, u.TelegramID, text, nil)
+}

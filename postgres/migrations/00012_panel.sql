@@ -22,6 +22,20 @@ CREATE TABLE panel_sessions (
 );
 CREATE INDEX panel_sessions_last_seen ON panel_sessions (last_seen_at);
 
+-- What admins did: who, what, to whom, when, and the state before and
+-- after. Rows are only ever added.
+CREATE TABLE audit_log (
+    id          bigserial PRIMARY KEY,
+    at          timestamptz NOT NULL DEFAULT now(),
+    source      text NOT NULL CHECK (source IN ('panel', 'bot', 'cli')),
+    admin_id    bigint NOT NULL,            -- the admin's Telegram id (0: the CLI's operator)
+    action      text NOT NULL,              -- sign_in, grant, refund, revoke, ban, unban, message
+    target_id   bigint NOT NULL DEFAULT 0,  -- the user's Telegram id, if any
+    before      jsonb,
+    after       jsonb
+);
+CREATE INDEX audit_log_target ON audit_log (target_id, id) WHERE target_id <> 0;
+
 -- The panel's reads at 100,000 users: prefix search by name and username
 -- (text_pattern_ops serves LIKE 'x%' in any collation), the day series of
 -- the dashboard and a user's payments.
@@ -47,5 +61,6 @@ DROP INDEX users_banned;
 DROP INDEX users_created_at;
 DROP INDEX users_first_name_prefix;
 DROP INDEX users_username_prefix;
+DROP TABLE audit_log;
 DROP TABLE panel_sessions;
 DROP TABLE panel_links;
