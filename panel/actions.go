@@ -129,3 +129,23 @@ func (p *Panel) auditPage(w http.ResponseWriter, r *http.Request, s *session) {
 	pg.Data = data
 	p.render(w, r, http.StatusOK, "audit", pg)
 }
+
+// serverState drains a server (no new peers there; its peers keep
+// working) or enables it again, as `wgbot servers drain|enable` does.
+func (p *Panel) serverState(w http.ResponseWriter, r *http.Request, s *session) {
+	name := r.PathValue("name")
+	state := map[string]string{"drain": postgres.ServerDraining, "enable": postgres.ServerActive}[r.PathValue("state")]
+	if state == "" {
+		http.NotFound(w, r)
+		return
+	}
+	if err := p.store.SetServerState(r.Context(), name, state); err != nil {
+		pg := s.page("servers", "servers")
+		pg.Message = p.actionError(r, s.Lang, "server state", err)
+		p.render(w, r, http.StatusConflict, "message", pg)
+		return
+	}
+	p.audit(r, s, r.PathValue("state"), 0, nil, map[string]any{"server": name, "state": state})
+	p.log.InfoContext(r.Context(), "panel server state", "admin", s.AdminID, "server", name, "state", state)
+	http.Redirect(w, r, "/panel/servers", http.StatusSeeOther)
+}

@@ -33,6 +33,7 @@ type Store interface {
 	PanelUsers(ctx context.Context, f postgres.PanelUserFilter) ([]postgres.PanelUser, error)
 	PanelPayments(ctx context.Context, f postgres.PanelPaymentFilter) ([]postgres.PanelPayment, error)
 	PanelServers(ctx context.Context) ([]postgres.PanelServer, error)
+	SetServerState(ctx context.Context, name, state string) error
 	RecordAudit(ctx context.Context, e postgres.AuditEntry) error
 	AuditLog(ctx context.Context, target, before int64, limit int) ([]postgres.AuditEntry, error)
 }
@@ -108,6 +109,7 @@ func (p *Panel) Handler() http.Handler {
 	mux.HandleFunc("POST /panel/users/{id}/message", p.authed(p.message))
 	mux.HandleFunc("POST /panel/refund", p.authed(p.refund))
 	mux.HandleFunc("GET /panel/audit", p.authed(p.auditPage))
+	mux.HandleFunc("POST /panel/servers/{name}/{state}", p.authed(p.serverState))
 	mux.HandleFunc("GET /panel/payments", p.authed(p.payments))
 	mux.HandleFunc("GET /panel/servers", p.authed(p.servers))
 	return securityHeaders(mux)

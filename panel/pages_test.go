@@ -1,0 +1,50 @@
+package panel_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"wgbot"
+)
+
+func TestServerDrainAndEnable(t *testing.T) {
+	e := newEnv(t)
+	c, csrf := e.signIn()
+	state := func() (s string) {
+		e.stack.Pool.QueryRow(e.ctx, `SELECT state FROM servers WHERE name = 'main'`).Scan(&s)
+		return s
+	}
+	for _, step := range []struct{ action, want string }{{"drain", "draining"}, {"enable", "active"}} {
+		if code := c.post("/panel/servers/main/"+step.action, url.Values{"csrf": {csrf}}).StatusCode; code != http.StatusSeeOther || state() != step.want {
+			t.Fatalf("%s answered %d, state %s", step.action, code, state())
+		}
+	}
+	if code := c.post("/panel/servers/nowhere/drain", url.Values{"csrf": {csrf}}).StatusCode; code != http.StatusConflict {
+		t.Fatalf("draining an unknown server answered %d", code)
+	}
+	if code := c.post("/panel/servers/main/drain", url.Values{}).StatusCode; code != http.StatusForbidden || state() != "active" {
+		t.Fatalf("a drain without the CSRF token answered %d, state %s", code, state())
+	}
+	var n int
+	e.stack.Pool.QueryRow(e.ctx, `SELECT count(*) FROM audit_log WHERE action IN ('drain', 'enable') AND after->>'server' = 'main'`).Scan(&n)
+	if n != 2 {
+		t.Fatalf("%d server changes in the audit log, want 2", n)
+	}
+}
+
+// The panel speaks the admin's language in the bot.
+func TestRussianAdmin(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.stack.Service.Register(e.ctx, wgbot.User{TelegramID: adminID, FirstName: "Админ", Language: "ru"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := e.signIn()
+	for path, want := range map[string]string{"/panel/": "Выручка в день", "/panel/users": "Пользователи", "/panel/payments": "Платежи", "/panel/servers": "Отставание ревизии", "/panel/audit": "Журнал действий"} {
+		status, body := c.get(path)
+		if status != http.StatusOK || !strings.Contains(body, want) || !strings.Contains(body, `<html lang="ru">`) {
+			t.Errorf("%s: %d, no %q", path, status, want)
+		}
+	}
+}
