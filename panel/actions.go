@@ -20,7 +20,7 @@ import (
 // then: a failure to record it is logged, and the admin still sees the
 // change done.
 func (p *Panel) audit(r *http.Request, s *session, action string, target int64, before, after map[string]any) {
-	err := p.store.RecordAudit(r.Context(), postgres.AuditEntry{Source: "panel", AdminID: s.AdminID, Action: action,
+	err := p.store.RecordAudit(r.Context(), wgbot.AuditEntry{Source: wgbot.AuditPanel, AdminID: s.AdminID, Action: action,
 		TargetID: target, Before: before, After: after})
 	if err != nil {
 		p.log.ErrorContext(r.Context(), "panel audit failed", "action", action, "admin", s.AdminID, "user", target, "err", err)
@@ -103,7 +103,7 @@ func (p *Panel) message(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 type auditData struct {
-	Entries []postgres.AuditEntry
+	Entries []wgbot.AuditEntry
 	Next    string
 }
 

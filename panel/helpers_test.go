@@ -85,7 +85,7 @@ func newEnv(t testing.TB) *env {
 	}
 	e.bot, err = telegram.New(e.stack.Service, telegram.Config{Token: testToken, APIURL: e.tg.URL(), AdminIDs: []int64{adminID},
 		PollTimeout: 2 * time.Second, RetryBackoff: 50 * time.Millisecond, ShutdownTimeout: 5 * time.Second, UserBurst: 1000,
-		Broadcasts: e.stack.Store, PanelLinks: e.links}, nil, log)
+		Broadcasts: e.stack.Store, PanelLinks: e.links, Audit: e.stack.Store}, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}

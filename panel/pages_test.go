@@ -48,3 +48,32 @@ func TestRussianAdmin(t *testing.T) {
 		}
 	}
 }
+
+// The bot's admin commands are in the same audit log, as from the bot.
+func TestBotActionsAudited(t *testing.T) {
+	e := newEnv(t)
+	u := e.register(6000004, "dan", "Dan")
+	e.tg.SendText(tgUser(adminID), "/grant 6000004 5")
+	if _, err := e.tg.WaitMessages(e.ctx, adminID, 1); err != nil {
+		t.Fatal(err)
+	}
+	e.tg.SendText(tgUser(adminID), "/unban @dan")
+	if _, err := e.tg.WaitMessages(e.ctx, adminID, 2); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	rows, _ := e.stack.Pool.Query(e.ctx, `SELECT source || ':' || action || ':' || target_id || ':' || admin_id FROM audit_log ORDER BY id`)
+	for rows.Next() {
+		var s string
+		rows.Scan(&s)
+		got = append(got, s)
+	}
+	want := "bot:grant:6000004:5000001 bot:unban:6000004:5000001"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("audit log %q, want %q", strings.Join(got, " "), want)
+	}
+	c, _ := e.signIn()
+	if _, body := c.get("/panel/audit?user=" + itoa(u.TelegramID)); strings.Count(body, "data-action=") != 2 {
+		t.Fatalf("the audit page shows %d of the bot's entries", strings.Count(body, "data-action="))
+	}
+}

@@ -34,8 +34,8 @@ type Store interface {
 	PanelPayments(ctx context.Context, f postgres.PanelPaymentFilter) ([]postgres.PanelPayment, error)
 	PanelServers(ctx context.Context) ([]postgres.PanelServer, error)
 	SetServerState(ctx context.Context, name, state string) error
-	RecordAudit(ctx context.Context, e postgres.AuditEntry) error
-	AuditLog(ctx context.Context, target, before int64, limit int) ([]postgres.AuditEntry, error)
+	RecordAudit(ctx context.Context, e wgbot.AuditEntry) error
+	AuditLog(ctx context.Context, target, before int64, limit int) ([]wgbot.AuditEntry, error)
 }
 
 // Service is what the panel reads through the business layer

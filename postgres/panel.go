@@ -436,20 +436,8 @@ func (s *Store) PanelPayments(ctx context.Context, f PanelPaymentFilter) ([]Pane
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[PanelPayment])
 }
 
-// AuditEntry is one admin action of the audit log.
-type AuditEntry struct {
-	ID       int64
-	At       time.Time
-	Source   string // panel, bot or cli
-	AdminID  int64
-	Action   string
-	TargetID int64          // the user's Telegram id; 0: none
-	Before   map[string]any // nil: nothing to show
-	After    map[string]any
-}
-
 // RecordAudit adds one entry to the audit log.
-func (s *Store) RecordAudit(ctx context.Context, e AuditEntry) error {
+func (s *Store) RecordAudit(ctx context.Context, e wgbot.AuditEntry) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO audit_log (source, admin_id, action, target_id, before, after) VALUES ($1, $2, $3, $4, $5, $6)`,
 		e.Source, e.AdminID, e.Action, e.TargetID, e.Before, e.After)
 	if err != nil {
@@ -460,7 +448,7 @@ func (s *Store) RecordAudit(ctx context.Context, e AuditEntry) error {
 
 // AuditLog lists entries newest first, below id before (0: from the
 // newest), for one user's Telegram id when target is not 0.
-func (s *Store) AuditLog(ctx context.Context, target, before int64, limit int) ([]AuditEntry, error) {
+func (s *Store) AuditLog(ctx context.Context, target, before int64, limit int) ([]wgbot.AuditEntry, error) {
 	if limit <= 0 || limit > 500 {
 		limit = 50
 	}
@@ -469,5 +457,5 @@ func (s *Store) AuditLog(ctx context.Context, target, before int64, limit int) (
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
-	return pgx.CollectRows(rows, pgx.RowToStructByPos[AuditEntry])
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[wgbot.AuditEntry])
 }

@@ -250,6 +250,7 @@ func (b *Bot) adminGrant(ctx context.Context, r *request, args string) {
 		b.adminFailed(ctx, r, "grant", err)
 		return
 	}
+	b.audit(ctx, r, "grant", u.TelegramID, nil, map[string]any{"days": days, "expires_at": sub.ExpiresAt, "subscription": sub.ID})
 	until := formatDate(sub.ExpiresAt)
 	b.reply(ctx, r, mAdminGranted, b.t.days(r.lang, days), u.TelegramID, until)
 	b.tellGranted(ctx, u, days, sub, delivery)
@@ -318,6 +319,8 @@ func (b *Bot) endConfirmed(ctx context.Context, r *request, c callback, op strin
 	if !changed {
 		return
 	}
+	b.audit(ctx, r, op, u.TelegramID, map[string]any{"subscription": c.subID, "banned": u.Banned},
+		map[string]any{"access_ended": true, "banned": u.Banned || op == "ban"})
 	lang := normalizeLang(u.Language)
 	_ = b.sendText(ctx, u.TelegramID, b.t.get(lang, notice, b.support(lang)), nil)
 }
@@ -338,6 +341,7 @@ func (b *Bot) adminUnban(ctx context.Context, r *request, args string) {
 		b.adminFailed(ctx, r, "unban", err)
 		return
 	}
+	b.audit(ctx, r, "unban", u.TelegramID, map[string]any{"banned": u.Banned}, map[string]any{"banned": false})
 	b.reply(ctx, r, mAdminUnbanned, u.TelegramID)
 }
 
@@ -419,6 +423,7 @@ func (b *Bot) broadcastSend(ctx context.Context, r *request, a wgbot.Audience) {
 		b.adminFailed(ctx, r, "broadcast", err)
 		return
 	}
+	b.audit(ctx, r, "broadcast", 0, nil, map[string]any{"audience": string(a), "recipients": n, "text": text})
 	_ = b.editText(ctx, r.chatID, id, text, nil) // Send cannot be pressed twice
 	b.reply(ctx, r, mAdminBroadcastQueue, b.audienceText(r.lang, a), n)
 }
@@ -464,6 +469,8 @@ func (b *Bot) adminRefund(ctx context.Context, r *request, args string) {
 		b.reply(ctx, r, mAdminRefundAgain, chargeID)
 		return
 	}
+	b.audit(ctx, r, "refund", payer.TelegramID, map[string]any{"provider": providerStars, "payment": chargeID, "status": "credited"},
+		map[string]any{"provider": providerStars, "payment": chargeID, "status": "refunded", "days_taken": res.Days, "access_ended": res.Revoked})
 	b.reply(ctx, r, mAdminRefunded, chargeID, payer.TelegramID, b.t.days(r.lang, res.Days))
 	b.tellRefunded(ctx, payer, res)
 }

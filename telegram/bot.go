@@ -65,6 +65,10 @@ type Config struct {
 	// PanelLinks issues the web panel's sign-in links for /panel; nil:
 	// the panel is off (no PANEL_URL).
 	PanelLinks PanelLinks
+
+	// Audit records what admins do with the admin commands; nil records
+	// nothing.
+	Audit Auditor
 }
 
 func (c *Config) setDefaults() {

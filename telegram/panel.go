@@ -10,6 +10,24 @@ import (
 // The web panel's actions (panel.Actions): the same steps as the admin
 // commands, and the user told the same way.
 
+// Auditor keeps the audit log of admin actions (postgres.Store).
+type Auditor interface {
+	RecordAudit(ctx context.Context, e wgbot.AuditEntry) error
+}
+
+// audit records an admin command's change. The change is committed by
+// then, so a failure to record it is logged, not shown.
+func (b *Bot) audit(ctx context.Context, r *request, action string, target int64, before, after map[string]any) {
+	if b.cfg.Audit == nil {
+		return
+	}
+	err := b.cfg.Audit.RecordAudit(ctx, wgbot.AuditEntry{Source: wgbot.AuditBot, AdminID: r.user.TelegramID, Action: action,
+		TargetID: target, Before: before, After: after})
+	if err != nil {
+		b.logFailure(ctx, "audit "+action, r.user.TelegramID, err)
+	}
+}
+
 // PanelLinks issues one-time sign-in links to the web panel (panel.Links).
 type PanelLinks interface {
 	PanelLink(ctx context.Context, adminTelegramID int64) (string, error)

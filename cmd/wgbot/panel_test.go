@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"wgbot/postgres/pgtest"
 	"wgbot/telegram/tgtest"
@@ -64,5 +68,23 @@ func TestServePanelListener(t *testing.T) {
 	}
 	if out, err := runWgbot(env, "panel-link", "--admin", "7").CombinedOutput(); err == nil || strings.Contains(string(out), "/panel/login") {
 		t.Errorf("panel-link for a non-admin: %v\n%s", err, out)
+	}
+
+	// The operator commands are in the audit log too.
+	for _, args := range [][]string{{"issue", "--telegram-id", "515", "--days", "3", "--out", filepath.Join(t.TempDir(), "c.conf")},
+		{"grant", "515", "4"}, {"revoke", "515"}} {
+		if out, err := runWgbot(env, args...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	conn, err := pgx.Connect(context.Background(), env["DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var got string
+	conn.QueryRow(context.Background(), `SELECT string_agg(source || ':' || action || ':' || target_id, ' ' ORDER BY id) FROM audit_log WHERE source = 'cli'`).Scan(&got)
+	if want := "cli:issue:515 cli:grant:515 cli:revoke:515"; got != want {
+		t.Errorf("audit log %q, want %q", got, want)
 	}
 }

@@ -266,7 +266,7 @@ func serve(ctx context.Context, s config.Settings, args []string, log *slog.Logg
 	}
 	botCfg := telegram.Config{Token: s.BotToken, APIURL: s.TelegramAPIURL, WebhookURL: s.TelegramWebhook,
 		WebhookSecret: s.TelegramSecret, AdminIDs: s.AdminIDs, SupportContact: s.SupportContact, Metrics: a.metrics,
-		UserBurst: s.UserBurst, UserRate: float64(s.UserRate), Broadcasts: a.store}
+		UserBurst: s.UserBurst, UserRate: float64(s.UserRate), Broadcasts: a.store, Audit: a.store}
 	var links *panel.Links
 	if s.PanelURL != "" {
 		if links, err = a.panelLinks(); err != nil {
