@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 
 	"wgbot/config"
 	"wgbot/panel"
@@ -14,6 +15,13 @@ import (
 // panelLinks is the web panel's link issuer from the settings.
 func (a *app) panelLinks() (*panel.Links, error) {
 	return panel.NewLinks(a.store, panel.LinkConfig{BaseURL: a.settings.PanelURL, AdminIDs: a.settings.AdminIDs})
+}
+
+// panelRoutes adds the panel to routes, by method so that no other
+// route's pattern (the sandbox's "GET /") overlaps it.
+func panelRoutes(routes map[string]http.Handler, h http.Handler) {
+	routes["GET /panel/"] = h
+	routes["POST /panel/"] = h
 }
 
 // panelLink is `wgbot panel-link --admin ID`: a one-time sign-in link to

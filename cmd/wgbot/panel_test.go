@@ -88,3 +88,25 @@ func TestServePanelListener(t *testing.T) {
 		t.Errorf("audit log %q, want %q", got, want)
 	}
 }
+
+// The sandbox serves the panel on its own address: /panel in the admin's
+// chat gives a link that signs in.
+func TestSandboxPanel(t *testing.T) {
+	url, _ := startSandbox(t)
+	sendAs(t, url, sandboxAdmin, "/panel")
+	var link string
+	for _, text := range waitBotReplies(t, url, sandboxAdmin, 1) {
+		if i := strings.Index(text, url+"panel/login?token="); i >= 0 {
+			link = strings.Fields(text[i:])[0]
+		}
+	}
+	if link == "" {
+		t.Fatal("no panel link in the admin's chat")
+	}
+	if code, body := fetch(link); code != http.StatusOK || !strings.Contains(body, `name="token"`) {
+		t.Fatalf("the link's page: %d", code)
+	}
+	if code, _ := fetch(url + "panel/"); code != http.StatusUnauthorized {
+		t.Fatalf("the panel without a session: %d", code)
+	}
+}

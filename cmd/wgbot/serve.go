@@ -284,7 +284,7 @@ func serve(ctx context.Context, s config.Settings, args []string, log *slog.Logg
 		}
 		a.panel = p.Handler()
 		if s.PanelAddr == s.HTTPAddr {
-			routes["/panel/"] = a.panel
+			panelRoutes(routes, a.panel)
 		}
 	}
 	if s.TelegramWebhook != "" {
@@ -407,7 +407,8 @@ func (a *app) run(ctx context.Context, ln net.Listener, stdout io.Writer) error 
 	if a.panelLn != nil {
 		// The panel's own listener serves the panel and the health routes only.
 		pw := web
-		pw.Routes = map[string]http.Handler{"/panel/": a.panel}
+		pw.Routes = map[string]http.Handler{}
+		panelRoutes(pw.Routes, a.panel)
 		servers[a.panelLn] = httpserver.NewServer(httpserver.Public(pw), limits)
 	}
 	background, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
