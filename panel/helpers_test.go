@@ -66,11 +66,18 @@ func (s *syncBuffer) String() string {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
+	return newEnvJobs(t, false)
+}
+
+// newEnvJobs is newEnv whose store queues follow-up jobs (broadcasts need
+// them); no worker runs them.
+func newEnvJobs(t testing.TB, jobs bool) *env {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	e := &env{t: t, ctx: ctx, logs: &syncBuffer{}}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.stack = servicetest.New(t, servicetest.Options{Log: log})
+	e.stack = servicetest.New(t, servicetest.Options{Log: log, Jobs: jobs})
 	e.tg = tgtest.New(testToken)
 	t.Cleanup(e.tg.Close)
 

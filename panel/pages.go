@@ -322,6 +322,11 @@ func flashText(lang string, q url.Values) string {
 		return tr(lang, "refund_done", q.Get("charge"), days)
 	case "again":
 		return tr(lang, "refund_again")
+	case "broadcast":
+		n, _ := strconv.Atoi(q.Get("n"))
+		return tr(lang, "done_broadcast", n)
+	case "broadcast_again":
+		return tr(lang, "broadcast_again")
 	case "revoked", "banned", "unbanned", "sent":
 		return tr(lang, "done_"+q.Get("done"))
 	}

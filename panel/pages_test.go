@@ -3,7 +3,9 @@ package panel_test
 import (
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"wgbot"
@@ -75,5 +77,45 @@ func TestBotActionsAudited(t *testing.T) {
 	c, _ := e.signIn()
 	if _, body := c.get("/panel/audit?user=" + itoa(u.TelegramID)); strings.Count(body, "data-action=") != 2 {
 		t.Fatalf("the audit page shows %d of the bot's entries", strings.Count(body, "data-action="))
+	}
+}
+
+// A broadcast from the panel is queued once, however often its form is
+// sent.
+func TestBroadcastQueuedOnce(t *testing.T) {
+	e := newEnvJobs(t, true)
+	for i := range 3 {
+		e.register(int64(6200000+i), "", "B")
+	}
+	c, csrf := e.signIn()
+	_, page := c.get("/panel/broadcast")
+	key := regexp.MustCompile(`name="key" value="(\d+)"`).FindStringSubmatch(page)
+	if key == nil {
+		t.Fatalf("no key on the form:\n%s", page)
+	}
+	form := url.Values{"csrf": {csrf}, "key": {key[1]}, "text": {"Maintenance tonight"}, "audience": {string(wgbot.AudienceAll)}}
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.post("/panel/broadcast", form) }()
+	}
+	wg.Wait()
+	var broadcasts, recipients int
+	e.stack.Pool.QueryRow(e.ctx, `SELECT count(*), COALESCE(sum(recipients), 0) FROM broadcasts`).Scan(&broadcasts, &recipients)
+	if broadcasts != 1 || recipients != 3 {
+		t.Fatalf("%d broadcasts to %d recipients, want 1 to 3", broadcasts, recipients)
+	}
+	for name, bad := range map[string]url.Values{
+		"no text":    {"csrf": {csrf}, "key": {"1099511627999"}, "text": {" "}, "audience": {"all"}},
+		"bad key":    {"csrf": {csrf}, "key": {"12"}, "text": {"x"}, "audience": {"all"}},
+		"bad target": {"csrf": {csrf}, "key": {"1099511627998"}, "text": {"x"}, "audience": {"martians"}},
+	} {
+		if code := c.post("/panel/broadcast", bad).StatusCode; code != http.StatusBadRequest && code != http.StatusConflict {
+			t.Errorf("%s answered %d", name, code)
+		}
+	}
+	e.stack.Pool.QueryRow(e.ctx, `SELECT count(*) FROM broadcasts`).Scan(&broadcasts)
+	if broadcasts != 1 {
+		t.Fatalf("bad forms queued broadcasts: %d", broadcasts)
 	}
 }

@@ -34,6 +34,8 @@ type Store interface {
 	PanelPayments(ctx context.Context, f postgres.PanelPaymentFilter) ([]postgres.PanelPayment, error)
 	PanelServers(ctx context.Context) ([]postgres.PanelServer, error)
 	SetServerState(ctx context.Context, name, state string) error
+	AudienceSizes(ctx context.Context) (map[wgbot.Audience]int, error)
+	QueueBroadcastTo(ctx context.Context, text string, adminChat int64, key int, lang string, audience wgbot.Audience) (int, error)
 	RecordAudit(ctx context.Context, e wgbot.AuditEntry) error
 	AuditLog(ctx context.Context, target, before int64, limit int) ([]wgbot.AuditEntry, error)
 }
@@ -109,6 +111,8 @@ func (p *Panel) Handler() http.Handler {
 	mux.HandleFunc("POST /panel/users/{id}/message", p.authed(p.message))
 	mux.HandleFunc("POST /panel/refund", p.authed(p.refund))
 	mux.HandleFunc("GET /panel/audit", p.authed(p.auditPage))
+	mux.HandleFunc("GET /panel/broadcast", p.authed(p.broadcastPage))
+	mux.HandleFunc("POST /panel/broadcast", p.authed(p.broadcast))
 	mux.HandleFunc("POST /panel/servers/{name}/{state}", p.authed(p.serverState))
 	mux.HandleFunc("GET /panel/payments", p.authed(p.payments))
 	mux.HandleFunc("GET /panel/servers", p.authed(p.servers))
