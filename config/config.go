@@ -87,8 +87,8 @@ type Settings struct {
 	// (empty: no panel); PanelAddr its listener, HTTPAddr unless set.
 	PanelURL  string
 	PanelAddr string
-	LogFormat    string
-	LogLevel     string
+	LogFormat string
+	LogLevel  string
 }
 
 // Getenv looks up one variable; os.Getenv has this shape, tests pass a map.

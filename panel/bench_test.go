@@ -89,4 +89,3 @@ func BenchmarkPanel(b *testing.B) {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
