@@ -237,6 +237,8 @@ const (
 	mBtnConfirmBan        msg = "btn_confirm_ban"
 	mAdminBanned          msg = "admin_banned"
 	mAdminUnbanned        msg = "admin_unbanned"
+	mAdminPanelLink       msg = "admin_panel_link"
+	mAdminPanelOff        msg = "admin_panel_off"
 	mBannedNotice         msg = "banned_notice"
 
 	// A malformed admin command: what was wrong, and how it is written.
@@ -474,7 +476,7 @@ func catalogue() map[string]map[msg]string {
 			mNoClientKey: "%s was moved to the bot without its private key, so its config cannot be shown again. " +
 				"The config already on the device keeps working.",
 
-			mAdminUsage:           "Admin commands:\n/stats\n/user <id|@username>\n/grant <id|@username> <days>\n/revoke <id|@username>\n/ban <id|@username>\n/unban <id|@username>\n/broadcast <text>\n/refund <telegram_payment_charge_id>\n/promoadd <CODE> days=<n>|percent=<n>|fixed=<amount><CUR> …\n/promos\n/promooff <CODE>",
+			mAdminUsage:           "Admin commands:\n/stats\n/user <id|@username>\n/grant <id|@username> <days>\n/revoke <id|@username>\n/ban <id|@username>\n/unban <id|@username>\n/broadcast <text>\n/refund <telegram_payment_charge_id>\n/promoadd <CODE> days=<n>|percent=<n>|fixed=<amount><CUR> …\n/promos\n/promooff <CODE>\n/panel",
 			mAdminStats:           "📊 Statistics\n\n%s",
 			mAdminRevenueNone:     "• none",
 			mStatsNow:             "Now:\nUsers in total: %d\nLive subscriptions: %d (of them live trials: %d)\nLive subscriptions ending within 3 days: %d\nPayments pending (open orders): %d\nActive devices by server:\n%s",
@@ -528,6 +530,8 @@ func catalogue() map[string]map[msg]string {
 			mBtnConfirmBan:        "Yes, ban",
 			mAdminBanned:          "id %d is banned; their access has ended.",
 			mAdminUnbanned:        "id %d is no longer banned.",
+			mAdminPanelLink:       "Your sign-in link to the web panel, for you only: it works once, within 5 minutes.\n%s",
+			mAdminPanelOff:        "The web panel is off: set PANEL_URL to its public address.",
 			mBannedNotice:         "Your account has been blocked by the administrator and your VPN access has ended. If you think this is a mistake, write to %s.",
 
 			mAdminWrong:         "%s\nHow to write it: %s",
@@ -758,7 +762,7 @@ func catalogue() map[string]map[msg]string {
 			mNoClientKey: "Устройство %s перенесено в бота без закрытого ключа, поэтому его конфигурацию нельзя показать снова. " +
 				"Конфигурация, которая уже стоит на устройстве, продолжает работать.",
 
-			mAdminUsage:           "Команды администратора:\n/stats\n/user <id|@username>\n/grant <id|@username> <дней>\n/revoke <id|@username>\n/ban <id|@username>\n/unban <id|@username>\n/broadcast <текст>\n/refund <telegram_payment_charge_id>\n/promoadd <CODE> days=<n>|percent=<n>|fixed=<amount><CUR> …\n/promos\n/promooff <CODE>",
+			mAdminUsage:           "Команды администратора:\n/stats\n/user <id|@username>\n/grant <id|@username> <дней>\n/revoke <id|@username>\n/ban <id|@username>\n/unban <id|@username>\n/broadcast <текст>\n/refund <telegram_payment_charge_id>\n/promoadd <CODE> days=<n>|percent=<n>|fixed=<amount><CUR> …\n/promos\n/promooff <CODE>\n/panel",
 			mAdminStats:           "📊 Статистика\n\n%s",
 			mAdminRevenueNone:     "• нет",
 			mStatsNow:             "Сейчас:\nВсего пользователей: %d\nДействующих подписок: %d (из них пробных: %d)\nДействующих подписок, которые закончатся в ближайшие 3 дня: %d\nОжидают оплаты (открытые заказы): %d\nАктивных устройств по серверам:\n%s",
@@ -812,6 +816,8 @@ func catalogue() map[string]map[msg]string {
 			mBtnConfirmBan:        "Да, заблокировать",
 			mAdminBanned:          "id %d заблокирован, доступ закрыт.",
 			mAdminUnbanned:        "id %d разблокирован.",
+			mAdminPanelLink:       "Ваша ссылка для входа в веб-панель, только для вас: она сработает один раз в течение 5 минут.\n%s",
+			mAdminPanelOff:        "Веб-панель выключена: задайте PANEL_URL — её публичный адрес.",
 			mBannedNotice:         "Администратор заблокировал ваш аккаунт, доступ к VPN закрыт. Если это ошибка, напишите %s.",
 
 			mAdminWrong:         "%s\nКак писать: %s",

@@ -72,6 +72,7 @@ operator commands (same rules and reconciler as the bot; --json for scripts):
   import --from wg-quick|wg-easy|wireguard-ui PATH [--apply] [--days N|--no-expiry] [--claims FILE --bot USERNAME]
                                     take over an old server's clients (dry run unless --apply; docs/operations.md)
   rekey                             re-seal every client key with MASTER_KEY (then drop MASTER_KEY_OLD)
+  panel-link --admin ID             a one-time sign-in link to the web panel (PANEL_URL) for an admin
 `
 
 // run is the whole program; main only gives it the process's environment.
@@ -115,6 +116,8 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 		return check(ctx, settings, stdout)
 	case "rekey":
 		return rekey(ctx, settings, log, stdout)
+	case "panel-link":
+		return panelLink(ctx, settings, cmdArgs, log, stdout)
 	case "users", "grant", "revoke", "peers", "issue", "reconcile", "servers", "promo", "import":
 		return operator(ctx, settings, cmd, cmdArgs, log, stdout)
 	}
