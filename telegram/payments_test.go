@@ -114,11 +114,13 @@ func TestStarsPayment(t *testing.T) {
 	if inv2 == nil {
 		t.Fatalf("no second invoice:\n%s", dump(h.messages(u.ID)))
 	}
-	h.tg.PreCheckout(u, "XTR", 150, inv2.Payload)
+	// Telegram charges only after the bot approved the pre-checkout.
+	pre := h.tg.PreCheckout(u, "XTR", 150, inv2.Payload)
+	h.wait("pre-checkout answer", func() bool { a, done := h.tg.PreCheckoutAnswer(pre); return done && a.OK })
 	h.tg.SuccessfulPayment(u, "XTR", 150, inv2.Payload, "stxCHARGE-2")
 	extended := h.waitMessages(u.ID, 7)[6]
 	if !strings.HasPrefix(extended.Text, "Payment received, thank you! Your subscription is extended until") {
-		t.Errorf("second payment answered %q", extended.Text)
+		t.Errorf("second payment (invoice %q) answered %q:\n%s", inv2.Payload, extended.Text, dump(h.messages(u.ID)))
 	}
 
 	// The admin refunds the first charge: Stars go back once, the days too.

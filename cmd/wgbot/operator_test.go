@@ -259,35 +259,43 @@ func decodeTerminalQR(t *testing.T, art string) string {
 		}
 		modules = append(modules, top, bottom)
 	}
-	// A wide white margin around the code, as a phone sees the screen: a
-	// finder pattern estimated near the edge is then still inside.
-	const scale, margin = 4, 8
-	img := image.NewGray(image.Rect(0, 0, (len(modules[0])+2*margin)*scale, (len(modules)+2*margin)*scale))
-	for i := range img.Pix {
-		img.Pix[i] = 255
-	}
-	for y, row := range modules {
-		for x, dark := range row {
-			c := color.Gray{Y: 255}
-			if dark {
-				c = color.Gray{Y: 0}
-			}
-			for dy := range scale {
-				for dx := range scale {
-					img.SetGray((x+margin)*scale+dx, (y+margin)*scale+dy, c)
+	// Drawn module-aligned with a wide white margin, as a camera sees the
+	// screen, at a few sizes and read with both of gozxing's binarizers:
+	// its finder search sometimes misplaces a pattern of one perfect
+	// picture and reads the same code drawn a little larger.
+	var res *gozxing.Result
+	var err error
+	for _, scale := range []int{4, 5, 7} {
+		const margin = 8
+		img := image.NewGray(image.Rect(0, 0, (len(modules[0])+2*margin)*scale, (len(modules)+2*margin)*scale))
+		for i := range img.Pix {
+			img.Pix[i] = 255
+		}
+		for y, row := range modules {
+			for x, dark := range row {
+				if !dark {
+					continue
+				}
+				for dy := range scale {
+					for dx := range scale {
+						img.SetGray((x+margin)*scale+dx, (y+margin)*scale+dy, color.Gray{Y: 0})
+					}
 				}
 			}
 		}
+		src := gozxing.NewLuminanceSourceFromImage(img)
+		for _, bin := range []gozxing.Binarizer{gozxing.NewHybridBinarizer(src), gozxing.NewGlobalHistgramBinarizer(src)} {
+			bmp, berr := gozxing.NewBinaryBitmap(bin)
+			if berr != nil {
+				t.Fatal(berr)
+			}
+			if res, err = qrcode.NewQRCodeReader().Decode(bmp, nil); err == nil {
+				return res.GetText()
+			}
+		}
 	}
-	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := qrcode.NewQRCodeReader().Decode(bmp, nil)
-	if err != nil {
-		t.Fatalf("the QR code does not decode: %v", err)
-	}
-	return res.GetText()
+	t.Fatalf("the QR code does not decode: %v", err)
+	return ""
 }
 
 func TestIssue(t *testing.T) {
