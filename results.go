@@ -17,6 +17,8 @@ type Credit struct {
 	Plan              Plan
 	Raw               []byte // provider's payload, kept for disputes
 	Flag              string // why an admin should look, e.g. "banned user"
+	// Recurring: a charge of a Stars subscription, recorded with it.
+	Recurring *Recurring
 }
 
 // CreditResult is what applying a Credit did.

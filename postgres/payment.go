@@ -328,6 +328,11 @@ func (s *Store) CreditPayment(ctx context.Context, c wgbot.Credit, serverID int6
 				return err
 			}
 		}
+		if c.Recurring != nil && orderID != nil {
+			if err := recordStarChargeTx(ctx, tx, c, now); err != nil {
+				return err
+			}
+		}
 		if err := s.creditReferrerTx(ctx, tx, res.PaymentID, c.UserID, serverID, referrerPeer, now); err != nil {
 			return err
 		}

@@ -159,6 +159,7 @@ type Payment struct {
 	Amount            int64
 	Currency          string
 	Raw               []byte
+	Recurring         *wgbot.Recurring // a charge of a Stars subscription
 }
 
 // PayOrder credits a confirmed payment against its order, exactly once. A
@@ -184,7 +185,7 @@ func (s *Service) PayOrder(ctx context.Context, p Payment) (CreditResult, error)
 	}
 	return s.Credit(ctx, wgbot.Credit{
 		Provider: p.Provider, ProviderPaymentID: p.ProviderPaymentID, OrderID: o.ID, UserID: o.UserID,
-		Amount: p.Amount, Currency: p.Currency, Raw: p.Raw, Flag: flag,
+		Amount: p.Amount, Currency: p.Currency, Raw: p.Raw, Flag: flag, Recurring: p.Recurring,
 		Plan: wgbot.Plan{Name: o.Plan, Days: o.Days, Devices: o.Devices},
 	})
 }

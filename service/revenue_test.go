@@ -43,6 +43,13 @@ var revenueChildren = map[string]func(context.Context, *env, int) error{
 		_, err := payAll(ctx, e, 2, orderID, amount, childStart())
 		return err
 	},
+	"renew": func(ctx context.Context, e *env, _ int) error {
+		orderID, _ := strconv.ParseInt(os.Getenv("CHILD_ORDER"), 10, 64)
+		amount, _ := strconv.ParseInt(os.Getenv("CHILD_AMOUNT"), 10, 64)
+		until, _ := strconv.ParseInt(os.Getenv("CHILD_UNTIL"), 10, 64)
+		_, err := chargeAll(ctx, e, 2, orderID, amount, "charge-renewal", time.Unix(until, 0), childStart())
+		return err
+	},
 }
 
 func runRevenueChild(ctx context.Context, role string, index int) (bool, error) {
