@@ -56,7 +56,7 @@ type Server struct {
 	queryByUpd  map[int64]*queryState
 	nextQuery   int64
 	charges     map[string]*charge
-	links       map[string]*invoiceLink    // createInvoiceLink's invoices by slug
+	links       map[string]*invoiceLink      // createInvoiceLink's invoices by slug
 	starSubs    map[string]*starSubscription // Stars subscriptions by each of their charge ids
 	nextLink    int
 	commands    map[string][]Command // by scope and language
