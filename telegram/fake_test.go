@@ -147,6 +147,14 @@ func (f *fakeService) PayOrder(context.Context, service.Payment) (service.Credit
 	return service.CreditResult{}, errNeedsDatabase
 }
 
+func (f *fakeService) StarSubscription(context.Context, wgbot.User) (wgbot.StarSubscription, error) {
+	return wgbot.StarSubscription{}, wgbot.ErrNoStarSubscription
+}
+
+func (f *fakeService) SetStarRenewal(context.Context, wgbot.User, bool, func(context.Context, string) error) (wgbot.StarSubscription, error) {
+	return wgbot.StarSubscription{}, errNeedsDatabase
+}
+
 func (f *fakeService) IssueTrial(context.Context, wgbot.User) (service.Delivery, error) {
 	return service.Delivery{}, errNeedsDatabase
 }

@@ -273,6 +273,10 @@ func (b *Bot) onCallback(ctx context.Context, q *models.CallbackQuery) {
 		b.showMethods(ctx, r, c.plan)
 	case actPay:
 		b.startPayment(ctx, r, c.provider, c.plan)
+	case actSubscribe:
+		b.startSubscription(ctx, r, c.plan)
+	case actRenewOff, actRenewOn:
+		b.setRenewal(ctx, r, c.act == actRenewOff)
 	case actSubscription:
 		b.showSubscription(ctx, r, "")
 	case actDeviceConfig:

@@ -138,5 +138,9 @@ func (b *Bot) CheckoutCanceled(ctx context.Context, user wgbot.User, order wgbot
 func (b *Bot) ExpiryReminder(ctx context.Context, user wgbot.User, sub wgbot.Subscription, daysLeft int) error {
 	lang := normalizeLang(user.Language)
 	text := b.t.get(lang, mExpiresSoon, formatDate(sub.ExpiresAt), b.t.days(lang, max(daysLeft, 1)))
+	// Telegram charges a live Stars subscription by itself: nothing to pay.
+	if star, err := b.svc.StarSubscription(ctx, user); err == nil && !star.Canceled {
+		text = b.t.get(lang, mRenewsSoon, formatDate(star.RenewsAt), b.t.days(lang, max(daysLeft, 1)))
+	}
 	return b.sendText(ctx, user.TelegramID, text, b.notice(lang))
 }

@@ -93,6 +93,9 @@ func (b *Bot) showMethods(ctx context.Context, r *request, planName string) {
 			label = b.t.get(r.lang, mMethodButton, m.checkout.Title(r.lang), price)
 		}
 		rows = append(rows, row(button(label, callback{act: actPay, provider: m.provider, plan: plan.Name})))
+		if m.checkout == nil && wgbot.Renewable(plan) {
+			rows = append(rows, row(button(b.t.get(r.lang, mMethodStarsMonthly, price), callback{act: actSubscribe, plan: plan.Name})))
+		}
 	}
 	rows = append(rows, row(button(b.t.get(r.lang, mBtnBack), callback{act: actBuy})))
 	text := b.t.get(r.lang, mChooseMethod, b.planTitle(r.lang, plan), b.t.days(r.lang, plan.Days), b.t.upToDevices(r.lang, plan.Devices))
@@ -289,6 +292,7 @@ func (b *Bot) onSuccessfulPayment(ctx context.Context, m *models.Message) {
 	res, err := b.payOrder(ctx, service.Payment{
 		Provider: providerStars, ProviderPaymentID: sp.TelegramPaymentChargeID, OrderID: orderID,
 		PayerUserID: user.ID, Amount: int64(sp.TotalAmount), Currency: sp.Currency, Raw: raw,
+		Recurring: recurring(sp),
 	})
 	if err != nil {
 		problem("credit", err)

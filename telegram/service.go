@@ -37,6 +37,9 @@ type Orders interface {
 	CheckOrder(ctx context.Context, user wgbot.User, orderID int64, currency string, amount int64) (wgbot.Order, error)
 	Checkout(ctx context.Context, orderID int64, wait time.Duration, start func(wgbot.Order) (string, error)) (string, error)
 	PayOrder(ctx context.Context, p service.Payment) (service.CreditResult, error)
+	// StarSubscription is the user's live auto-renewing Stars subscription.
+	StarSubscription(ctx context.Context, user wgbot.User) (wgbot.StarSubscription, error)
+	SetStarRenewal(ctx context.Context, user wgbot.User, canceled bool, edit func(ctx context.Context, chargeID string) error) (wgbot.StarSubscription, error)
 }
 
 // Devices is the user's peers: the trial, new devices, their configs and
