@@ -1,0 +1,135 @@
+package telegram
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"wgbot/telegram/tgtest"
+)
+
+// starSubscriptionLink presses Buy → Month → "monthly, renews
+// automatically" and returns the invoice link the bot sent.
+func starSubscriptionLink(t *testing.T, h *harness, u tgtest.User) (string, tgtest.Invoice) {
+	t.Helper()
+	h.press(u, "buy")
+	h.press(u, "buy:plan:month")
+	h.press(u, "buy:sub:month")
+	var link string
+	h.wait("subscription link", func() bool {
+		for _, m := range h.messages(u.ID) {
+			for _, row := range m.Keyboard {
+				for _, b := range row {
+					if strings.HasPrefix(b.URL, "https://t.me/$") {
+						link = b.URL
+					}
+				}
+			}
+		}
+		return link != ""
+	})
+	inv, ok := h.tg.InvoiceLink(link)
+	if !ok {
+		t.Fatalf("the bot sent link %q, which createInvoiceLink did not make", link)
+	}
+	return link, inv
+}
+
+// TestStarsSubscriptionRoundTrip: a monthly plan offers a Stars
+// subscription; its link is a 30-day XTR subscription invoice for the
+// order; the first charge starts 30 days; two renewals each extend once
+// (a redelivered renewal changes nothing); "My subscription" says when it
+// renews and turns renewal off through editUserStarSubscription; after
+// that Telegram charges no more and the time paid for stays.
+func TestStarsSubscriptionRoundTrip(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	u := user(4101, "en")
+	h.tg.SendText(u, "/start")
+	h.waitMessages(u.ID, 1)
+	link, inv := starSubscriptionLink(t, h, u)
+	var orderID int64
+	h.queryRow(`SELECT id FROM orders WHERE provider = 'stars' AND status = 'pending'`, nil, &orderID)
+	if inv.SubscriptionPeriod != 2592000 || inv.Currency != "XTR" || inv.Total() != 150 || inv.Payload != strconv.FormatInt(orderID, 10) {
+		t.Fatalf("subscription invoice = %+v, order %d", inv, orderID)
+	}
+	pc := h.tg.PreCheckout(u, "XTR", 150, inv.Payload)
+	h.wait("pre-checkout answer", func() bool { _, done := h.tg.PreCheckoutAnswer(pc); return done })
+	if a, _ := h.tg.PreCheckoutAnswer(pc); !a.OK {
+		t.Fatalf("pre-checkout refused: %q", a.ErrorMessage)
+	}
+	if _, err := h.tg.PayInvoiceLink(u, link, "stxSUB-1"); err != nil {
+		t.Fatal(err)
+	}
+	paidMessages := func(prefix string, n int) {
+		t.Helper()
+		h.eventually(prefix, func() bool {
+			got := 0
+			for _, m := range h.messages(u.ID) {
+				if strings.HasPrefix(m.Text, prefix) {
+					got++
+				}
+			}
+			return got == n
+		})
+	}
+	paidMessages("Payment received, thank you! Your subscription is active until", 1)
+	var firstEnd time.Time
+	h.queryRow(`SELECT expires_at FROM subscriptions WHERE status = 'active'`, nil, &firstEnd)
+
+	h.press(u, "sub!")
+	screen, ok := h.withButton(u.ID, "sub:renew:off")
+	if !ok || !strings.Contains(screen.Text, "Renews automatically on ") {
+		t.Fatalf("My subscription:\n%s", dump(h.messages(u.ID)))
+	}
+
+	for i, charge := range []string{"stxSUB-2", "stxSUB-3"} {
+		upd, _, err := h.tg.RenewSubscription(u, "stxSUB-1", charge)
+		if err != nil {
+			t.Fatal(err)
+		}
+		paidMessages("Payment received, thank you! Your subscription is extended until", i+1)
+		for range 3 {
+			if err := h.tg.Redeliver(upd); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h.idle()
+		var end time.Time
+		h.queryRow(`SELECT expires_at FROM subscriptions WHERE status = 'active'`, nil, &end)
+		if want := firstEnd.AddDate(0, 0, 30*(i+1)); !end.Equal(want) {
+			t.Fatalf("after renewal %d the subscription ends %s, want %s", i+1, end, want)
+		}
+	}
+
+	h.press(u, "sub!")
+	h.press(u, "sub:renew:off")
+	h.eventually("the Stars subscription cancelled with Telegram", func() bool { return h.tg.SubscriptionCanceled("stxSUB-1") })
+	h.eventually("the renewal off", func() bool { _, ok := h.withButton(u.ID, "sub:renew:on"); return ok })
+	screen, ok = h.withButton(u.ID, "sub:renew:on")
+	if !ok || !strings.Contains(screen.Text, "Auto-renewal is off") {
+		t.Fatalf("after cancelling:\n%s", dump(h.messages(u.ID)))
+	}
+	if _, _, err := h.tg.RenewSubscription(u, "stxSUB-1", "stxSUB-4"); !errors.Is(err, tgtest.ErrSubscriptionCanceled) {
+		t.Fatalf("a cancelled subscription was charged again: %v", err)
+	}
+	h.idle()
+	var charges int
+	var end time.Time
+	h.queryRow(`SELECT count(*), (SELECT expires_at FROM subscriptions WHERE status = 'active') FROM payments WHERE provider = 'stars' AND status = 'credited'`,
+		nil, &charges, &end)
+	if charges != 3 || !end.Equal(firstEnd.AddDate(0, 0, 60)) {
+		t.Fatalf("after the cancel: %d charges, ends %s; want 3 and %s (the time paid for stays)", charges, end, firstEnd.AddDate(0, 0, 60))
+	}
+
+	// Renewal can be turned on again; Telegram then charges again.
+	h.press(u, "sub:renew:on")
+	h.eventually("re-enabled with Telegram", func() bool { return !h.tg.SubscriptionCanceled("stxSUB-1") })
+	h.eventually("the renewal on", func() bool { _, ok := h.withButton(u.ID, "sub:renew:off"); return ok })
+	if _, _, err := h.tg.RenewSubscription(u, "stxSUB-1", "stxSUB-4"); err != nil {
+		t.Fatalf("a re-enabled subscription was not charged: %v", err)
+	}
+	paidMessages("Payment received, thank you! Your subscription is extended until", 3)
+}
