@@ -75,6 +75,8 @@ func (b *Bot) DeviceIssued(ctx context.Context, n service.DeviceNotice) error {
 		intro = b.t.get(lang, mBonusReferrer, b.t.days(lang, n.Days), until)
 	case service.IssuedPromo:
 		intro = b.t.get(lang, mPromoIssued, b.t.days(lang, n.Days), until)
+	case service.IssuedGift:
+		intro = b.t.get(lang, mGiftIssued, b.t.days(lang, n.Days), until)
 	case service.IssuedMoved:
 		intro = b.movedIntro(ctx, lang, n.Delivery)
 	}

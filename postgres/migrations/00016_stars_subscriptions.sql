@@ -21,5 +21,34 @@ CREATE TABLE star_subscriptions (
 );
 CREATE INDEX star_subscriptions_user ON star_subscriptions (user_id, renews_at);
 
+-- Gifts: a plan bought for someone else. The buyer's payment is an
+-- ordinary ledger row with no days; the days go to whoever redeems the
+-- gift's one-time link first, as a ledger row of kind gift keyed
+-- gift:<gift id>. The gift's row lock orders a redemption and a refund:
+-- a redeemed gift is not refunded, a refunded one is not redeemed.
+ALTER TABLE orders ADD COLUMN gift boolean NOT NULL DEFAULT false;
+ALTER TABLE payments DROP CONSTRAINT payments_kind_check;
+ALTER TABLE payments ADD CONSTRAINT payments_kind_check CHECK (kind IN ('payment', 'referral', 'promo', 'gift'));
+CREATE TABLE gifts (
+    id          bigserial PRIMARY KEY,
+    token       text NOT NULL UNIQUE,
+    order_id    bigint NOT NULL UNIQUE REFERENCES orders (id),
+    payment_id  bigint NOT NULL UNIQUE REFERENCES payments (id),
+    buyer_id    bigint NOT NULL REFERENCES users (id),
+    plan        text NOT NULL,
+    days        integer NOT NULL CHECK (days > 0),
+    devices     integer NOT NULL CHECK (devices > 0),
+    status      text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'redeemed', 'refunded')),
+    redeemed_by bigint REFERENCES users (id),
+    redeemed_at timestamptz,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    CHECK ((status = 'redeemed') = (redeemed_by IS NOT NULL))
+);
+
 -- +goose Down
+DROP TABLE gifts;
+DELETE FROM payments WHERE kind = 'gift';
+ALTER TABLE payments DROP CONSTRAINT payments_kind_check;
+ALTER TABLE payments ADD CONSTRAINT payments_kind_check CHECK (kind IN ('payment', 'referral', 'promo'));
+ALTER TABLE orders DROP COLUMN gift;
 DROP TABLE star_subscriptions;
