@@ -460,6 +460,12 @@ func (b *Bot) adminRefund(ctx context.Context, r *request, args string) {
 		b.adminFailed(ctx, r, "refund", err)
 		return
 	}
+	// A gift's link stops working before its Stars go back; a redeemed
+	// gift is not refunded.
+	if err := b.svc.CloseGift(ctx, providerStars, chargeID); err != nil {
+		b.adminFailed(ctx, r, "refund", err)
+		return
+	}
 	if err := b.refundStars(ctx, payer.TelegramID, chargeID); err != nil && !strings.Contains(err.Error(), errAlreadyRefunded) {
 		b.logFailure(ctx, "admin refund", r.user.TelegramID, err)
 		b.reply(ctx, r, mAdminRefundRefused, telegramReason(err))

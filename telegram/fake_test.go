@@ -155,6 +155,16 @@ func (f *fakeService) SetStarRenewal(context.Context, wgbot.User, bool, func(con
 	return wgbot.StarSubscription{}, errNeedsDatabase
 }
 
+func (f *fakeService) CreateGiftOrder(context.Context, wgbot.User, string, string, string) (wgbot.Order, error) {
+	return wgbot.Order{}, errNeedsDatabase
+}
+
+func (f *fakeService) RedeemGift(context.Context, wgbot.User, string) (service.GiftResult, error) {
+	return service.GiftResult{}, errNeedsDatabase
+}
+
+func (f *fakeService) CloseGift(context.Context, string, string) error { return errNeedsDatabase }
+
 func (f *fakeService) IssueTrial(context.Context, wgbot.User) (service.Delivery, error) {
 	return service.Delivery{}, errNeedsDatabase
 }

@@ -304,6 +304,17 @@ const (
 	mRenewalResumed            msg = "renewal_resumed"
 	mRenewsSoon                msg = "renews_soon"
 	mErrNoStarSub              msg = "err_no_star_subscription"
+
+	// Gifts.
+	mBtnGift                msg = "btn_gift"
+	mGiftInvoiceTitle       msg = "gift_invoice_title"
+	mGiftInvoiceDescription msg = "gift_invoice_description"
+	mGiftReady              msg = "gift_ready"
+	mGiftIssued             msg = "gift_issued"
+	mGiftRedeemed           msg = "gift_redeemed"
+	mErrGiftRedeemed        msg = "err_gift_redeemed"
+	mErrGiftRefunded        msg = "err_gift_refunded"
+	mErrGiftNotFound        msg = "err_gift_not_found"
 )
 
 // catalogue is every text in every language. It is built fresh by New, so
@@ -575,6 +586,15 @@ func catalogue() map[string]map[msg]string {
 			mRenewalResumed:            "Auto-renewal is on again: the next charge is on %s.",
 			mRenewsSoon:                "Your subscription renews automatically on %s, in %s: there is nothing to do. To stop it, turn auto-renewal off in “My subscription”.",
 			mErrNoStarSub:              "You have no auto-renewing subscription.",
+			mBtnGift:                   "🎁 Buy as a gift · %s",
+			mGiftInvoiceTitle:          "Gift: VPN for %s",
+			mGiftInvoiceDescription:    "A gift of WireGuard VPN for %s on %s. You get a link to pass on; whoever opens it first gets the days.",
+			mGiftReady:                 "Your gift is paid: %s of VPN. Send this link to whom it is for; whoever opens it first gets the days, and it works once:\n%s",
+			mGiftIssued:                "🎁 You were given %s of VPN! Your subscription is active until %s.",
+			mGiftRedeemed:              "🎁 You were given %s of VPN! Your subscription now runs until %s.",
+			mErrGiftRedeemed:           "This gift was already taken by someone who opened the link first.",
+			mErrGiftRefunded:           "This gift was refunded to its buyer and no longer works.",
+			mErrGiftNotFound:           "This gift link does not work. Check that it was copied whole.",
 		},
 		langRU: {
 			mWelcome:         "Привет, %s! Этот бот даёт быстрый и приватный VPN на WireGuard.\n\nВозьмите бесплатный пробный период или выберите тариф ниже.",
@@ -840,6 +860,15 @@ func catalogue() map[string]map[msg]string {
 			mRenewalResumed:            "Автопродление снова включено: следующее списание %s.",
 			mRenewsSoon:                "Ваша подписка продлится автоматически %s, через %s: ничего делать не нужно. Чтобы остановить её, отключите автопродление в «Моей подписке».",
 			mErrNoStarSub:              "У вас нет подписки с автопродлением.",
+			mBtnGift:                   "🎁 Купить в подарок · %s",
+			mGiftInvoiceTitle:          "Подарок: VPN на %s",
+			mGiftInvoiceDescription:    "Подарок: VPN на WireGuard на %s, %s. Вы получите ссылку, чтобы передать её; дни получит тот, кто откроет её первым.",
+			mGiftReady:                 "Подарок оплачен: VPN на %s. Отправьте эту ссылку тому, кому он предназначен; дни получит тот, кто откроет её первым, и сработает она один раз:\n%s",
+			mGiftIssued:                "🎁 Вам подарили VPN на %s! Подписка действует до %s.",
+			mGiftRedeemed:              "🎁 Вам подарили VPN на %s! Теперь подписка действует до %s.",
+			mErrGiftRedeemed:           "Этот подарок уже забрал тот, кто открыл ссылку раньше.",
+			mErrGiftRefunded:           "Деньги за этот подарок вернули покупателю, и ссылка больше не действует.",
+			mErrGiftNotFound:           "Эта ссылка на подарок не работает. Проверьте, что она скопирована целиком.",
 		},
 	}
 }

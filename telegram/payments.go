@@ -96,6 +96,9 @@ func (b *Bot) showMethods(ctx context.Context, r *request, planName string) {
 		if m.checkout == nil && wgbot.Renewable(plan) {
 			rows = append(rows, row(button(b.t.get(r.lang, mMethodStarsMonthly, price), callback{act: actSubscribe, plan: plan.Name})))
 		}
+		if m.checkout == nil {
+			rows = append(rows, row(button(b.t.get(r.lang, mBtnGift, price), callback{act: actGift, plan: plan.Name})))
+		}
 	}
 	rows = append(rows, row(button(b.t.get(r.lang, mBtnBack), callback{act: actBuy})))
 	text := b.t.get(r.lang, mChooseMethod, b.planTitle(r.lang, plan), b.t.days(r.lang, plan.Days), b.t.upToDevices(r.lang, plan.Devices))
@@ -296,6 +299,12 @@ func (b *Bot) onSuccessfulPayment(ctx context.Context, m *models.Message) {
 	})
 	if err != nil {
 		problem("credit", err)
+		return
+	}
+	if res.Gift != nil {
+		// The buyer gets the link, on a redelivery too: it is the same
+		// link, and the first send may have been lost.
+		b.sendGiftLink(ctx, m.Chat.ID, lang, *res.Gift)
 		return
 	}
 	if res.Duplicate {

@@ -97,6 +97,9 @@ type Revenue interface {
 	CreatePromo(ctx context.Context, p wgbot.Promo) (wgbot.Promo, error)
 	Promos(ctx context.Context) ([]wgbot.Promo, error)
 	DisablePromo(ctx context.Context, code string) (wgbot.Promo, error)
+	CreateGiftOrder(ctx context.Context, user wgbot.User, planName, provider, currency string) (wgbot.Order, error)
+	RedeemGift(ctx context.Context, user wgbot.User, token string) (service.GiftResult, error)
+	CloseGift(ctx context.Context, provider, providerPaymentID string) error
 }
 
 // Service is everything the bot asks of the service.

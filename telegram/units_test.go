@@ -27,7 +27,7 @@ func TestCallbackRoundTrip(t *testing.T) {
 		{act: actLocations}, {act: actLocation, then: pickTrial}, {act: actLocation, then: pickDevice, serverID: 7},
 		{act: actLocation, then: pickPlans, serverID: 9223372036854775807}, {act: actDeviceMove, peerID: 5},
 		{act: actMoveTo, peerID: 9223372036854775807, serverID: 9223372036854775807},
-		{act: actSubscribe, plan: "month"}, {act: actRenewOff}, {act: actRenewOn},
+		{act: actSubscribe, plan: "month"}, {act: actRenewOff}, {act: actRenewOn}, {act: actGift, plan: "month"},
 	} {
 		data := c.data()
 		if len(data) > maxCallbackData {
