@@ -80,7 +80,7 @@ func (b *Bot) showMethods(ctx context.Context, r *request, planName string) {
 		b.notFound(ctx, r, "choose plan", err)
 		return
 	}
-	var rows [][]models.InlineKeyboardButton
+	var rows, extras [][]models.InlineKeyboardButton
 	for _, m := range b.methods() {
 		if _, ok := plan.Prices[m.currency]; !ok {
 			continue
@@ -93,13 +93,16 @@ func (b *Bot) showMethods(ctx context.Context, r *request, planName string) {
 			label = b.t.get(r.lang, mMethodButton, m.checkout.Title(r.lang), price)
 		}
 		rows = append(rows, row(button(label, callback{act: actPay, provider: m.provider, plan: plan.Name})))
+		// Stars also sell the plan renewing by itself, and as a gift:
+		// offered below the ways to pay once.
 		if m.checkout == nil && wgbot.Renewable(plan) {
-			rows = append(rows, row(button(b.t.get(r.lang, mMethodStarsMonthly, price), callback{act: actSubscribe, plan: plan.Name})))
+			extras = append(extras, row(button(b.t.get(r.lang, mMethodStarsMonthly, price), callback{act: actSubscribe, plan: plan.Name})))
 		}
 		if m.checkout == nil {
-			rows = append(rows, row(button(b.t.get(r.lang, mBtnGift, price), callback{act: actGift, plan: plan.Name})))
+			extras = append(extras, row(button(b.t.get(r.lang, mBtnGift, price), callback{act: actGift, plan: plan.Name})))
 		}
 	}
+	rows = append(rows, extras...)
 	rows = append(rows, row(button(b.t.get(r.lang, mBtnBack), callback{act: actBuy})))
 	text := b.t.get(r.lang, mChooseMethod, b.planTitle(r.lang, plan), b.t.days(r.lang, plan.Days), b.t.upToDevices(r.lang, plan.Devices))
 	b.show(ctx, r, text, keyboard(rows...))
