@@ -133,3 +133,63 @@ func TestStarsSubscriptionRoundTrip(t *testing.T) {
 	}
 	paidMessages("Payment received, thank you! Your subscription is extended until", 3)
 }
+
+// TestGiftLink: Buy → Month → gift: a Stars invoice for a gift order; the
+// payment gives the buyer (not extended) a one-time link; a new user
+// opening it gets a subscription and a config; the next one is told it
+// was taken; the payment redelivered shows the same link again.
+func TestGiftLink(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	buyer, friend, late := user(4201, "en"), user(4202, "ru"), user(4203, "en")
+	h.tg.SendText(buyer, "/start")
+	h.waitMessages(buyer.ID, 1)
+	h.press(buyer, "buy")
+	h.press(buyer, "buy:plan:month")
+	h.press(buyer, "buy:gift:month")
+	inv := h.waitMessages(buyer.ID, 2)[1].Invoice
+	if inv == nil || inv.Currency != "XTR" || inv.Total() != 150 || !strings.HasPrefix(inv.Title, "Gift: ") {
+		t.Fatalf("gift invoice:\n%s", dump(h.messages(buyer.ID)))
+	}
+	pc := h.tg.PreCheckout(buyer, "XTR", 150, inv.Payload)
+	h.wait("pre-checkout answer", func() bool { _, done := h.tg.PreCheckoutAnswer(pc); return done })
+	paid := h.tg.SuccessfulPayment(buyer, "XTR", 150, inv.Payload, "stxGIFT-1")
+	ready := h.waitMessages(buyer.ID, 3)[2]
+	at := strings.Index(ready.Text, "https://t.me/")
+	if !strings.HasPrefix(ready.Text, "Your gift is paid: 30 days of VPN.") || at < 0 {
+		t.Fatalf("after paying:\n%s", dump(h.messages(buyer.ID)))
+	}
+	link := ready.Text[at:]
+	_, payload, ok := strings.Cut(link, "?start=")
+	if !ok || !strings.HasPrefix(payload, "gift_") || len(payload) > 64 {
+		t.Fatalf("gift link %q", link)
+	}
+	var subs int
+	h.queryRow(`SELECT count(*) FROM subscriptions`, nil, &subs)
+	if subs != 0 {
+		t.Fatalf("the gift's payment made %d subscriptions", subs)
+	}
+	if err := h.tg.Redeliver(paid); err != nil {
+		t.Fatal(err)
+	}
+	again := h.waitMessages(buyer.ID, 4)[3]
+	if again.Text != ready.Text {
+		t.Fatalf("a redelivered payment shows another link:\n%s", dump(h.messages(buyer.ID)))
+	}
+
+	h.tg.SendText(friend, "/start "+payload)
+	msgs := h.waitMessages(friend.ID, 3)
+	if msgs[0].Document == nil || !strings.HasPrefix(msgs[2].Text, "🎁 Вам подарили VPN на 30 дней! Подписка действует до") {
+		t.Fatalf("the friend's gift:\n%s", dump(msgs))
+	}
+	checkConfig(t, h, friend.ID, msgs[0].Document.Data)
+	h.tg.SendText(late, "/start "+payload)
+	if got := h.waitMessages(late.ID, 1)[0].Text; !strings.Contains(got, "This gift was already taken") {
+		t.Fatalf("the second opener was told %q", got)
+	}
+	var gifts int
+	h.queryRow(`SELECT count(*) FROM payments WHERE kind = 'gift' AND user_id = (SELECT id FROM users WHERE telegram_id = $1)`, []any{friend.ID}, &gifts)
+	if gifts != 1 {
+		t.Fatalf("%d gift credits for the friend", gifts)
+	}
+}
