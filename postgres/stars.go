@@ -48,7 +48,7 @@ func (s *Store) StarSubscription(ctx context.Context, userID int64, now time.Tim
 	sub, err := scanStarSubscription(s.pool.QueryRow(ctx, `SELECT `+starSubscriptionColumns+` FROM star_subscriptions
 		WHERE user_id = $1 AND renews_at > $2 ORDER BY renews_at DESC, id DESC LIMIT 1`, userID, now))
 	if err != nil && !errors.Is(err, wgbot.ErrNoStarSubscription) {
-		return sub, fmt.Errorf("Stars subscription of user %d: %w", userID, err)
+		return sub, fmt.Errorf("read Stars subscription of user %d: %w", userID, err)
 	}
 	return sub, err
 }
