@@ -64,3 +64,14 @@ func (s *Store) SetStarRenewal(ctx context.Context, userID, id int64, canceled b
 	}
 	return sub, nil
 }
+
+// StarSubscriptionOfCharge returns the Stars subscription whose order a
+// charge was credited against, or wgbot.ErrNoStarSubscription.
+func (s *Store) StarSubscriptionOfCharge(ctx context.Context, provider, providerPaymentID string) (wgbot.StarSubscription, error) {
+	sub, err := scanStarSubscription(s.pool.QueryRow(ctx, `SELECT `+starSubscriptionColumns+` FROM star_subscriptions
+		WHERE order_id = (SELECT order_id FROM payments WHERE provider = $1 AND provider_payment_id = $2)`, provider, providerPaymentID))
+	if err != nil && !errors.Is(err, wgbot.ErrNoStarSubscription) {
+		return sub, fmt.Errorf("find the Stars subscription of charge %s: %w", providerPaymentID, err)
+	}
+	return sub, err
+}

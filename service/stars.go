@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 
 	"wgbot"
 )
@@ -28,4 +29,23 @@ func (s *Service) SetStarRenewal(ctx context.Context, user wgbot.User, canceled 
 		return sub, err
 	}
 	return s.store.SetStarRenewal(ctx, user.ID, sub.ID, canceled, s.clock())
+}
+
+// EndStarRenewalOf turns off the renewal of the Stars subscription a
+// refunded charge belongs to, so Telegram does not charge again for what
+// was refunded: edit tells Telegram first, as in SetStarRenewal. A charge
+// of no subscription, or one already off, is no error.
+func (s *Service) EndStarRenewalOf(ctx context.Context, provider, chargeID string, edit func(ctx context.Context, userID int64, chargeID string) error) (bool, error) {
+	sub, err := s.store.StarSubscriptionOfCharge(ctx, provider, chargeID)
+	if errors.Is(err, wgbot.ErrNoStarSubscription) || (err == nil && sub.Canceled) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := edit(ctx, sub.UserID, sub.ChargeID); err != nil {
+		return false, err
+	}
+	_, err = s.store.SetStarRenewal(ctx, sub.UserID, sub.ID, true, s.clock())
+	return err == nil, err
 }

@@ -476,6 +476,14 @@ func (b *Bot) adminRefund(ctx context.Context, r *request, args string) {
 		b.adminFailed(ctx, r, "refund", err)
 		return
 	}
+	// A refunded charge of a Stars subscription ends its renewal: the
+	// user is not charged again for what was taken back. A failure is
+	// logged; /refund again retries it.
+	if _, err := b.svc.EndStarRenewalOf(ctx, providerStars, chargeID, func(ctx context.Context, _ int64, subCharge string) error {
+		return b.editStarSubscription(ctx, payer.TelegramID, subCharge, true)
+	}); err != nil {
+		b.logFailure(ctx, "end Stars renewal after a refund", r.user.TelegramID, err)
+	}
 	if res.Duplicate {
 		b.reply(ctx, r, mAdminRefundAgain, chargeID)
 		return

@@ -163,6 +163,10 @@ func (f *fakeService) RedeemGift(context.Context, wgbot.User, string) (service.G
 	return service.GiftResult{}, errNeedsDatabase
 }
 
+func (f *fakeService) EndStarRenewalOf(context.Context, string, string, func(context.Context, int64, string) error) (bool, error) {
+	return false, errNeedsDatabase
+}
+
 func (f *fakeService) CloseGift(context.Context, string, string) error { return errNeedsDatabase }
 
 func (f *fakeService) IssueTrial(context.Context, wgbot.User) (service.Delivery, error) {

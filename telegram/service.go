@@ -100,6 +100,9 @@ type Revenue interface {
 	CreateGiftOrder(ctx context.Context, user wgbot.User, planName, provider, currency string) (wgbot.Order, error)
 	RedeemGift(ctx context.Context, user wgbot.User, token string) (service.GiftResult, error)
 	CloseGift(ctx context.Context, provider, providerPaymentID string) error
+	// EndStarRenewalOf stops the renewal of the Stars subscription a
+	// refunded charge belongs to; edit gets the subscriber's user id.
+	EndStarRenewalOf(ctx context.Context, provider, chargeID string, edit func(ctx context.Context, userID int64, chargeID string) error) (bool, error)
 }
 
 // Service is everything the bot asks of the service.

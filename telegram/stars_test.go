@@ -193,3 +193,59 @@ func TestGiftLink(t *testing.T) {
 		t.Fatalf("%d gift credits for the friend", gifts)
 	}
 }
+
+// TestRefundEndsStarRenewal: /refund of a Stars subscription's charge
+// returns the Stars, takes its days back and turns the renewal off with
+// Telegram, so nothing more is charged; /refund of a redeemed gift's
+// payment is refused and returns nothing.
+func TestRefundEndsStarRenewal(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	u, admin := user(4301, "en"), user(adminID, "en")
+	h.tg.SendText(u, "/start")
+	h.waitMessages(u.ID, 1)
+	link, inv := starSubscriptionLink(t, h, u)
+	pc := h.tg.PreCheckout(u, "XTR", 150, inv.Payload)
+	h.wait("pre-checkout answer", func() bool { _, done := h.tg.PreCheckoutAnswer(pc); return done })
+	if _, err := h.tg.PayInvoiceLink(u, link, "stxREF-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := h.tg.RenewSubscription(u, "stxREF-1", "stxREF-2"); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("two charges credited", func() bool {
+		var n int
+		h.queryRow(`SELECT count(*) FROM payments WHERE status = 'credited'`, nil, &n)
+		return n == 2
+	})
+	h.tg.SendText(admin, "/refund stxREF-2")
+	h.eventually("the renewal ended", func() bool { return h.tg.SubscriptionCanceled("stxREF-1") })
+	if !h.tg.Refunded("stxREF-2") {
+		t.Fatal("the charge was not refunded with Telegram")
+	}
+	var canceled bool
+	h.queryRow(`SELECT canceled_at IS NOT NULL FROM star_subscriptions`, nil, &canceled)
+	if !canceled {
+		t.Fatal("the renewal is still on in the database")
+	}
+
+	// A redeemed gift is not refunded.
+	buyer, friend := user(4302, "en"), user(4303, "en")
+	h.tg.SendText(buyer, "/start")
+	h.waitMessages(buyer.ID, 1)
+	h.press(buyer, "buy")
+	h.press(buyer, "buy:plan:month")
+	h.press(buyer, "buy:gift:month")
+	ginv := h.waitMessages(buyer.ID, 2)[1].Invoice
+	h.tg.SuccessfulPayment(buyer, "XTR", 150, ginv.Payload, "stxGIFT-R")
+	ready := h.waitMessages(buyer.ID, 3)[2].Text
+	_, payload, _ := strings.Cut(ready, "?start=")
+	h.tg.SendText(friend, "/start "+payload)
+	h.waitMessages(friend.ID, 3)
+	before := len(h.messages(admin.ID))
+	h.tg.SendText(admin, "/refund stxGIFT-R")
+	h.waitMessages(admin.ID, before+1)
+	if h.tg.Refunded("stxGIFT-R") {
+		t.Fatalf("a redeemed gift was refunded:\n%s", dump(h.messages(admin.ID)))
+	}
+}
