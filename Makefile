@@ -30,7 +30,7 @@ test: deps
 # tests drive the built binary as separate processes, which -race would not
 # instrument.
 RACE_PKGS := ./postgres/... ./service/... ./reconcile/... ./jobs/... ./telegram/... ./payment/... \
-	./wireguard/... ./httpserver/... ./secret/... ./sandbox/... ./logs/... ./config/...
+	./wireguard/... ./httpserver/... ./secret/... ./sandbox/... ./logs/... ./config/... ./panel/...
 
 race: deps
 	$(GO) test -race -count=1 -timeout 40m $(RACE_PKGS)
@@ -56,3 +56,9 @@ bench:
 bench-e2e:
 	$(GO) test -run '^$$' -bench E2E -benchtime 1x -timeout 60m ./cmd/wgbot
 	$(GO) test -run '^$$' -bench IssuanceAtScale -benchtime 1x -timeout 30m ./reconcile
+
+# The web panel at 100,000 users and 300,000 payments (issue 21; figures
+# in docs/benchmarks.md).
+.PHONY: bench-panel
+bench-panel:
+	$(GO) test -run '^$$' -bench Panel -benchtime 200x ./panel

@@ -78,6 +78,11 @@ var (
 	ErrTrialDisabled   = &Error{Code: EInvalid, Reason: "trial_disabled", Message: "the free trial is turned off"}
 	ErrUnknownPlan     = &Error{Code: EInvalid, Reason: "unknown_plan", Message: "no such plan"}
 	ErrNoPrice         = &Error{Code: EInvalid, Reason: "no_price", Message: "the plan has no price in that currency"}
+	// ErrNoClientKey: an imported device whose private key only its client
+	// ever had; its config cannot be shown, and the one it has keeps working.
+	ErrNoClientKey     = &Error{Code: EInvalid, Reason: "no_client_key", Message: "the device was imported without its private key: its config cannot be shown again; the config it has keeps working"}
+	ErrClaimUnknown    = &Error{Code: ENotFound, Reason: "claim_unknown", Message: "no such claim link"}
+	ErrClaimUsed       = &Error{Code: EConflict, Reason: "claim_used", Message: "the claim link was already used"}
 	ErrOrderClosed     = &Error{Code: EConflict, Reason: "order_closed", Message: "the order is no longer open"}
 	ErrDeviceName      = &Error{Code: EInvalid, Reason: "device_name", Message: "a device name has 1 to 24 printable characters and is not of the form device-N"}
 	ErrDeviceNameTaken = &Error{Code: EConflict, Reason: "device_name_taken", Message: "another of the user's devices has that name"}

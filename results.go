@@ -70,7 +70,11 @@ type Stats struct {
 	PromoCodes          int64         // promo codes ever created
 	ActivePromoCodes    int64         // of those, redeemable now: not disabled, not expired, uses left
 	Windows             []StatsWindow // in the order they were asked for
+	TopConsumers        []Consumer    // the most traffic this month, most first (StatsTopConsumers)
 }
+
+// StatsTopConsumers is how many users Stats.TopConsumers lists.
+const StatsTopConsumers = 5
 
 // StatsExpiringWithin is how far ahead Stats.ExpiringSoon looks.
 const StatsExpiringWithin = 3 * 24 * time.Hour
@@ -124,4 +128,26 @@ const (
 // Audiences lists them in the order an admin is offered them.
 func Audiences() []Audience {
 	return []Audience{AudienceAll, AudienceActive, AudienceExpired, AudienceNeverPaid}
+}
+
+// Usage is a device's (or a user's) traffic this calendar month (UTC), as
+// the server's WireGuard device counts it, and when it last connected.
+type Usage struct {
+	Received    int64     // bytes the server received from the device: its upload
+	Transmitted int64     // bytes the server sent to it: its download
+	LastSeen    time.Time // the last handshake; zero: never connected
+}
+
+// Total is the month's traffic both ways.
+func (u Usage) Total() int64 { return u.Received + u.Transmitted }
+
+// ConnectionCheckAfter is how long after its config was delivered a
+// device that has not connected gets its user troubleshooting steps.
+const ConnectionCheckAfter = 15 * time.Minute
+
+// Consumer is one user's traffic this month over all their devices.
+type Consumer struct {
+	TelegramID int64
+	Username   string
+	Usage
 }

@@ -52,6 +52,8 @@ type Settings struct {
 	NodeHeartbeat time.Duration // how often a node reports
 	NodeDownAfter time.Duration // a node silent this long is down: its server gets no new peers
 
+	UsageInterval time.Duration // how often the device's traffic counters are collected; 0: never
+
 	MasterKey     []byte // 32 bytes; empty means MasterKeyFile
 	MasterKeyFile string
 	MasterKeysOld [][]byte // earlier keys, still accepted to open values while rotating
@@ -88,8 +90,12 @@ type Settings struct {
 	HTTPAddr     string // the published listener: webhooks, /healthz, a terse /readyz
 	MetricsAddr  string // the operator's listener: /metrics, detailed /readyz; HTTPAddr (one listener) unless set
 	HTTPMaxConns int    // connections open at once, per listener
-	LogFormat    string
-	LogLevel     string
+	// PanelURL is the web panel's public base URL put into sign-in links
+	// (empty: no panel); PanelAddr its listener, HTTPAddr unless set.
+	PanelURL  string
+	PanelAddr string
+	LogFormat string
+	LogLevel  string
 }
 
 // Getenv looks up one variable; os.Getenv has this shape, tests pass a map.
@@ -134,6 +140,8 @@ func Load(getenv Getenv, envFile string) (Settings, error) {
 		NodeHeartbeat: r.duration("NODE_HEARTBEAT", 5*time.Second),
 		NodeDownAfter: r.duration("NODE_DOWN_AFTER", 30*time.Second),
 
+		UsageInterval: r.duration("USAGE_INTERVAL", time.Minute),
+
 		MasterKey:     r.key32("MASTER_KEY"),
 		MasterKeyFile: r.str("MASTER_KEY_FILE", "/var/lib/wgbot/master.key"),
 		MasterKeysOld: r.keys32("MASTER_KEY_OLD"),
@@ -169,6 +177,8 @@ func Load(getenv Getenv, envFile string) (Settings, error) {
 		HTTPAddr:     r.hostPort("HTTP_ADDR", "127.0.0.1:8080"),
 		MetricsAddr:  r.hostPort("METRICS_ADDR", ""), // empty: HTTPAddr, below
 		HTTPMaxConns: r.intRange("HTTP_MAX_CONNECTIONS", 512, 1, 1<<20),
+		PanelURL:     r.optionalURL("PANEL_URL"),
+		PanelAddr:    r.hostPort("PANEL_ADDR", ""), // empty: HTTPAddr, below
 		LogFormat:    r.oneOf("LOG_FORMAT", "text", "text", "json"),
 		LogLevel:     r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 	}
@@ -180,6 +190,9 @@ func Load(getenv Getenv, envFile string) (Settings, error) {
 		// own by default would be taken by every serve on the host (and
 		// 9090 by Prometheus itself).
 		s.MetricsAddr = s.HTTPAddr
+	}
+	if s.PanelAddr == "" {
+		s.PanelAddr = s.HTTPAddr
 	}
 	if s.WGConfigLockPath == "" {
 		// Next to the config, not in world-writable /tmp: see README.
@@ -321,6 +334,8 @@ func (s Settings) Redacted() []string {
 		"CRYPTOPAY_TOKEN=" + set(s.CryptoPayToken),
 		"HTTP_ADDR=" + s.HTTPAddr,
 		"METRICS_ADDR=" + s.MetricsAddr,
+		"PANEL_URL=" + s.PanelURL,
+		"PANEL_ADDR=" + s.PanelAddr,
 		fmt.Sprintf("HTTP_MAX_CONNECTIONS=%d", s.HTTPMaxConns),
 	}
 	return lines
@@ -512,6 +527,14 @@ func (r *reader) url(name, def string) string {
 		return def
 	}
 	return strings.TrimRight(raw, "/")
+}
+
+// optionalURL reads an http(s) URL that may be unset ("").
+func (r *reader) optionalURL(name string) string {
+	if r.str(name, "") == "" {
+		return ""
+	}
+	return r.url(name, "")
 }
 
 // hostPort reads host:port; with an empty def an unset value is "".

@@ -34,6 +34,10 @@ type Config struct {
 	MaxWorkers  int
 
 	BroadcastRate float64 // broadcast messages per second, over all processes; default 25
+
+	// ConnectionEvery is how often delivered devices are checked for a
+	// first connection (default a minute).
+	ConnectionEvery time.Duration
 }
 
 // Service is what the workers need of the service: expiring, purging and
@@ -50,6 +54,8 @@ type Service interface {
 	PaymentNotice(ctx context.Context, paymentID int64) (*service.PaymentNotice, error)
 	MarkDelivered(ctx context.Context, peerID int64) error
 	DeliverIssued(ctx context.Context, args jobargs.DeviceIssued, n service.DeviceNotifier) error
+	QueueConnectionChecks(ctx context.Context) (int, error)
+	ConnectionTipNotice(ctx context.Context, peerID int64) (wgbot.User, wgbot.Peer, bool, error)
 }
 
 var _ Service = (*service.Service)(nil)
@@ -88,6 +94,9 @@ func New(pool *pgxpool.Pool, cfg Config, d Deps) (*river.Client[pgx.Tx], error) 
 	if cfg.RemindEvery <= 0 {
 		cfg.RemindEvery = time.Minute
 	}
+	if cfg.ConnectionEvery <= 0 {
+		cfg.ConnectionEvery = time.Minute
+	}
 	if cfg.SweepEvery <= 0 {
 		cfg.SweepEvery = 5 * time.Minute
 	}
@@ -105,6 +114,8 @@ func New(pool *pgxpool.Pool, cfg Config, d Deps) (*river.Client[pgx.Tx], error) 
 	river.AddWorker(workers, &reminderWorker{deps: deps})
 	river.AddWorker(workers, &expireDueWorker{deps: deps})
 	river.AddWorker(workers, &remindDueWorker{deps: deps})
+	river.AddWorker(workers, &connectionDueWorker{deps: deps})
+	river.AddWorker(workers, &connectionTipWorker{deps: deps})
 	river.AddWorker(workers, &sweepWorker{deps: deps, retention: cfg.Retention})
 	river.AddWorker(workers, newBroadcastChunkWorker(deps, cfg.BroadcastRate))
 	river.AddWorker(workers, &broadcastReportWorker{deps: deps})
@@ -119,6 +130,9 @@ func New(pool *pgxpool.Pool, cfg Config, d Deps) (*river.Client[pgx.Tx], error) 
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.RemindEvery),
 				func() (river.JobArgs, *river.InsertOpts) { return RemindDueArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true, ID: "remind_due"}),
+			river.NewPeriodicJob(river.PeriodicInterval(cfg.ConnectionEvery),
+				func() (river.JobArgs, *river.InsertOpts) { return ConnectionDueArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true, ID: "connection_due"}),
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.SweepEvery),
 				func() (river.JobArgs, *river.InsertOpts) { return SweepArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true, ID: "sweep"}),
@@ -162,6 +176,15 @@ type RemindDueArgs struct{}
 func (RemindDueArgs) Kind() string { return "remind_due" }
 
 func (RemindDueArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: 5 * time.Second}, MaxAttempts: 1}
+}
+
+// ConnectionDueArgs queues the connection tips that are due.
+type ConnectionDueArgs struct{}
+
+func (ConnectionDueArgs) Kind() string { return "connection_due" }
+
+func (ConnectionDueArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: 5 * time.Second}, MaxAttempts: 1}
 }
 
@@ -361,4 +384,47 @@ func (w *remindDueWorker) Work(ctx context.Context, job *river.Job[RemindDueArgs
 		w.deps.Log.InfoContext(ctx, "reminders queued", "count", n)
 	}
 	return err
+}
+
+type connectionDueWorker struct {
+	river.WorkerDefaults[ConnectionDueArgs]
+	deps *Deps
+}
+
+func (w *connectionDueWorker) Work(ctx context.Context, job *river.Job[ConnectionDueArgs]) error {
+	n, err := w.deps.Service.QueueConnectionChecks(ctx)
+	if n > 0 {
+		w.deps.Log.InfoContext(ctx, "connection tips queued", "count", n)
+	}
+	return err
+}
+
+// ConnectionNotifier sends the connection check's tip. The bot, as the
+// Notifier, is one; a Notifier that is not leaves the tip unsent.
+type ConnectionNotifier interface {
+	ConnectionTip(ctx context.Context, user wgbot.User, device wgbot.Peer) error
+}
+
+type connectionTipWorker struct {
+	river.WorkerDefaults[jobargs.ConnectionTip]
+	deps *Deps
+}
+
+func (w *connectionTipWorker) Work(ctx context.Context, job *river.Job[jobargs.ConnectionTip]) error {
+	n, ok := w.deps.Notifier.(ConnectionNotifier)
+	if !ok {
+		return nil
+	}
+	user, peer, connected, err := w.deps.Service.ConnectionTipNotice(ctx, job.Args.PeerID)
+	if errors.Is(err, wgbot.ErrPeerNotFound) {
+		return nil // deleted meanwhile: nothing to help with
+	}
+	if err != nil {
+		return err
+	}
+	// Connected, removed or paused since it was judged: the tip would be wrong.
+	if connected || peer.Status != wgbot.PeerActive || user.BlockedBot {
+		return nil
+	}
+	return deliver(n.ConnectionTip(ctx, user, peer))
 }

@@ -130,6 +130,14 @@ var (
 		[]string{"server"}, nil)
 	serverBeat = prometheus.NewDesc("wgbot_server_heartbeat_age_seconds", "Seconds since a server's wgbot node last reported.",
 		[]string{"server"}, nil)
+
+	// Traffic as the host owning each server's device collects it
+	// (USAGE_INTERVAL): what its peers sent (received by the server) and
+	// what they were sent, since collection began.
+	serverRx = prometheus.NewDesc("wgbot_server_received_bytes_total", "Bytes a server's WireGuard device received from its peers.",
+		[]string{"server"}, nil)
+	serverTx = prometheus.NewDesc("wgbot_server_transmitted_bytes_total", "Bytes a server's WireGuard device sent to its peers.",
+		[]string{"server"}, nil)
 )
 
 type poolCollector struct{ pool *pgxpool.Pool }
@@ -162,6 +170,8 @@ func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- serverPeers
 	ch <- serverLag
 	ch <- serverBeat
+	ch <- serverRx
+	ch <- serverTx
 }
 
 func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
@@ -177,8 +187,8 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 func (c *dbCollector) servers(ctx context.Context, ch chan<- prometheus.Metric) {
 	rows, err := c.pool.Query(ctx, `SELECT sv.name,
 			(SELECT count(*) FROM peers p WHERE p.server_id = sv.id AND p.status = 'active'),
-			sv.revision - n.revision, extract(epoch FROM now() - n.seen_at)::float8
-		FROM servers sv LEFT JOIN node_status n ON n.server_id = sv.id`)
+			sv.revision - n.revision, extract(epoch FROM now() - n.seen_at)::float8, k.rx, k.tx
+		FROM servers sv LEFT JOIN node_status n ON n.server_id = sv.id LEFT JOIN usage_collections k ON k.server_id = sv.id`)
 	if err != nil {
 		return
 	}
@@ -188,8 +198,13 @@ func (c *dbCollector) servers(ctx context.Context, ch chan<- prometheus.Metric) 
 		var peers int64
 		var lag *int64
 		var age *float64
-		if rows.Scan(&name, &peers, &lag, &age) != nil {
+		var rx, tx *int64
+		if rows.Scan(&name, &peers, &lag, &age, &rx, &tx) != nil {
 			continue
+		}
+		if rx != nil {
+			ch <- prometheus.MustNewConstMetric(serverRx, prometheus.CounterValue, float64(*rx), name)
+			ch <- prometheus.MustNewConstMetric(serverTx, prometheus.CounterValue, float64(*tx), name)
 		}
 		ch <- prometheus.MustNewConstMetric(serverPeers, prometheus.GaugeValue, float64(peers), name)
 		if lag != nil {

@@ -146,11 +146,13 @@ func (s *Store) ReserveAddresses(ctx context.Context, serverID int64, addrs []ne
 	}
 	err = inTx(ctx, s.pool, func(tx pgx.Tx) error {
 		// A released reservation below the high-water mark was stepped
-		// over by the allocator: it goes to the free list.
+		// over by the allocator: it goes to the free list, unless a peer
+		// holds it (a hand-made peer that was imported).
 		_, err := tx.Exec(ctx, `WITH released AS (
 				DELETE FROM reserved_addresses WHERE server_id = $1 AND NOT ip = ANY($2) RETURNING ip)
 			INSERT INTO free_addresses (server_id, ip)
 			SELECT $1, r.ip FROM released r, servers s WHERE s.id = $1 AND r.ip < s.next_ip
+			  AND NOT EXISTS (SELECT 1 FROM peers p WHERE p.server_id = $1 AND p.ip = r.ip AND p.status <> 'revoked')
 			ON CONFLICT DO NOTHING`, serverID, addrs)
 		if err != nil {
 			return err

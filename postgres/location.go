@@ -130,14 +130,8 @@ func (s *Store) RetireMoved(ctx context.Context, limit int) ([]wgbot.Change, err
 		if err != nil {
 			return err
 		}
-		for _, id := range servers {
-			ch, err := bumpRevision(ctx, tx, id)
-			if err != nil {
-				return err
-			}
-			changes = append(changes, ch)
-		}
-		return nil
+		changes, err = bumpRevisions(ctx, tx, servers)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("retire moved devices: %w", err)

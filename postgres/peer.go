@@ -47,17 +47,23 @@ type PeerListing struct {
 	Server     string
 	TelegramID int64
 	Username   string
+	// Usage is this month's traffic and the last handshake; nil when no
+	// collection has seen the peer on its device.
+	Usage *wgbot.Usage
 }
 
 // ListPeers lists peers in id order, revoked ones included unless the
 // filter says otherwise.
 func (s *Store) ListPeers(ctx context.Context, f PeerFilter) ([]PeerListing, error) {
 	rows, err := s.pool.Query(ctx, `SELECT p.id, p.subscription_id, p.server_id, p.name, p.ip, p.ip6, p.public_key, p.status, p.created_at,
-			sv.name, u.telegram_id, u.username
+			sv.name, COALESCE(u.telegram_id, 0), COALESCE(u.username, ''),
+			c.peer_id IS NOT NULL, c.last_handshake, coalesce(pu.rx, 0), coalesce(pu.tx, 0)
 		FROM peers p
 		JOIN servers sv ON sv.id = p.server_id
 		JOIN subscriptions s ON s.id = p.subscription_id
-		JOIN users u ON u.id = s.user_id
+		LEFT JOIN users u ON u.id = s.user_id -- none: imported, not claimed yet
+		LEFT JOIN peer_counters c ON c.peer_id = p.id
+		LEFT JOIN peer_usage pu ON pu.peer_id = p.id AND pu.month = date_trunc('month', now() AT TIME ZONE 'UTC')::date
 		WHERE ($1 = '' OR sv.name = $1) AND ($2 = '' OR p.status = $2) AND ($3 = 0 OR u.id = $3)
 		ORDER BY p.id`, f.Server, f.Status, f.UserID)
 	if err != nil {
@@ -67,10 +73,19 @@ func (s *Store) ListPeers(ctx context.Context, f PeerFilter) ([]PeerListing, err
 		var pl PeerListing
 		p := &pl.Peer
 		var ip6 *netip.Addr
+		var collected bool
+		var hs *time.Time
+		var u wgbot.Usage
 		err := row.Scan(&p.ID, &p.SubscriptionID, &p.ServerID, &p.Name, &p.IP, &ip6, &p.PublicKey, &p.Status, &p.CreatedAt,
-			&pl.Server, &pl.TelegramID, &pl.Username)
+			&pl.Server, &pl.TelegramID, &pl.Username, &collected, &hs, &u.Received, &u.Transmitted)
 		if ip6 != nil {
 			p.IP6 = *ip6
+		}
+		if collected {
+			if hs != nil {
+				u.LastSeen = *hs
+			}
+			pl.Usage = &u
 		}
 		return pl, err
 	})
@@ -197,10 +212,13 @@ func (s *Store) DeletePeer(ctx context.Context, peerID int64, dropTrial bool) (w
 type SealedPeer struct {
 	wgbot.Peer
 	Secrets wgbot.PeerSecrets
+	// Keepalive is an imported peer's own persistent keepalive in seconds,
+	// as the server it came from had it; nil: the server's setting.
+	Keepalive *int
 }
 
 const peerColumns = `p.id, p.subscription_id, p.server_id, p.name, p.ip, p.ip6, p.public_key, p.status, p.created_at,
-	p.private_key_enc, p.preshared_key_enc, p.key_id, p.number, p.retire_at`
+	p.private_key_enc, p.preshared_key_enc, p.key_id, p.number, p.retire_at, p.keepalive`
 
 func scanSealedPeer(row pgx.CollectableRow) (SealedPeer, error) { return scanSealedPeerWith(row) }
 
@@ -210,7 +228,7 @@ func scanSealedPeerWith(row pgx.Row, extra ...any) (SealedPeer, error) {
 	var ip6 *netip.Addr
 	var retire *time.Time
 	err := row.Scan(append([]any{&p.ID, &p.SubscriptionID, &p.ServerID, &p.Name, &p.IP, &ip6, &p.PublicKey, &p.Status, &p.CreatedAt,
-		&p.Secrets.PrivateKeySealed, &p.Secrets.PresharedSealed, &p.Secrets.KeyID, &p.Number, &retire}, extra...)...)
+		&p.Secrets.PrivateKeySealed, &p.Secrets.PresharedSealed, &p.Secrets.KeyID, &p.Number, &retire, &p.Keepalive}, extra...)...)
 	if ip6 != nil {
 		p.IP6 = *ip6
 	}

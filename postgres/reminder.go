@@ -26,7 +26,7 @@ func (s *Store) QueueDueReminders(ctx context.Context, now time.Time) (int, erro
 		for _, days := range s.reminderDays {
 			rows, err := tx.Query(ctx, `INSERT INTO reminders (subscription_id, expires_at, days)
 				SELECT id, expires_at, $2 FROM subscriptions
-				WHERE status = 'active' AND expires_at > $1 AND expires_at <= $1 + make_interval(days => $2)
+				WHERE status = 'active' AND user_id IS NOT NULL AND expires_at > $1 AND expires_at <= $1 + make_interval(days => $2)
 				  AND expires_at - make_interval(days => $2) > starts_at
 				ON CONFLICT DO NOTHING
 				RETURNING subscription_id, expires_at`, now, days)

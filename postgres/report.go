@@ -81,5 +81,8 @@ func (s *Store) Stats(ctx context.Context, now time.Time, since []time.Time) (wg
 		}
 		st.Windows = append(st.Windows, w)
 	}
+	if st.TopConsumers, err = s.TopConsumers(ctx, now, wgbot.StatsTopConsumers); err != nil {
+		return st, fmt.Errorf("stats: %w", err)
+	}
 	return st, nil
 }

@@ -126,6 +126,19 @@ func (s *Store) Server(ctx context.Context, id int64) (wgbot.Server, error) {
 	return srv, nil
 }
 
+// bumpRevisions is bumpRevision for each of servers, in order.
+func bumpRevisions(ctx context.Context, tx pgx.Tx, servers []int64) ([]wgbot.Change, error) {
+	changes := make([]wgbot.Change, 0, len(servers))
+	for _, id := range servers {
+		ch, err := bumpRevision(ctx, tx, id)
+		if err != nil {
+			return nil, err
+		}
+		changes = append(changes, ch)
+	}
+	return changes, nil
+}
+
 // bumpRevision records that the server's desired peers changed and tells
 // every listening reconciler, at commit, in one round trip.
 func bumpRevision(ctx context.Context, tx pgx.Tx, serverID int64) (wgbot.Change, error) {

@@ -214,8 +214,10 @@ func (s *Store) extend(ctx context.Context, tx pgx.Tx, userID int64, plan wgbot.
 	return sub, &p, ch, err
 }
 
-const subscriptionColumns = `id, user_id, plan, is_trial, status, device_limit, starts_at, expires_at`
+const subscriptionColumns = `id, COALESCE(user_id, 0), plan, is_trial, status, device_limit, starts_at, expires_at`
 
+// scanSubscription scans subscriptionColumns; UserID is 0 for an imported
+// subscription nobody claimed yet.
 func scanSubscription(row pgx.Row) (wgbot.Subscription, error) {
 	var sub wgbot.Subscription
 	err := row.Scan(&sub.ID, &sub.UserID, &sub.Plan, &sub.IsTrial, &sub.Status, &sub.DeviceLimit, &sub.StartsAt, &sub.ExpiresAt)
@@ -345,15 +347,7 @@ func (s *Store) revokeTx(ctx context.Context, tx pgx.Tx, userID int64) ([]wgbot.
 	if tag.RowsAffected() == 0 && len(servers) == 0 {
 		return nil, wgbot.ErrNoSubscription
 	}
-	var changes []wgbot.Change
-	for _, id := range servers {
-		ch, err := bumpRevision(ctx, tx, id)
-		if err != nil {
-			return nil, err
-		}
-		changes = append(changes, ch)
-	}
-	return changes, nil
+	return bumpRevisions(ctx, tx, servers)
 }
 
 // ExpireDue ends every active subscription whose time is up and disables
@@ -365,9 +359,10 @@ func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int) ([]wgbo
 	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `UPDATE subscriptions s SET status = 'expired', updated_at = $1
 			FROM (SELECT id FROM subscriptions WHERE status = 'active' AND expires_at <= $1
-			      ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED) due, users u
-			WHERE s.id = due.id AND u.id = s.user_id
-			RETURNING s.id, s.user_id, u.telegram_id, u.language, s.expires_at`, now, limit)
+			      ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED) due
+			WHERE s.id = due.id
+			RETURNING s.id, COALESCE(s.user_id, 0), COALESCE((SELECT telegram_id FROM users WHERE id = s.user_id), 0),
+				COALESCE((SELECT language FROM users WHERE id = s.user_id), ''), s.expires_at`, now, limit)
 		if err != nil {
 			return err
 		}
@@ -381,6 +376,9 @@ func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int) ([]wgbo
 		ids := make([]int64, len(expired))
 		for i, e := range expired {
 			ids[i] = e.SubscriptionID
+			if e.UserID == 0 {
+				continue // an imported device nobody claimed yet: no one to tell
+			}
 			if err := s.insertJob(ctx, tx, jobargs.SubscriptionExpired{SubscriptionID: e.SubscriptionID, ExpiresAt: e.ExpiresAt.UTC()}, nil); err != nil {
 				return err
 			}
@@ -395,15 +393,8 @@ func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int) ([]wgbo
 		if err != nil {
 			return err
 		}
-		changes = nil
-		for _, id := range servers {
-			ch, err := bumpRevision(ctx, tx, id)
-			if err != nil {
-				return err
-			}
-			changes = append(changes, ch)
-		}
-		return nil
+		changes, err = bumpRevisions(ctx, tx, servers)
+		return err
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("expire subscriptions: %w", err)

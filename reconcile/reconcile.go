@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,6 +73,9 @@ type Store interface {
 	ReserveAddresses(ctx context.Context, serverID int64, addrs []netip.Addr) ([]netip.Addr, error)
 	// NodeStatuses is the last report of every server's node (ModeNode).
 	NodeStatuses(ctx context.Context) (map[int64]postgres.NodeStatus, error)
+	// KnownKeys is which of keys are peers of the server (not revoked):
+	// hand-made wg0.conf peers that `wgbot import` brought in.
+	KnownKeys(ctx context.Context, serverID int64, keys []string) (map[string]bool, error)
 }
 
 // keepChanges is how many revisions of the change log a full reconcile
@@ -445,6 +449,7 @@ func (r *Reconciler) reconcile(ctx context.Context) (Result, error) {
 			return err
 		}
 		res.Revision, res.Peers = d.Revision, len(d.Managed)
+		f.AdoptUnmanaged(d.adopt)
 		if err := r.reserve(ctx, d.HandMade); err != nil {
 			return err
 		}
@@ -506,6 +511,11 @@ func (r *Reconciler) incremental(ctx context.Context) (Result, error) {
 			f.RemoveManagedPeer(strconv.FormatInt(id, 10))
 		}
 		for _, p := range c.Active {
+			if f.HasUnmanaged(p.PublicKey) {
+				// An imported peer still written by hand in wg0.conf:
+				// the full reconcile adopts it.
+				return errNeedFull
+			}
 			fp, dp, err := r.peer(p)
 			if err != nil {
 				return err
@@ -584,9 +594,17 @@ func (r *Reconciler) peer(p postgres.SealedPeer) (wgconf.Peer, device.Peer, erro
 	if err != nil {
 		return wgconf.Peer{}, device.Peer{}, fmt.Errorf("peer %d: public key: %w", p.ID, err)
 	}
-	return wgconf.Peer{ID: strconv.FormatInt(p.ID, 10), PublicKey: p.PublicKey, PresharedKey: psk.String(), AllowedIPs: allowed},
-		device.Peer{PublicKey: pub, PresharedKey: psk, AllowedIPs: allowed, PersistentKeepalive: time.Duration(r.cfg.Keepalive) * time.Second},
-		nil
+	fp := wgconf.Peer{ID: strconv.FormatInt(p.ID, 10), PublicKey: p.PublicKey, AllowedIPs: allowed}
+	if psk != (wgtypes.Key{}) {
+		fp.PresharedKey = psk.String() // an imported peer may have none
+	}
+	keepalive := r.cfg.Keepalive
+	if p.Keepalive != nil {
+		// An imported peer keeps the keepalive the old server gave it, so
+		// the takeover changes nothing on the device.
+		keepalive, fp.PersistentKeepalive = *p.Keepalive, *p.Keepalive
+	}
+	return fp, device.Peer{PublicKey: pub, PresharedKey: psk, AllowedIPs: allowed, PersistentKeepalive: time.Duration(keepalive) * time.Second}, nil
 }
 
 // Desired is what the server should hold according to the database and
@@ -602,6 +620,10 @@ type Desired struct {
 
 	onDevice map[int64]wgtypes.Key // managed peers in Device, by id
 	taken    map[netip.Prefix]bool // addresses of the hand-made peers
+	// adopt: public keys of hand-made peers that are database peers now
+	// (imported): wg0.conf drops their hand-made sections and writes them
+	// as managed peers; they are in Managed and Device once, not twice.
+	adopt map[string]bool
 }
 
 // desired reads the database's active peers and combines them with f's
@@ -617,6 +639,26 @@ func (r *Reconciler) desired(ctx context.Context, f *wgconf.File) (Desired, erro
 	}
 	taken := map[netip.Prefix]bool{}
 	d.taken, d.onDevice = taken, make(map[int64]wgtypes.Key, len(peers))
+	if len(d.HandMade) > 0 {
+		hand := make([]string, len(d.HandMade))
+		for i, h := range d.HandMade {
+			hand[i] = h.PublicKey
+		}
+		keys, err := r.store.KnownKeys(ctx, r.cfg.ServerID, hand)
+		if err != nil {
+			return d, err
+		}
+		d.HandMade = slices.DeleteFunc(d.HandMade, func(h wgconf.UnmanagedPeer) bool {
+			if keys[h.PublicKey] {
+				if d.adopt == nil {
+					d.adopt = map[string]bool{}
+				}
+				d.adopt[h.PublicKey] = true
+				return true
+			}
+			return false
+		})
+	}
 	var hand []device.Peer
 	for _, h := range d.HandMade {
 		p, err := handMadePeer(h)
@@ -682,6 +724,7 @@ func (r *Reconciler) Plan(ctx context.Context) (Plan, error) {
 	if err != nil {
 		return p, err
 	}
+	after.AdoptUnmanaged(p.adopt)
 	if err := after.SetManagedPeers(p.Managed); err != nil {
 		return p, err
 	}

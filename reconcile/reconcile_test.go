@@ -65,10 +65,13 @@ type world struct {
 	confPath       string
 	handMadeKey    wgtypes.Key
 	serverPublic   wgtypes.Key
+	serverPrivate  wgtypes.Key
+	stopServerWG   func() // stops the server's wireguard-go: the interface vanishes
 	cancel         context.CancelFunc
 	stopped        chan struct{}
 	srv            wgbot.Server
 	resyncInterval time.Duration
+	url            string
 }
 
 func newWorld(t *testing.T) *world { return newWorldResync(t, time.Second) }
@@ -84,26 +87,21 @@ func newWorldResync(t *testing.T, resync time.Duration) *world {
 	w.srvNS, w.cliNS = wgtest.Netns(t, "srv"), wgtest.Netns(t, "cli")
 	wgtest.Veth(t, w.srvNS, netip.MustParsePrefix("198.18.0.1/30"), w.cliNS, netip.MustParsePrefix("198.18.0.2/30"))
 	w.srvIf, w.cliIf = wgtest.UniqueName(t, "wgs"), wgtest.UniqueName(t, "wgc")
-	wgtest.StartWireGuardGo(t, w.srvNS, w.srvIf)
+	w.stopServerWG = wgtest.RunWireGuardGo(t, w.srvNS, w.srvIf)
 	wgtest.StartWireGuardGo(t, w.cliNS, w.cliIf)
 
 	priv, _ := wgtypes.GeneratePrivateKey()
-	w.serverPublic = priv.PublicKey()
+	w.serverPrivate, w.serverPublic = priv, priv.PublicKey()
 	hand, _ := wgtypes.GeneratePrivateKey()
 	w.handMadeKey = hand.PublicKey()
 	w.confPath = filepath.Join(t.TempDir(), w.srvIf+".conf")
 	if err := os.WriteFile(w.confPath, []byte(fmt.Sprintf(handMade, priv, w.handMadeKey)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// The operator brings the interface up from the file, as wg-quick would.
-	port := 51820
-	if err := w.wg.ConfigureDevice(w.srvIf, wgtypes.Config{PrivateKey: &priv, ListenPort: &port}); err != nil {
-		t.Fatal(err)
-	}
-	wgtest.Exec(t, w.srvNS, "ip", "address", "add", "10.77.0.1/20", "dev", w.srvIf)
-	wgtest.Exec(t, w.srvNS, "ip", "link", "set", w.srvIf, "up")
+	w.serverUp(t)
 
 	url := pgtest.URL(t)
+	w.url = url
 	if w.pool, err = pgxpool.New(context.Background(), url+"&pool_max_conns=10"); err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +117,17 @@ func newWorldResync(t *testing.T, resync time.Duration) *world {
 	w.keys, _ = secret.NewKeyring(bytes.Repeat([]byte{3}, 32))
 	w.start(t, url)
 	return w
+}
+
+// serverUp brings the server's interface up as the operator would from
+// the file, with wg-quick: key, port, address, link.
+func (w *world) serverUp(t *testing.T) {
+	port := 51820
+	if err := w.wg.ConfigureDevice(w.srvIf, wgtypes.Config{PrivateKey: &w.serverPrivate, ListenPort: &port}); err != nil {
+		t.Fatal(err)
+	}
+	wgtest.Exec(t, w.srvNS, "ip", "address", "add", "10.77.0.1/20", "dev", w.srvIf)
+	wgtest.Exec(t, w.srvNS, "ip", "link", "set", w.srvIf, "up")
 }
 
 // start runs a reconciler (as `wgbot serve` would) until stop.

@@ -169,6 +169,10 @@ func (s *Service) LiveDevices(ctx context.Context, user wgbot.User) (wgbot.Subsc
 	out := make([]Delivery, 0, len(devices))
 	for _, d := range devices {
 		priv, psk, err := s.keys.OpenPeer(d.Secrets)
+		if errors.Is(err, wgbot.ErrNoClientKey) {
+			out = append(out, Delivery{Peer: d.Peer, Subscription: sub, DeliveredAt: d.DeliveredAt, KeyUnknown: true})
+			continue
+		}
 		if err != nil {
 			return sub, nil, err
 		}

@@ -136,8 +136,11 @@ func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microse
 type Delivery struct {
 	Peer         wgbot.Peer
 	Subscription wgbot.Subscription
-	Config       []byte    // the client .conf
+	Config       []byte    // the client .conf; nil when KeyUnknown
 	DeliveredAt  time.Time // when the config last reached the user, where known
+	// KeyUnknown: an imported device whose private key only its client
+	// has; there is no config to show, and the one it has keeps working.
+	KeyUnknown bool
 }
 
 // Plans lists what can be bought.
@@ -289,6 +292,17 @@ func (s *Service) DeviceConfig(ctx context.Context, user wgbot.User, peerID int6
 // Devices lists the user's devices.
 func (s *Service) Devices(ctx context.Context, user wgbot.User) ([]wgbot.Peer, error) {
 	return s.store.UserPeers(ctx, user.ID)
+}
+
+// DeviceUsage is each device's traffic this month and when it last
+// connected, by peer id; a device no collection has seen yet (its server
+// does not collect, or it was issued a moment ago) is absent.
+func (s *Service) DeviceUsage(ctx context.Context, peers []wgbot.Peer) (map[int64]wgbot.Usage, error) {
+	ids := make([]int64, len(peers))
+	for i, p := range peers {
+		ids[i] = p.ID
+	}
+	return s.store.PeerUsage(ctx, s.clock(), ids)
 }
 
 // RenewRestores says whether renewing sub now brings its devices back
@@ -607,19 +621,43 @@ func (s *Service) QueueReminders(ctx context.Context) (int, error) {
 	return s.store.QueueDueReminders(ctx, s.clock())
 }
 
+// QueueConnectionChecks queues the connection tip for every delivered
+// device that has not connected wgbot.ConnectionCheckAfter after delivery,
+// once per device (the store's rule).
+func (s *Service) QueueConnectionChecks(ctx context.Context) (int, error) {
+	return s.store.QueueConnectionChecks(ctx, s.clock(), wgbot.ConnectionCheckAfter)
+}
+
+// ConnectionTipNotice is the device a connection tip is about, its user,
+// and whether it has connected meanwhile (then no tip is due).
+func (s *Service) ConnectionTipNotice(ctx context.Context, peerID int64) (wgbot.User, wgbot.Peer, bool, error) {
+	return s.store.ConnectionTipState(ctx, peerID)
+}
+
 // Rekey re-seals every peer's private and preshared keys with the current
 // master key, so the keys in MASTER_KEY_OLD can be retired.
 func (s *Service) Rekey(ctx context.Context) (int, error) {
 	return s.store.ResealPeers(ctx, s.keys.CurrentID(), func(p postgres.SealedPeer) (wgbot.PeerSecrets, error) {
-		priv, psk, err := s.keys.OpenPeer(p.Secrets)
+		// Each key on its own: an imported peer may lack its private or
+		// preshared key (empty sealed bytes), which stays empty.
+		keyID := s.keys.CurrentID()
+		reseal := func(sealed []byte) ([]byte, error) {
+			if len(sealed) == 0 {
+				return []byte{}, nil // not nil: that would be NULL
+			}
+			plain, err := s.keys.Open(sealed, p.Secrets.KeyID, []byte(p.PublicKey))
+			if err != nil {
+				return nil, err
+			}
+			out, id, err := s.keys.Seal(plain, []byte(p.PublicKey))
+			keyID = id
+			return out, err
+		}
+		sealedPriv, err := reseal(p.Secrets.PrivateKeySealed)
 		if err != nil {
 			return wgbot.PeerSecrets{}, err
 		}
-		sealedPriv, keyID, err := s.keys.Seal(priv[:], []byte(p.PublicKey))
-		if err != nil {
-			return wgbot.PeerSecrets{}, err
-		}
-		sealedPSK, _, err := s.keys.Seal(psk[:], []byte(p.PublicKey))
+		sealedPSK, err := reseal(p.Secrets.PresharedSealed)
 		return wgbot.PeerSecrets{PublicKey: p.PublicKey, PrivateKeySealed: sealedPriv, PresharedSealed: sealedPSK, KeyID: keyID}, err
 	})
 }

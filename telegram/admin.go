@@ -42,6 +42,8 @@ func (b *Bot) onAdminCommand(ctx context.Context, r *request, cmd, args string) 
 		b.adminPromos(ctx, r)
 	case "promooff":
 		b.adminPromoOff(ctx, r, args)
+	case "panel":
+		b.adminPanel(ctx, r)
 	default:
 		return false
 	}
@@ -114,6 +116,17 @@ func (b *Bot) adminStats(ctx context.Context, r *request) {
 		parts = append(parts, b.t.get(r.lang, mStatsWindow, b.t.get(r.lang, statsWindows[i]), w.NewUsers, w.TrialsStarted,
 			w.TrialsConverted, w.TrialsStarted, conversion, w.Payments, w.FailedPayments, strings.Join(revenue, "\n"))+"\n"+
 			b.t.get(r.lang, mStatsRevenueExtra, strings.Join(discounts, "\n"), w.Referred, w.ReferralBonuses, w.PromoRedemptions))
+	}
+	if len(st.TopConsumers) > 0 {
+		var top []string
+		for _, c := range st.TopConsumers {
+			who := strconv.FormatInt(c.TelegramID, 10)
+			if c.Username != "" {
+				who += " @" + c.Username
+			}
+			top = append(top, b.t.get(r.lang, mStatsTopLine, who, b.t.bytes(r.lang, c.Total())))
+		}
+		parts = append(parts, b.t.get(r.lang, mStatsTop, strings.Join(top, "\n")))
 	}
 	b.reply(ctx, r, mAdminStats, strings.Join(parts, "\n\n"))
 }
@@ -266,8 +279,15 @@ func (b *Bot) adminGrant(ctx context.Context, r *request, args string) {
 		b.adminFailed(ctx, r, "grant", err)
 		return
 	}
+	b.audit(ctx, r, "grant", u.TelegramID, nil, map[string]any{"days": days, "expires_at": sub.ExpiresAt, "subscription": sub.ID})
 	until := formatDate(sub.ExpiresAt)
 	b.reply(ctx, r, mAdminGranted, b.t.days(r.lang, days), u.TelegramID, until)
+	b.tellGranted(ctx, u, days, sub, delivery)
+}
+
+// tellGranted tells the user what a grant gave them: the new device's
+// config if it issued one, else the new end of their subscription.
+func (b *Bot) tellGranted(ctx context.Context, u wgbot.User, days int, sub wgbot.Subscription, delivery *service.Delivery) {
 	lang := normalizeLang(u.Language)
 	intro := b.t.get(lang, mGranted, b.t.days(lang, days), b.until(lang, sub.ExpiresAt))
 	if delivery != nil {
@@ -328,6 +348,8 @@ func (b *Bot) endConfirmed(ctx context.Context, r *request, c callback, op strin
 	if !changed {
 		return
 	}
+	b.audit(ctx, r, op, u.TelegramID, map[string]any{"subscription": c.subID, "banned": u.Banned},
+		map[string]any{"access_ended": true, "banned": u.Banned || op == "ban"})
 	lang := normalizeLang(u.Language)
 	_ = b.sendText(ctx, u.TelegramID, b.t.get(lang, notice, b.support(lang)), nil)
 }
@@ -348,6 +370,7 @@ func (b *Bot) adminUnban(ctx context.Context, r *request, args string) {
 		b.adminFailed(ctx, r, "unban", err)
 		return
 	}
+	b.audit(ctx, r, "unban", u.TelegramID, map[string]any{"banned": u.Banned}, map[string]any{"banned": false})
 	b.reply(ctx, r, mAdminUnbanned, u.TelegramID)
 }
 
@@ -429,6 +452,7 @@ func (b *Bot) broadcastSend(ctx context.Context, r *request, a wgbot.Audience) {
 		b.adminFailed(ctx, r, "broadcast", err)
 		return
 	}
+	b.audit(ctx, r, "broadcast", 0, nil, map[string]any{"audience": string(a), "recipients": n, "text": text})
 	_ = b.editText(ctx, r.chatID, id, text, nil) // Send cannot be pressed twice
 	b.reply(ctx, r, mAdminBroadcastQueue, b.audienceText(r.lang, a), n)
 }
@@ -488,7 +512,14 @@ func (b *Bot) adminRefund(ctx context.Context, r *request, args string) {
 		b.reply(ctx, r, mAdminRefundAgain, chargeID)
 		return
 	}
+	b.audit(ctx, r, "refund", payer.TelegramID, map[string]any{"provider": providerStars, "payment": chargeID, "status": "credited"},
+		map[string]any{"provider": providerStars, "payment": chargeID, "status": "refunded", "days_taken": res.Days, "access_ended": res.Revoked})
 	b.reply(ctx, r, mAdminRefunded, chargeID, payer.TelegramID, b.t.days(r.lang, res.Days))
+	b.tellRefunded(ctx, payer, res)
+}
+
+// tellRefunded tells the payer what a refund took back.
+func (b *Bot) tellRefunded(ctx context.Context, payer wgbot.User, res wgbot.RefundResult) {
 	lang := normalizeLang(payer.Language)
 	if res.Revoked {
 		_ = b.sendText(ctx, payer.TelegramID, b.t.get(lang, mRefundedEnded), b.notice(lang))

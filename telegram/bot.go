@@ -65,6 +65,14 @@ type Config struct {
 
 	// Broadcasts stores and queues /broadcast; nil refuses the command.
 	Broadcasts BroadcastQueue
+
+	// PanelLinks issues the web panel's sign-in links for /panel; nil:
+	// the panel is off (no PANEL_URL).
+	PanelLinks PanelLinks
+
+	// Audit records what admins do with the admin commands; nil records
+	// nothing.
+	Audit Auditor
 }
 
 func (c *Config) setDefaults() {

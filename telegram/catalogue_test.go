@@ -156,6 +156,8 @@ func TestCountsUsePlural(t *testing.T) {
 	t.Parallel()
 	plural := map[msg]bool{mDaysOne: true, mDaysFew: true, mDaysMany: true,
 		mUpToDevicesOne: true, mUpToDevicesFew: true, mUpToDevicesMany: true,
+		mAgoMinutesOne: true, mAgoMinutesFew: true, mAgoMinutesMany: true, mAgoHoursOne: true, mAgoHoursFew: true,
+		mAgoHoursMany: true, mAgoDaysOne: true, mAgoDaysFew: true, mAgoDaysMany: true,
 		mFriendsOne: true, mFriendsFew: true, mFriendsMany: true}
 	labelled := regexp.MustCompile(`(: |id |%d of |%d из )$`)
 	for _, lang := range languages() {

@@ -35,6 +35,11 @@ func (b *Bot) showSubscription(ctx context.Context, r *request, notice string) {
 			devices = append(devices, p)
 		}
 	}
+	usage, err := b.svc.DeviceUsage(ctx, devices)
+	if err != nil {
+		// The subscription is worth showing without the traffic.
+		b.logFailure(ctx, "read device usage", r.user.TelegramID, err)
+	}
 	var lines []string
 	var rows [][]models.InlineKeyboardButton
 	locs := b.locations(ctx, r)
@@ -50,6 +55,9 @@ func (b *Bot) showSubscription(ctx context.Context, r *request, notice string) {
 			lines = append(lines, b.t.get(r.lang, mDeviceOff, name, p.IP))
 		default:
 			lines = append(lines, b.t.get(r.lang, mDeviceLine, name, p.IP))
+		}
+		if u, ok := usage[p.ID]; ok {
+			lines = append(lines, b.usageLine(r.lang, u))
 		}
 		rows = append(rows, row(
 			button(b.t.get(r.lang, mBtnDeviceConfig, p.Name), callback{act: actDeviceConfig, peerID: p.ID}),
@@ -81,6 +89,15 @@ func (b *Bot) showSubscription(ctx context.Context, r *request, notice string) {
 		validity, renewal, b.t.get(r.lang, mSubDevices, len(devices), sub.DeviceLimit)}
 	text := strings.Join(slices.DeleteFunc(append(head, lines...), func(s string) bool { return s == "" }), "\n")
 	b.show(ctx, r, joinText(notice, text), keyboard(rows...))
+}
+
+// usageLine says when a device last connected and its traffic this
+// month, or that it never connected.
+func (b *Bot) usageLine(lang string, u wgbot.Usage) string {
+	if u.LastSeen.IsZero() {
+		return b.t.get(lang, mDeviceNever)
+	}
+	return b.t.get(lang, mDeviceSeen, b.t.ago(lang, u.LastSeen, b.svc.Now()), b.t.bytes(lang, u.Total()))
 }
 
 func (b *Bot) statusText(lang, status string) string {
@@ -143,6 +160,10 @@ func (b *Bot) resendConfig(ctx context.Context, r *request, peerID int64) {
 	d, err := b.svc.DeviceConfig(ctx, r.user, peerID)
 	if errors.Is(err, wgbot.ErrPeerNotFound) {
 		b.notFound(ctx, r, "re-send config", err)
+		return
+	}
+	if errors.Is(err, wgbot.ErrNoClientKey) {
+		b.answer(ctx, r, b.t.get(r.lang, mNoClientKey, b.deviceName(ctx, r, peerID)), true)
 		return
 	}
 	if err != nil {
@@ -297,5 +318,41 @@ func (b *Bot) onText(ctx context.Context, r *request, text string) {
 		b.fail(ctx, r, "rename device", err, nil)
 	default:
 		b.showSubscription(ctx, r, b.t.get(r.lang, mDeviceRenamed, name))
+	}
+}
+
+// deviceName is the name of one of the user's devices, for a text about
+// it; "" when it cannot be read.
+func (b *Bot) deviceName(ctx context.Context, r *request, peerID int64) string {
+	peers, err := b.svc.Devices(ctx, r.user)
+	if err != nil {
+		return ""
+	}
+	for _, p := range peers {
+		if p.ID == peerID {
+			return p.Name
+		}
+	}
+	return ""
+}
+
+// claim answers "/start claim_<token>", an imported device's claim link:
+// the first user to open it owns the device and its subscription, and
+// gets its config and QR code when its private key is known, or word
+// that the config on the device keeps working.
+func (b *Bot) claim(ctx context.Context, r *request, token string) {
+	res, err := b.svc.Claim(ctx, r.user, token)
+	if err != nil {
+		b.logFailure(ctx, "claim an imported device", r.user.TelegramID, err)
+		_ = b.sendText(ctx, r.chatID, b.t.get(r.lang, userError(err)), b.backTo(r.lang, actMenu))
+		return
+	}
+	until := b.until(r.lang, res.Subscription.ExpiresAt)
+	if res.Delivery == nil {
+		_ = b.sendText(ctx, r.chatID, b.t.get(r.lang, mClaimedKeyKept, res.Peer.Name, until), b.afterDelivery(r.lang))
+		return
+	}
+	if err := b.deliver(ctx, r.chatID, r.lang, *res.Delivery, b.t.get(r.lang, mClaimed, res.Peer.Name, until), false); err != nil {
+		b.logFailure(ctx, "send a claimed device's config", r.user.TelegramID, err)
 	}
 }

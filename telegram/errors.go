@@ -44,6 +44,8 @@ var reasonTexts = map[string]msg{
 	wgbot.ErrPromoRepeated.Reason:      mErrPromoRepeated,
 	wgbot.ErrPromoNewOnly.Reason:       mErrPromoNewOnly,
 	wgbot.ErrPromoPending.Reason:       mErrPromoPending,
+	wgbot.ErrClaimUsed.Reason:          mClaimUsed,
+	wgbot.ErrClaimUnknown.Reason:       mClaimUnknown,
 }
 
 // kindTexts is what a user is told for an error of a kind with no

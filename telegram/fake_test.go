@@ -131,6 +131,10 @@ func (f *fakeService) RenewRestores(wgbot.Subscription) bool { return false }
 
 func (f *fakeService) Devices(context.Context, wgbot.User) ([]wgbot.Peer, error) { return nil, nil }
 
+func (f *fakeService) DeviceUsage(context.Context, []wgbot.Peer) (map[int64]wgbot.Usage, error) {
+	return nil, nil
+}
+
 func (f *fakeService) CreateOrder(context.Context, wgbot.User, string, string, string) (wgbot.Order, error) {
 	return wgbot.Order{}, errNeedsDatabase
 }
@@ -282,4 +286,8 @@ func (f *fakeService) SetLocation(context.Context, wgbot.User, int64) (string, e
 
 func (f *fakeService) MoveDevice(context.Context, wgbot.User, int64, int64) (service.Delivery, error) {
 	return service.Delivery{}, errNeedsDatabase
+}
+
+func (f *fakeService) Claim(context.Context, wgbot.User, string) (service.ClaimResult, error) {
+	return service.ClaimResult{}, wgbot.ErrClaimUnknown
 }

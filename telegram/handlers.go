@@ -183,6 +183,10 @@ func (b *Bot) onMessage(ctx context.Context, m *models.Message) {
 			b.redeemGift(ctx, r, token)
 			return
 		}
+		if strings.HasPrefix(args, service.ClaimPrefix) {
+			b.claim(ctx, r, args)
+			return
+		}
 		b.showWelcome(ctx, r, m.From.FirstName)
 	case "menu":
 		b.showMenu(ctx, r, "")
@@ -517,6 +521,12 @@ func (b *Bot) resendAccess(ctx context.Context, r *request) bool {
 	// that sender sends it, so the user gets it once and working.
 	onItsWay := false
 	for _, d := range devices {
+		if d.KeyUnknown {
+			// Imported without its private key: nothing to send.
+			_ = b.sendText(ctx, r.chatID, joinText(intro, b.t.get(r.lang, mNoClientKey, d.Peer.Name)), b.afterDelivery(r.lang))
+			intro = ""
+			continue
+		}
 		ok, err := b.svc.Resendable(ctx, d.Peer)
 		if errors.Is(err, wgbot.ErrPeerNotFound) {
 			continue // taken back meanwhile

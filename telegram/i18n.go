@@ -2,7 +2,9 @@ package telegram
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // msg names one user-facing text. Every text the bot sends comes from the
@@ -173,6 +175,13 @@ const (
 	mErrDeviceName      msg = "err_device_name"
 	mErrDeviceNameTaken msg = "err_device_name_taken"
 
+	// Devices taken over from an old server (`wgbot import`).
+	mClaimed        msg = "claimed"
+	mClaimedKeyKept msg = "claimed_key_kept"
+	mClaimUsed      msg = "err_claim_used"
+	mClaimUnknown   msg = "err_claim_unknown"
+	mNoClientKey    msg = "no_client_key"
+
 	// Admin commands.
 	mAdminUsage           msg = "admin_usage"
 	mAdminStats           msg = "admin_stats"
@@ -228,6 +237,8 @@ const (
 	mBtnConfirmBan        msg = "btn_confirm_ban"
 	mAdminBanned          msg = "admin_banned"
 	mAdminUnbanned        msg = "admin_unbanned"
+	mAdminPanelLink       msg = "admin_panel_link"
+	mAdminPanelOff        msg = "admin_panel_off"
 	mBannedNotice         msg = "banned_notice"
 
 	// A malformed admin command: what was wrong, and how it is written.
@@ -315,6 +326,29 @@ const (
 	mErrGiftRedeemed        msg = "err_gift_redeemed"
 	mErrGiftRefunded        msg = "err_gift_refunded"
 	mErrGiftNotFound        msg = "err_gift_not_found"
+
+	// Traffic (issue 19): under each device, when it last connected and
+	// its traffic this month; the connection check's tip.
+	mDeviceSeen     msg = "device_seen"
+	mDeviceNever    msg = "device_never"
+	mAgoNow         msg = "ago_now"
+	mAgoMinutesOne  msg = "ago_minutes_one"
+	mAgoMinutesFew  msg = "ago_minutes_few"
+	mAgoMinutesMany msg = "ago_minutes_many"
+	mAgoHoursOne    msg = "ago_hours_one"
+	mAgoHoursFew    msg = "ago_hours_few"
+	mAgoHoursMany   msg = "ago_hours_many"
+	mAgoDaysOne     msg = "ago_days_one"
+	mAgoDaysFew     msg = "ago_days_few"
+	mAgoDaysMany    msg = "ago_days_many"
+	mBytesB         msg = "bytes_b"
+	mBytesKB        msg = "bytes_kb"
+	mBytesMB        msg = "bytes_mb"
+	mBytesGB        msg = "bytes_gb"
+	mBytesTB        msg = "bytes_tb"
+	mConnectionTip  msg = "connection_tip"
+	mStatsTop       msg = "stats_top"
+	mStatsTopLine   msg = "stats_top_line"
 )
 
 // catalogue is every text in every language. It is built fresh by New, so
@@ -459,8 +493,16 @@ func catalogue() map[string]map[msg]string {
 			mErrCheckoutStart:   "The payment page could not be opened. Please try again later or choose another method.",
 			mErrDeviceName:      "That name does not fit: use 1 to 24 letters, digits, spaces or signs, and not a name like device-3. Send another name.",
 			mErrDeviceNameTaken: "Another of your devices already has that name. Send another one.",
+			mClaimed:            "✅ %s is yours now. Your access is valid until %s.",
+			mClaimedKeyKept: "✅ %s is yours now. Your access is valid until %s.\n\n" +
+				"This device was moved to the bot without its private key, so the bot cannot show its config. " +
+				"Keep using the config you already have on it: it keeps working.",
+			mClaimUsed:    "This link was already used: the device belongs to whoever opened it first. If that was not you, contact support.",
+			mClaimUnknown: "This link is not valid. Check that you opened the whole link, or ask whoever sent it for a new one.",
+			mNoClientKey: "%s was moved to the bot without its private key, so its config cannot be shown again. " +
+				"The config already on the device keeps working.",
 
-			mAdminUsage:           "Admin commands:\n/stats\n/user <id|@username>\n/grant <id|@username> <days>\n/revoke <id|@username>\n/ban <id|@username>\n/unban <id|@username>\n/broadcast <text>\n/refund <telegram_payment_charge_id>\n/promoadd <CODE> days=<n>|percent=<n>|fixed=<amount><CUR> …\n/promos\n/promooff <CODE>",
+			mAdminUsage:           "Admin commands:\n/stats\n/user <id|@username>\n/grant <id|@username> <days>\n/revoke <id|@username>\n/ban <id|@username>\n/unban <id|@username>\n/broadcast <text>\n/refund <telegram_payment_charge_id>\n/promoadd <CODE> days=<n>|percent=<n>|fixed=<amount><CUR> …\n/promos\n/promooff <CODE>\n/panel",
 			mAdminStats:           "📊 Statistics\n\n%s",
 			mAdminRevenueNone:     "• none",
 			mStatsNow:             "Now:\nUsers in total: %d\nLive subscriptions: %d (of them live trials: %d)\nLive subscriptions ending within 3 days: %d\nPayments pending (open orders): %d\nActive devices by server:\n%s",
@@ -514,65 +556,91 @@ func catalogue() map[string]map[msg]string {
 			mBtnConfirmBan:        "Yes, ban",
 			mAdminBanned:          "id %d is banned; their access has ended.",
 			mAdminUnbanned:        "id %d is no longer banned.",
+			mAdminPanelLink:       "Your sign-in link to the web panel, for you only: it works once, within 5 minutes.\n%s",
+			mAdminPanelOff:        "The web panel is off: set PANEL_URL to its public address.",
 			mBannedNotice:         "Your account has been blocked by the administrator and your VPN access has ended. If you think this is a mistake, write to %s.",
 
-			mAdminWrong:                "%s\nHow to write it: %s",
-			mWrongNoUser:               "Name the user: a Telegram id or @username.",
-			mWrongUser:                 "“%s” is neither a Telegram id nor a @username.",
-			mWrongNoDays:               "Say how many days to grant.",
-			mWrongDays:                 "“%s” is not a number of days: write a whole number such as 30.",
-			mWrongTooMany:              "There are more words than the command takes.",
-			mWrongNoText:               "Write the text to send after the command.",
-			mWrongNoCharge:             "Give the payment's charge id: /user shows it with the user's payments.",
-			mWrongCharge:               "“%s” is not a payment charge id.",
-			mUsageUser:                 "/user <id|@username>",
-			mUsageGrant:                "/grant <id|@username> <days>",
-			mUsageRevoke:               "/revoke <id|@username>",
-			mUsageBroadcast:            "/broadcast <text>",
-			mUsageRefund:               "/refund <telegram_payment_charge_id>",
-			mUsageBan:                  "/ban <id|@username>",
-			mUsageUnban:                "/unban <id|@username>",
-			mBtnInvite:                 "👥 Invite friends",
-			mBtnPromo:                  "🎟 Promo code",
-			mCmdPromo:                  "Enter a promo code",
-			mCmdInvite:                 "Invite friends",
-			mInvite:                    "Your personal link to invite friends:\n%s",
-			mInviteBoth:                "When a friend who joined by it pays for the first time, you get %s and they get %s.",
-			mInviteReferrer:            "When a friend who joined by it pays for the first time, you get %s.",
-			mInviteInvited:             "A friend who joins by it gets %s with their first payment.",
-			mInviteStats:               "Joined by your link: %s. Of them paid: %d. Days you earned: %s.",
-			mFriendsOne:                "%d friend",
-			mFriendsFew:                "%d friends",
-			mFriendsMany:               "%d friends",
-			mBonusReferrer:             "A friend you invited made their first payment: you received %s. Your subscription is active until %s.",
-			mBonusInvited:              "Thank you for joining by a friend's link: you received %s more. Your subscription is active until %s.",
-			mPromoAsk:                  "Send your promo code as a message, or type /promo CODE.",
-			mPromoWaiting:              "Your promo code %s takes %s off your next order.",
-			mPromoDays:                 "Promo code %s accepted: you received %s. Your subscription is active until %s.",
-			mPromoIssued:               "Promo code accepted: you received %s of VPN access, valid until %s.",
-			mPromoDiscount:             "Promo code %s accepted: %s off your next order. Open Buy to use it.",
-			mPromoPlans:                "It applies to: %s.",
-			mPromoPercent:              "%s%%",
-			mErrPromoNotFound:          "There is no such promo code. Check the spelling and send it again.",
-			mErrPromoExpired:           "This promo code has expired and can no longer be used.",
-			mErrPromoDisabled:          "This promo code has been switched off and can no longer be used.",
-			mErrPromoUsedUp:            "This promo code has been used up: it has no uses left.",
-			mErrPromoRepeated:          "You have already used this promo code.",
-			mErrPromoNewOnly:           "This promo code is only for new users who have not paid yet.",
-			mErrPromoPending:           "You already have a discount waiting for your next order. Use it first, then enter another code.",
-			mStatsRevenueExtra:         "Discounts given by promo codes:\n%s\nJoined by referral links: %d\nReferral bonuses given, not taken back: %d\nPromo codes redeemed: %d",
-			mStatsPromos:               "Promo codes: %d, of them redeemable now: %d",
-			mAdminPromoAdded:           "Promo code created:\n%s",
-			mAdminPromos:               "Promo codes:\n%s",
-			mAdminPromoDisabled:        "Promo code %s is disabled: it can no longer be redeemed.",
-			mPromoLine:                 "• %s: %s; used: %s; per user: %d%s",
-			mPromoNewOnly:              "new users only",
-			mPromoUntil:                "until %s",
-			mPromoOff:                  "disabled",
-			mPromoExpired:              "expired",
-			mWrongPromo:                "Could not read “%s”.",
-			mUsagePromoAdd:             "/promoadd <CODE> days=<n> | percent=<n> | fixed=<minor units><CURRENCY> [uses=<n>] [per_user=<n>] [until=YYYY-MM-DD] [plans=<plan>,<plan>] [new]",
-			mUsagePromoOff:             "/promooff <CODE>",
+			mAdminWrong:         "%s\nHow to write it: %s",
+			mWrongNoUser:        "Name the user: a Telegram id or @username.",
+			mWrongUser:          "“%s” is neither a Telegram id nor a @username.",
+			mWrongNoDays:        "Say how many days to grant.",
+			mWrongDays:          "“%s” is not a number of days: write a whole number such as 30.",
+			mWrongTooMany:       "There are more words than the command takes.",
+			mWrongNoText:        "Write the text to send after the command.",
+			mWrongNoCharge:      "Give the payment's charge id: /user shows it with the user's payments.",
+			mWrongCharge:        "“%s” is not a payment charge id.",
+			mUsageUser:          "/user <id|@username>",
+			mUsageGrant:         "/grant <id|@username> <days>",
+			mUsageRevoke:        "/revoke <id|@username>",
+			mUsageBroadcast:     "/broadcast <text>",
+			mUsageRefund:        "/refund <telegram_payment_charge_id>",
+			mUsageBan:           "/ban <id|@username>",
+			mUsageUnban:         "/unban <id|@username>",
+			mBtnInvite:          "👥 Invite friends",
+			mBtnPromo:           "🎟 Promo code",
+			mCmdPromo:           "Enter a promo code",
+			mCmdInvite:          "Invite friends",
+			mInvite:             "Your personal link to invite friends:\n%s",
+			mInviteBoth:         "When a friend who joined by it pays for the first time, you get %s and they get %s.",
+			mInviteReferrer:     "When a friend who joined by it pays for the first time, you get %s.",
+			mInviteInvited:      "A friend who joins by it gets %s with their first payment.",
+			mInviteStats:        "Joined by your link: %s. Of them paid: %d. Days you earned: %s.",
+			mFriendsOne:         "%d friend",
+			mFriendsFew:         "%d friends",
+			mFriendsMany:        "%d friends",
+			mBonusReferrer:      "A friend you invited made their first payment: you received %s. Your subscription is active until %s.",
+			mBonusInvited:       "Thank you for joining by a friend's link: you received %s more. Your subscription is active until %s.",
+			mPromoAsk:           "Send your promo code as a message, or type /promo CODE.",
+			mPromoWaiting:       "Your promo code %s takes %s off your next order.",
+			mPromoDays:          "Promo code %s accepted: you received %s. Your subscription is active until %s.",
+			mPromoIssued:        "Promo code accepted: you received %s of VPN access, valid until %s.",
+			mPromoDiscount:      "Promo code %s accepted: %s off your next order. Open Buy to use it.",
+			mPromoPlans:         "It applies to: %s.",
+			mPromoPercent:       "%s%%",
+			mErrPromoNotFound:   "There is no such promo code. Check the spelling and send it again.",
+			mErrPromoExpired:    "This promo code has expired and can no longer be used.",
+			mErrPromoDisabled:   "This promo code has been switched off and can no longer be used.",
+			mErrPromoUsedUp:     "This promo code has been used up: it has no uses left.",
+			mErrPromoRepeated:   "You have already used this promo code.",
+			mErrPromoNewOnly:    "This promo code is only for new users who have not paid yet.",
+			mErrPromoPending:    "You already have a discount waiting for your next order. Use it first, then enter another code.",
+			mStatsRevenueExtra:  "Discounts given by promo codes:\n%s\nJoined by referral links: %d\nReferral bonuses given, not taken back: %d\nPromo codes redeemed: %d",
+			mStatsPromos:        "Promo codes: %d, of them redeemable now: %d",
+			mAdminPromoAdded:    "Promo code created:\n%s",
+			mAdminPromos:        "Promo codes:\n%s",
+			mAdminPromoDisabled: "Promo code %s is disabled: it can no longer be redeemed.",
+			mPromoLine:          "• %s: %s; used: %s; per user: %d%s",
+			mPromoNewOnly:       "new users only",
+			mPromoUntil:         "until %s",
+			mPromoOff:           "disabled",
+			mPromoExpired:       "expired",
+			mWrongPromo:         "Could not read “%s”.",
+			mUsagePromoAdd:      "/promoadd <CODE> days=<n> | percent=<n> | fixed=<minor units><CURRENCY> [uses=<n>] [per_user=<n>] [until=YYYY-MM-DD] [plans=<plan>,<plan>] [new]",
+			mUsagePromoOff:      "/promooff <CODE>",
+
+			mDeviceSeen:     "   last connected %s · %s this month",
+			mDeviceNever:    "   not connected yet",
+			mAgoNow:         "just now",
+			mAgoMinutesOne:  "%d minute ago",
+			mAgoMinutesFew:  "%d minutes ago",
+			mAgoMinutesMany: "%d minutes ago",
+			mAgoHoursOne:    "%d hour ago",
+			mAgoHoursFew:    "%d hours ago",
+			mAgoHoursMany:   "%d hours ago",
+			mAgoDaysOne:     "%d day ago",
+			mAgoDaysFew:     "%d days ago",
+			mAgoDaysMany:    "%d days ago",
+			mBytesB:         "%s B",
+			mBytesKB:        "%s KB",
+			mBytesMB:        "%s MB",
+			mBytesGB:        "%s GB",
+			mBytesTB:        "%s TB",
+			mConnectionTip: "Your device %s has not connected yet. If the VPN does not work:\n" +
+				"1. Import the config file (or scan the QR code) in the WireGuard app.\n" +
+				"2. Switch the tunnel on in the app.\n" +
+				"3. Still nothing? Try another network (mobile data instead of Wi-Fi, or the other way round) or another location.",
+			mStatsTop:                  "Most traffic this month:\n%s",
+			mStatsTopLine:              "• %s: %s",
 			mMethodStarsMonthly:        "⭐ Monthly, renews automatically · %s",
 			mInvoiceTitleMonthly:       "VPN, monthly",
 			mInvoiceDescriptionMonthly: "WireGuard VPN for %s on %s, renewed automatically every 30 days until you cancel.",
@@ -733,8 +801,16 @@ func catalogue() map[string]map[msg]string {
 			mErrCheckoutStart:   "Не удалось открыть страницу оплаты. Попробуйте позже или выберите другой способ.",
 			mErrDeviceName:      "Такое имя не подходит: нужно от 1 до 24 букв, цифр, пробелов или знаков, и не имя вида device-3. Пришлите другое.",
 			mErrDeviceNameTaken: "Так уже называется другое ваше устройство. Пришлите другое имя.",
+			mClaimed:            "✅ Устройство %s теперь ваше. Доступ действует до %s.",
+			mClaimedKeyKept: "✅ Устройство %s теперь ваше. Доступ действует до %s.\n\n" +
+				"Устройство перенесено в бота без закрытого ключа, поэтому бот не может показать его конфигурацию. " +
+				"Пользуйтесь той, что уже стоит на устройстве: она продолжает работать.",
+			mClaimUsed:    "Эта ссылка уже использована: устройство принадлежит тому, кто открыл её первым. Если это были не вы, напишите в поддержку.",
+			mClaimUnknown: "Эта ссылка недействительна. Проверьте, что открыли её целиком, или попросите новую у того, кто её прислал.",
+			mNoClientKey: "Устройство %s перенесено в бота без закрытого ключа, поэтому его конфигурацию нельзя показать снова. " +
+				"Конфигурация, которая уже стоит на устройстве, продолжает работать.",
 
-			mAdminUsage:           "Команды администратора:\n/stats\n/user <id|@username>\n/grant <id|@username> <дней>\n/revoke <id|@username>\n/ban <id|@username>\n/unban <id|@username>\n/broadcast <текст>\n/refund <telegram_payment_charge_id>\n/promoadd <CODE> days=<n>|percent=<n>|fixed=<amount><CUR> …\n/promos\n/promooff <CODE>",
+			mAdminUsage:           "Команды администратора:\n/stats\n/user <id|@username>\n/grant <id|@username> <дней>\n/revoke <id|@username>\n/ban <id|@username>\n/unban <id|@username>\n/broadcast <текст>\n/refund <telegram_payment_charge_id>\n/promoadd <CODE> days=<n>|percent=<n>|fixed=<amount><CUR> …\n/promos\n/promooff <CODE>\n/panel",
 			mAdminStats:           "📊 Статистика\n\n%s",
 			mAdminRevenueNone:     "• нет",
 			mStatsNow:             "Сейчас:\nВсего пользователей: %d\nДействующих подписок: %d (из них пробных: %d)\nДействующих подписок, которые закончатся в ближайшие 3 дня: %d\nОжидают оплаты (открытые заказы): %d\nАктивных устройств по серверам:\n%s",
@@ -788,65 +864,91 @@ func catalogue() map[string]map[msg]string {
 			mBtnConfirmBan:        "Да, заблокировать",
 			mAdminBanned:          "id %d заблокирован, доступ закрыт.",
 			mAdminUnbanned:        "id %d разблокирован.",
+			mAdminPanelLink:       "Ваша ссылка для входа в веб-панель, только для вас: она сработает один раз в течение 5 минут.\n%s",
+			mAdminPanelOff:        "Веб-панель выключена: задайте PANEL_URL — её публичный адрес.",
 			mBannedNotice:         "Администратор заблокировал ваш аккаунт, доступ к VPN закрыт. Если это ошибка, напишите %s.",
 
-			mAdminWrong:                "%s\nКак писать: %s",
-			mWrongNoUser:               "Укажите пользователя: Telegram id или @username.",
-			mWrongUser:                 "«%s» — не Telegram id и не @username.",
-			mWrongNoDays:               "Укажите, сколько дней начислить.",
-			mWrongDays:                 "«%s» — не число дней: напишите целое число, например 30.",
-			mWrongTooMany:              "Слов больше, чем нужно команде.",
-			mWrongNoText:               "Напишите текст рассылки после команды.",
-			mWrongNoCharge:             "Укажите charge id платежа: /user показывает его среди платежей пользователя.",
-			mWrongCharge:               "«%s» — не charge id платежа.",
-			mUsageUser:                 "/user <id|@username>",
-			mUsageGrant:                "/grant <id|@username> <дней>",
-			mUsageRevoke:               "/revoke <id|@username>",
-			mUsageBroadcast:            "/broadcast <текст>",
-			mUsageRefund:               "/refund <telegram_payment_charge_id>",
-			mUsageBan:                  "/ban <id|@username>",
-			mUsageUnban:                "/unban <id|@username>",
-			mBtnInvite:                 "👥 Пригласить друзей",
-			mBtnPromo:                  "🎟 Промокод",
-			mCmdPromo:                  "Ввести промокод",
-			mCmdInvite:                 "Пригласить друзей",
-			mInvite:                    "Ваша личная ссылка для приглашения друзей:\n%s",
-			mInviteBoth:                "Когда пришедший по ней друг впервые оплатит подписку, вы получите %s, а он — %s.",
-			mInviteReferrer:            "Когда пришедший по ней друг впервые оплатит подписку, вы получите %s.",
-			mInviteInvited:             "Друг, пришедший по ней, получит %s при первой оплате.",
-			mInviteStats:               "По вашей ссылке пришло: %s. Из них оплатили: %d. Вы заработали: %s.",
-			mFriendsOne:                "%d друг",
-			mFriendsFew:                "%d друга",
-			mFriendsMany:               "%d друзей",
-			mBonusReferrer:             "Приглашённый вами друг впервые оплатил подписку: вам начислено %s. Подписка действует до %s.",
-			mBonusInvited:              "Спасибо, что пришли по ссылке друга: вам начислено ещё %s. Подписка действует до %s.",
-			mPromoAsk:                  "Пришлите промокод сообщением или напишите /promo КОД.",
-			mPromoWaiting:              "Ваш промокод %s даёт скидку %s на следующий заказ.",
-			mPromoDays:                 "Промокод %s принят: вам начислено %s. Подписка действует до %s.",
-			mPromoIssued:               "Промокод принят: вам начислено %s доступа к VPN, до %s.",
-			mPromoDiscount:             "Промокод %s принят: скидка %s на следующий заказ. Откройте «Купить», чтобы воспользоваться ею.",
-			mPromoPlans:                "Действует на тарифы: %s.",
-			mPromoPercent:              "%s%%",
-			mErrPromoNotFound:          "Такого промокода нет. Проверьте написание и пришлите его ещё раз.",
-			mErrPromoExpired:           "Срок действия этого промокода истёк, воспользоваться им больше нельзя.",
-			mErrPromoDisabled:          "Этот промокод отключён, воспользоваться им больше нельзя.",
-			mErrPromoUsedUp:            "Этот промокод уже израсходован: активаций не осталось.",
-			mErrPromoRepeated:          "Вы уже воспользовались этим промокодом.",
-			mErrPromoNewOnly:           "Этот промокод только для новых пользователей, которые ещё не платили.",
-			mErrPromoPending:           "У вас уже есть скидка на следующий заказ. Сначала воспользуйтесь ею, потом вводите другой код.",
-			mStatsRevenueExtra:         "Скидки по промокодам:\n%s\nПришли по реферальным ссылкам: %d\nРеферальных бонусов начислено и не отозвано: %d\nАктивировано промокодов: %d",
-			mStatsPromos:               "Промокодов: %d, из них действуют сейчас: %d",
-			mAdminPromoAdded:           "Промокод создан:\n%s",
-			mAdminPromos:               "Промокоды:\n%s",
-			mAdminPromoDisabled:        "Промокод %s отключён: активировать его больше нельзя.",
-			mPromoLine:                 "• %s: %s; активаций: %s; на пользователя: %d%s",
-			mPromoNewOnly:              "только новым",
-			mPromoUntil:                "до %s",
-			mPromoOff:                  "отключён",
-			mPromoExpired:              "истёк",
-			mWrongPromo:                "Не удалось разобрать «%s».",
-			mUsagePromoAdd:             "/promoadd <КОД> days=<дней> | percent=<процент> | fixed=<в копейках><ВАЛЮТА> [uses=<всего>] [per_user=<на человека>] [until=ГГГГ-ММ-ДД] [plans=<тариф>,<тариф>] [new]",
-			mUsagePromoOff:             "/promooff <КОД>",
+			mAdminWrong:         "%s\nКак писать: %s",
+			mWrongNoUser:        "Укажите пользователя: Telegram id или @username.",
+			mWrongUser:          "«%s» — не Telegram id и не @username.",
+			mWrongNoDays:        "Укажите, сколько дней начислить.",
+			mWrongDays:          "«%s» — не число дней: напишите целое число, например 30.",
+			mWrongTooMany:       "Слов больше, чем нужно команде.",
+			mWrongNoText:        "Напишите текст рассылки после команды.",
+			mWrongNoCharge:      "Укажите charge id платежа: /user показывает его среди платежей пользователя.",
+			mWrongCharge:        "«%s» — не charge id платежа.",
+			mUsageUser:          "/user <id|@username>",
+			mUsageGrant:         "/grant <id|@username> <дней>",
+			mUsageRevoke:        "/revoke <id|@username>",
+			mUsageBroadcast:     "/broadcast <текст>",
+			mUsageRefund:        "/refund <telegram_payment_charge_id>",
+			mUsageBan:           "/ban <id|@username>",
+			mUsageUnban:         "/unban <id|@username>",
+			mBtnInvite:          "👥 Пригласить друзей",
+			mBtnPromo:           "🎟 Промокод",
+			mCmdPromo:           "Ввести промокод",
+			mCmdInvite:          "Пригласить друзей",
+			mInvite:             "Ваша личная ссылка для приглашения друзей:\n%s",
+			mInviteBoth:         "Когда пришедший по ней друг впервые оплатит подписку, вы получите %s, а он — %s.",
+			mInviteReferrer:     "Когда пришедший по ней друг впервые оплатит подписку, вы получите %s.",
+			mInviteInvited:      "Друг, пришедший по ней, получит %s при первой оплате.",
+			mInviteStats:        "По вашей ссылке пришло: %s. Из них оплатили: %d. Вы заработали: %s.",
+			mFriendsOne:         "%d друг",
+			mFriendsFew:         "%d друга",
+			mFriendsMany:        "%d друзей",
+			mBonusReferrer:      "Приглашённый вами друг впервые оплатил подписку: вам начислено %s. Подписка действует до %s.",
+			mBonusInvited:       "Спасибо, что пришли по ссылке друга: вам начислено ещё %s. Подписка действует до %s.",
+			mPromoAsk:           "Пришлите промокод сообщением или напишите /promo КОД.",
+			mPromoWaiting:       "Ваш промокод %s даёт скидку %s на следующий заказ.",
+			mPromoDays:          "Промокод %s принят: вам начислено %s. Подписка действует до %s.",
+			mPromoIssued:        "Промокод принят: вам начислено %s доступа к VPN, до %s.",
+			mPromoDiscount:      "Промокод %s принят: скидка %s на следующий заказ. Откройте «Купить», чтобы воспользоваться ею.",
+			mPromoPlans:         "Действует на тарифы: %s.",
+			mPromoPercent:       "%s%%",
+			mErrPromoNotFound:   "Такого промокода нет. Проверьте написание и пришлите его ещё раз.",
+			mErrPromoExpired:    "Срок действия этого промокода истёк, воспользоваться им больше нельзя.",
+			mErrPromoDisabled:   "Этот промокод отключён, воспользоваться им больше нельзя.",
+			mErrPromoUsedUp:     "Этот промокод уже израсходован: активаций не осталось.",
+			mErrPromoRepeated:   "Вы уже воспользовались этим промокодом.",
+			mErrPromoNewOnly:    "Этот промокод только для новых пользователей, которые ещё не платили.",
+			mErrPromoPending:    "У вас уже есть скидка на следующий заказ. Сначала воспользуйтесь ею, потом вводите другой код.",
+			mStatsRevenueExtra:  "Скидки по промокодам:\n%s\nПришли по реферальным ссылкам: %d\nРеферальных бонусов начислено и не отозвано: %d\nАктивировано промокодов: %d",
+			mStatsPromos:        "Промокодов: %d, из них действуют сейчас: %d",
+			mAdminPromoAdded:    "Промокод создан:\n%s",
+			mAdminPromos:        "Промокоды:\n%s",
+			mAdminPromoDisabled: "Промокод %s отключён: активировать его больше нельзя.",
+			mPromoLine:          "• %s: %s; активаций: %s; на пользователя: %d%s",
+			mPromoNewOnly:       "только новым",
+			mPromoUntil:         "до %s",
+			mPromoOff:           "отключён",
+			mPromoExpired:       "истёк",
+			mWrongPromo:         "Не удалось разобрать «%s».",
+			mUsagePromoAdd:      "/promoadd <КОД> days=<дней> | percent=<процент> | fixed=<в копейках><ВАЛЮТА> [uses=<всего>] [per_user=<на человека>] [until=ГГГГ-ММ-ДД] [plans=<тариф>,<тариф>] [new]",
+			mUsagePromoOff:      "/promooff <КОД>",
+
+			mDeviceSeen:     "   подключалось %s · за месяц %s",
+			mDeviceNever:    "   ещё не подключалось",
+			mAgoNow:         "только что",
+			mAgoMinutesOne:  "%d минуту назад",
+			mAgoMinutesFew:  "%d минуты назад",
+			mAgoMinutesMany: "%d минут назад",
+			mAgoHoursOne:    "%d час назад",
+			mAgoHoursFew:    "%d часа назад",
+			mAgoHoursMany:   "%d часов назад",
+			mAgoDaysOne:     "%d день назад",
+			mAgoDaysFew:     "%d дня назад",
+			mAgoDaysMany:    "%d дней назад",
+			mBytesB:         "%s Б",
+			mBytesKB:        "%s КБ",
+			mBytesMB:        "%s МБ",
+			mBytesGB:        "%s ГБ",
+			mBytesTB:        "%s ТБ",
+			mConnectionTip: "Устройство %s ещё не подключалось. Если VPN не работает:\n" +
+				"1. Импортируйте файл конфигурации (или отсканируйте QR-код) в приложении WireGuard.\n" +
+				"2. Включите туннель в приложении.\n" +
+				"3. Всё равно не работает? Попробуйте другую сеть (мобильный интернет вместо Wi-Fi или наоборот) или другую локацию.",
+			mStatsTop:                  "Больше всего трафика в этом месяце:\n%s",
+			mStatsTopLine:              "• %s: %s",
 			mMethodStarsMonthly:        "⭐ Ежемесячно, с автопродлением · %s",
 			mInvoiceTitleMonthly:       "VPN, ежемесячно",
 			mInvoiceDescriptionMonthly: "VPN на WireGuard на %s, %s; продлевается автоматически каждые 30 дней, пока вы не отмените.",
@@ -903,6 +1005,44 @@ func (t texts) friends(lang string, n int) string {
 // wants after "up to" (Russian "до" takes the genitive).
 func (t texts) upToDevices(lang string, n int) string {
 	return t.get(lang, pluralKey(lang, n, mUpToDevicesOne, mUpToDevicesFew, mUpToDevicesMany), n)
+}
+
+// ago says how long ago t was, roughly: "just now", "5 minutes ago",
+// "3 hours ago", "2 days ago", in the language's plural form.
+func (t texts) ago(lang string, when, now time.Time) string {
+	switch d := now.Sub(when); {
+	case d < time.Minute:
+		return t.get(lang, mAgoNow)
+	case d < time.Hour:
+		n := int(d / time.Minute)
+		return t.get(lang, pluralKey(lang, n, mAgoMinutesOne, mAgoMinutesFew, mAgoMinutesMany), n)
+	case d < 24*time.Hour:
+		n := int(d / time.Hour)
+		return t.get(lang, pluralKey(lang, n, mAgoHoursOne, mAgoHoursFew, mAgoHoursMany), n)
+	default:
+		n := int(d / (24 * time.Hour))
+		return t.get(lang, pluralKey(lang, n, mAgoDaysOne, mAgoDaysFew, mAgoDaysMany), n)
+	}
+}
+
+// bytes says an amount of traffic in the largest unit that keeps it at
+// least 1, in powers of 1024 as WireGuard's tools count: "512 B",
+// "1.5 MB", "23 GB" (one decimal below 10; a decimal comma in Russian).
+func (t texts) bytes(lang string, n int64) string {
+	units := []msg{mBytesB, mBytesKB, mBytesMB, mBytesGB, mBytesTB}
+	v, u := float64(n), 0
+	for v >= 1024 && u < len(units)-1 {
+		v /= 1024
+		u++
+	}
+	num := strconv.FormatFloat(v, 'f', 0, 64)
+	if u > 0 && v < 10 {
+		num = strconv.FormatFloat(v, 'f', 1, 64)
+		if lang == langRU {
+			num = strings.Replace(num, ".", ",", 1)
+		}
+	}
+	return t.get(lang, units[u], num)
 }
 
 // pluralKey picks the CLDR cardinal form: Russian has one (1, 21, 31...),

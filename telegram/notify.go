@@ -135,6 +135,17 @@ func (b *Bot) CheckoutCanceled(ctx context.Context, user wgbot.User, order wgbot
 	return b.sendText(ctx, user.TelegramID, text, b.tryAgain(lang))
 }
 
+// The bot sends the connection check's tip for the job queue.
+var _ jobs.ConnectionNotifier = (*Bot)(nil)
+
+// ConnectionTip tells a user how to get a device connected that has not
+// connected since its config was sent (jobs.ConnectionNotifier).
+func (b *Bot) ConnectionTip(ctx context.Context, user wgbot.User, device wgbot.Peer) error {
+	lang := normalizeLang(user.Language)
+	return b.sendText(ctx, user.TelegramID, b.t.get(lang, mConnectionTip, device.Name),
+		keyboard(row(button(b.t.get(lang, mBtnSub), callback{act: actSubscription, fresh: true}))))
+}
+
 // ExpiryReminder reminds a user that their subscription ends in daysLeft
 // days, with a button to extend it (service.Notifier).
 func (b *Bot) ExpiryReminder(ctx context.Context, user wgbot.User, sub wgbot.Subscription, daysLeft int) error {

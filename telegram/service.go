@@ -48,6 +48,9 @@ type Devices interface {
 	IssueTrial(ctx context.Context, user wgbot.User) (service.Delivery, error)
 	AddDevice(ctx context.Context, user wgbot.User, name string) (service.Delivery, error)
 	Devices(ctx context.Context, user wgbot.User) ([]wgbot.Peer, error)
+	// DeviceUsage is each device's traffic this month and last
+	// connection, by peer id; a device no collection has seen is absent.
+	DeviceUsage(ctx context.Context, peers []wgbot.Peer) (map[int64]wgbot.Usage, error)
 	DeviceConfig(ctx context.Context, user wgbot.User, peerID int64) (service.Delivery, error)
 	LiveDevices(ctx context.Context, user wgbot.User) (wgbot.Subscription, []service.Delivery, error)
 	RemoveDevice(ctx context.Context, user wgbot.User, peerID int64) error
@@ -57,6 +60,8 @@ type Devices interface {
 	PendingRename(ctx context.Context, user wgbot.User) (peerID int64, err error)
 	StopRename(ctx context.Context, user wgbot.User) error
 	RenameDevice(ctx context.Context, user wgbot.User, peerID int64, name string) (string, error)
+	// Claim gives the user an imported device through its claim link.
+	Claim(ctx context.Context, user wgbot.User, token string) (service.ClaimResult, error)
 }
 
 // Locations is where devices may go when there are several hosts; with

@@ -99,6 +99,7 @@ func (op *operatorCmd) grant(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("grant %d days to %s: %w", days, who(u), err)
 	}
+	a.audit(ctx, "grant", u, map[string]any{"days": days, "devices": *devices, "expires_at": sub.ExpiresAt, "subscription": sub.ID})
 	applied, applyErr := op.applyNow(ctx, a)
 	v := grantView{User: viewUser(u), Days: days, Subscription: viewSubscription(sub), Reconcile: applied}
 	if delivery != nil {
@@ -178,6 +179,7 @@ func (op *operatorCmd) issue(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("issue a device to %s: %w", who(u), err)
 	}
+	a.audit(ctx, "issue", u, map[string]any{"days": *days, "devices": *devices, "device": d.Peer.Name, "expires_at": d.Subscription.ExpiresAt})
 	applied, applyErr := op.applyNow(ctx, a)
 
 	if file != nil {
@@ -244,6 +246,7 @@ func (op *operatorCmd) revoke(ctx context.Context, args []string) error {
 	} else if err != nil {
 		return fmt.Errorf("revoke %s: %w", who(u), err)
 	}
+	a.audit(ctx, "revoke", u, map[string]any{"access_ended": true})
 	applied, applyErr := op.applyNow(ctx, a)
 	v := revokeView{User: viewUser(u), RevokedDevices: []peerView{}, Reconcile: applied}
 	for _, p := range before {
@@ -264,4 +267,14 @@ func (op *operatorCmd) revoke(ctx context.Context, args []string) error {
 		op.printApplied(applied)
 	}
 	return notApplied(applyErr, "the revocation")
+}
+
+// audit records an operator command's change in the audit log (source
+// cli, admin 0: the shell's user is not a Telegram id). The change is
+// committed by then, so a failure to record it is only logged.
+func (a *app) audit(ctx context.Context, action string, u wgbot.User, after map[string]any) {
+	err := a.store.RecordAudit(ctx, wgbot.AuditEntry{Source: wgbot.AuditCLI, Action: action, TargetID: u.TelegramID, After: after})
+	if err != nil {
+		a.log.Error("audit failed", "action", action, "user", u.TelegramID, "err", err)
+	}
 }

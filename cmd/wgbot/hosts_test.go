@@ -65,6 +65,7 @@ func TestTwoServeProcessesOneHost(t *testing.T) {
 	defer tgB.Close()
 	envA, serverKey := hostEnv(t, dbURL, tokenA, tgA.URL(), "device")
 	wg, _ := deviceHost(t, envA, serverKey)
+	envA["USAGE_INTERVAL"] = "300ms" // both processes collect the device's traffic
 	envB := maps.Clone(envA)
 	envB["BOT_TOKEN"], envB["TELEGRAM_API_URL"] = tokenB, tgB.URL()
 	envB["HTTP_ADDR"], envB["METRICS_ADDR"] = freeAddr(t), freeAddr(t)
@@ -129,6 +130,13 @@ func TestTwoServeProcessesOneHost(t *testing.T) {
 		slices.Sort(onDevice)
 		slices.Sort(inFile)
 		return slices.Equal(onDevice, want) && slices.Equal(inFile, want)
+	})
+	// serve owns the device in device mode, so it collects: every peer on
+	// the device gets its counters row, whichever process wrote it.
+	waitUntil(t, 10*time.Second, "a traffic collection of every peer", func() bool {
+		var counted int
+		err := pool.QueryRow(context.Background(), `SELECT count(*) FROM peer_counters c JOIN usage_collections k ON true`).Scan(&counted)
+		return err == nil && counted == 2*each
 	})
 }
 

@@ -21,6 +21,7 @@ import (
 	"wgbot/metrics"
 	"wgbot/postgres"
 	"wgbot/reconcile"
+	"wgbot/traffic"
 	"wgbot/wireguard/device"
 	"wgbot/wireguard/wgconf"
 )
@@ -103,6 +104,9 @@ func node(ctx context.Context, s config.Settings, args []string, log *slog.Logge
 	g.Go(func() error { return rec.Run(gctx) })
 	g.Go(func() error { return a.publishApplied(gctx, &applied) })
 	g.Go(func() error { return a.heartbeat(gctx) })
+	if col := a.trafficCollector(); col != nil {
+		g.Go(func() error { return col.Run(gctx) })
+	}
 	serveHTTP(g, gctx, web, ln, 10*time.Second)
 	log.Info("wgbot node running", "version", version, "server", a.server.Name, "apply", s.WGApplyMode, "metrics", ln.Addr().String())
 	fmt.Fprintf(stdout, "wgbot node for server %s (metrics on http://%s)\n", a.server.Name, ln.Addr())
@@ -210,4 +214,15 @@ func deviceUp(iface string) error {
 		return nil
 	}
 	return fmt.Errorf("WireGuard interface %s: not found (no such network interface, no /var/run/wireguard/%s.sock)", iface, iface)
+}
+
+// trafficCollector collects the device's per-peer traffic into the month
+// totals, on the host that owns the device; nil when this process does not
+// read one (file mode) or USAGE_INTERVAL is 0.
+func (a *app) trafficCollector() *traffic.Collector {
+	if a.wg == nil || a.settings.UsageInterval <= 0 {
+		return nil
+	}
+	return traffic.New(a.wg, a.store, traffic.Config{ServerID: a.server.ID, Interface: a.settings.WGInterface,
+		Interval: a.settings.UsageInterval}, a.log)
 }

@@ -92,7 +92,8 @@ func TestNodeAppliesForServe(t *testing.T) {
 		return len(list) == 1 && list[0].State == "active" && list[0].Peers == 1 && list[0].Lag == 0 && list[0].NodeSeen != nil
 	})
 	_, metrics := fetch("http://" + nodeEnv["METRICS_ADDR"] + "/metrics")
-	for _, want := range []string{`wgbot_server_peers{server="ams-1"} 1`, `wgbot_server_revision_lag{server="ams-1"} 0`, `wgbot_server_heartbeat_age_seconds{server="ams-1"}`} {
+	for _, want := range []string{`wgbot_server_peers{server="ams-1"} 1`, `wgbot_server_revision_lag{server="ams-1"} 0`, `wgbot_server_heartbeat_age_seconds{server="ams-1"}`,
+		`wgbot_server_received_bytes_total{server="ams-1"}`} { // the node collects its device's traffic
 		if !strings.Contains(metrics, want) {
 			t.Errorf("the node's /metrics lacks %s", want)
 		}

@@ -67,6 +67,8 @@ func operator(ctx context.Context, s config.Settings, cmd string, args []string,
 		err = op.servers(ctx, args)
 	case "promo":
 		err = op.promo(ctx, args)
+	case "import":
+		err = op.importClients(ctx, args)
 	default:
 		err = usageError{fmt.Sprintf("unknown operator command %q", cmd)}
 	}

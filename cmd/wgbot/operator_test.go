@@ -259,8 +259,13 @@ func decodeTerminalQR(t *testing.T, art string) string {
 		}
 		modules = append(modules, top, bottom)
 	}
-	const scale = 4
-	img := image.NewGray(image.Rect(0, 0, len(modules[0])*scale, len(modules)*scale))
+	// A wide white margin around the code, as a phone sees the screen: a
+	// finder pattern estimated near the edge is then still inside.
+	const scale, margin = 4, 8
+	img := image.NewGray(image.Rect(0, 0, (len(modules[0])+2*margin)*scale, (len(modules)+2*margin)*scale))
+	for i := range img.Pix {
+		img.Pix[i] = 255
+	}
 	for y, row := range modules {
 		for x, dark := range row {
 			c := color.Gray{Y: 255}
@@ -269,7 +274,7 @@ func decodeTerminalQR(t *testing.T, art string) string {
 			}
 			for dy := range scale {
 				for dx := range scale {
-					img.SetGray(x*scale+dx, y*scale+dy, c)
+					img.SetGray((x+margin)*scale+dx, (y+margin)*scale+dy, c)
 				}
 			}
 		}

@@ -64,10 +64,10 @@ func (op *operatorCmd) peers(ctx context.Context, args []string) error {
 		head += "IPV6\t"
 		v6 = func(p peerView) string { return dash(p.IP6) + "\t" }
 	}
-	fmt.Fprintln(tw, head+"STATUS\tPUBLIC KEY\tCREATED (UTC)")
+	fmt.Fprintln(tw, head+"STATUS\tPUBLIC KEY\tCREATED (UTC)\tLAST HANDSHAKE (UTC)\tTRAFFIC THIS MONTH")
 	for _, p := range rows {
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%s%s\t%s\t%s\n", p.ID, p.Server, p.TelegramID, at(p.Username), p.Name, p.IP, v6(p),
-			p.Status, p.PublicKey, fmtTime(p.CreatedAt))
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%s%s\t%s\t%s\t%s\t%s\n", p.ID, p.Server, p.TelegramID, at(p.Username), p.Name, p.IP, v6(p),
+			p.Status, p.PublicKey, fmtTime(p.CreatedAt), p.Usage.handshakeText(), p.Usage.trafficText())
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -69,7 +69,10 @@ operator commands (same rules and reconciler as the bot; --json for scripts):
   servers drain|enable|remove NAME   drain: no new peers there, existing ones keep working
   promo add CODE --days N | --percent N | --off MINOR_UNITS --currency CUR [--uses N] [--per-user N]
             [--until YYYY-MM-DD] [--plans a,b] [--new-users] | promo list | promo disable CODE
+  import --from wg-quick|wg-easy|wireguard-ui PATH [--apply] [--days N|--no-expiry] [--claims FILE --bot USERNAME]
+                                    take over an old server's clients (dry run unless --apply; docs/operations.md)
   rekey                             re-seal every client key with MASTER_KEY (then drop MASTER_KEY_OLD)
+  panel-link --admin ID             a one-time sign-in link to the web panel (PANEL_URL) for an admin
 `
 
 // run is the whole program; main only gives it the process's environment.
@@ -113,7 +116,9 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 		return check(ctx, settings, stdout)
 	case "rekey":
 		return rekey(ctx, settings, log, stdout)
-	case "users", "grant", "revoke", "peers", "issue", "reconcile", "servers", "promo":
+	case "panel-link":
+		return panelLink(ctx, settings, cmdArgs, log, stdout)
+	case "users", "grant", "revoke", "peers", "issue", "reconcile", "servers", "promo", "import":
 		return operator(ctx, settings, cmd, cmdArgs, log, stdout)
 	}
 	fmt.Fprint(stderr, usage)

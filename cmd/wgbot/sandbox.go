@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"wgbot/config"
+	"wgbot/panel"
 	"wgbot/payment"
 	"wgbot/payment/yookassa/yookassatest"
 	"wgbot/reconcile"
@@ -171,9 +172,20 @@ func runSandbox(ctx context.Context, getenv config.Getenv, envFile string, args 
 	}
 	// As in serve; run gives the bot to the job queue, which sends
 	// broadcasts from a.store.
+	// The web panel on the sandbox's own address: /panel in the admin's
+	// chat gives its sign-in link.
+	a.settings.PanelURL = pageURL
+	links, err := a.panelLinks()
+	if err != nil {
+		return err
+	}
 	bot, err := telegram.New(a.svc, telegram.Config{Token: sbx.Token, APIURL: tgServer.URL, AdminIDs: s.AdminIDs,
 		SupportContact: s.SupportContact, Metrics: a.metrics, UserBurst: s.UserBurst, UserRate: float64(s.UserRate),
-		Broadcasts: a.store}, []telegram.Checkout{sandboxCard{card}}, log)
+		Broadcasts: a.store, PanelLinks: links, Audit: a.store}, []telegram.Checkout{sandboxCard{card}}, log)
+	if err != nil {
+		return err
+	}
+	web, err := panel.New(links, a.store, a.svc, bot, log)
 	if err != nil {
 		return err
 	}
@@ -185,6 +197,7 @@ func runSandbox(ctx context.Context, getenv config.Getenv, envFile string, args 
 	}
 	a.extraRoutes = client.Routes()
 	a.extraRoutes["POST /webhooks/yookassa"] = card
+	panelRoutes(a.extraRoutes, web.Handler())
 
 	if _, err := a.rec.Reconcile(ctx); err != nil {
 		log.Error("start-up reconcile failed; it will be retried", "err", err)

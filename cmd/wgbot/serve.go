@@ -25,6 +25,7 @@ import (
 	"wgbot/httpserver"
 	"wgbot/jobs"
 	"wgbot/metrics"
+	"wgbot/panel"
 	"wgbot/payment"
 	"wgbot/payment/yookassa"
 	"wgbot/postgres"
@@ -56,6 +57,11 @@ type app struct {
 	// /metrics and the detailed /readyz; nil serves every route on run's
 	// one listener.
 	metricsLn net.Listener
+	// panelLn is the web panel's own listener (PANEL_ADDR apart from
+	// HTTP_ADDR) and panel its handler; nil: no panel, or the panel is in
+	// extraRoutes.
+	panelLn net.Listener
+	panel   http.Handler
 }
 
 func (a *app) Close() {
@@ -259,11 +265,28 @@ func serve(ctx context.Context, s config.Settings, args []string, log *slog.Logg
 	for _, w := range s.Warnings() {
 		log.Warn("WARNING: " + w)
 	}
-	a.bot, err = telegram.New(a.svc, telegram.Config{Token: s.BotToken, APIURL: s.TelegramAPIURL, WebhookURL: s.TelegramWebhook,
+	botCfg := telegram.Config{Token: s.BotToken, APIURL: s.TelegramAPIURL, WebhookURL: s.TelegramWebhook,
 		WebhookSecret: s.TelegramSecret, AdminIDs: s.AdminIDs, SupportContact: s.SupportContact, Metrics: a.metrics,
-		UserBurst: s.UserBurst, UserRate: float64(s.UserRate), Broadcasts: a.store, Username: s.BotUsername}, checkouts, log)
-	if err != nil {
+		UserBurst: s.UserBurst, UserRate: float64(s.UserRate), Broadcasts: a.store, Audit: a.store, Username: s.BotUsername}
+	var links *panel.Links
+	if s.PanelURL != "" {
+		if links, err = a.panelLinks(); err != nil {
+			return err
+		}
+		botCfg.PanelLinks = links
+	}
+	if a.bot, err = telegram.New(a.svc, botCfg, checkouts, log); err != nil {
 		return err
+	}
+	if links != nil {
+		p, err := panel.New(links, a.store, a.svc, a.bot, log)
+		if err != nil {
+			return err
+		}
+		a.panel = p.Handler()
+		if s.PanelAddr == s.HTTPAddr {
+			panelRoutes(routes, a.panel)
+		}
 	}
 	if s.TelegramWebhook != "" {
 		routes["POST "+a.bot.WebhookPath()] = a.bot.WebhookHandler()
@@ -283,6 +306,15 @@ func serve(ctx context.Context, s config.Settings, args []string, log *slog.Logg
 		if a.metricsLn, err = net.Listen("tcp", s.MetricsAddr); err != nil {
 			ln.Close()
 			return fmt.Errorf("listen on METRICS_ADDR %s: %w", s.MetricsAddr, err)
+		}
+	}
+	if a.panel != nil && s.PanelAddr != s.HTTPAddr {
+		if a.panelLn, err = net.Listen("tcp", s.PanelAddr); err != nil {
+			ln.Close()
+			if a.metricsLn != nil {
+				a.metricsLn.Close()
+			}
+			return fmt.Errorf("listen on PANEL_ADDR %s: %w", s.PanelAddr, err)
 		}
 	}
 	return a.run(ctx, ln, stdout)
@@ -373,13 +405,28 @@ func (a *app) run(ctx context.Context, ln net.Listener, stdout io.Writer) error 
 		servers[ln] = httpserver.NewServer(httpserver.Public(web), limits)
 		servers[a.metricsLn] = httpserver.NewServer(httpserver.Private(web), limits)
 	}
+	if a.panelLn != nil {
+		// The panel's own listener serves the panel and the health routes only.
+		pw := web
+		pw.Routes = map[string]http.Handler{}
+		panelRoutes(pw.Routes, a.panel)
+		servers[a.panelLn] = httpserver.NewServer(httpserver.Public(pw), limits)
+	}
 	background, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBackground()
 	reconciled := make(chan error, 1)
 	go func() { reconciled <- a.rec.Run(background) }()
+	collected := make(chan error, 1)
+	if col := a.trafficCollector(); col != nil {
+		// Single host, device mode: this process owns the device.
+		go func() { collected <- col.Run(background) }()
+	} else {
+		collected <- nil
+	}
 	if err := a.jobs.Start(background); err != nil {
 		stopBackground()
 		<-reconciled
+		<-collected
 		return fmt.Errorf("start jobs: %w", err)
 	}
 
@@ -412,6 +459,7 @@ func (a *app) run(ctx context.Context, ln net.Listener, stdout io.Writer) error 
 	}
 	stopBackground()
 	<-reconciled
+	<-collected
 	a.log.Info("wgbot stopped")
 	return err
 }

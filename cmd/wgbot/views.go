@@ -128,11 +128,66 @@ type peerView struct {
 	PublicKey  string    `json:"public_key"`
 	Status     string    `json:"status"`
 	CreatedAt  time.Time `json:"created_at"`
+	// Usage is null when no traffic collection has seen the peer.
+	Usage *usageView `json:"usage,omitempty"`
+}
+
+// usageView is a peer's traffic this month (UTC) as its server counts it.
+type usageView struct {
+	LastHandshake *time.Time `json:"last_handshake"` // null: never connected
+	Received      int64      `json:"received_bytes"`
+	Transmitted   int64      `json:"transmitted_bytes"`
+}
+
+func viewUsage(u *wgbot.Usage) *usageView {
+	if u == nil {
+		return nil
+	}
+	v := &usageView{Received: u.Received, Transmitted: u.Transmitted}
+	if !u.LastSeen.IsZero() {
+		t := u.LastSeen.UTC()
+		v.LastHandshake = &t
+	}
+	return v
+}
+
+// handshakeText is a peer's last handshake for a table: "-" when nothing
+// collected it, "never" when it never connected.
+func (v *usageView) handshakeText() string {
+	switch {
+	case v == nil:
+		return "-"
+	case v.LastHandshake == nil:
+		return "never"
+	}
+	return fmtTime(*v.LastHandshake)
+}
+
+// trafficText is a peer's traffic this month for a table.
+func (v *usageView) trafficText() string {
+	if v == nil {
+		return "-"
+	}
+	return humanBytes(v.Received + v.Transmitted)
+}
+
+// humanBytes is n in binary units, as wg(8) shows traffic: "1.50 MiB".
+func humanBytes(n int64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	v, u := float64(n), 0
+	for v >= 1024 && u < len(units)-1 {
+		v /= 1024
+		u++
+	}
+	if u == 0 {
+		return fmt.Sprintf("%d B", n)
+	}
+	return fmt.Sprintf("%.2f %s", v, units[u])
 }
 
 func viewPeer(p postgres.PeerListing) peerView {
 	v := peerView{ID: p.ID, Name: p.Name, Server: p.Server, TelegramID: p.TelegramID, Username: p.Username,
-		IP: p.IP.String(), PublicKey: p.PublicKey, Status: p.Status, CreatedAt: p.CreatedAt}
+		IP: p.IP.String(), PublicKey: p.PublicKey, Status: p.Status, CreatedAt: p.CreatedAt, Usage: viewUsage(p.Usage)}
 	if p.IP6.IsValid() {
 		v.IP6 = p.IP6.String()
 	}

@@ -96,6 +96,19 @@ func (Reminder) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}, MaxAttempts: 10}
 }
 
+// ConnectionTip sends a device's user short troubleshooting steps: the
+// device has not connected since its config was delivered (the store's
+// connection check queues it once per device).
+type ConnectionTip struct {
+	PeerID int64 `json:"peer_id"`
+}
+
+func (ConnectionTip) Kind() string { return "connection_tip" }
+
+func (ConnectionTip) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}, MaxAttempts: 10}
+}
+
 // BroadcastQueue is the River queue broadcast chunks run in, apart from the
 // default queue so a long broadcast never holds up payment notices.
 const BroadcastQueue = "broadcast"

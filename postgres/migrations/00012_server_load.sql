@@ -2,7 +2,16 @@
 -- How many addresses each server's peers hold (every peer not revoked),
 -- kept by a trigger on peers so that every path that adds, revokes or
 -- deletes a peer counts, whoever wrote it. Picking a server and checking
--- its capacity then read one row per server instead of counting its peers.
+-- its capacity then read one row per server instead of counting its
+-- peers.
+--
+-- The count has a table of its own: a write to the server row would look
+-- to the change log's trigger (00006) like this transaction's revision
+-- bump. And the trigger runs at commit, after the change log's trigger
+-- (deferred triggers of one row fire in name order), so every transaction
+-- locks the server row before its load row and two never wait on each
+-- other in the opposite order. The allocator holds the server's advisory
+-- lock until after commit, so the next allocation sees the new count.
 CREATE TABLE server_load (
     server_id  bigint PRIMARY KEY REFERENCES servers (id) ON DELETE CASCADE,
     peers_held integer NOT NULL DEFAULT 0 CHECK (peers_held >= 0)
@@ -25,8 +34,8 @@ BEGIN
 END $$;
 -- +goose StatementEnd
 
-CREATE TRIGGER peers_count_held AFTER INSERT OR DELETE OR UPDATE OF status, server_id ON peers
-    FOR EACH ROW EXECUTE FUNCTION count_held_peers();
+CREATE CONSTRAINT TRIGGER peers_count_held AFTER INSERT OR DELETE OR UPDATE OF status, server_id ON peers
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION count_held_peers();
 
 -- +goose Down
 DROP TRIGGER peers_count_held ON peers;

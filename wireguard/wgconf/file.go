@@ -711,3 +711,65 @@ func (f *File) RemoveManagedPeer(id string) {
 		f.edited = true
 	}
 }
+
+// AdoptUnmanaged drops the hand-made [Peer] sections whose public key is in
+// keys, with the comment lines right above each (where an operator names
+// the peer), because wgbot now manages those peers: they were imported
+// into the database (`wgbot import`), and Render writes them as managed
+// peers instead. It returns how many sections it dropped; the managed
+// peers are kept as they are.
+func (f *File) AdoptUnmanaged(keys map[string]bool) int {
+	drop := map[int]bool{} // 0-based indexes into f.lines
+	n := 0
+	for _, u := range f.unmanaged {
+		if !keys[u.PublicKey] {
+			continue
+		}
+		n++
+		header := u.Line - 1
+		last := header
+		for _, kv := range u.Entries {
+			last = max(last, kv.Line-1)
+		}
+		for i := header; i <= last; i++ {
+			drop[i] = true
+		}
+		for i := header - 1; i >= 0; i-- {
+			if tok, _ := classify(f.lines[i].raw); tok.kind != kindComment {
+				break
+			}
+			drop[i] = true
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	var kept strings.Builder
+	for i, l := range f.lines {
+		if !drop[i] {
+			kept.WriteString(l.raw)
+		}
+	}
+	g, err := Parse([]byte(kept.String()))
+	if err != nil {
+		return 0 // cannot happen: whole sections of a valid file were dropped
+	}
+	if f.replaced {
+		// The lines left are the hand-made part only (compact); the
+		// managed peers live in f.managed.
+		g.managed, g.replaced = f.managed, true
+	}
+	g.eol, g.edited = f.eol, true
+	*f = *g
+	return n
+}
+
+// HasUnmanaged says whether a hand-made peer uses the public key.
+func (f *File) HasUnmanaged(publicKey string) bool {
+	for _, u := range f.unmanaged {
+		if u.PublicKey == publicKey {
+			return true
+		}
+	}
+	return false
+}

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -37,6 +38,15 @@ func WireGuardGo(t testing.TB) string {
 // the process, reaps it and removes the socket. The interface starts down,
 // without key, port or address.
 func StartWireGuardGo(t testing.TB, ns, iface string) {
+	t.Helper()
+	RunWireGuardGo(t, ns, iface)
+}
+
+// RunWireGuardGo is StartWireGuardGo that also returns a stop function: it
+// shuts wireguard-go down as the end of the test would (the interface and
+// its peers vanish), so a test can restart the interface with a new
+// StartWireGuardGo. Calling it twice is harmless.
+func RunWireGuardGo(t testing.TB, ns, iface string) func() {
 	t.Helper()
 	if len(iface) > maxIfaceName {
 		t.Fatalf("interface name %q is longer than %d characters", iface, maxIfaceName)
@@ -73,11 +83,17 @@ func StartWireGuardGo(t testing.TB, ns, iface string) {
 		close(exited)
 	}()
 
+	var once sync.Once
+	stopNow := func() {
+		once.Do(func() {
+			stop(t, cmd, exited, iface)
+			if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("remove UAPI socket: %v", err)
+			}
+		})
+	}
 	t.Cleanup(func() {
-		stop(t, cmd, exited, iface)
-		if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("remove UAPI socket: %v", err)
-		}
+		stopNow()
 		if t.Failed() {
 			log, _ := os.ReadFile(logPath)
 			t.Logf("wireguard-go %s log:\n%s", iface, log)
@@ -87,7 +103,7 @@ func StartWireGuardGo(t testing.TB, ns, iface string) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if fi, err := os.Stat(sock); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			return
+			return stopNow
 		}
 		select {
 		case <-exited:
