@@ -104,6 +104,27 @@ func TestStarsSubscriptionRoundTrip(t *testing.T) {
 		}
 	}
 
+	// The reminder before expiry: renewal is on, so nothing to pay.
+	remind := func() string {
+		t.Helper()
+		reg, err := h.svc.UserByTelegramID(h.ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub, err := h.svc.Subscription(h.ctx, reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := len(h.messages(u.ID))
+		if err := h.bot.ExpiryReminder(h.ctx, reg, sub, 3); err != nil {
+			t.Fatal(err)
+		}
+		return h.waitMessages(u.ID, before+1)[before].Text
+	}
+	if got := remind(); !strings.HasPrefix(got, "Your subscription renews automatically on ") || !strings.Contains(got, "in 3 days") {
+		t.Fatalf("reminder with renewal on: %q", got)
+	}
+
 	h.press(u, "sub!")
 	h.press(u, "sub:renew:off")
 	h.eventually("the Stars subscription cancelled with Telegram", func() bool { return h.tg.SubscriptionCanceled("stxSUB-1") })
@@ -111,6 +132,9 @@ func TestStarsSubscriptionRoundTrip(t *testing.T) {
 	screen, ok = h.withButton(u.ID, "sub:renew:on")
 	if !ok || !strings.Contains(screen.Text, "Auto-renewal is off") {
 		t.Fatalf("after cancelling:\n%s", dump(h.messages(u.ID)))
+	}
+	if got := remind(); !strings.HasPrefix(got, "Your subscription ends on ") {
+		t.Fatalf("reminder with renewal off: %q", got)
 	}
 	if _, _, err := h.tg.RenewSubscription(u, "stxSUB-1", "stxSUB-4"); !errors.Is(err, tgtest.ErrSubscriptionCanceled) {
 		t.Fatalf("a cancelled subscription was charged again: %v", err)
