@@ -17,6 +17,11 @@ type Credit struct {
 	Plan              Plan
 	Raw               []byte // provider's payload, kept for disputes
 	Flag              string // why an admin should look, e.g. "banned user"
+	// Recurring: a charge of a Stars subscription, recorded with it.
+	Recurring *Recurring
+	// GiftToken is the link token a gift order's payment makes its gift
+	// with; unused for any other order.
+	GiftToken string
 }
 
 // CreditResult is what applying a Credit did.
@@ -26,6 +31,7 @@ type CreditResult struct {
 	Subscription Subscription
 	NewPeer      *Peer // set when the payment issued the first device
 	Change       Change
+	Gift         *Gift // the gift a gift order's payment made (then nothing else changed)
 }
 
 // RefundResult is what reversing a payment did.

@@ -147,4 +147,5 @@ type Order struct {
 	CheckoutTries int
 	CreatedAt     time.Time
 	ExpiresAt     time.Time
+	Gift          bool // bought for someone else: its payment makes a gift
 }

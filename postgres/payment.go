@@ -162,6 +162,10 @@ func (s *Store) RefundPayment(ctx context.Context, r Refund, now time.Time) (wgb
 				return err
 			}
 		}
+		// A gift not yet redeemed can no longer be.
+		if _, err := tx.Exec(ctx, `UPDATE gifts SET status = 'refunded' WHERE payment_id = $1 AND status = 'open'`, paymentID); err != nil {
+			return err
+		}
 		taken, err := s.takeBackTx(ctx, tx, res.UserID, res.Days, creditedUntil, now)
 		if err != nil {
 			return err
@@ -313,10 +317,26 @@ func (s *Store) CreditPayment(ctx context.Context, c wgbot.Credit, serverID int6
 			c.Provider, c.ProviderPaymentID, orderID, c.UserID, c.Amount, c.Currency, c.Plan.Days, c.Flag, jsonOrNil(c.Raw)).Scan(&res.PaymentID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			res.Duplicate = true
-			return nil
+			// A gift's link is shown again to a buyer whose payment
+			// notice came twice: the one made the first time.
+			if orderID == nil {
+				return nil
+			}
+			res.Gift, err = giftOfOrderTx(ctx, tx, c.OrderID)
+			return err
 		}
 		if err != nil {
 			return err
+		}
+		if orderID != nil {
+			var gift bool
+			if err := tx.QueryRow(ctx, `SELECT gift FROM orders WHERE id = $1`, c.OrderID).Scan(&gift); err != nil {
+				return err
+			}
+			if gift {
+				res.Gift, err = makeGiftTx(ctx, tx, c, res.PaymentID, now)
+				return err
+			}
 		}
 		if orderID != nil {
 			// A late payment for an expired or canceled order is still
@@ -325,6 +345,11 @@ func (s *Store) CreditPayment(ctx context.Context, c wgbot.Credit, serverID int6
 				return err
 			}
 			if err := useDiscountTx(ctx, tx, c.OrderID, res.PaymentID); err != nil {
+				return err
+			}
+		}
+		if c.Recurring != nil && orderID != nil {
+			if err := recordStarChargeTx(ctx, tx, c, now); err != nil {
 				return err
 			}
 		}

@@ -36,6 +36,7 @@ const (
 	// code's days, for a user with no live subscription.
 	IssuedReferral = jobargs.IssuedReferral
 	IssuedPromo    = jobargs.IssuedPromo
+	IssuedGift     = jobargs.IssuedGift
 	IssuedMoved    = jobargs.IssuedMoved
 )
 

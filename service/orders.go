@@ -13,6 +13,16 @@ import (
 // CreateOrder prices a plan in the currency and returns the user's open
 // order for it, or records a new pending one.
 func (s *Service) CreateOrder(ctx context.Context, user wgbot.User, planName, provider, currency string) (wgbot.Order, error) {
+	return s.createOrder(ctx, user, planName, provider, currency, false)
+}
+
+// CreateGiftOrder opens an order for plan bought as a gift: its payment
+// makes a one-time link instead of extending the buyer.
+func (s *Service) CreateGiftOrder(ctx context.Context, user wgbot.User, planName, provider, currency string) (wgbot.Order, error) {
+	return s.createOrder(ctx, user, planName, provider, currency, true)
+}
+
+func (s *Service) createOrder(ctx context.Context, user wgbot.User, planName, provider, currency string, gift bool) (wgbot.Order, error) {
 	if user.Banned {
 		return wgbot.Order{}, wgbot.ErrBanned
 	}
@@ -26,7 +36,7 @@ func (s *Service) CreateOrder(ctx context.Context, user wgbot.User, planName, pr
 	}
 	now := s.clock()
 	o, _, err := s.store.OpenOrder(ctx, wgbot.Order{UserID: user.ID, Plan: plan.Name, Days: plan.Days, Devices: plan.Devices,
-		Provider: provider, Amount: amount, Currency: currency, ExpiresAt: now.Add(wgbot.OrderLifetime)},
+		Provider: provider, Amount: amount, Currency: currency, ExpiresAt: now.Add(wgbot.OrderLifetime), Gift: gift},
 		postgres.OpenOrders{ReuseAfter: now.Add(-wgbot.OrderReuseFor), Max: wgbot.MaxOpenOrders}, now)
 	return o, err
 }
@@ -159,6 +169,7 @@ type Payment struct {
 	Amount            int64
 	Currency          string
 	Raw               []byte
+	Recurring         *wgbot.Recurring // a charge of a Stars subscription
 }
 
 // PayOrder credits a confirmed payment against its order, exactly once. A
@@ -184,7 +195,7 @@ func (s *Service) PayOrder(ctx context.Context, p Payment) (CreditResult, error)
 	}
 	return s.Credit(ctx, wgbot.Credit{
 		Provider: p.Provider, ProviderPaymentID: p.ProviderPaymentID, OrderID: o.ID, UserID: o.UserID,
-		Amount: p.Amount, Currency: p.Currency, Raw: p.Raw, Flag: flag,
+		Amount: p.Amount, Currency: p.Currency, Raw: p.Raw, Flag: flag, Recurring: p.Recurring,
 		Plan: wgbot.Plan{Name: o.Plan, Days: o.Days, Devices: o.Devices},
 	})
 }

@@ -43,6 +43,17 @@ var revenueChildren = map[string]func(context.Context, *env, int) error{
 		_, err := payAll(ctx, e, 2, orderID, amount, childStart())
 		return err
 	},
+	"gift": func(ctx context.Context, e *env, index int) error {
+		_, err := redeemGiftAll(ctx, e, int64(7_000_000+1000*index), 5, os.Getenv("CHILD_TOKEN"), childStart())
+		return err
+	},
+	"renew": func(ctx context.Context, e *env, _ int) error {
+		orderID, _ := strconv.ParseInt(os.Getenv("CHILD_ORDER"), 10, 64)
+		amount, _ := strconv.ParseInt(os.Getenv("CHILD_AMOUNT"), 10, 64)
+		until, _ := strconv.ParseInt(os.Getenv("CHILD_UNTIL"), 10, 64)
+		_, err := chargeAll(ctx, e, 2, orderID, amount, "charge-renewal", time.Unix(until, 0), childStart())
+		return err
+	},
 }
 
 func runRevenueChild(ctx context.Context, role string, index int) (bool, error) {

@@ -333,6 +333,10 @@ type CreditResult struct {
 // the reconciler keeps retrying and Pending tells the caller to deliver the
 // config later.
 func (s *Service) Credit(ctx context.Context, c wgbot.Credit) (CreditResult, error) {
+	var err error
+	if c.GiftToken, err = newGiftToken(); err != nil {
+		return CreditResult{}, err
+	}
 	peer, priv, psk, err := s.newPeer("")
 	if err != nil {
 		return CreditResult{}, err
@@ -358,7 +362,7 @@ func (s *Service) Credit(ctx context.Context, c wgbot.Credit) (CreditResult, err
 	}
 	referrerPeer.Overfill = true
 	res, err := s.store.CreditPayment(ctx, c, srv.ID, peer, referrerPeer, s.clock())
-	if err != nil || res.Duplicate {
+	if err != nil || res.Duplicate || res.Gift != nil {
 		return CreditResult{CreditResult: res}, err
 	}
 	out := CreditResult{CreditResult: res}

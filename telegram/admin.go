@@ -484,6 +484,12 @@ func (b *Bot) adminRefund(ctx context.Context, r *request, args string) {
 		b.adminFailed(ctx, r, "refund", err)
 		return
 	}
+	// A gift's link stops working before its Stars go back; a redeemed
+	// gift is not refunded.
+	if err := b.svc.CloseGift(ctx, providerStars, chargeID); err != nil {
+		b.adminFailed(ctx, r, "refund", err)
+		return
+	}
 	if err := b.refundStars(ctx, payer.TelegramID, chargeID); err != nil && !strings.Contains(err.Error(), errAlreadyRefunded) {
 		b.logFailure(ctx, "admin refund", r.user.TelegramID, err)
 		b.reply(ctx, r, mAdminRefundRefused, telegramReason(err))
@@ -493,6 +499,14 @@ func (b *Bot) adminRefund(ctx context.Context, r *request, args string) {
 	if err != nil {
 		b.adminFailed(ctx, r, "refund", err)
 		return
+	}
+	// A refunded charge of a Stars subscription ends its renewal: the
+	// user is not charged again for what was taken back. A failure is
+	// logged; /refund again retries it.
+	if _, err := b.svc.EndStarRenewalOf(ctx, providerStars, chargeID, func(ctx context.Context, _ int64, subCharge string) error {
+		return b.editStarSubscription(ctx, payer.TelegramID, subCharge, true)
+	}); err != nil {
+		b.logFailure(ctx, "end Stars renewal after a refund", r.user.TelegramID, err)
 	}
 	if res.Duplicate {
 		b.reply(ctx, r, mAdminRefundAgain, chargeID)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
+
+	"wgbot"
 )
 
 // The Bot API calls the bot makes, each through the sender.
@@ -85,6 +87,32 @@ func (b *Bot) answerCallback(ctx context.Context, queryID, text string, alert bo
 func (b *Bot) answerPreCheckout(ctx context.Context, queryID string, ok bool, errorMessage string) error {
 	return b.send.do(ctx, call{method: "answerPreCheckoutQuery", kind: kindAnswer}, func(ctx context.Context) error {
 		_, err := b.api.AnswerPreCheckoutQuery(ctx, &bot.AnswerPreCheckoutQueryParams{PreCheckoutQueryID: queryID, OK: ok, ErrorMessage: errorMessage})
+		return err
+	})
+}
+
+// createStarsSubscriptionLink makes an invoice link for a Stars
+// subscription: Telegram charges amount every 30 days until it is
+// cancelled, each charge carrying payload.
+func (b *Bot) createStarsSubscriptionLink(ctx context.Context, title, description, payload string, amount int) (string, error) {
+	var link string
+	err := b.send.do(ctx, call{method: "createInvoiceLink", kind: kindAnswer}, func(ctx context.Context) error {
+		var err error
+		link, err = b.api.CreateInvoiceLink(ctx, &bot.CreateInvoiceLinkParams{
+			Title: title, Description: description, Payload: payload, Currency: currencyStars,
+			Prices: []models.LabeledPrice{{Label: title, Amount: amount}}, SubscriptionPeriod: wgbot.StarSubscriptionPeriod,
+		})
+		return err
+	})
+	return link, err
+}
+
+// editStarSubscription cancels (or re-enables) the renewal of a user's
+// Stars subscription named by its charge id.
+func (b *Bot) editStarSubscription(ctx context.Context, userTelegramID int64, chargeID string, canceled bool) error {
+	return b.send.do(ctx, call{method: "editUserStarSubscription", kind: kindAnswer}, func(ctx context.Context) error {
+		_, err := b.api.EditUserStarSubscription(ctx, &bot.EditUserStarSubscriptionParams{
+			UserID: userTelegramID, TelegramPaymentChargeID: chargeID, IsCanceled: canceled})
 		return err
 	})
 }

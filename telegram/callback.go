@@ -44,6 +44,11 @@ const (
 
 	actInvite // invite: the user's referral link
 	actPromo  // promo: how to enter a promo code
+
+	actSubscribe // buy:sub:<plan>: a monthly Stars subscription's invoice link
+	actRenewOff  // sub:renew:off: cancel a Stars subscription's renewal
+	actRenewOn   // sub:renew:on: re-enable it
+	actGift      // buy:gift:<plan>: a Stars invoice for a gift of plan
 )
 
 // adminActions are the buttons only an admin may press, named one by one:
@@ -138,6 +143,14 @@ func (c callback) data() string {
 		return "bc:aud:" + string(c.audience)
 	case actBroadcastSend:
 		return "bc:send:" + string(c.audience)
+	case actSubscribe:
+		return "buy:sub:" + c.plan
+	case actGift:
+		return "buy:gift:" + c.plan
+	case actRenewOff:
+		return "sub:renew:off"
+	case actRenewOn:
+		return "sub:renew:on"
 	case actInvite:
 		return "invite"
 	case actPromo:
@@ -192,9 +205,13 @@ func parseCallback(data string) (callback, bool) {
 		}
 	case 3:
 		switch parts[0] + ":" + parts[1] {
-		case "buy:plan":
+		case "buy:plan", "buy:sub", "buy:gift":
 			if planNamePattern.MatchString(parts[2]) {
-				return callback{act: actPlan, plan: parts[2]}, true
+				return callback{act: map[string]action{"plan": actPlan, "sub": actSubscribe, "gift": actGift}[parts[1]], plan: parts[2]}, true
+			}
+		case "sub:renew":
+			if parts[2] == "off" || parts[2] == "on" {
+				return callback{act: map[string]action{"off": actRenewOff, "on": actRenewOn}[parts[2]]}, true
 			}
 		case "dev:cfg", "dev:rm", "dev:rmok", "dev:ren", "dev:mv":
 			id, ok := parseID(parts[2])

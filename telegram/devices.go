@@ -72,6 +72,10 @@ func (b *Bot) showSubscription(ctx context.Context, r *request, notice string) {
 	if active && len(devices) < sub.DeviceLimit {
 		rows = append(rows, row(button(b.t.get(r.lang, mBtnAddDevice), callback{act: actDeviceAdd})))
 	}
+	renewal, renewalRow := b.renewal(ctx, r)
+	if renewalRow != nil {
+		rows = append(rows, renewalRow)
+	}
 	rows = append(rows, row(button(b.t.get(r.lang, mBtnExtend), callback{act: actBuy}), button(b.t.get(r.lang, mBtnBack), callback{act: actMenu})))
 	// A revoked subscription never reached its expiry: no date is shown.
 	validity := ""
@@ -82,7 +86,7 @@ func (b *Bot) showSubscription(ctx context.Context, r *request, notice string) {
 		validity = b.t.get(r.lang, mEndedOn, formatDate(sub.ExpiresAt))
 	}
 	head := []string{b.t.get(r.lang, mSubStatus, b.statusText(r.lang, sub.Status)), b.t.get(r.lang, mSubPlan, b.planText(r.lang, sub.Plan)),
-		validity, b.t.get(r.lang, mSubDevices, len(devices), sub.DeviceLimit)}
+		validity, renewal, b.t.get(r.lang, mSubDevices, len(devices), sub.DeviceLimit)}
 	text := strings.Join(slices.DeleteFunc(append(head, lines...), func(s string) bool { return s == "" }), "\n")
 	b.show(ctx, r, joinText(notice, text), keyboard(rows...))
 }

@@ -151,6 +151,28 @@ func (f *fakeService) PayOrder(context.Context, service.Payment) (service.Credit
 	return service.CreditResult{}, errNeedsDatabase
 }
 
+func (f *fakeService) StarSubscription(context.Context, wgbot.User) (wgbot.StarSubscription, error) {
+	return wgbot.StarSubscription{}, wgbot.ErrNoStarSubscription
+}
+
+func (f *fakeService) SetStarRenewal(context.Context, wgbot.User, bool, func(context.Context, string) error) (wgbot.StarSubscription, error) {
+	return wgbot.StarSubscription{}, errNeedsDatabase
+}
+
+func (f *fakeService) CreateGiftOrder(context.Context, wgbot.User, string, string, string) (wgbot.Order, error) {
+	return wgbot.Order{}, errNeedsDatabase
+}
+
+func (f *fakeService) RedeemGift(context.Context, wgbot.User, string) (service.GiftResult, error) {
+	return service.GiftResult{}, errNeedsDatabase
+}
+
+func (f *fakeService) EndStarRenewalOf(context.Context, string, string, func(context.Context, int64, string) error) (bool, error) {
+	return false, errNeedsDatabase
+}
+
+func (f *fakeService) CloseGift(context.Context, string, string) error { return errNeedsDatabase }
+
 func (f *fakeService) IssueTrial(context.Context, wgbot.User) (service.Delivery, error) {
 	return service.Delivery{}, errNeedsDatabase
 }

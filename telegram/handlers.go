@@ -179,6 +179,10 @@ func (b *Bot) onMessage(ctx context.Context, m *models.Message) {
 	}
 	switch cmd {
 	case "start":
+		if token, ok := strings.CutPrefix(args, wgbot.GiftPrefix); ok {
+			b.redeemGift(ctx, r, token)
+			return
+		}
 		if strings.HasPrefix(args, service.ClaimPrefix) {
 			b.claim(ctx, r, args)
 			return
@@ -277,6 +281,12 @@ func (b *Bot) onCallback(ctx context.Context, q *models.CallbackQuery) {
 		b.showMethods(ctx, r, c.plan)
 	case actPay:
 		b.startPayment(ctx, r, c.provider, c.plan)
+	case actSubscribe:
+		b.startSubscription(ctx, r, c.plan)
+	case actGift:
+		b.startGift(ctx, r, c.plan)
+	case actRenewOff, actRenewOn:
+		b.setRenewal(ctx, r, c.act == actRenewOff)
 	case actSubscription:
 		b.showSubscription(ctx, r, "")
 	case actDeviceConfig:

@@ -301,6 +301,32 @@ const (
 	mUsagePromoAdd      msg = "usage_promo_add"
 	mUsagePromoOff      msg = "usage_promo_off"
 
+	// Auto-renewing Stars subscriptions.
+	mMethodStarsMonthly        msg = "method_stars_monthly"
+	mInvoiceTitleMonthly       msg = "invoice_title_monthly"
+	mInvoiceDescriptionMonthly msg = "invoice_description_monthly"
+	mSubscribeLink             msg = "subscribe_link"
+	mBtnSubscribe              msg = "btn_subscribe"
+	mRenewsOn                  msg = "renews_on"
+	mRenewalOff                msg = "renewal_off"
+	mBtnRenewOff               msg = "btn_renew_off"
+	mBtnRenewOn                msg = "btn_renew_on"
+	mRenewalCanceled           msg = "renewal_canceled"
+	mRenewalResumed            msg = "renewal_resumed"
+	mRenewsSoon                msg = "renews_soon"
+	mErrNoStarSub              msg = "err_no_star_subscription"
+
+	// Gifts.
+	mBtnGift                msg = "btn_gift"
+	mGiftInvoiceTitle       msg = "gift_invoice_title"
+	mGiftInvoiceDescription msg = "gift_invoice_description"
+	mGiftReady              msg = "gift_ready"
+	mGiftIssued             msg = "gift_issued"
+	mGiftRedeemed           msg = "gift_redeemed"
+	mErrGiftRedeemed        msg = "err_gift_redeemed"
+	mErrGiftRefunded        msg = "err_gift_refunded"
+	mErrGiftNotFound        msg = "err_gift_not_found"
+
 	// Traffic (issue 19): under each device, when it last connected and
 	// its traffic this month; the connection check's tip.
 	mDeviceSeen     msg = "device_seen"
@@ -613,8 +639,30 @@ func catalogue() map[string]map[msg]string {
 				"1. Import the config file (or scan the QR code) in the WireGuard app.\n" +
 				"2. Switch the tunnel on in the app.\n" +
 				"3. Still nothing? Try another network (mobile data instead of Wi-Fi, or the other way round) or another location.",
-			mStatsTop:     "Most traffic this month:\n%s",
-			mStatsTopLine: "• %s: %s",
+			mStatsTop:                  "Most traffic this month:\n%s",
+			mStatsTopLine:              "• %s: %s",
+			mMethodStarsMonthly:        "⭐ Monthly, renews automatically · %s",
+			mInvoiceTitleMonthly:       "VPN, monthly",
+			mInvoiceDescriptionMonthly: "WireGuard VPN for %s on %s, renewed automatically every 30 days until you cancel.",
+			mSubscribeLink:             "Subscription: %s every %s, charged automatically in Telegram Stars. You can turn renewal off at any time in “My subscription”; the days already paid for stay yours.",
+			mBtnSubscribe:              "⭐ Subscribe · %s",
+			mRenewsOn:                  "Renews automatically on %s",
+			mRenewalOff:                "Auto-renewal is off: no more charges after %s",
+			mBtnRenewOff:               "⏹ Turn off auto-renewal",
+			mBtnRenewOn:                "🔁 Turn on auto-renewal",
+			mRenewalCanceled:           "Auto-renewal is off. Nothing more will be charged; the time already paid for stays (the current period ends on %s).",
+			mRenewalResumed:            "Auto-renewal is on again: the next charge is on %s.",
+			mRenewsSoon:                "Your subscription renews automatically on %s, in %s: there is nothing to do. To stop it, turn auto-renewal off in “My subscription”.",
+			mErrNoStarSub:              "You have no auto-renewing subscription.",
+			mBtnGift:                   "🎁 Buy as a gift · %s",
+			mGiftInvoiceTitle:          "Gift: VPN for %s",
+			mGiftInvoiceDescription:    "A gift of WireGuard VPN for %s on %s. You get a link to pass on; whoever opens it first gets the days.",
+			mGiftReady:                 "Your gift is paid: %s of VPN. Send this link to whom it is for; whoever opens it first gets the days, and it works once:\n%s",
+			mGiftIssued:                "🎁 You were given %s of VPN! Your subscription is active until %s.",
+			mGiftRedeemed:              "🎁 You were given %s of VPN! Your subscription now runs until %s.",
+			mErrGiftRedeemed:           "This gift was already taken by someone who opened the link first.",
+			mErrGiftRefunded:           "This gift was refunded to its buyer and no longer works.",
+			mErrGiftNotFound:           "This gift link does not work. Check that it was copied whole.",
 		},
 		langRU: {
 			mWelcome:         "Привет, %s! Этот бот даёт быстрый и приватный VPN на WireGuard.\n\nВозьмите бесплатный пробный период или выберите тариф ниже.",
@@ -899,8 +947,30 @@ func catalogue() map[string]map[msg]string {
 				"1. Импортируйте файл конфигурации (или отсканируйте QR-код) в приложении WireGuard.\n" +
 				"2. Включите туннель в приложении.\n" +
 				"3. Всё равно не работает? Попробуйте другую сеть (мобильный интернет вместо Wi-Fi или наоборот) или другую локацию.",
-			mStatsTop:     "Больше всего трафика в этом месяце:\n%s",
-			mStatsTopLine: "• %s: %s",
+			mStatsTop:                  "Больше всего трафика в этом месяце:\n%s",
+			mStatsTopLine:              "• %s: %s",
+			mMethodStarsMonthly:        "⭐ Ежемесячно, с автопродлением · %s",
+			mInvoiceTitleMonthly:       "VPN, ежемесячно",
+			mInvoiceDescriptionMonthly: "VPN на WireGuard на %s, %s; продлевается автоматически каждые 30 дней, пока вы не отмените.",
+			mSubscribeLink:             "Подписка: %s каждые %s, списываются автоматически в звёздах Telegram. Автопродление можно отключить в любой момент в «Моей подписке»; оплаченные дни останутся за вами.",
+			mBtnSubscribe:              "⭐ Подписаться · %s",
+			mRenewsOn:                  "Продлится автоматически %s",
+			mRenewalOff:                "Автопродление отключено: после %s списаний не будет",
+			mBtnRenewOff:               "⏹ Отключить автопродление",
+			mBtnRenewOn:                "🔁 Включить автопродление",
+			mRenewalCanceled:           "Автопродление отключено. Больше ничего не спишется; оплаченное время остаётся (текущий период заканчивается %s).",
+			mRenewalResumed:            "Автопродление снова включено: следующее списание %s.",
+			mRenewsSoon:                "Ваша подписка продлится автоматически %s, через %s: ничего делать не нужно. Чтобы остановить её, отключите автопродление в «Моей подписке».",
+			mErrNoStarSub:              "У вас нет подписки с автопродлением.",
+			mBtnGift:                   "🎁 Купить в подарок · %s",
+			mGiftInvoiceTitle:          "Подарок: VPN на %s",
+			mGiftInvoiceDescription:    "Подарок: VPN на WireGuard на %s, %s. Вы получите ссылку, чтобы передать её; дни получит тот, кто откроет её первым.",
+			mGiftReady:                 "Подарок оплачен: VPN на %s. Отправьте эту ссылку тому, кому он предназначен; дни получит тот, кто откроет её первым, и сработает она один раз:\n%s",
+			mGiftIssued:                "🎁 Вам подарили VPN на %s! Подписка действует до %s.",
+			mGiftRedeemed:              "🎁 Вам подарили VPN на %s! Теперь подписка действует до %s.",
+			mErrGiftRedeemed:           "Этот подарок уже забрал тот, кто открыл ссылку раньше.",
+			mErrGiftRefunded:           "Деньги за этот подарок вернули покупателю, и ссылка больше не действует.",
+			mErrGiftNotFound:           "Эта ссылка на подарок не работает. Проверьте, что она скопирована целиком.",
 		},
 	}
 }

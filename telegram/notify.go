@@ -75,6 +75,8 @@ func (b *Bot) DeviceIssued(ctx context.Context, n service.DeviceNotice) error {
 		intro = b.t.get(lang, mBonusReferrer, b.t.days(lang, n.Days), until)
 	case service.IssuedPromo:
 		intro = b.t.get(lang, mPromoIssued, b.t.days(lang, n.Days), until)
+	case service.IssuedGift:
+		intro = b.t.get(lang, mGiftIssued, b.t.days(lang, n.Days), until)
 	case service.IssuedMoved:
 		intro = b.movedIntro(ctx, lang, n.Delivery)
 	}
@@ -149,5 +151,9 @@ func (b *Bot) ConnectionTip(ctx context.Context, user wgbot.User, device wgbot.P
 func (b *Bot) ExpiryReminder(ctx context.Context, user wgbot.User, sub wgbot.Subscription, daysLeft int) error {
 	lang := normalizeLang(user.Language)
 	text := b.t.get(lang, mExpiresSoon, formatDate(sub.ExpiresAt), b.t.days(lang, max(daysLeft, 1)))
+	// Telegram charges a live Stars subscription by itself: nothing to pay.
+	if star, err := b.svc.StarSubscription(ctx, user); err == nil && !star.Canceled {
+		text = b.t.get(lang, mRenewsSoon, formatDate(star.RenewsAt), b.t.days(lang, max(daysLeft, 1)))
+	}
 	return b.sendText(ctx, user.TelegramID, text, b.notice(lang))
 }

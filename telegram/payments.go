@@ -80,7 +80,7 @@ func (b *Bot) showMethods(ctx context.Context, r *request, planName string) {
 		b.notFound(ctx, r, "choose plan", err)
 		return
 	}
-	var rows [][]models.InlineKeyboardButton
+	var rows, extras [][]models.InlineKeyboardButton
 	for _, m := range b.methods() {
 		if _, ok := plan.Prices[m.currency]; !ok {
 			continue
@@ -93,7 +93,16 @@ func (b *Bot) showMethods(ctx context.Context, r *request, planName string) {
 			label = b.t.get(r.lang, mMethodButton, m.checkout.Title(r.lang), price)
 		}
 		rows = append(rows, row(button(label, callback{act: actPay, provider: m.provider, plan: plan.Name})))
+		// Stars also sell the plan renewing by itself, and as a gift:
+		// offered below the ways to pay once.
+		if m.checkout == nil && wgbot.Renewable(plan) {
+			extras = append(extras, row(button(b.t.get(r.lang, mMethodStarsMonthly, price), callback{act: actSubscribe, plan: plan.Name})))
+		}
+		if m.checkout == nil {
+			extras = append(extras, row(button(b.t.get(r.lang, mBtnGift, price), callback{act: actGift, plan: plan.Name})))
+		}
 	}
+	rows = append(rows, extras...)
 	rows = append(rows, row(button(b.t.get(r.lang, mBtnBack), callback{act: actBuy})))
 	text := b.t.get(r.lang, mChooseMethod, b.planTitle(r.lang, plan), b.t.days(r.lang, plan.Days), b.t.upToDevices(r.lang, plan.Devices))
 	b.show(ctx, r, text, keyboard(rows...))
@@ -289,9 +298,16 @@ func (b *Bot) onSuccessfulPayment(ctx context.Context, m *models.Message) {
 	res, err := b.payOrder(ctx, service.Payment{
 		Provider: providerStars, ProviderPaymentID: sp.TelegramPaymentChargeID, OrderID: orderID,
 		PayerUserID: user.ID, Amount: int64(sp.TotalAmount), Currency: sp.Currency, Raw: raw,
+		Recurring: recurring(sp),
 	})
 	if err != nil {
 		problem("credit", err)
+		return
+	}
+	if res.Gift != nil {
+		// The buyer gets the link, on a redelivery too: it is the same
+		// link, and the first send may have been lost.
+		b.sendGiftLink(ctx, m.Chat.ID, lang, *res.Gift)
 		return
 	}
 	if res.Duplicate {

@@ -37,6 +37,9 @@ type Orders interface {
 	CheckOrder(ctx context.Context, user wgbot.User, orderID int64, currency string, amount int64) (wgbot.Order, error)
 	Checkout(ctx context.Context, orderID int64, wait time.Duration, start func(wgbot.Order) (string, error)) (string, error)
 	PayOrder(ctx context.Context, p service.Payment) (service.CreditResult, error)
+	// StarSubscription is the user's live auto-renewing Stars subscription.
+	StarSubscription(ctx context.Context, user wgbot.User) (wgbot.StarSubscription, error)
+	SetStarRenewal(ctx context.Context, user wgbot.User, canceled bool, edit func(ctx context.Context, chargeID string) error) (wgbot.StarSubscription, error)
 }
 
 // Devices is the user's peers: the trial, new devices, their configs and
@@ -99,6 +102,12 @@ type Revenue interface {
 	CreatePromo(ctx context.Context, p wgbot.Promo) (wgbot.Promo, error)
 	Promos(ctx context.Context) ([]wgbot.Promo, error)
 	DisablePromo(ctx context.Context, code string) (wgbot.Promo, error)
+	CreateGiftOrder(ctx context.Context, user wgbot.User, planName, provider, currency string) (wgbot.Order, error)
+	RedeemGift(ctx context.Context, user wgbot.User, token string) (service.GiftResult, error)
+	CloseGift(ctx context.Context, provider, providerPaymentID string) error
+	// EndStarRenewalOf stops the renewal of the Stars subscription a
+	// refunded charge belongs to; edit gets the subscriber's user id.
+	EndStarRenewalOf(ctx context.Context, provider, chargeID string, edit func(ctx context.Context, userID int64, chargeID string) error) (bool, error)
 }
 
 // Service is everything the bot asks of the service.

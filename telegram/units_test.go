@@ -27,6 +27,7 @@ func TestCallbackRoundTrip(t *testing.T) {
 		{act: actLocations}, {act: actLocation, then: pickTrial}, {act: actLocation, then: pickDevice, serverID: 7},
 		{act: actLocation, then: pickPlans, serverID: 9223372036854775807}, {act: actDeviceMove, peerID: 5},
 		{act: actMoveTo, peerID: 9223372036854775807, serverID: 9223372036854775807},
+		{act: actSubscribe, plan: "month"}, {act: actRenewOff}, {act: actRenewOn}, {act: actGift, plan: "month"},
 	} {
 		data := c.data()
 		if len(data) > maxCallbackData {
@@ -42,7 +43,7 @@ func TestCallbackRoundTrip(t *testing.T) {
 func TestCallbackRefused(t *testing.T) {
 	t.Parallel()
 	for _, data := range []string{
-		"", "MENU", "menu ", " menu", "menu:", ":menu", "trial:1", "sub:x",
+		"", "MENU", "menu ", " menu", "menu:", ":menu", "trial:1", "sub:x", "sub:renew", "sub:renew:", "sub:renew:OFF", "sub:renew:off:1", "buy:sub:", "buy:sub:a b",
 		"dev:cfg:", "dev:cfg:0", "dev:cfg:007", "dev:cfg:-1", "dev:cfg:+1", "dev:cfg:1.0", "dev:cfg:1e3", "dev:cfg: 1",
 		"dev:cfg:9223372036854775808", "dev:cfg:99999999999999999999", "dev:cfg:1:2", "dev:rm:abc", "dev:rmok:", "dev:add:1",
 		"dev:del:1", "lang:de", "lang:EN", "lang:", "buy:plan:", "buy:plan:a b", "buy:plan:" + strings.Repeat("p", 33),

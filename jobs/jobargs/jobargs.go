@@ -30,6 +30,7 @@ const (
 	// referral bonus, or a promo code's free days.
 	IssuedReferral = "referral"
 	IssuedPromo    = "promo"
+	IssuedGift     = "gift"  // a redeemed gift's days
 	IssuedMoved    = "moved" // a device moved to another location
 )
 

@@ -87,6 +87,9 @@ type Invoice struct {
 	Currency       string
 	Prices         []Price
 	StartParameter string
+	// SubscriptionPeriod is a createInvoiceLink subscription's period in
+	// seconds (0: a one-time payment).
+	SubscriptionPeriod int
 }
 
 // Total is the sum the user is asked to pay, in the currency's smallest unit.

@@ -56,6 +56,9 @@ type Server struct {
 	queryByUpd  map[int64]*queryState
 	nextQuery   int64
 	charges     map[string]*charge
+	links       map[string]*invoiceLink      // createInvoiceLink's invoices by slug
+	starSubs    map[string]*starSubscription // Stars subscriptions by each of their charge ids
+	nextLink    int
 	commands    map[string][]Command // by scope and language
 	failures    []failure
 	requests    []Request
@@ -178,6 +181,8 @@ func NewHandler(token string, opts ...Option) (*Server, error) {
 		queries:      map[string]*queryState{},
 		queryByUpd:   map[int64]*queryState{},
 		charges:      map[string]*charge{},
+		links:        map[string]*invoiceLink{},
+		starSubs:     map[string]*starSubscription{},
 		commands:     map[string][]Command{},
 	}
 	if cfg.chatsFile != "" {
@@ -387,6 +392,10 @@ func (s *Server) handler(method string) (h handlerFunc, name string) {
 		return s.answerPreCheckoutQuery, "answerPreCheckoutQuery"
 	case "refundstarpayment":
 		return s.refundStarPayment, "refundStarPayment"
+	case "createinvoicelink":
+		return s.createInvoiceLink, "createInvoiceLink"
+	case "edituserstarsubscription":
+		return s.editUserStarSubscription, "editUserStarSubscription"
 	case "setmycommands":
 		return s.setMyCommands, "setMyCommands"
 	case "getmycommands":

@@ -108,6 +108,10 @@ type wireSuccessfulPayment struct {
 	InvoicePayload          string `json:"invoice_payload"`
 	TelegramPaymentChargeID string `json:"telegram_payment_charge_id"`
 	ProviderPaymentChargeID string `json:"provider_payment_charge_id"`
+	// A Stars subscription's charges: the first and each renewal.
+	SubscriptionExpirationDate int64 `json:"subscription_expiration_date,omitempty"`
+	IsRecurring                bool  `json:"is_recurring,omitempty"`
+	IsFirstRecurring           bool  `json:"is_first_recurring,omitempty"`
 }
 
 type wireInlineKeyboard struct {

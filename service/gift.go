@@ -1,0 +1,79 @@
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+
+	"wgbot"
+)
+
+// newGiftToken makes a gift link's secret: 16 random bytes, so a link
+// cannot be guessed.
+func newGiftToken() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("gift token: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// GiftResult is what redeeming a gift gave.
+type GiftResult struct {
+	Gift wgbot.Gift
+	CreditResult
+}
+
+// RedeemGift gives the gift behind token to user, if nobody has yet: the
+// first of any number of users opening the link at once gets its days (a
+// user with no subscription gets one and a device); the rest get
+// wgbot.ErrGiftRedeemed.
+func (s *Service) RedeemGift(ctx context.Context, user wgbot.User, token string) (GiftResult, error) {
+	if user.Banned {
+		return GiftResult{}, wgbot.ErrBanned
+	}
+	if !wgbot.GiftTokenPattern.MatchString(token) {
+		return GiftResult{}, wgbot.ErrGiftNotFound
+	}
+	peer, priv, psk, err := s.newPeer("")
+	if err != nil {
+		return GiftResult{}, err
+	}
+	peer.Overfill = true // paid for, like a payment's device
+	srv, err := s.pick(ctx, user.ID, 0)
+	if errors.Is(err, wgbot.ErrLocationDown) {
+		srv, err = s.pick(ctx, 0, 0)
+	}
+	if errors.Is(err, wgbot.ErrNoServer) {
+		srv, err = s.cfg.Server, nil
+	}
+	if err != nil {
+		return GiftResult{}, err
+	}
+	g, res, err := s.store.RedeemGift(ctx, user.ID, token, srv.ID, peer, s.clock())
+	if err != nil {
+		return GiftResult{Gift: g}, err
+	}
+	out := GiftResult{Gift: g, CreditResult: CreditResult{CreditResult: res}}
+	if err := s.provision(ctx, res.Change); err != nil {
+		s.log.WarnContext(ctx, "gift redeemed, VPN server not updated yet; the reconciler retries", "gift", g.ID, "err", err)
+		out.Pending = true
+	}
+	if res.NewPeer != nil {
+		d, err := s.delivery(ctx, *res.NewPeer, res.Subscription, priv, psk)
+		if err != nil {
+			return out, err
+		}
+		out.Delivery = &d
+	}
+	return out, nil
+}
+
+// CloseGift stops the gift a payment bought from being redeemed, before
+// its money goes back; wgbot.ErrGiftRedeemed if it already was. A payment
+// that bought no gift is no error.
+func (s *Service) CloseGift(ctx context.Context, provider, providerPaymentID string) error {
+	return s.store.CloseGift(ctx, provider, providerPaymentID)
+}
