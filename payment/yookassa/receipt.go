@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/mail"
 	"regexp"
-	"strings"
 )
 
 // Receipt is the fiscal receipt (54-FZ) YooKassa sends to the tax service
@@ -69,36 +68,6 @@ func ValidVATCode(c int) bool { return c >= 1 && c <= 12 }
 func ValidTaxSystemCode(c int) bool { return c >= 1 && c <= 6 }
 
 var phoneDigits = regexp.MustCompile(`^[0-9]{11,15}$`)
-
-// NormalizeContact turns what a user typed into a receipt customer: an
-// email as is, or a phone reduced to its digits with a leading 8 (a
-// Russian habit) turned into 7. It refuses anything else.
-func NormalizeContact(s string) (Customer, error) {
-	s = strings.TrimSpace(s)
-	if strings.Contains(s, "@") {
-		a, err := mail.ParseAddress(s)
-		if err != nil || a.Address != s || len(s) > 254 {
-			return Customer{}, fmt.Errorf("%w: %q is not an email address", ErrInvalid, s)
-		}
-		return Customer{Email: s}, nil
-	}
-	digits := strings.Map(func(r rune) rune {
-		switch {
-		case r >= '0' && r <= '9':
-			return r
-		case r == '+' || r == ' ' || r == '-' || r == '(' || r == ')':
-			return -1
-		}
-		return 'x'
-	}, s)
-	if len(digits) == 11 && digits[0] == '8' {
-		digits = "7" + digits[1:]
-	}
-	if !phoneDigits.MatchString(digits) {
-		return Customer{}, fmt.Errorf("%w: %q is neither an email nor a phone number with its country code", ErrInvalid, s)
-	}
-	return Customer{Phone: digits}, nil
-}
 
 // ValidateReceipt checks a receipt the way YooKassa does, and that its
 // items add up to the payment's amount exactly.
