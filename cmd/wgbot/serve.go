@@ -425,7 +425,9 @@ func (a *app) providers() ([]telegram.Checkout, map[string]http.Handler, error) 
 	if s.YooKassaShopID != "" {
 		y, err := payment.NewYooKassa(payment.YooKassaConfig{BaseURL: s.YooKassaAPIURL, ShopID: s.YooKassaShopID,
 			SecretKey: s.YooKassaSecretKey, ReturnURL: s.YooKassaReturnURL, AllowedIPs: s.YooKassaAllowedIPs,
-			TrustProxyHeader: s.YooKassaProxyHeader}, a.svc, a.metrics, a.log)
+			TrustProxyHeader: s.YooKassaProxyHeader, Receipts: payment.ReceiptConfig{On: s.YooKassaReceipts,
+				Item: s.YooKassaReceiptItem, VATCode: s.YooKassaVATCode, TaxSystemCode: s.YooKassaTaxSystemCode}},
+			a.svc, a.metrics, a.log)
 		if err != nil {
 			return nil, nil, err
 		}
