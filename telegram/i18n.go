@@ -263,6 +263,9 @@ const (
 	mBonusReferrer      msg = "bonus_referrer"
 	mBonusInvited       msg = "bonus_invited"
 	mPromoAsk           msg = "promo_ask"
+	mReceiptAsk         msg = "receipt_ask"
+	mReceiptSaved       msg = "receipt_saved"
+	mErrReceiptContact  msg = "err_receipt_contact"
 	mPromoWaiting       msg = "promo_waiting"
 	mPromoDays          msg = "promo_days"
 	mPromoDiscount      msg = "promo_discount"
@@ -521,6 +524,9 @@ func catalogue() map[string]map[msg]string {
 			mBonusReferrer:      "A friend you invited made their first payment: you received %s. Your subscription is active until %s.",
 			mBonusInvited:       "Thank you for joining by a friend's link: you received %s more. Your subscription is active until %s.",
 			mPromoAsk:           "Send your promo code as a message, or type /promo CODE.",
+			mReceiptAsk:         "By Russian law (54-FZ) every card payment comes with an electronic receipt. Send the email or phone number to get it at, as a message. It is asked once and kept for your later payments.",
+			mReceiptSaved:       "Receipts will go to %s. Choose the plan again to pay.",
+			mErrReceiptContact:  "That is neither an email nor a phone number with its country code (such as +7 900 123-45-67). Please send it again.",
 			mPromoWaiting:       "Your promo code %s takes %s off your next order.",
 			mPromoDays:          "Promo code %s accepted: you received %s. Your subscription is active until %s.",
 			mPromoIssued:        "Promo code accepted: you received %s of VPN access, valid until %s.",
@@ -773,6 +779,9 @@ func catalogue() map[string]map[msg]string {
 			mBonusReferrer:      "Приглашённый вами друг впервые оплатил подписку: вам начислено %s. Подписка действует до %s.",
 			mBonusInvited:       "Спасибо, что пришли по ссылке друга: вам начислено ещё %s. Подписка действует до %s.",
 			mPromoAsk:           "Пришлите промокод сообщением или напишите /promo КОД.",
+			mReceiptAsk:         "По закону (54-ФЗ) к каждой оплате картой прилагается электронный чек. Пришлите сообщением email или номер телефона, куда его отправить. Спросим один раз и запомним для следующих оплат.",
+			mReceiptSaved:       "Чеки будут приходить на %s. Выберите тариф ещё раз, чтобы оплатить.",
+			mErrReceiptContact:  "Это не похоже ни на email, ни на номер телефона с кодом страны (например, +7 900 123-45-67). Пришлите, пожалуйста, ещё раз.",
 			mPromoWaiting:       "Ваш промокод %s даёт скидку %s на следующий заказ.",
 			mPromoDays:          "Промокод %s принят: вам начислено %s. Подписка действует до %s.",
 			mPromoIssued:        "Промокод принят: вам начислено %s доступа к VPN, до %s.",
