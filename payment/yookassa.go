@@ -128,6 +128,10 @@ func (y *YooKassa) TitleVia(lang string) string {
 // With receipts on, a user who has not given an email or phone yet gets
 // wgbot.ErrReceiptContactNeeded, and no payment is created.
 func (y *YooKassa) Start(ctx context.Context, order wgbot.Order, user wgbot.User) (string, error) {
+	return y.start(ctx, order, user, false)
+}
+
+func (y *YooKassa) start(ctx context.Context, order wgbot.Order, user wgbot.User, save bool) (string, error) {
 	req := yookassa.CreatePaymentRequest{
 		Amount:      yookassa.AmountFromMinor(order.Amount, order.Currency),
 		Description: fmt.Sprintf("VPN %s, order %d", order.Plan, order.ID),
@@ -141,7 +145,20 @@ func (y *YooKassa) Start(ctx context.Context, order wgbot.Order, user wgbot.User
 		}
 		req.Receipt = &r
 	}
-	p, err := y.client.CreatePayment(ctx, req, "wgbot-order-"+strconv.FormatInt(order.ID, 10))
+	if save {
+		if _, ok := y.svc.(Renewals); !ok {
+			return "", errNoRenewals
+		}
+		req.SavePaymentMethod = true
+		req.Metadata["autorenew"] = "1"
+		req.Metadata["user_id"] = strconv.FormatInt(order.UserID, 10)
+		req.Metadata["plan"] = order.Plan
+	}
+	key := "wgbot-order-" + strconv.FormatInt(order.ID, 10)
+	if save {
+		key += "-save" // another request than the plain checkout's
+	}
+	p, err := y.client.CreatePayment(ctx, req, key)
 	if errors.Is(err, yookassa.ErrUnavailable) {
 		return "", fmt.Errorf("yookassa: %w", wgbot.Errorf(wgbot.EUnavailable, "provider_unavailable", "YooKassa is unavailable: %v", err))
 	}
@@ -242,6 +259,11 @@ func (y *YooKassa) payment(w http.ResponseWriter, r *http.Request, id string) {
 			// YooKassa keeps a refunded payment "succeeded": money that
 			// went back, in whole or in part, never buys the period.
 			y.settleRefund(w, r, service.ProviderRefund{Payment: pay, Refunded: refunded})
+			return
+		}
+		if err := y.keepCard(r.Context(), p); err != nil {
+			y.log.ErrorContext(r.Context(), "saved card could not be stored; YooKassa will retry", "payment", p.ID, "err", err)
+			http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
 			return
 		}
 		credit(r.Context(), y.svc, y.metrics, y.log, w, pay)
