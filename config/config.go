@@ -85,6 +85,8 @@ type Settings struct {
 	YooKassaReceiptItem   string
 	YooKassaVATCode       int
 	YooKassaTaxSystemCode int
+	// YOOKASSA_AUTORENEW=on charges saved cards a day before expiry.
+	YooKassaAutorenew bool
 
 	CryptoPayToken  string
 	CryptoPayAPIURL string
@@ -171,6 +173,7 @@ func Load(getenv Getenv, envFile string) (Settings, error) {
 		YooKassaReceiptItem:   r.str("YOOKASSA_RECEIPT_ITEM", ""),
 		YooKassaVATCode:       r.intRange("YOOKASSA_VAT_CODE", 1, 1, 12),
 		YooKassaTaxSystemCode: r.intRange("YOOKASSA_TAX_SYSTEM_CODE", 0, 0, 6),
+		YooKassaAutorenew:     r.onOff("YOOKASSA_AUTORENEW", false),
 
 		CryptoPayToken:  r.str("CRYPTOPAY_TOKEN", ""),
 		CryptoPayAPIURL: r.url("CRYPTOPAY_API_URL", "https://pay.crypt.bot/api"),
@@ -329,6 +332,7 @@ func (s Settings) Redacted() []string {
 		"YOOKASSA_SHOP_ID=" + s.YooKassaShopID,
 		"YOOKASSA_SECRET_KEY=" + set(s.YooKassaSecretKey),
 		fmt.Sprintf("YOOKASSA_RECEIPTS=%t", s.YooKassaReceipts),
+		fmt.Sprintf("YOOKASSA_AUTORENEW=%t", s.YooKassaAutorenew),
 		"CRYPTOPAY_TOKEN=" + set(s.CryptoPayToken),
 		"HTTP_ADDR=" + s.HTTPAddr,
 		"METRICS_ADDR=" + s.MetricsAddr,

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"wgbot/metrics"
 	"wgbot/payment"
 	"wgbot/postgres/pgtest"
 	"wgbot/payment/yookassa/yookassatest"
@@ -153,5 +154,48 @@ func TestSavedCardChargeFails(t *testing.T) {
 	}
 	if n := e2.count(t, `SELECT count(*) FROM autorenewals WHERE canceled_at IS NULL`); n != 0 {
 		t.Fatal("an expired card stays saved")
+	}
+}
+
+// TestCardSavedOnlyWithConsent: with YOOKASSA_AUTORENEW on, a checkout
+// asks YooKassa to save the card only for a user who said /autorenew on;
+// off again, the saved card is never charged.
+func TestCardSavedOnlyWithConsent(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	emu := yookassatest.NewServer("shop-1", "test_secret")
+	t.Cleanup(emu.Close)
+	y, err := payment.NewYooKassa(payment.YooKassaConfig{BaseURL: emu.URL, ShopID: "shop-1", SecretKey: "test_secret",
+		ReturnURL: "https://t.me/wgbot_test_bot", Autorenew: true}, e.svc, metrics.New(nil), e.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pay := func() string {
+		_, id := startYooKassa(t, e, y, emu)
+		if err := emu.Succeed(id); err != nil {
+			t.Fatal(err)
+		}
+		if code := deliver(y, yooSource, emu.NotificationBody("payment.succeeded", id), nil); code != http.StatusOK {
+			t.Fatalf("notification answered %d", code)
+		}
+		return id
+	}
+	first := pay()
+	if p, _ := emu.Payment(first); p.PaymentMethod.Saved || e.count(t, `SELECT count(*) FROM autorenewals`) != 0 {
+		t.Fatal("a card was saved without consent")
+	}
+	if err := e.svc.SetAutorenew(ctx, e.user, true); err != nil {
+		t.Fatal(err)
+	}
+	second := pay()
+	if p, _ := emu.Payment(second); !p.PaymentMethod.Saved || e.count(t, `SELECT count(*) FROM autorenewals WHERE canceled_at IS NULL`) != 1 {
+		t.Fatal("the card of a consenting user was not saved")
+	}
+	if err := e.svc.SetAutorenew(ctx, e.user, false); err != nil {
+		t.Fatal(err)
+	}
+	n := len(emu.Payments())
+	if out, err := y.RenewSaved(ctx, e.svc, e.user.ID, always); err != nil || out != payment.RenewNone || len(emu.Payments()) != n {
+		t.Fatalf("after /autorenew off: %s %v, %d payments (was %d)", out, err, len(emu.Payments()), n)
 	}
 }

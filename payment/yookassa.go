@@ -27,6 +27,9 @@ type YooKassaConfig struct {
 	AllowedIPs       []string // notification sources; empty: YooKassa's published ranges
 	TrustProxyHeader string   // e.g. X-Forwarded-For behind one reverse proxy; empty: the peer address
 	Receipts         ReceiptConfig
+	// Autorenew: a user who agreed (/autorenew on) has the card of their
+	// next payment saved, and RenewDue charges it before expiry.
+	Autorenew bool
 }
 
 // ReceiptConfig is the YOOKASSA_RECEIPT* settings: whether every payment
@@ -66,6 +69,7 @@ type YooKassa struct {
 	proxyHeader string
 	returnURL   string
 	receipts    ReceiptConfig
+	autorenew   bool
 	metrics     *metrics.Metrics
 	log         *slog.Logger
 }
@@ -94,7 +98,7 @@ func NewYooKassa(cfg YooKassaConfig, svc Orders, m *metrics.Metrics, log *slog.L
 	}
 	return &YooKassa{
 		client: &yookassa.Client{BaseURL: cfg.BaseURL, ShopID: cfg.ShopID, SecretKey: cfg.SecretKey},
-		svc:    svc, allow: allow, proxyHeader: cfg.TrustProxyHeader, returnURL: cfg.ReturnURL, receipts: cfg.Receipts, metrics: m, log: log,
+		svc:    svc, allow: allow, proxyHeader: cfg.TrustProxyHeader, returnURL: cfg.ReturnURL, receipts: cfg.Receipts, autorenew: cfg.Autorenew, metrics: m, log: log,
 	}, nil
 }
 
@@ -128,7 +132,15 @@ func (y *YooKassa) TitleVia(lang string) string {
 // With receipts on, a user who has not given an email or phone yet gets
 // wgbot.ErrReceiptContactNeeded, and no payment is created.
 func (y *YooKassa) Start(ctx context.Context, order wgbot.Order, user wgbot.User) (string, error) {
-	return y.start(ctx, order, user, false)
+	save := false
+	if rs, ok := y.svc.(Renewals); ok && y.autorenew {
+		on, err := rs.AutorenewConsent(ctx, order.UserID)
+		if err != nil {
+			return "", fmt.Errorf("autorenew consent of user %d: %w", order.UserID, err)
+		}
+		save = on
+	}
+	return y.start(ctx, order, user, save)
 }
 
 func (y *YooKassa) start(ctx context.Context, order wgbot.Order, user wgbot.User, save bool) (string, error) {

@@ -20,6 +20,40 @@ type Renewals interface {
 	ClaimRenewal(ctx context.Context, userID int64, provider, currency string, before time.Duration) (service.Renewal, bool, error)
 	FailRenewal(ctx context.Context, c postgres.RenewalCharge) (bool, error)
 	SucceedRenewal(ctx context.Context, c postgres.RenewalCharge) error
+	DueRenewals(ctx context.Context, provider string, before time.Duration) ([]int64, error)
+	AutorenewConsent(ctx context.Context, userID int64) (bool, error)
+}
+
+// RenewBefore is how long before expiry a saved card is charged: a day,
+// so a refused charge leaves the user time to pay by hand.
+const RenewBefore = 24 * time.Hour
+
+// RenewDue charges every saved card due now (jobs.Renewer). One user's
+// failure does not stop the others; a charge left pending is asked again
+// on the next run with the same key.
+func (y *YooKassa) RenewDue(ctx context.Context) (int, error) {
+	rs, ok := y.svc.(Renewals)
+	if !ok {
+		return 0, errNoRenewals
+	}
+	users, err := rs.DueRenewals(ctx, providerYooKassa, RenewBefore)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var errs []error
+	for _, u := range users {
+		out, err := y.RenewSaved(ctx, rs, u, RenewBefore)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("user %d: %w", u, err))
+			continue
+		}
+		if out == RenewCharged || out == RenewFailed {
+			n++
+		}
+		y.metrics.Payment(providerYooKassa, "renewal_"+string(out))
+	}
+	return n, errors.Join(errs...)
 }
 
 var _ Renewals = (*service.Service)(nil)

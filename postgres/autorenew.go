@@ -93,3 +93,41 @@ func (s *Store) FinishRenewalCharge(ctx context.Context, c RenewalCharge) (bool,
 		WHERE user_id = $1 AND period_end = $2 AND status = 'pending'`, c.UserID, c.PeriodEnd, c.PaymentID, c.Status, c.Reason)
 	return tag.RowsAffected() > 0, err
 }
+
+// DueAutorenewals lists (a bounded batch of) users with renewals on whose
+// active subscription ends by `by` and whose period is not settled yet.
+func (s *Store) DueAutorenewals(ctx context.Context, provider string, by time.Time) ([]int64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT a.user_id FROM autorenewals a
+		JOIN subscriptions s ON s.user_id = a.user_id AND s.status = 'active'
+		WHERE a.provider = $1 AND a.canceled_at IS NULL AND s.expires_at <= $2
+		  AND NOT EXISTS (SELECT 1 FROM autorenew_charges c WHERE c.user_id = a.user_id
+		                  AND c.period_end = s.expires_at AND c.status <> 'pending')
+		ORDER BY s.expires_at LIMIT 500`, provider, by)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
+}
+
+// SetAutorenewConsent records the user's consent to renewals from the
+// card they pay with next; withdrawing it also stops the saved card's
+// renewals, in one transaction.
+func (s *Store) SetAutorenewConsent(ctx context.Context, userID int64, on bool) error {
+	return inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE users SET autorenew_consent = $2 WHERE id = $1`, userID, on); err != nil {
+			return err
+		}
+		if on {
+			return nil
+		}
+		_, err := tx.Exec(ctx, `UPDATE autorenewals SET canceled_at = now() WHERE user_id = $1 AND canceled_at IS NULL`, userID)
+		return err
+	})
+}
+
+// AutorenewConsent says whether the user agreed to renewals from a card.
+func (s *Store) AutorenewConsent(ctx context.Context, userID int64) (bool, error) {
+	var on bool
+	err := s.pool.QueryRow(ctx, `SELECT autorenew_consent FROM users WHERE id = $1`, userID).Scan(&on)
+	return on, err
+}

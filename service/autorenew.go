@@ -103,3 +103,21 @@ func (s *Service) SucceedRenewal(ctx context.Context, c postgres.RenewalCharge) 
 	_, err := s.store.FinishRenewalCharge(ctx, c)
 	return err
 }
+
+// DueRenewals lists the users whose saved card is due to be charged
+// within before.
+func (s *Service) DueRenewals(ctx context.Context, provider string, before time.Duration) ([]int64, error) {
+	return s.store.DueAutorenewals(ctx, provider, s.clock().Add(before))
+}
+
+// SetAutorenew is the user's /autorenew on|off: on, the next card payment
+// saves the card for renewals; off, no card is saved and the saved one is
+// never charged again.
+func (s *Service) SetAutorenew(ctx context.Context, user wgbot.User, on bool) error {
+	return s.store.SetAutorenewConsent(ctx, user.ID, on)
+}
+
+// AutorenewConsent says whether the user agreed to renewals from a card.
+func (s *Service) AutorenewConsent(ctx context.Context, userID int64) (bool, error) {
+	return s.store.AutorenewConsent(ctx, userID)
+}

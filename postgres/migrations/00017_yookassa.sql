@@ -4,6 +4,10 @@
 ALTER TABLE users ADD COLUMN receipt_contact text
     CHECK (receipt_contact IS NULL OR receipt_contact ~ '^([0-9]{11,15}|[^@\s]+@[^@\s]+)$');
 
+-- The user's consent to renewals from the card of their next YooKassa
+-- payment (/autorenew on); off by default, and off again with Cancel.
+ALTER TABLE users ADD COLUMN autorenew_consent boolean NOT NULL DEFAULT false;
+
 -- A card the user agreed to have charged for renewals (YooKassa's saved
 -- payment method), one per user; canceled_at set by the user's Cancel or
 -- by a charge YooKassa refused for good.
@@ -33,4 +37,5 @@ CREATE TABLE autorenew_charges (
 -- +goose Down
 DROP TABLE autorenew_charges;
 DROP TABLE autorenewals;
+ALTER TABLE users DROP COLUMN autorenew_consent;
 ALTER TABLE users DROP COLUMN receipt_contact;
