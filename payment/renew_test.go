@@ -8,8 +8,8 @@ import (
 
 	"wgbot/metrics"
 	"wgbot/payment"
-	"wgbot/postgres/pgtest"
 	"wgbot/payment/yookassa/yookassatest"
+	"wgbot/postgres/pgtest"
 )
 
 // always makes every period due, so each call may charge the next one.

@@ -133,7 +133,7 @@ type createPaymentBody struct {
 	// Capture is always true: wgbot sells a service it delivers at once, so a
 	// two-stage payment would only add a state that expires by itself after
 	// a few days and has to be captured by hand.
-	Capture      bool              `json:"capture"`
+	Capture           bool              `json:"capture"`
 	Confirmation      *Confirmation     `json:"confirmation,omitempty"`
 	Description       string            `json:"description,omitempty"`
 	Metadata          map[string]string `json:"metadata,omitempty"`
