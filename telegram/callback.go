@@ -44,6 +44,8 @@ const (
 
 	actInvite // invite: the user's referral link
 	actPromo  // promo: how to enter a promo code
+
+	actAutorenewOff // aroff: the Cancel of card auto-renewal
 )
 
 // adminActions are the buttons only an admin may press, named one by one:
@@ -142,6 +144,8 @@ func (c callback) data() string {
 		return "invite"
 	case actPromo:
 		return "promo"
+	case actAutorenewOff:
+		return "aroff"
 	case actLocations:
 		return "loc"
 	case actLocation:
@@ -175,7 +179,7 @@ func parseCallback(data string) (callback, bool) {
 	switch len(parts) {
 	case 1:
 		simple := map[string]action{"menu": actMenu, "trial": actTrial, "buy": actBuy, "sub": actSubscription, "help": actHelp, "lang": actLanguages,
-			"invite": actInvite, "promo": actPromo, "loc": actLocations}
+			"invite": actInvite, "promo": actPromo, "loc": actLocations, "aroff": actAutorenewOff}
 		if act, ok := simple[parts[0]]; ok {
 			return callback{act: act}, true
 		}

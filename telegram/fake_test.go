@@ -241,6 +241,8 @@ func (f *fakeService) SetReceiptContact(_ context.Context, _ wgbot.User, typed s
 	return wgbot.NormalizeReceiptContact(typed)
 }
 
+func (f *fakeService) SetAutorenew(context.Context, wgbot.User, bool) error { return errNeedsDatabase }
+
 func (f *fakeService) PendingDiscount(context.Context, wgbot.User) (*wgbot.Discount, error) {
 	return nil, nil
 }

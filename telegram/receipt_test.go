@@ -87,3 +87,40 @@ func userIDOf(t *testing.T, h *harness, telegramID int64) int64 {
 	}
 	return u.ID
 }
+
+// TestAutorenewConsentAndCancel: /autorenew explains, "on" records the
+// consent with a Cancel button, and the button turns it off, in ru and en.
+func TestAutorenewConsentAndCancel(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	for _, tc := range []struct {
+		id   int64
+		lang string
+	}{{6401, langEN}, {6402, langRU}} {
+		u := user(tc.id, tc.lang)
+		h.tg.SendText(u, "/start")
+		h.waitMessages(u.ID, 1)
+		h.tg.SendText(u, "/autorenew")
+		if got := h.waitMessages(u.ID, 2)[1].Text; got != text(tc.lang, mAutorenewAbout) {
+			t.Errorf("%s: /autorenew answered %q", tc.lang, got)
+		}
+		h.tg.SendText(u, "/autorenew on")
+		on := h.waitMessages(u.ID, 3)[2]
+		if on.Text != text(tc.lang, mAutorenewOn) || on.Keyboard[0][0].Text != text(tc.lang, mBtnAutorenewOff) {
+			t.Errorf("%s: /autorenew on answered %+v", tc.lang, on)
+		}
+		id := userIDOf(t, h, tc.id)
+		if c, err := h.svc.AutorenewConsent(h.ctx, id); err != nil || !c {
+			t.Fatalf("%s: consent %v %v", tc.lang, c, err)
+		}
+		h.press(u, "aroff")
+		// The Cancel button's message is edited in place.
+		h.wait("the Cancel's answer", func() bool {
+			msgs := h.messages(u.ID)
+			return msgs[len(msgs)-1].Text == text(tc.lang, mAutorenewOff)
+		})
+		if c, _ := h.svc.AutorenewConsent(h.ctx, id); c {
+			t.Fatalf("%s: consent still on after Cancel", tc.lang)
+		}
+	}
+}

@@ -93,6 +93,8 @@ type Revenue interface {
 	RedeemPromo(ctx context.Context, user wgbot.User, code string) (service.PromoResult, error)
 	// SetReceiptContact stores the email or phone for fiscal receipts.
 	SetReceiptContact(ctx context.Context, user wgbot.User, typed string) (string, error)
+	// SetAutorenew is the user's consent to card auto-renewal, or its Cancel.
+	SetAutorenew(ctx context.Context, user wgbot.User, on bool) error
 	PendingDiscount(ctx context.Context, user wgbot.User) (*wgbot.Discount, error)
 	CreatePromo(ctx context.Context, p wgbot.Promo) (wgbot.Promo, error)
 	Promos(ctx context.Context) ([]wgbot.Promo, error)

@@ -26,7 +26,7 @@ func TestCallbackRoundTrip(t *testing.T) {
 		{act: actBroadcastAudience, audience: wgbot.AudienceNeverPaid}, {act: actBroadcastSend, audience: wgbot.AudienceAll},
 		{act: actLocations}, {act: actLocation, then: pickTrial}, {act: actLocation, then: pickDevice, serverID: 7},
 		{act: actLocation, then: pickPlans, serverID: 9223372036854775807}, {act: actDeviceMove, peerID: 5},
-		{act: actMoveTo, peerID: 9223372036854775807, serverID: 9223372036854775807},
+		{act: actMoveTo, peerID: 9223372036854775807, serverID: 9223372036854775807}, {act: actAutorenewOff},
 	} {
 		data := c.data()
 		if len(data) > maxCallbackData {
