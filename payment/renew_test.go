@@ -3,6 +3,7 @@ package payment_test
 import (
 	"context"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -197,5 +198,39 @@ func TestCardSavedOnlyWithConsent(t *testing.T) {
 	n := len(emu.Payments())
 	if out, err := y.RenewSaved(ctx, e.svc, e.user.ID, always); err != nil || out != payment.RenewNone || len(emu.Payments()) != n {
 		t.Fatalf("after /autorenew off: %s %v, %d payments (was %d)", out, err, len(emu.Payments()), n)
+	}
+}
+
+// TestRenewalRaceChargesOnce: twenty passes at once (several processes'
+// worth of connections) over one due card make one charge at YooKassa and
+// one ledger row.
+func TestRenewalRaceChargesOnce(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	y, emu := newYooKassa(t, e)
+	firstSavedPayment(t, e, y, emu)
+	results := make(chan error, 20)
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			_, err := y.RenewSaved(ctx, e.svc, e.user.ID, 40*24*time.Hour)
+			results <- err
+		})
+	}
+	wg.Wait()
+	close(results)
+	for err := range results {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(emu.Payments()); n != 2 {
+		t.Fatalf("%d YooKassa payments, want 2 (first + one renewal)", n)
+	}
+	if n := e.count(t, `SELECT count(*) FROM payments`); n != 2 {
+		t.Fatalf("%d ledger rows, want 2", n)
+	}
+	if n := e.count(t, `SELECT count(*) FROM autorenew_charges WHERE status = 'succeeded'`); n != 1 {
+		t.Fatalf("%d settled charges, want 1", n)
 	}
 }
