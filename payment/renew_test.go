@@ -234,3 +234,27 @@ func TestRenewalRaceChargesOnce(t *testing.T) {
 		t.Fatalf("%d settled charges, want 1", n)
 	}
 }
+
+// TestStaleRenewalGivenUp: a charge left unconfirmed longer than YooKassa
+// keeps its Idempotence-Key is never asked again (the same key could then
+// charge a second time): it is given up and the user told.
+func TestStaleRenewalGivenUp(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	y, emu := newYooKassa(t, e)
+	firstSavedPayment(t, e, y, emu)
+	emu.DropNextAnswers(1)
+	if _, err := y.RenewSaved(ctx, e.svc, e.user.ID, always); err == nil {
+		t.Fatal("a lost answer went unnoticed")
+	}
+	if _, err := e.pool.Exec(ctx, `UPDATE autorenew_charges SET created_at = now() - interval '21 hours'`); err != nil {
+		t.Fatal(err)
+	}
+	n := len(emu.Payments())
+	if out, err := y.RenewSaved(ctx, e.svc, e.user.ID, always); err != nil || out != payment.RenewFailed || len(emu.Payments()) != n {
+		t.Fatalf("stale charge: %s %v, %d payments (was %d)", out, err, len(emu.Payments()), n)
+	}
+	if c := e.count(t, `SELECT count(*) FROM autorenew_charges WHERE status = 'failed' AND reason = 'unconfirmed'`); c != 1 {
+		t.Fatal("the stale charge was not recorded as given up")
+	}
+}

@@ -24,6 +24,10 @@ type Renewals interface {
 	AutorenewConsent(ctx context.Context, userID int64) (bool, error)
 }
 
+// keyLifetime is how long a charge's Idempotence-Key is retried: less than
+// the 24 hours YooKassa remembers a key, with room for clocks.
+const keyLifetime = 20 * time.Hour
+
 // RenewBefore is how long before expiry a saved card is charged: a day,
 // so a refused charge leaves the user time to pay by hand.
 const RenewBefore = 24 * time.Hour
@@ -95,6 +99,17 @@ func (y *YooKassa) RenewSaved(ctx context.Context, svc Renewals, userID int64, b
 	}
 	if r.Charge.Status != "pending" {
 		return RenewDone, nil
+	}
+	if time.Since(r.Charge.CreatedAt) > keyLifetime {
+		// YooKassa keeps an Idempotence-Key for 24 hours: past that, the
+		// same key could open a second payment. The charge is given up
+		// and the user told; a payment that did go through still
+		// arrives by its notification and is credited (its order id is
+		// in its metadata).
+		r.Charge.Reason = "unconfirmed"
+		y.log.WarnContext(ctx, "saved-card renewal unconfirmed for too long; given up", "user", userID, "order", r.Order.ID)
+		_, err := svc.FailRenewal(ctx, r.Charge)
+		return RenewFailed, err
 	}
 	req := yookassa.CreatePaymentRequest{
 		Amount:          yookassa.AmountFromMinor(r.Order.Amount, r.Order.Currency),

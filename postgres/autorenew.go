@@ -24,6 +24,7 @@ type RenewalCharge struct {
 	PaymentID string
 	Status    string // pending, succeeded or failed
 	Reason    string
+	CreatedAt time.Time // when the period was first claimed
 }
 
 // SaveAutorenewal keeps (or replaces) the user's saved card; a new card
@@ -72,11 +73,11 @@ func (s *Store) claimRenewalCharge(ctx context.Context, userID int64, periodEnd 
 	err := s.pool.QueryRow(ctx, `WITH ins AS (
 			INSERT INTO autorenew_charges (user_id, period_end, order_id) VALUES ($1, $2, $3)
 			ON CONFLICT (user_id, period_end) DO NOTHING
-			RETURNING period_end, order_id, payment_id, status, reason)
+			RETURNING period_end, order_id, payment_id, status, reason, created_at)
 		SELECT * FROM ins
 		UNION ALL
-		SELECT period_end, order_id, payment_id, status, reason FROM autorenew_charges WHERE user_id = $1 AND period_end = $2
-		LIMIT 1`, userID, periodEnd, orderID).Scan(&c.PeriodEnd, &c.OrderID, &paymentID, &c.Status, &reason)
+		SELECT period_end, order_id, payment_id, status, reason, created_at FROM autorenew_charges WHERE user_id = $1 AND period_end = $2
+		LIMIT 1`, userID, periodEnd, orderID).Scan(&c.PeriodEnd, &c.OrderID, &paymentID, &c.Status, &reason, &c.CreatedAt)
 	if paymentID != nil {
 		c.PaymentID = *paymentID
 	}
