@@ -82,6 +82,13 @@ type Settings struct {
 	YooKassaReturnURL   string
 	YooKassaAllowedIPs  []string
 	YooKassaProxyHeader string
+	// 54-FZ receipts: YOOKASSA_RECEIPTS=on sends one with every payment.
+	YooKassaReceipts      bool
+	YooKassaReceiptItem   string
+	YooKassaVATCode       int
+	YooKassaTaxSystemCode int
+	// YOOKASSA_AUTORENEW=on charges saved cards a day before expiry.
+	YooKassaAutorenew bool
 
 	CryptoPayToken  string
 	CryptoPayAPIURL string
@@ -169,6 +176,12 @@ func Load(getenv Getenv, envFile string) (Settings, error) {
 		YooKassaReturnURL:   r.str("YOOKASSA_RETURN_URL", ""),
 		YooKassaAllowedIPs:  r.list("YOOKASSA_ALLOWED_IPS", ""),
 		YooKassaProxyHeader: r.str("YOOKASSA_TRUST_PROXY_HEADER", ""),
+
+		YooKassaReceipts:      r.onOff("YOOKASSA_RECEIPTS", false),
+		YooKassaReceiptItem:   r.str("YOOKASSA_RECEIPT_ITEM", ""),
+		YooKassaVATCode:       r.intRange("YOOKASSA_VAT_CODE", 1, 1, 12),
+		YooKassaTaxSystemCode: r.intRange("YOOKASSA_TAX_SYSTEM_CODE", 0, 0, 6),
+		YooKassaAutorenew:     r.onOff("YOOKASSA_AUTORENEW", false),
 
 		CryptoPayToken:  r.str("CRYPTOPAY_TOKEN", ""),
 		CryptoPayAPIURL: r.url("CRYPTOPAY_API_URL", "https://pay.crypt.bot/api"),
@@ -331,6 +344,8 @@ func (s Settings) Redacted() []string {
 		"TELEGRAM_WEBHOOK_SECRET=" + set(s.TelegramSecret),
 		"YOOKASSA_SHOP_ID=" + s.YooKassaShopID,
 		"YOOKASSA_SECRET_KEY=" + set(s.YooKassaSecretKey),
+		fmt.Sprintf("YOOKASSA_RECEIPTS=%t", s.YooKassaReceipts),
+		fmt.Sprintf("YOOKASSA_AUTORENEW=%t", s.YooKassaAutorenew),
 		"CRYPTOPAY_TOKEN=" + set(s.CryptoPayToken),
 		"HTTP_ADDR=" + s.HTTPAddr,
 		"METRICS_ADDR=" + s.MetricsAddr,
@@ -421,6 +436,19 @@ func (r *reader) duration(name string, def time.Duration) time.Duration {
 		}
 		return d, err
 	}, "a duration such as 5s, 10m or 24h")
+}
+
+// onOff reads a switch written on/off (or true/false, 1/0).
+func (r *reader) onOff(name string, def bool) bool {
+	return parsed(r, name, def, func(v string) (bool, error) {
+		switch strings.ToLower(v) {
+		case "on", "yes":
+			return true, nil
+		case "off", "no":
+			return false, nil
+		}
+		return strconv.ParseBool(v)
+	}, "on or off")
 }
 
 func (r *reader) boolean(name string, def bool) bool {

@@ -25,6 +25,9 @@ func TestLoadRejectsNonsense(t *testing.T) {
 		{"half a YooKassa setup", map[string]string{"YOOKASSA_SHOP_ID": "1"}, []string{"YOOKASSA_SHOP_ID"}},
 		{"YooKassa without a return URL", map[string]string{"YOOKASSA_SHOP_ID": "1", "YOOKASSA_SECRET_KEY": "k"}, []string{"YOOKASSA_RETURN_URL"}},
 		{"YooKassa return URL not a URL", map[string]string{"YOOKASSA_SHOP_ID": "1", "YOOKASSA_SECRET_KEY": "k", "YOOKASSA_RETURN_URL": "t.me/mybot"}, []string{"YOOKASSA_RETURN_URL"}},
+		{"YooKassa receipts switch", map[string]string{"YOOKASSA_RECEIPTS": "maybe"}, []string{"YOOKASSA_RECEIPTS"}},
+		{"YooKassa VAT code", map[string]string{"YOOKASSA_VAT_CODE": "13"}, []string{"YOOKASSA_VAT_CODE"}},
+		{"YooKassa tax system", map[string]string{"YOOKASSA_TAX_SYSTEM_CODE": "7"}, []string{"YOOKASSA_TAX_SYSTEM_CODE"}},
 		{"several at once", map[string]string{"DB_POOL_MAX": "x", "WG_APPLY_MODE": "both", "MASTER_KEY": "s3cr3t-value", "LOG_LEVEL": "loud"},
 			[]string{"DB_POOL_MAX", "WG_APPLY_MODE", "MASTER_KEY", "LOG_LEVEL"}},
 	}

@@ -30,6 +30,7 @@ type Config struct {
 	ExpireEvery time.Duration // how often due subscriptions are expired (I7: well under a minute)
 	RemindEvery time.Duration // how often due reminders are queued
 	SweepEvery  time.Duration // consistency sweep
+	RenewEvery  time.Duration // how often saved cards due are charged (with Deps.Renewer)
 	Retention   time.Duration // expired peers are revoked, their addresses freed, this long after expiry
 	MaxWorkers  int
 
@@ -64,7 +65,10 @@ var _ Service = (*service.Service)(nil)
 // the service and the bot exist; the store inserts jobs with the outbox
 // (NewOutbox), built first.
 type Deps struct {
-	Service  Service
+	Service Service
+	// Renewer charges the saved cards that are due (YooKassa
+	// auto-renewal); nil: no renewal job.
+	Renewer  Renewer
 	Notifier service.Notifier
 	Devices  service.DeviceNotifier // sends new devices' configs
 	Log      *slog.Logger
@@ -97,6 +101,9 @@ func New(pool *pgxpool.Pool, cfg Config, d Deps) (*river.Client[pgx.Tx], error) 
 	if cfg.ConnectionEvery <= 0 {
 		cfg.ConnectionEvery = time.Minute
 	}
+	if cfg.RenewEvery <= 0 {
+		cfg.RenewEvery = 10 * time.Minute
+	}
 	if cfg.SweepEvery <= 0 {
 		cfg.SweepEvery = 5 * time.Minute
 	}
@@ -119,11 +126,12 @@ func New(pool *pgxpool.Pool, cfg Config, d Deps) (*river.Client[pgx.Tx], error) 
 	river.AddWorker(workers, &sweepWorker{deps: deps, retention: cfg.Retention})
 	river.AddWorker(workers, newBroadcastChunkWorker(deps, cfg.BroadcastRate))
 	river.AddWorker(workers, &broadcastReportWorker{deps: deps})
+	periodic := renewJobs(workers, deps, cfg)
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.MaxWorkers},
 			jobargs.BroadcastQueue: {MaxWorkers: broadcastWorkers}},
 		Workers: workers,
-		PeriodicJobs: []*river.PeriodicJob{
+		PeriodicJobs: append(periodic,
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.ExpireEvery),
 				func() (river.JobArgs, *river.InsertOpts) { return ExpireDueArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true, ID: "expire_due"}),
@@ -136,7 +144,7 @@ func New(pool *pgxpool.Pool, cfg Config, d Deps) (*river.Client[pgx.Tx], error) 
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.SweepEvery),
 				func() (river.JobArgs, *river.InsertOpts) { return SweepArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true, ID: "sweep"}),
-		},
+		),
 		Logger:     deps.Log,
 		JobTimeout: time.Minute,
 		// A job its process died working is retried this long after it

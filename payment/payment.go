@@ -19,13 +19,14 @@ import (
 )
 
 // Orders is what the providers need of the service: crediting and
-// refunding payments against their orders, and recording the provider's
-// reference for an order's checkout. *service.Service implements it.
+// refunding payments against their orders, recording the provider's
+// reference for an order's checkout, and the user's contact for receipts. *service.Service implements it.
 type Orders interface {
 	PayOrder(ctx context.Context, p service.Payment) (service.CreditResult, error)
 	SettleRefund(ctx context.Context, r service.ProviderRefund) (wgbot.RefundResult, error)
 	SetOrderRef(ctx context.Context, orderID int64, ref string) error
 	CancelOrder(ctx context.Context, orderID int64) error
+	ReceiptContact(ctx context.Context, userID int64) (string, error)
 }
 
 var _ Orders = (*service.Service)(nil)

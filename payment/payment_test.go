@@ -56,9 +56,12 @@ func setup(t *testing.T) *env {
 
 // connect builds the service on the database at url with its user 1001;
 // a child process of a test calls it too.
-func connect(ctx context.Context, url string) (*env, error) {
+func connect(ctx context.Context, url string) (*env, error) { return build(ctx, url, false) }
+
+// build is connect with the store's outbox on (jobs) or off.
+func build(ctx context.Context, url string, jobs bool) (*env, error) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	stack, err := servicetest.Build(ctx, url, servicetest.Options{
+	stack, err := servicetest.Build(ctx, url, servicetest.Options{Jobs: jobs,
 		Server: wgbot.Server{Name: "main", Interface: "wg0", Endpoint: "vpn.example.com:51820",
 			Subnet: netip.MustParsePrefix("10.50.0.0/24"), Address: netip.MustParseAddr("10.50.0.1"), PublicKey: "srv"},
 		Key: bytes.Repeat([]byte{5}, 32), Log: log,

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"wgbot"
 	"wgbot/metrics"
@@ -25,6 +26,39 @@ type YooKassaConfig struct {
 	ReturnURL        string   // where the payer lands after paying (the bot's t.me link)
 	AllowedIPs       []string // notification sources; empty: YooKassa's published ranges
 	TrustProxyHeader string   // e.g. X-Forwarded-For behind one reverse proxy; empty: the peer address
+	Receipts         ReceiptConfig
+	// Autorenew: a user who agreed (/autorenew on) has the card of their
+	// next payment saved, and RenewDue charges it before expiry.
+	Autorenew bool
+}
+
+// ReceiptConfig is the YOOKASSA_RECEIPT* settings: whether every payment
+// carries a 54-FZ receipt, and what its one line says.
+type ReceiptConfig struct {
+	On            bool
+	Item          string // the line's description; "%s" (if present) becomes the plan's name
+	VATCode       int    // 1-12, as YooKassa numbers them
+	TaxSystemCode int    // 0: not sent (a shop with one tax system); else 1-6
+}
+
+// DefaultReceiptItem describes the line when YOOKASSA_RECEIPT_ITEM is unset.
+const DefaultReceiptItem = "VPN access, plan %s"
+
+func (c ReceiptConfig) validate() error {
+	if !c.On {
+		return nil
+	}
+	var problems []error
+	if !yookassa.ValidVATCode(c.VATCode) {
+		problems = append(problems, fmt.Errorf("YOOKASSA_VAT_CODE: want 1-12, got %d", c.VATCode))
+	}
+	if c.TaxSystemCode != 0 && !yookassa.ValidTaxSystemCode(c.TaxSystemCode) {
+		problems = append(problems, fmt.Errorf("YOOKASSA_TAX_SYSTEM_CODE: want 1-6 or unset, got %d", c.TaxSystemCode))
+	}
+	if strings.TrimSpace(c.Item) == "" || strings.Count(c.Item, "%") > strings.Count(c.Item, "%s") {
+		problems = append(problems, fmt.Errorf("YOOKASSA_RECEIPT_ITEM: want a description with at most a %%s for the plan, got %q", c.Item))
+	}
+	return errors.Join(problems...)
 }
 
 // YooKassa opens checkouts and accepts notifications.
@@ -34,6 +68,8 @@ type YooKassa struct {
 	allow       *yookassa.IPAllowList
 	proxyHeader string
 	returnURL   string
+	receipts    ReceiptConfig
+	autorenew   bool
 	metrics     *metrics.Metrics
 	log         *slog.Logger
 }
@@ -54,9 +90,15 @@ func NewYooKassa(cfg YooKassaConfig, svc Orders, m *metrics.Metrics, log *slog.L
 	if u, err := url.Parse(cfg.ReturnURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("YOOKASSA_RETURN_URL: want the http(s) URL the payer returns to, such as https://t.me/your_bot; got %q", cfg.ReturnURL)
 	}
+	if cfg.Receipts.On && cfg.Receipts.Item == "" {
+		cfg.Receipts.Item = DefaultReceiptItem
+	}
+	if err := cfg.Receipts.validate(); err != nil {
+		return nil, err
+	}
 	return &YooKassa{
 		client: &yookassa.Client{BaseURL: cfg.BaseURL, ShopID: cfg.ShopID, SecretKey: cfg.SecretKey},
-		svc:    svc, allow: allow, proxyHeader: cfg.TrustProxyHeader, returnURL: cfg.ReturnURL, metrics: m, log: log,
+		svc:    svc, allow: allow, proxyHeader: cfg.TrustProxyHeader, returnURL: cfg.ReturnURL, receipts: cfg.Receipts, autorenew: cfg.Autorenew, metrics: m, log: log,
 	}, nil
 }
 
@@ -86,13 +128,49 @@ func (y *YooKassa) TitleVia(lang string) string {
 // Start creates the payment with the order in its metadata. The
 // idempotence key is the order id, so a retried button press or a lost
 // answer never opens a second charge for one order.
+//
+// With receipts on, a user who has not given an email or phone yet gets
+// wgbot.ErrReceiptContactNeeded, and no payment is created.
 func (y *YooKassa) Start(ctx context.Context, order wgbot.Order, user wgbot.User) (string, error) {
-	p, err := y.client.CreatePayment(ctx, yookassa.CreatePaymentRequest{
+	save := false
+	if rs, ok := y.svc.(Renewals); ok && y.autorenew {
+		on, err := rs.AutorenewConsent(ctx, order.UserID)
+		if err != nil {
+			return "", fmt.Errorf("autorenew consent of user %d: %w", order.UserID, err)
+		}
+		save = on
+	}
+	return y.start(ctx, order, user, save)
+}
+
+func (y *YooKassa) start(ctx context.Context, order wgbot.Order, user wgbot.User, save bool) (string, error) {
+	req := yookassa.CreatePaymentRequest{
 		Amount:      yookassa.AmountFromMinor(order.Amount, order.Currency),
 		Description: fmt.Sprintf("VPN %s, order %d", order.Plan, order.ID),
 		ReturnURL:   y.returnURL,
 		Metadata:    map[string]string{"order_id": strconv.FormatInt(order.ID, 10), "user": strconv.FormatInt(user.TelegramID, 10)},
-	}, "wgbot-order-"+strconv.FormatInt(order.ID, 10))
+	}
+	if y.receipts.On {
+		r, err := y.receipt(ctx, order)
+		if err != nil {
+			return "", err
+		}
+		req.Receipt = &r
+	}
+	if save {
+		if _, ok := y.svc.(Renewals); !ok {
+			return "", errNoRenewals
+		}
+		req.SavePaymentMethod = true
+		req.Metadata["autorenew"] = "1"
+		req.Metadata["user_id"] = strconv.FormatInt(order.UserID, 10)
+		req.Metadata["plan"] = order.Plan
+	}
+	key := "wgbot-order-" + strconv.FormatInt(order.ID, 10)
+	if save {
+		key += "-save" // another request than the plain checkout's
+	}
+	p, err := y.client.CreatePayment(ctx, req, key)
 	if errors.Is(err, yookassa.ErrUnavailable) {
 		return "", fmt.Errorf("yookassa: %w", wgbot.Errorf(wgbot.EUnavailable, "provider_unavailable", "YooKassa is unavailable: %v", err))
 	}
@@ -106,6 +184,35 @@ func (y *YooKassa) Start(ctx context.Context, order wgbot.Order, user wgbot.User
 		return "", fmt.Errorf("yookassa payment %s has no confirmation URL", p.ID)
 	}
 	return p.Confirmation.ConfirmationURL, nil
+}
+
+// receipt is the order's receipt: one line, the whole amount, to the
+// contact the user gave.
+func (y *YooKassa) receipt(ctx context.Context, order wgbot.Order) (yookassa.Receipt, error) {
+	contact, err := y.svc.ReceiptContact(ctx, order.UserID)
+	if err != nil {
+		return yookassa.Receipt{}, fmt.Errorf("receipt contact of user %d: %w", order.UserID, err)
+	}
+	if contact == "" {
+		return yookassa.Receipt{}, wgbot.ErrReceiptContactNeeded
+	}
+	var customer yookassa.Customer
+	if strings.Contains(contact, "@") {
+		customer.Email = contact
+	} else {
+		customer.Phone = contact
+	}
+	item := y.receipts.Item
+	if strings.Contains(item, "%s") {
+		item = fmt.Sprintf(item, order.Plan)
+	}
+	if r := []rune(item); len(r) > 128 {
+		item = string(r[:128])
+	}
+	return yookassa.Receipt{Customer: customer, TaxSystemCode: y.receipts.TaxSystemCode, Items: []yookassa.ReceiptItem{{
+		Description: item, Quantity: "1", Amount: yookassa.AmountFromMinor(order.Amount, order.Currency),
+		VATCode: y.receipts.VATCode, PaymentSubject: yookassa.SubjectService, PaymentMode: yookassa.ModeFullPay,
+	}}}, nil
 }
 
 // ServeHTTP accepts YooKassa's notifications. The body is never trusted:
@@ -164,6 +271,11 @@ func (y *YooKassa) payment(w http.ResponseWriter, r *http.Request, id string) {
 			// YooKassa keeps a refunded payment "succeeded": money that
 			// went back, in whole or in part, never buys the period.
 			y.settleRefund(w, r, service.ProviderRefund{Payment: pay, Refunded: refunded})
+			return
+		}
+		if err := y.keepCard(r.Context(), p); err != nil {
+			y.log.ErrorContext(r.Context(), "saved card could not be stored; YooKassa will retry", "payment", p.ID, "err", err)
+			http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
 			return
 		}
 		credit(r.Context(), y.svc, y.metrics, y.log, w, pay)

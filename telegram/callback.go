@@ -45,10 +45,11 @@ const (
 	actInvite // invite: the user's referral link
 	actPromo  // promo: how to enter a promo code
 
-	actSubscribe // buy:sub:<plan>: a monthly Stars subscription's invoice link
-	actRenewOff  // sub:renew:off: cancel a Stars subscription's renewal
-	actRenewOn   // sub:renew:on: re-enable it
-	actGift      // buy:gift:<plan>: a Stars invoice for a gift of plan
+	actSubscribe    // buy:sub:<plan>: a monthly Stars subscription's invoice link
+	actRenewOff     // sub:renew:off: cancel a Stars subscription's renewal
+	actRenewOn      // sub:renew:on: re-enable it
+	actGift         // buy:gift:<plan>: a Stars invoice for a gift of plan
+	actAutorenewOff // aroff: the Cancel of card auto-renewal
 )
 
 // adminActions are the buttons only an admin may press, named one by one:
@@ -155,6 +156,8 @@ func (c callback) data() string {
 		return "invite"
 	case actPromo:
 		return "promo"
+	case actAutorenewOff:
+		return "aroff"
 	case actLocations:
 		return "loc"
 	case actLocation:
@@ -188,7 +191,7 @@ func parseCallback(data string) (callback, bool) {
 	switch len(parts) {
 	case 1:
 		simple := map[string]action{"menu": actMenu, "trial": actTrial, "buy": actBuy, "sub": actSubscription, "help": actHelp, "lang": actLanguages,
-			"invite": actInvite, "promo": actPromo, "loc": actLocations}
+			"invite": actInvite, "promo": actPromo, "loc": actLocations, "aroff": actAutorenewOff}
 		if act, ok := simple[parts[0]]; ok {
 			return callback{act: act}, true
 		}

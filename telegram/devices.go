@@ -297,6 +297,10 @@ func (b *Bot) onText(ctx context.Context, r *request, text string) {
 	if err != nil {
 		b.logFailure(ctx, "read pending rename", r.user.TelegramID, err)
 	}
+	if peerID == 0 && wgbot.LooksLikeReceiptContact(text) {
+		b.saveReceiptContact(ctx, r, text)
+		return
+	}
 	if peerID == 0 {
 		// A plain message that could be a promo code is tried as one
 		// (the Promo code button asks for it so); anything else, or a

@@ -263,6 +263,12 @@ func (f *fakeService) RedeemPromo(context.Context, wgbot.User, string) (service.
 	return service.PromoResult{}, wgbot.ErrPromoNotFound
 }
 
+func (f *fakeService) SetReceiptContact(_ context.Context, _ wgbot.User, typed string) (string, error) {
+	return wgbot.NormalizeReceiptContact(typed)
+}
+
+func (f *fakeService) SetAutorenew(context.Context, wgbot.User, bool) error { return errNeedsDatabase }
+
 func (f *fakeService) PendingDiscount(context.Context, wgbot.User) (*wgbot.Discount, error) {
 	return nil, nil
 }

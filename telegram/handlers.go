@@ -204,6 +204,8 @@ func (b *Bot) onMessage(ctx context.Context, m *models.Message) {
 		}
 	case "invite":
 		b.showInvite(ctx, r)
+	case "autorenew":
+		b.onAutorenew(ctx, r, args)
 	default:
 		// An admin command from anyone else is just an unknown command:
 		// the answer must not reveal that it exists.
@@ -315,6 +317,8 @@ func (b *Bot) onCallback(ctx context.Context, q *models.CallbackQuery) {
 		b.showInvite(ctx, r)
 	case actPromo:
 		b.askPromo(ctx, r)
+	case actAutorenewOff:
+		b.setAutorenew(ctx, r, false)
 	}
 }
 

@@ -274,6 +274,13 @@ const (
 	mBonusReferrer      msg = "bonus_referrer"
 	mBonusInvited       msg = "bonus_invited"
 	mPromoAsk           msg = "promo_ask"
+	mReceiptAsk         msg = "receipt_ask"
+	mReceiptSaved       msg = "receipt_saved"
+	mErrReceiptContact  msg = "err_receipt_contact"
+	mAutorenewAbout     msg = "autorenew_about"
+	mAutorenewOn        msg = "autorenew_on"
+	mAutorenewOff       msg = "autorenew_off"
+	mBtnAutorenewOff    msg = "btn_autorenew_off"
 	mPromoWaiting       msg = "promo_waiting"
 	mPromoDays          msg = "promo_days"
 	mPromoDiscount      msg = "promo_discount"
@@ -591,6 +598,13 @@ func catalogue() map[string]map[msg]string {
 			mBonusReferrer:      "A friend you invited made their first payment: you received %s. Your subscription is active until %s.",
 			mBonusInvited:       "Thank you for joining by a friend's link: you received %s more. Your subscription is active until %s.",
 			mPromoAsk:           "Send your promo code as a message, or type /promo CODE.",
+			mReceiptAsk:         "By Russian law (54-FZ) every card payment comes with an electronic receipt. Send the email or phone number to get it at, as a message. It is asked once and kept for your later payments.",
+			mReceiptSaved:       "Receipts will go to %s. Choose the plan again to pay.",
+			mAutorenewAbout:     "Auto-renewal: the bank card you pay with next is saved at YooKassa and charged for the same plan a day before your access ends; you are told if a charge fails, and it is never retried. Send /autorenew on to agree, /autorenew off to stop it at any time.",
+			mAutorenewOn:        "Auto-renewal is on: the card of your next card payment will be saved and charged a day before each expiry. Cancel it at any time with the button below or /autorenew off.",
+			mAutorenewOff:       "Auto-renewal is off: no card will be saved, and a saved one will not be charged again.",
+			mBtnAutorenewOff:    "Cancel auto-renewal",
+			mErrReceiptContact:  "That is neither an email nor a phone number with its country code (such as +7 900 123-45-67). Please send it again.",
 			mPromoWaiting:       "Your promo code %s takes %s off your next order.",
 			mPromoDays:          "Promo code %s accepted: you received %s. Your subscription is active until %s.",
 			mPromoIssued:        "Promo code accepted: you received %s of VPN access, valid until %s.",
@@ -899,6 +913,13 @@ func catalogue() map[string]map[msg]string {
 			mBonusReferrer:      "Приглашённый вами друг впервые оплатил подписку: вам начислено %s. Подписка действует до %s.",
 			mBonusInvited:       "Спасибо, что пришли по ссылке друга: вам начислено ещё %s. Подписка действует до %s.",
 			mPromoAsk:           "Пришлите промокод сообщением или напишите /promo КОД.",
+			mReceiptAsk:         "По закону (54-ФЗ) к каждой оплате картой прилагается электронный чек. Пришлите сообщением email или номер телефона, куда его отправить. Спросим один раз и запомним для следующих оплат.",
+			mReceiptSaved:       "Чеки будут приходить на %s. Выберите тариф ещё раз, чтобы оплатить.",
+			mAutorenewAbout:     "Автопродление: карта, которой вы заплатите в следующий раз, сохраняется в ЮKassa, и за день до окончания доступа с неё списывается оплата того же тарифа; если списание не пройдёт, мы сообщим и повторять не будем. Отправьте /autorenew on, чтобы согласиться, и /autorenew off, чтобы отключить в любой момент.",
+			mAutorenewOn:        "Автопродление включено: карта следующей оплаты будет сохранена, и за день до окончания доступа с неё будет списываться оплата. Отключить можно в любой момент кнопкой ниже или командой /autorenew off.",
+			mAutorenewOff:       "Автопродление отключено: карта не будет сохранена, а сохранённая больше не будет списываться.",
+			mBtnAutorenewOff:    "Отключить автопродление",
+			mErrReceiptContact:  "Это не похоже ни на email, ни на номер телефона с кодом страны (например, +7 900 123-45-67). Пришлите, пожалуйста, ещё раз.",
 			mPromoWaiting:       "Ваш промокод %s даёт скидку %s на следующий заказ.",
 			mPromoDays:          "Промокод %s принят: вам начислено %s. Подписка действует до %s.",
 			mPromoIssued:        "Промокод принят: вам начислено %s доступа к VPN, до %s.",

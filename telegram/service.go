@@ -93,11 +93,16 @@ type Admin interface {
 
 // Revenue is referrals and promo codes: a user's link and what it
 // earned, codes users redeem and the discount waiting for their next
-// order, and the operators' management of codes.
+// order, the operators' management of codes, and the contact fiscal
+// receipts go to.
 type Revenue interface {
 	Referral(ctx context.Context, user wgbot.User) (wgbot.ReferralStats, error)
 	ReferralBonus() wgbot.ReferralBonus
 	RedeemPromo(ctx context.Context, user wgbot.User, code string) (service.PromoResult, error)
+	// SetReceiptContact stores the email or phone for fiscal receipts.
+	SetReceiptContact(ctx context.Context, user wgbot.User, typed string) (string, error)
+	// SetAutorenew is the user's consent to card auto-renewal, or its Cancel.
+	SetAutorenew(ctx context.Context, user wgbot.User, on bool) error
 	PendingDiscount(ctx context.Context, user wgbot.User) (*wgbot.Discount, error)
 	CreatePromo(ctx context.Context, p wgbot.Promo) (wgbot.Promo, error)
 	Promos(ctx context.Context) ([]wgbot.Promo, error)

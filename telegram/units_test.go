@@ -28,6 +28,7 @@ func TestCallbackRoundTrip(t *testing.T) {
 		{act: actLocation, then: pickPlans, serverID: 9223372036854775807}, {act: actDeviceMove, peerID: 5},
 		{act: actMoveTo, peerID: 9223372036854775807, serverID: 9223372036854775807},
 		{act: actSubscribe, plan: "month"}, {act: actRenewOff}, {act: actRenewOn}, {act: actGift, plan: "month"},
+		{act: actAutorenewOff},
 	} {
 		data := c.data()
 		if len(data) > maxCallbackData {

@@ -50,6 +50,8 @@ type app struct {
 	jobs     *river.Client[pgx.Tx]
 	metrics  *metrics.Metrics
 	bot      *telegram.Bot // nil: no Telegram front door (operator commands)
+	// renewer charges saved cards (YOOKASSA_AUTORENEW=on); nil: off.
+	renewer jobs.Renewer
 	// extraRoutes are served by run next to the product's own routes:
 	// the sandbox's page and its API. Empty for serve.
 	extraRoutes map[string]http.Handler
@@ -362,7 +364,7 @@ func loopback(addr net.Addr) bool {
 // reconciler. The caller closes the pool.
 func (a *app) run(ctx context.Context, ln net.Listener, stdout io.Writer) error {
 	// The job workers come last: they use the service and the bot.
-	deps := jobs.Deps{Service: a.svc, Log: a.log, Broadcasts: a.store}
+	deps := jobs.Deps{Service: a.svc, Log: a.log, Broadcasts: a.store, Renewer: a.renewer}
 	if a.bot != nil {
 		deps.Notifier = a.bot // jobs tell users through the bot
 		deps.Devices = a.bot  // and send configs a request did not
@@ -473,9 +475,14 @@ func (a *app) providers() ([]telegram.Checkout, map[string]http.Handler, error) 
 	if s.YooKassaShopID != "" {
 		y, err := payment.NewYooKassa(payment.YooKassaConfig{BaseURL: s.YooKassaAPIURL, ShopID: s.YooKassaShopID,
 			SecretKey: s.YooKassaSecretKey, ReturnURL: s.YooKassaReturnURL, AllowedIPs: s.YooKassaAllowedIPs,
-			TrustProxyHeader: s.YooKassaProxyHeader}, a.svc, a.metrics, a.log)
+			TrustProxyHeader: s.YooKassaProxyHeader, Receipts: payment.ReceiptConfig{On: s.YooKassaReceipts,
+				Item: s.YooKassaReceiptItem, VATCode: s.YooKassaVATCode, TaxSystemCode: s.YooKassaTaxSystemCode}, Autorenew: s.YooKassaAutorenew},
+			a.svc, a.metrics, a.log)
 		if err != nil {
 			return nil, nil, err
+		}
+		if s.YooKassaAutorenew {
+			a.renewer = y
 		}
 		checkouts = append(checkouts, y)
 		routes["POST /webhooks/yookassa"] = y

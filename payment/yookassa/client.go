@@ -68,7 +68,17 @@ type Confirmation struct {
 // CancellationDetails says who canceled a payment and why.
 type CancellationDetails struct {
 	Party  string `json:"party"`  // yoo_money, payment_network or merchant
-	Reason string `json:"reason"` // e.g. expired_on_confirmation, insufficient_funds
+	Reason string `json:"reason"` // e.g. expired_on_confirmation, insufficient_funds, card_expired, permission_revoked
+}
+
+// PaymentMethod is how a payment was paid. Saved is true when the payer
+// agreed to keep it (save_payment_method) and it may be charged again by ID
+// without the payer.
+type PaymentMethod struct {
+	Type  string `json:"type"` // e.g. bank_card
+	ID    string `json:"id"`
+	Saved bool   `json:"saved"`
+	Title string `json:"title,omitempty"` // e.g. "Bank card *4477"
 }
 
 // Payment is YooKassa's payment object, reduced to the fields wgbot reads.
@@ -86,6 +96,7 @@ type Payment struct {
 	ExpiresAt           *time.Time           `json:"expires_at,omitempty"`
 	Metadata            map[string]string    `json:"metadata,omitempty"`
 	CancellationDetails *CancellationDetails `json:"cancellation_details,omitempty"`
+	PaymentMethod       *PaymentMethod       `json:"payment_method,omitempty"`
 	Refundable          bool                 `json:"refundable"`
 	Test                bool                 `json:"test"`
 }
@@ -106,6 +117,14 @@ type CreatePaymentRequest struct {
 	Description string            // shown to the payer; at most 128 characters
 	ReturnURL   string            // where the payer lands after confirming
 	Metadata    map[string]string // echoed back in the payment; wgbot puts its order id here
+	// Receipt, when set, is the 54-FZ receipt YooKassa registers.
+	Receipt *Receipt
+	// SavePaymentMethod asks YooKassa to keep the card for later charges;
+	// the payer must have agreed to it.
+	SavePaymentMethod bool
+	// PaymentMethodID charges a saved method without the payer: no
+	// confirmation, no ReturnURL; the answer is already final or pending.
+	PaymentMethodID string
 }
 
 // createPaymentBody is the wire form of CreatePaymentRequest.
@@ -114,10 +133,13 @@ type createPaymentBody struct {
 	// Capture is always true: wgbot sells a service it delivers at once, so a
 	// two-stage payment would only add a state that expires by itself after
 	// a few days and has to be captured by hand.
-	Capture      bool              `json:"capture"`
-	Confirmation Confirmation      `json:"confirmation"`
-	Description  string            `json:"description,omitempty"`
-	Metadata     map[string]string `json:"metadata,omitempty"`
+	Capture           bool              `json:"capture"`
+	Confirmation      *Confirmation     `json:"confirmation,omitempty"`
+	Description       string            `json:"description,omitempty"`
+	Metadata          map[string]string `json:"metadata,omitempty"`
+	Receipt           *Receipt          `json:"receipt,omitempty"`
+	SavePaymentMethod bool              `json:"save_payment_method,omitempty"`
+	PaymentMethodID   string            `json:"payment_method_id,omitempty"`
 }
 
 type createRefundBody struct {
@@ -134,11 +156,16 @@ func (c *Client) CreatePayment(ctx context.Context, req CreatePaymentRequest, id
 		return Payment{}, fmt.Errorf("yookassa: create payment: %w", err)
 	}
 	body := createPaymentBody{
-		Amount:       req.Amount,
-		Capture:      true,
-		Confirmation: Confirmation{Type: "redirect", ReturnURL: req.ReturnURL},
-		Description:  req.Description,
-		Metadata:     req.Metadata,
+		Amount:            req.Amount,
+		Capture:           true,
+		Description:       req.Description,
+		Metadata:          req.Metadata,
+		Receipt:           req.Receipt,
+		SavePaymentMethod: req.SavePaymentMethod,
+		PaymentMethodID:   req.PaymentMethodID,
+	}
+	if req.PaymentMethodID == "" {
+		body.Confirmation = &Confirmation{Type: "redirect", ReturnURL: req.ReturnURL}
 	}
 	var p Payment
 	if err := c.do(ctx, http.MethodPost, "/v3/payments", idempotenceKey, body, &p); err != nil {
@@ -251,8 +278,14 @@ func validateCreatePayment(req CreatePaymentRequest, idempotenceKey string) erro
 	if err := validateAmount(req.Amount); err != nil {
 		problems = append(problems, err)
 	}
-	if req.ReturnURL == "" {
+	switch {
+	case req.PaymentMethodID != "" && req.SavePaymentMethod:
+		problems = append(problems, errors.New("a charge of a saved payment method cannot save it again"))
+	case req.PaymentMethodID == "" && req.ReturnURL == "":
 		problems = append(problems, errors.New("return URL is required for a redirect confirmation"))
+	}
+	if req.Receipt != nil {
+		problems = append(problems, receiptProblems(*req.Receipt, req.Amount)...)
 	}
 	if n := len([]rune(req.Description)); n > maxDescriptionLen {
 		problems = append(problems, fmt.Errorf("description has %d characters, at most %d allowed", n, maxDescriptionLen))

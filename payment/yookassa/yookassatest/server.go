@@ -50,6 +50,11 @@ type Server struct {
 	// Faults injects API failures: FailNext, DropNext, DropNextAnswers.
 	paytest.Faults
 
+	// RequireReceipts makes the emulator act as a shop with an online cash
+	// register connected: a payment without a receipt is refused, as
+	// YooKassa refuses it. Set it before the first request.
+	RequireReceipts bool
+
 	srv      *httptest.Server
 	mux      *http.ServeMux
 	notifier *http.Client
@@ -63,11 +68,21 @@ type Server struct {
 	idempotent   map[string]storedAnswer
 	requests     []Request
 	notifyURL    string
+	methods      map[string]*savedMethod
 }
 
 type record struct {
 	payment   yookassa.Payment
 	returnURL string
+	receipt   *yookassa.Receipt
+	save      bool // the payer agreed to keep the method; it is saved when the payment succeeds
+}
+
+// savedMethod is a card kept for charges without the payer; failure, when
+// set, is the cancellation reason every charge of it gets.
+type savedMethod struct {
+	method  yookassa.PaymentMethod
+	failure string
 }
 
 // storedAnswer is what a POST with an idempotence key answered, replayed to a
@@ -97,6 +112,7 @@ func NewServer(shopID, secretKey string) *Server {
 		payments:   map[string]*record{},
 		refunds:    map[string]yookassa.Refund{},
 		idempotent: map[string]storedAnswer{},
+		methods:    map[string]*savedMethod{},
 	}
 	s.mux.HandleFunc("POST /v3/payments", s.handleCreatePayment)
 	s.mux.HandleFunc("GET /v3/payments/{id}", s.handleGetPayment)
@@ -243,12 +259,23 @@ func (s *Server) handleCreatePayment(w http.ResponseWriter, r *http.Request) {
 		Confirmation *yookassa.Confirmation `json:"confirmation"`
 		Description  string                 `json:"description"`
 		Metadata     map[string]string      `json:"metadata"`
+		Receipt      *yookassa.Receipt      `json:"receipt"`
+		Save         bool                   `json:"save_payment_method"`
+		MethodID     string                 `json:"payment_method_id"`
 	}
 	if err := decodeStrict(body, &req); err != nil {
 		writeError(w, apiError{http.StatusBadRequest, "invalid_request", err.Error(), ""})
 		return
 	}
-	if e, bad := validatePayment(req.Amount, req.Confirmation, req.Description, req.Metadata); bad {
+	if e, bad := s.validateCharge(req.MethodID, req.Save, req.Confirmation); bad {
+		writeError(w, e)
+		return
+	}
+	if e, bad := validatePayment(req.Amount, req.Confirmation, req.Description, req.Metadata, req.MethodID != ""); bad {
+		writeError(w, e)
+		return
+	}
+	if e, bad := s.validateReceipt(req.Receipt, *req.Amount); bad {
 		writeError(w, e)
 		return
 	}
@@ -256,23 +283,30 @@ func (s *Server) handleCreatePayment(w http.ResponseWriter, r *http.Request) {
 	id := newID()
 	now := now()
 	p := yookassa.Payment{
-		ID:           id,
-		Status:       yookassa.StatusPending,
-		Amount:       *req.Amount,
-		Description:  req.Description,
-		Confirmation: &yookassa.Confirmation{Type: "redirect", ConfirmationURL: s.URL + "/checkout/" + id},
-		CreatedAt:    now,
-		Metadata:     req.Metadata,
-		Test:         true,
+		ID:          id,
+		Status:      yookassa.StatusPending,
+		Amount:      *req.Amount,
+		Description: req.Description,
+		CreatedAt:   now,
+		Metadata:    req.Metadata,
+		Test:        true,
 	}
-	s.payments[id] = &record{payment: p, returnURL: req.Confirmation.ReturnURL}
+	rec := &record{payment: p, receipt: req.Receipt, save: req.Save}
+	if req.MethodID != "" {
+		s.chargeSavedLocked(rec, req.MethodID)
+	} else {
+		rec.payment.Confirmation = &yookassa.Confirmation{Type: "redirect", ConfirmationURL: s.URL + "/checkout/" + id}
+		rec.returnURL = req.Confirmation.ReturnURL
+	}
+	p = rec.payment
+	s.payments[id] = rec
 	s.paymentOrder = append(s.paymentOrder, id)
 	answer := mustJSON(p)
 	s.idempotent[slot] = storedAnswer{request: canonical, answer: answer}
 	writeJSON(w, http.StatusOK, answer)
 }
 
-func validatePayment(amount *yookassa.Amount, c *yookassa.Confirmation, description string, metadata map[string]string) (apiError, bool) {
+func validatePayment(amount *yookassa.Amount, c *yookassa.Confirmation, description string, metadata map[string]string, saved bool) (apiError, bool) {
 	bad := func(param, desc string) (apiError, bool) {
 		return apiError{http.StatusBadRequest, "invalid_request", desc, param}, true
 	}
@@ -285,13 +319,14 @@ func validatePayment(amount *yookassa.Amount, c *yookassa.Confirmation, descript
 	if len(amount.Currency) != 3 || strings.ToUpper(amount.Currency) != amount.Currency {
 		return bad("amount.currency", "Currency must be an ISO 4217 code")
 	}
-	if c == nil {
+	if saved {
+		// A charge of a saved method has no payer to confirm it.
+	} else if c == nil {
 		return bad("confirmation", "Confirmation is required for this emulator (redirect only)")
-	}
-	if c.Type != "redirect" {
+	} else if c.Type != "redirect" {
 		return bad("confirmation.type", "Only the redirect confirmation type is emulated")
 	}
-	if c.ReturnURL == "" {
+	if !saved && c.ReturnURL == "" {
 		return bad("confirmation.return_url", "Return URL is required for a redirect confirmation")
 	}
 	if len([]rune(description)) > maxDescriptionLen {
@@ -453,6 +488,7 @@ func (s *Server) transition(id, to string) error {
 		return fmt.Errorf("yookassatest: payment %s is %s, it cannot become %s", id, from, to)
 	}
 	setStatus(&rec.payment, to)
+	s.saveMethodLocked(rec)
 	return nil
 }
 
@@ -471,6 +507,7 @@ func (s *Server) SetStatus(id, status string) error {
 		return fmt.Errorf("yookassatest: no payment %s", id)
 	}
 	setStatus(&rec.payment, status)
+	s.saveMethodLocked(rec)
 	return nil
 }
 
@@ -487,6 +524,9 @@ func setStatus(p *yookassa.Payment, status string) {
 		p.CapturedAt = &t
 		income := p.Amount
 		p.IncomeAmount = &income
+	}
+	if status == yookassa.StatusSucceeded && p.PaymentMethod == nil {
+		p.PaymentMethod = &yookassa.PaymentMethod{Type: "bank_card", ID: newID(), Title: "Bank card *4477"}
 	}
 	if status == yookassa.StatusCanceled && p.CancellationDetails == nil {
 		p.CancellationDetails = &yookassa.CancellationDetails{Party: "yoo_money", Reason: "expired_on_confirmation"}
