@@ -326,7 +326,7 @@ func importAllocator(ctx context.Context, tx pgx.Tx, serverID int64, address, ne
 func (s *Store) Claim(ctx context.Context, userID int64, hash []byte, now time.Time) (SealedPeer, wgbot.Subscription, error) {
 	var p SealedPeer
 	var sub wgbot.Subscription
-	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.retryTx(ctx, func(tx pgx.Tx) error {
 		var peerID, subID int64
 		var owner *int64
 		err := tx.QueryRow(ctx, `SELECT peer_id, subscription_id, claimed_by FROM peer_claims WHERE token_hash = $1 FOR UPDATE`, hash).

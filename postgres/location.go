@@ -118,7 +118,7 @@ func (s *Store) MoveDevice(ctx context.Context, userID, peerID, serverID int64, 
 // at most limit of them, and returns the changes to apply.
 func (s *Store) RetireMoved(ctx context.Context, limit int) ([]wgbot.Change, error) {
 	var changes []wgbot.Change
-	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.retryTx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `UPDATE peers SET status = 'revoked', revoked_at = now()
 			WHERE id IN (SELECT id FROM peers WHERE retire_at <= now() AND status <> 'revoked'
 				ORDER BY retire_at LIMIT $1 FOR UPDATE SKIP LOCKED)

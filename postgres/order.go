@@ -86,9 +86,13 @@ func (s *Store) OpenOrder(ctx context.Context, o wgbot.Order, lim OpenOrders, no
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE orders SET status = 'canceled', replaced_by = $3 WHERE id IN (
-			SELECT id FROM orders WHERE user_id = $1 AND status = 'pending' ORDER BY created_at DESC, id DESC OFFSET $2)`,
-			o.UserID, max(lim.Max, 1), out.ID)
+		// One open order at a time carries a discount: the one made last.
+		_, err = tx.Exec(ctx, `UPDATE orders SET status = 'canceled', replaced_by = $3
+			WHERE user_id = $1 AND status = 'pending' AND id <> $3 AND (
+				id IN (SELECT id FROM orders WHERE user_id = $1 AND status = 'pending' AND id <> $3
+					ORDER BY created_at DESC, id DESC OFFSET $2)
+				OR ($4::bigint IS NOT NULL AND redemption_id = $4))`,
+			o.UserID, max(lim.Max, 1)-1, out.ID, redemption)
 		return err
 	})
 	if err != nil {

@@ -118,7 +118,7 @@ type Settlement struct {
 // duplicate (I3, I10).
 func (s *Store) RefundPayment(ctx context.Context, r Refund, now time.Time) (wgbot.RefundResult, error) {
 	var res wgbot.RefundResult
-	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.retryTx(ctx, func(tx pgx.Tx) error {
 		res = wgbot.RefundResult{}
 		status, err := paymentStatusTx(ctx, tx, r)
 		if err != nil {

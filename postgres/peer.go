@@ -171,7 +171,7 @@ func (s *Store) RemovePeer(ctx context.Context, userID, peerID int64) (wgbot.Cha
 // so the trial is not burned. The address is free again at once.
 func (s *Store) DeletePeer(ctx context.Context, peerID int64, dropTrial bool) (wgbot.Change, error) {
 	var ch wgbot.Change
-	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.retryTx(ctx, func(tx pgx.Tx) error {
 		var serverID, subID int64
 		var ip netip.Addr
 		// A peer revoked meanwhile (its address may already be someone

@@ -180,11 +180,21 @@ func useDiscountTx(ctx context.Context, tx pgx.Tx, orderID, paymentID int64) err
 	if err := tx.QueryRow(ctx, `SELECT redemption_id FROM orders WHERE id = $1`, orderID).Scan(&redemption); err != nil || redemption == nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE promo_redemptions SET status = 'used', payment_id = $2 WHERE id = $1 AND status = 'pending'`,
-		*redemption, paymentID); err != nil {
+	tag, err := tx.Exec(ctx, `UPDATE promo_redemptions SET status = 'used', payment_id = $2 WHERE id = $1 AND status = 'pending'`,
+		*redemption, paymentID)
+	if err != nil {
 		return err
 	}
-	_, err := tx.Exec(ctx, `UPDATE orders SET status = 'canceled', replaced_by = $2
+	if tag.RowsAffected() == 0 {
+		// Another payment used this discount first: an order priced with
+		// it was paid anyway (a checkout left open at the provider). The
+		// money is credited, as always; an admin is shown it was short.
+		if _, err := tx.Exec(ctx, `UPDATE payments SET flagged = 'discount already used by another payment' WHERE id = $1 AND flagged = ''`,
+			paymentID); err != nil {
+			return err
+		}
+	}
+	_, err = tx.Exec(ctx, `UPDATE orders SET status = 'canceled', replaced_by = $2
 		WHERE redemption_id = $1 AND id <> $2 AND status = 'pending'`, *redemption, orderID)
 	return err
 }

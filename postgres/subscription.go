@@ -356,7 +356,7 @@ func (s *Store) revokeTx(ctx context.Context, tx pgx.Tx, userID int64) ([]wgbot.
 func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int) ([]wgbot.Expired, []wgbot.Change, error) {
 	var expired []wgbot.Expired
 	var changes []wgbot.Change
-	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.retryTx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `UPDATE subscriptions s SET status = 'expired', updated_at = $1
 			FROM (SELECT id FROM subscriptions WHERE status = 'active' AND expires_at <= $1
 			      ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED) due

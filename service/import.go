@@ -145,6 +145,9 @@ type ClaimResult struct {
 // subscription: wgbot.ErrClaimUnknown for a token no import made,
 // wgbot.ErrClaimUsed when someone opened it first.
 func (s *Service) Claim(ctx context.Context, u wgbot.User, token string) (ClaimResult, error) {
+	if u.Banned {
+		return ClaimResult{}, wgbot.ErrBanned // like every other way to access
+	}
 	token = strings.TrimPrefix(token, ClaimPrefix)
 	if token == "" || len(token) > 64 {
 		return ClaimResult{}, wgbot.ErrClaimUnknown

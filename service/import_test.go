@@ -421,3 +421,39 @@ func TestClaimJoinsLiveSubscription(t *testing.T) {
 		t.Fatalf("the user's devices: %v, %v", peers, err)
 	}
 }
+
+// TestBannedUserCannotClaim: a banned user's claim is refused like every
+// other way to access, and the link stays for its rightful owner.
+func TestBannedUserCannotClaim(t *testing.T) {
+	st := servicetest.New(t, servicetest.Options{Server: importServer()})
+	ctx := context.Background()
+	srvKey, _ := wgtypes.GeneratePrivateKey()
+	l, err := importer.WgQuick([]byte(importertest.WgQuick(srvKey, "10.8.0.1/24", []importertest.Client{importertest.NewClient("phone", "10.8.0.30")})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := st.Service.Import(ctx, l, service.ImportOptions{ServerID: st.Server.ID, Apply: true, Days: 30})
+	if err != nil || len(res.Claims) != 1 {
+		t.Fatalf("import: %v, %d claims", err, len(res.Claims))
+	}
+	banned, err := st.Service.Register(ctx, wgbot.User{TelegramID: 801}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Service.Ban(ctx, banned, 0); err != nil {
+		t.Fatal(err)
+	}
+	if banned, err = st.Service.UserByTelegramID(ctx, 801); err != nil || !banned.Banned {
+		t.Fatalf("ban: %+v, %v", banned, err)
+	}
+	if _, err := st.Service.Claim(ctx, banned, res.Claims[0]); !errors.Is(err, wgbot.ErrBanned) {
+		t.Fatalf("a banned user's claim: %v, want ErrBanned", err)
+	}
+	owner, err := st.Service.Register(ctx, wgbot.User{TelegramID: 802}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Service.Claim(ctx, owner, res.Claims[0]); err != nil {
+		t.Fatalf("the link after a banned user tried it: %v", err)
+	}
+}

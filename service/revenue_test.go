@@ -482,6 +482,16 @@ func TestDiscountedOrder(t *testing.T) {
 	if fmt.Sprint(w.Revenue) != "[{stars XTR 1120}]" || fmt.Sprint(w.Discounts) != "[{stars XTR 280}]" || w.PromoRedemptions != 1 || st.PromoCodes != 1 {
 		t.Fatalf("stats: revenue %v, discounts %v, redemptions %d, codes %d", w.Revenue, w.Discounts, w.PromoRedemptions, st.PromoCodes)
 	}
+	// The provider's checkout of that other order was left open and is
+	// paid anyway: credited, as money always is, and flagged, since the
+	// discount it was priced with had been used.
+	if _, err := e.svc.PayOrder(ctx, service.Payment{Provider: "yookassa", ProviderPaymentID: "r", OrderID: rub.ID, Amount: 143920, Currency: "RUB"}); err != nil {
+		t.Fatal(err)
+	}
+	var flagged string
+	if err := e.pool.QueryRow(ctx, `SELECT flagged FROM payments WHERE provider_payment_id = 'r'`).Scan(&flagged); err != nil || flagged == "" {
+		t.Errorf("a second payment at one discount's price is not flagged (%q, %v)", flagged, err)
+	}
 }
 
 // referral registers a referrer with a live trial and a friend by their
