@@ -56,19 +56,8 @@ func (s *Service) RedeemGift(ctx context.Context, user wgbot.User, token string)
 	if err != nil {
 		return GiftResult{Gift: g}, err
 	}
-	out := GiftResult{Gift: g, CreditResult: CreditResult{CreditResult: res}}
-	if err := s.provision(ctx, res.Change); err != nil {
-		s.log.WarnContext(ctx, "gift redeemed, VPN server not updated yet; the reconciler retries", "gift", g.ID, "err", err)
-		out.Pending = true
-	}
-	if res.NewPeer != nil {
-		d, err := s.delivery(ctx, *res.NewPeer, res.Subscription, priv, psk)
-		if err != nil {
-			return out, err
-		}
-		out.Delivery = &d
-	}
-	return out, nil
+	cr, err := s.afterCredit(ctx, res, priv, psk, "gift redeemed", "gift", g.ID)
+	return GiftResult{Gift: g, CreditResult: cr}, err
 }
 
 // CloseGift stops the gift a payment bought from being redeemed, before

@@ -365,10 +365,17 @@ func (s *Service) Credit(ctx context.Context, c wgbot.Credit) (CreditResult, err
 	if err != nil || res.Duplicate || res.Gift != nil {
 		return CreditResult{CreditResult: res}, err
 	}
+	return s.afterCredit(ctx, res, priv, psk, "payment credited", "provider", c.Provider, "payment", c.ProviderPaymentID)
+}
+
+// afterCredit waits for WireGuard to take what a committed credit changed
+// (Pending if it lags: the reconciler retries) and makes the config of the
+// device it issued, if any, with the keys it was issued with. what and
+// attrs name the credit in the log.
+func (s *Service) afterCredit(ctx context.Context, res wgbot.CreditResult, priv, psk wgtypes.Key, what string, attrs ...any) (CreditResult, error) {
 	out := CreditResult{CreditResult: res}
 	if err := s.provision(ctx, res.Change); err != nil {
-		s.log.WarnContext(ctx, "payment credited, VPN server not updated yet; the reconciler retries",
-			"provider", c.Provider, "payment", c.ProviderPaymentID, "err", err)
+		s.log.WarnContext(ctx, what+", VPN server not updated yet; the reconciler retries", append(attrs, "err", err)...)
 		out.Pending = true
 	}
 	if res.NewPeer != nil {
