@@ -45,7 +45,7 @@ func TestUserActions(t *testing.T) {
 
 	// The user gets days again; a ban confirmed for the old subscription
 	// ends nothing.
-	if code := post("grant", url.Values{"days": {"3"}}); code != http.StatusSeeOther {
+	if code := post("grant", url.Values{"days": {"3"}, "form": {strings.Repeat("3", 32)}}); code != http.StatusSeeOther {
 		t.Fatalf("grant answered %d", code)
 	}
 	if code := post("ban", sid(first)); code != http.StatusConflict || banned() || liveSub() == 0 {

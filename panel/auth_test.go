@@ -169,11 +169,24 @@ func TestStateChangesNeedCSRFAndOrigin(t *testing.T) {
 		t.Fatalf("a refused refund changed the payment: %s, refunded %v", status, e.tg.Refunded("stxCSRF-1"))
 	}
 	c.origin = e.srv.URL
-	if resp := c.post("/panel/users/6000001/grant", url.Values{"days": {"5"}, "csrf": {csrf}}); resp.StatusCode != http.StatusSeeOther {
+	form := url.Values{"days": {"5"}, "csrf": {csrf}, "form": {strings.Repeat("f", 32)}}
+	if resp := c.post("/panel/users/6000001/grant", form); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("the panel's own grant answered %d", resp.StatusCode)
 	}
 	if got := e.expiry(u); !got.Equal(before.AddDate(0, 0, 5)) {
 		t.Fatalf("grant moved the expiry from %v to %v, want 5 days", before, got)
+	}
+	// The same form sent again (a double click, a resent POST) grants
+	// nothing more; a form without its key grants nothing.
+	if resp := c.post("/panel/users/6000001/grant", form); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the grant form sent again answered %d", resp.StatusCode)
+	}
+	form.Del("form")
+	if resp := c.post("/panel/users/6000001/grant", form); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a grant without its form key answered %d", resp.StatusCode)
+	}
+	if got := e.expiry(u); !got.Equal(before.AddDate(0, 0, 5)) {
+		t.Fatalf("a repeated grant form moved the expiry again: %v, want %v", got, before.AddDate(0, 0, 5))
 	}
 }
 

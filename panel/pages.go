@@ -2,6 +2,8 @@ package panel
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"html/template"
@@ -251,6 +253,9 @@ type userData struct {
 	Record   service.UserRecord
 	Payments []postgres.PanelPayment
 	MaxDays  int
+	// FormKey is the grant form's one-time key: a grant sent twice is
+	// done once.
+	FormKey string
 	// LiveSubscription is the live subscription's id (0: none): revoke
 	// and ban name it, so a press after the user bought again ends nothing.
 	LiveSubscription int64
@@ -301,7 +306,7 @@ func (p *Panel) showUser(w http.ResponseWriter, r *http.Request, s *session, u w
 	pg := s.page("users", "users")
 	pg.Title = fmt.Sprintf("%d %s", u.TelegramID, u.FirstName)
 	pg.Flash, pg.Error = flash, errText
-	data := userData{User: u, Record: rec, Payments: pays, MaxDays: wgbot.MaxGrantDays}
+	data := userData{User: u, Record: rec, Payments: pays, MaxDays: wgbot.MaxGrantDays, FormKey: newFormKey()}
 	for _, sub := range rec.Subscriptions {
 		if sub.Status == wgbot.SubscriptionActive {
 			data.LiveSubscription = sub.ID
@@ -352,6 +357,21 @@ func (p *Panel) grant(w http.ResponseWriter, r *http.Request, s *session) {
 	days, err := strconv.Atoi(strings.TrimSpace(r.PostFormValue("days")))
 	if err != nil || days < 1 || days > wgbot.MaxGrantDays {
 		p.showUser(w, r, s, u, http.StatusBadRequest, "", tr(s.Lang, "bad_days", wgbot.MaxGrantDays))
+		return
+	}
+	key := r.PostFormValue("form")
+	if len(key) != 32 {
+		p.showUser(w, r, s, u, http.StatusBadRequest, "", tr(s.Lang, "internal"))
+		return
+	}
+	fresh, err := p.store.UseFormKey(r.Context(), key)
+	if err != nil {
+		p.showUser(w, r, s, u, http.StatusServiceUnavailable, "", p.actionError(r, s.Lang, "grant", err))
+		return
+	}
+	if !fresh {
+		// The same form again (a double click, a resent POST): done once.
+		http.Redirect(w, r, fmt.Sprintf("/panel/users/%d?%s", u.TelegramID, url.Values{"done": {"again"}}.Encode()), http.StatusSeeOther)
 		return
 	}
 	before := p.current(r, u)
@@ -482,4 +502,13 @@ func auditState(m map[string]any) string {
 		parts = append(parts, fmt.Sprintf("%s: %v", k, m[k]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// newFormKey is a random one-time key for a form (UseFormKey).
+func newFormKey() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return hex.EncodeToString(b[:])
 }

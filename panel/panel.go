@@ -37,6 +37,7 @@ type Store interface {
 	AudienceSizes(ctx context.Context) (map[wgbot.Audience]int, error)
 	QueueBroadcastTo(ctx context.Context, text string, adminChat int64, key int, lang string, audience wgbot.Audience) (int, error)
 	RecordAudit(ctx context.Context, e wgbot.AuditEntry) error
+	UseFormKey(ctx context.Context, key string) (bool, error)
 	AuditLog(ctx context.Context, target, before int64, limit int) ([]wgbot.AuditEntry, error)
 }
 

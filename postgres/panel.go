@@ -459,3 +459,13 @@ func (s *Store) AuditLog(ctx context.Context, target, before int64, limit int) (
 	}
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[wgbot.AuditEntry])
 }
+
+// UseFormKey spends a form's one-time key: false if it was spent before,
+// so the form's action is not done twice.
+func (s *Store) UseFormKey(ctx context.Context, key string) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `INSERT INTO panel_forms (key) VALUES ($1) ON CONFLICT DO NOTHING`, key)
+	if err != nil {
+		return false, fmt.Errorf("use form key: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}

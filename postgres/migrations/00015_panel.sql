@@ -36,6 +36,13 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_log_target ON audit_log (target_id, id) WHERE target_id <> 0;
 
+-- One-time keys of forms whose repeat would act twice (a grant): a
+-- double click or a resent POST finds its key used.
+CREATE TABLE panel_forms (
+    key     text PRIMARY KEY,
+    used_at timestamptz NOT NULL DEFAULT now()
+);
+
 -- The panel's reads at 100,000 users: prefix search by name and username
 -- (text_pattern_ops serves LIKE 'x%' in any collation), the day series of
 -- the dashboard and a user's payments.
@@ -51,6 +58,7 @@ CREATE INDEX payments_refunded_at ON payments (refunded_at) WHERE refunded_at IS
 CREATE INDEX payments_flagged ON payments (id) WHERE flagged <> '';
 
 -- +goose Down
+DROP TABLE panel_forms;
 DROP INDEX payments_flagged;
 DROP INDEX payments_refunded_at;
 DROP INDEX payments_applied_at;
