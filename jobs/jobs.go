@@ -120,8 +120,12 @@ func New(pool *pgxpool.Pool, cfg Config, d Deps) (*river.Client[pgx.Tx], error) 
 	river.AddWorker(workers, &checkoutCanceledWorker{deps: deps})
 	river.AddWorker(workers, &reminderWorker{deps: deps})
 	river.AddWorker(workers, &expireDueWorker{deps: deps})
-	river.AddWorker(workers, &remindDueWorker{deps: deps})
-	river.AddWorker(workers, &connectionDueWorker{deps: deps})
+	// The service is called when a job runs, not here: a queue without
+	// one (broadcasts only, in tests) still builds.
+	river.AddWorker(workers, &queueWorker[RemindDueArgs]{log: deps.Log, what: "reminders queued", key: "count",
+		run: func(ctx context.Context) (int, error) { return deps.Service.QueueReminders(ctx) }})
+	river.AddWorker(workers, &queueWorker[ConnectionDueArgs]{log: deps.Log, what: "connection tips queued", key: "count",
+		run: func(ctx context.Context) (int, error) { return deps.Service.QueueConnectionChecks(ctx) }})
 	river.AddWorker(workers, &connectionTipWorker{deps: deps})
 	river.AddWorker(workers, &sweepWorker{deps: deps, retention: cfg.Retention})
 	river.AddWorker(workers, newBroadcastChunkWorker(deps, cfg.BroadcastRate))
@@ -381,28 +385,20 @@ func (w *sweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) error
 	return err
 }
 
-type remindDueWorker struct {
-	river.WorkerDefaults[RemindDueArgs]
-	deps *Deps
+// queueWorker is a periodic job that queues or settles a batch and logs
+// how many it did (reminders, connection tips, card renewals).
+type queueWorker[T river.JobArgs] struct {
+	river.WorkerDefaults[T]
+	run  func(context.Context) (int, error)
+	log  *slog.Logger
+	what string // the log message
+	key  string // the count's name in it
 }
 
-func (w *remindDueWorker) Work(ctx context.Context, job *river.Job[RemindDueArgs]) error {
-	n, err := w.deps.Service.QueueReminders(ctx)
+func (w *queueWorker[T]) Work(ctx context.Context, _ *river.Job[T]) error {
+	n, err := w.run(ctx)
 	if n > 0 {
-		w.deps.Log.InfoContext(ctx, "reminders queued", "count", n)
-	}
-	return err
-}
-
-type connectionDueWorker struct {
-	river.WorkerDefaults[ConnectionDueArgs]
-	deps *Deps
-}
-
-func (w *connectionDueWorker) Work(ctx context.Context, job *river.Job[ConnectionDueArgs]) error {
-	n, err := w.deps.Service.QueueConnectionChecks(ctx)
-	if n > 0 {
-		w.deps.Log.InfoContext(ctx, "connection tips queued", "count", n)
+		w.log.InfoContext(ctx, w.what, w.key, n)
 	}
 	return err
 }

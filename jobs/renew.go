@@ -24,26 +24,13 @@ func (RenewDueArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: 5 * time.Second}, MaxAttempts: 1}
 }
 
-type renewDueWorker struct {
-	river.WorkerDefaults[RenewDueArgs]
-	deps *Deps
-}
-
-func (w *renewDueWorker) Work(ctx context.Context, _ *river.Job[RenewDueArgs]) error {
-	n, err := w.deps.Renewer.RenewDue(ctx)
-	if n > 0 {
-		w.deps.Log.InfoContext(ctx, "saved-card renewals", "settled", n)
-	}
-	return err
-}
-
 // renewJobs adds the renewal worker and its periodic job when there is a
 // Renewer.
 func renewJobs(workers *river.Workers, deps *Deps, cfg Config) []*river.PeriodicJob {
 	if deps.Renewer == nil {
 		return nil
 	}
-	river.AddWorker(workers, &renewDueWorker{deps: deps})
+	river.AddWorker(workers, &queueWorker[RenewDueArgs]{run: deps.Renewer.RenewDue, log: deps.Log, what: "saved-card renewals", key: "settled"})
 	return []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(cfg.RenewEvery),
 		func() (river.JobArgs, *river.InsertOpts) { return RenewDueArgs{}, nil },
 		&river.PeriodicJobOpts{RunOnStart: true, ID: "renew_due"})}

@@ -49,15 +49,19 @@ func locationName(locs []wgbot.Location, serverID int64) string {
 func (b *Bot) locationKeyboard(lang string, locs []wgbot.Location, then string, back action) *models.InlineKeyboardMarkup {
 	var rows [][]models.InlineKeyboardButton
 	for _, l := range locs {
-		label := mBtnLocation
-		if !l.Up {
-			label = mBtnLocationDown
-		}
-		rows = append(rows, row(button(b.t.get(lang, label, l.Name), callback{act: actLocation, then: then, serverID: l.ServerID})))
+		rows = append(rows, row(button(b.locationLabel(lang, l), callback{act: actLocation, then: then, serverID: l.ServerID})))
 	}
 	rows = append(rows, row(button(b.t.get(lang, mBtnAnyLocation), callback{act: actLocation, then: then})))
 	rows = append(rows, row(button(b.t.get(lang, mBtnBack), callback{act: back})))
 	return keyboard(rows...)
+}
+
+// locationLabel is a location's button: its name, marked when down.
+func (b *Bot) locationLabel(lang string, l wgbot.Location) string {
+	if !l.Up {
+		return b.t.get(lang, mBtnLocationDown, l.Name)
+	}
+	return b.t.get(lang, mBtnLocation, l.Name)
 }
 
 // askLocation asks where the trial or new device should be, when there is
@@ -132,11 +136,7 @@ func (b *Bot) moveChoices(ctx context.Context, r *request, peerID int64) (wgbot.
 		if slices.Contains(l.ServerIDs, p.ServerID) {
 			continue
 		}
-		label := mBtnLocation
-		if !l.Up {
-			label = mBtnLocationDown
-		}
-		rows = append(rows, row(button(b.t.get(r.lang, label, l.Name), callback{act: actMoveTo, peerID: p.ID, serverID: l.ServerID})))
+		rows = append(rows, row(button(b.locationLabel(r.lang, l), callback{act: actMoveTo, peerID: p.ID, serverID: l.ServerID})))
 	}
 	rows = append(rows, row(button(b.t.get(r.lang, mBtnBack), callback{act: actSubscription})))
 	return p, keyboard(rows...), true

@@ -145,9 +145,7 @@ func TestNodesSpreadDrainAndDown(t *testing.T) {
 	}
 	hosts := map[string]*host{}
 	for _, name := range []string{"ams-1", "fra-1"} {
-		h := &host{env: map[string]string{"DATABASE_URL": dbURL, "MASTER_KEY": benchMasterKey, "LOG_FORMAT": "json",
-			"WG_APPLY_MODE": "device", "WG_CONFIG_PATH": filepath.Join(t.TempDir(), "wg0.conf"), "NODE_SERVER": name,
-			"NODE_HEARTBEAT": "300ms", "METRICS_ADDR": freeAddr(t)}}
+		h := &host{env: nodeSettings(t, dbURL, filepath.Join(t.TempDir(), "wg0.conf"), name)}
 		key, _ := wgtypes.GeneratePrivateKey()
 		h.wg, _ = deviceHost(t, h.env, key)
 		h.stop, _, _ = startWgbotCommand(t, h.env, "node")
@@ -277,9 +275,7 @@ func TestNodeCutFromDatabase(t *testing.T) {
 	admin("migrate")
 	admin("servers", "add", "ams-1", "--location", "Amsterdam", "--endpoint", "ams.example.com:51820", "--subnet", "10.64.0.0/24")
 	proxy, proxiedURL := pgtest.NewProxy(t, dbURL)
-	nodeEnv := map[string]string{"DATABASE_URL": proxiedURL, "MASTER_KEY": benchMasterKey,
-		"LOG_FORMAT": "json", "WG_APPLY_MODE": "device", "WG_CONFIG_PATH": env["WG_CONFIG_PATH"], "NODE_SERVER": "ams-1",
-		"NODE_HEARTBEAT": "300ms", "METRICS_ADDR": freeAddr(t), "WG_RESYNC_INTERVAL": "2s", "DB_CONNECT_TIMEOUT": "1s"}
+	nodeEnv := cutNodeSettings(t, proxiedURL, env["WG_CONFIG_PATH"], "ams-1")
 	wg, _ := deviceHost(t, nodeEnv, serverKey)
 	stopNode, _, _ := startWgbotCommand(t, nodeEnv, "node")
 	defer stopNode()
@@ -345,9 +341,7 @@ func TestThreeHostsTunnel(t *testing.T) {
 		endpoint := fmt.Sprintf("198.18.%d.1:51820", i)
 		subnet := fmt.Sprintf("10.7%d.0.0/24", i)
 		admin("servers", "add", name, "--location", "Loc"+name, "--endpoint", endpoint, "--subnet", subnet, "--capacity", "100")
-		env := map[string]string{"DATABASE_URL": dbURL, "MASTER_KEY": benchMasterKey, "LOG_FORMAT": "json",
-			"WG_APPLY_MODE": "device", "WG_CONFIG_PATH": filepath.Join(t.TempDir(), "wg0.conf"), "NODE_SERVER": name,
-			"NODE_HEARTBEAT": "300ms", "METRICS_ADDR": freeAddr(t)}
+		env := nodeSettings(t, dbURL, filepath.Join(t.TempDir(), "wg0.conf"), name)
 		key, _ := wgtypes.GeneratePrivateKey()
 		wgc, ns := deviceHost(t, env, key)
 		tunnel := fmt.Sprintf("10.7%d.0.1", i)
@@ -547,4 +541,20 @@ func pressWhenThere(t *testing.T, tg *tgtest.Server, users []tgtest.User, data s
 		}
 		return all
 	})
+}
+
+// nodeSettings is the settings of a `wgbot node` for server on its own device,
+// heartbeating fast.
+func nodeSettings(t testing.TB, dbURL, configPath, server string) map[string]string {
+	return map[string]string{"DATABASE_URL": dbURL, "MASTER_KEY": benchMasterKey, "LOG_FORMAT": "json",
+		"WG_APPLY_MODE": "device", "WG_CONFIG_PATH": configPath, "NODE_SERVER": server,
+		"NODE_HEARTBEAT": "300ms", "METRICS_ADDR": freeAddr(t)}
+}
+
+// cutNodeSettings is nodeSettings for a node whose database a test takes away: it
+// resyncs often and gives up on a connection fast.
+func cutNodeSettings(t testing.TB, dbURL, configPath, server string) map[string]string {
+	env := nodeSettings(t, dbURL, configPath, server)
+	env["WG_RESYNC_INTERVAL"], env["DB_CONNECT_TIMEOUT"] = "2s", "1s"
+	return env
 }

@@ -35,9 +35,7 @@ func TestDatabaseRestartMidBurst(t *testing.T) {
 	admin("servers", "add", "ams-1", "--location", "Amsterdam", "--endpoint", "ams.example.com:51820", "--subnet", "10.64.0.0/24", "--capacity", "250")
 	proxy, proxiedURL := pgtest.NewProxy(t, dbURL)
 	env["DATABASE_URL"], env["NODE_SERVER"], env["DB_CONNECT_TIMEOUT"] = proxiedURL, "ams-1", "1s"
-	nodeEnv := map[string]string{"DATABASE_URL": proxiedURL, "MASTER_KEY": benchMasterKey,
-		"LOG_FORMAT": "json", "WG_APPLY_MODE": "device", "WG_CONFIG_PATH": env["WG_CONFIG_PATH"], "NODE_SERVER": "ams-1",
-		"NODE_HEARTBEAT": "300ms", "METRICS_ADDR": freeAddr(t), "WG_RESYNC_INTERVAL": "2s", "DB_CONNECT_TIMEOUT": "1s"}
+	nodeEnv := cutNodeSettings(t, proxiedURL, env["WG_CONFIG_PATH"], "ams-1")
 	wg, _ := deviceHost(t, nodeEnv, serverKey)
 	stopNode, _, _ := startWgbotCommand(t, nodeEnv, "node")
 	defer stopNode()

@@ -365,40 +365,11 @@ func (s *Server) sendInvoice(_ context.Context, p params) (any, *apiError) {
 	if strings.TrimSpace(p.str("chat_id")) == "" {
 		return nil, badRequest("chat_id is empty")
 	}
-	inv := Invoice{
-		Title:          p.str("title"),
-		Description:    p.str("description"),
-		Payload:        p.str("payload"),
-		ProviderToken:  p.str("provider_token"),
-		Currency:       p.str("currency"),
-		StartParameter: p.str("start_parameter"),
-	}
-	var prices []wireLabeledPrice
-	if apiErr := p.decode("prices", &prices); apiErr != nil {
+	inv, apiErr := parseInvoice(p)
+	if apiErr != nil {
 		return nil, apiErr
 	}
-	for _, pr := range prices {
-		inv.Prices = append(inv.Prices, Price(pr))
-	}
-	switch {
-	case inv.Title == "" || len([]rune(inv.Title)) > 32:
-		return nil, badRequest("INVOICE_TITLE_INVALID")
-	case inv.Description == "" || len([]rune(inv.Description)) > 255:
-		return nil, badRequest("INVOICE_DESCRIPTION_INVALID")
-	case inv.Payload == "" || len(inv.Payload) > 128:
-		return nil, badRequest("INVOICE_PAYLOAD_INVALID")
-	case !currencyPattern.MatchString(inv.Currency):
-		return nil, badRequest("CURRENCY_INVALID")
-	case len(inv.Prices) == 0:
-		return nil, badRequest("prices must be non-empty")
-	case inv.Currency == "XTR" && (len(inv.Prices) != 1 || inv.ProviderToken != ""):
-		// Stars invoices take exactly one price and no payment provider.
-		return nil, badRequest("STARS_INVOICE_INVALID")
-	case inv.Currency != "XTR" && inv.ProviderToken == "":
-		return nil, badRequest("PAYMENT_PROVIDER_INVALID")
-	case inv.Total() <= 0:
-		return nil, badRequest("CURRENCY_TOTAL_AMOUNT_INVALID")
-	}
+	inv.StartParameter = p.str("start_parameter")
 	markup, _, apiErr := parseReplyMarkup(p)
 	if apiErr != nil {
 		return nil, apiErr
@@ -661,4 +632,43 @@ func (s *Server) deleteMyCommands(_ context.Context, p params) (any, *apiError) 
 	delete(s.commands, key)
 	s.notifyLocked()
 	return true, nil
+}
+
+// parseInvoice reads and checks the invoice fields sendInvoice and
+// createInvoiceLink share, as the Bot API refuses them.
+func parseInvoice(p params) (Invoice, *apiError) {
+	inv := Invoice{
+		Title:         p.str("title"),
+		Description:   p.str("description"),
+		Payload:       p.str("payload"),
+		ProviderToken: p.str("provider_token"),
+		Currency:      p.str("currency"),
+	}
+	var prices []wireLabeledPrice
+	if apiErr := p.decode("prices", &prices); apiErr != nil {
+		return inv, apiErr
+	}
+	for _, pr := range prices {
+		inv.Prices = append(inv.Prices, Price(pr))
+	}
+	switch {
+	case inv.Title == "" || len([]rune(inv.Title)) > 32:
+		return inv, badRequest("INVOICE_TITLE_INVALID")
+	case inv.Description == "" || len([]rune(inv.Description)) > 255:
+		return inv, badRequest("INVOICE_DESCRIPTION_INVALID")
+	case inv.Payload == "" || len(inv.Payload) > 128:
+		return inv, badRequest("INVOICE_PAYLOAD_INVALID")
+	case !currencyPattern.MatchString(inv.Currency):
+		return inv, badRequest("CURRENCY_INVALID")
+	case len(inv.Prices) == 0:
+		return inv, badRequest("prices must be non-empty")
+	case inv.Currency == "XTR" && (len(inv.Prices) != 1 || inv.ProviderToken != ""):
+		// Stars invoices take exactly one price and no payment provider.
+		return inv, badRequest("STARS_INVOICE_INVALID")
+	case inv.Currency != "XTR" && inv.ProviderToken == "":
+		return inv, badRequest("PAYMENT_PROVIDER_INVALID")
+	case inv.Total() <= 0:
+		return inv, badRequest("CURRENCY_TOTAL_AMOUNT_INVALID")
+	}
+	return inv, nil
 }

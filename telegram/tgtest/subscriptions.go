@@ -33,19 +33,9 @@ type starSubscription struct {
 }
 
 func (s *Server) createInvoiceLink(_ context.Context, p params) (any, *apiError) {
-	inv := Invoice{
-		Title:         p.str("title"),
-		Description:   p.str("description"),
-		Payload:       p.str("payload"),
-		ProviderToken: p.str("provider_token"),
-		Currency:      p.str("currency"),
-	}
-	var prices []wireLabeledPrice
-	if apiErr := p.decode("prices", &prices); apiErr != nil {
+	inv, apiErr := parseInvoice(p)
+	if apiErr != nil {
 		return nil, apiErr
-	}
-	for _, pr := range prices {
-		inv.Prices = append(inv.Prices, Price(pr))
 	}
 	if p.has("subscription_period") {
 		period, apiErr := p.int("subscription_period")
@@ -55,22 +45,6 @@ func (s *Server) createInvoiceLink(_ context.Context, p params) (any, *apiError)
 		inv.SubscriptionPeriod = period
 	}
 	switch {
-	case inv.Title == "" || len([]rune(inv.Title)) > 32:
-		return nil, badRequest("INVOICE_TITLE_INVALID")
-	case inv.Description == "" || len([]rune(inv.Description)) > 255:
-		return nil, badRequest("INVOICE_DESCRIPTION_INVALID")
-	case inv.Payload == "" || len(inv.Payload) > 128:
-		return nil, badRequest("INVOICE_PAYLOAD_INVALID")
-	case !currencyPattern.MatchString(inv.Currency):
-		return nil, badRequest("CURRENCY_INVALID")
-	case len(inv.Prices) == 0:
-		return nil, badRequest("prices must be non-empty")
-	case inv.Currency == "XTR" && (len(inv.Prices) != 1 || inv.ProviderToken != ""):
-		return nil, badRequest("STARS_INVOICE_INVALID")
-	case inv.Currency != "XTR" && inv.ProviderToken == "":
-		return nil, badRequest("PAYMENT_PROVIDER_INVALID")
-	case inv.Total() <= 0:
-		return nil, badRequest("CURRENCY_TOTAL_AMOUNT_INVALID")
 	case p.has("subscription_period") && inv.SubscriptionPeriod != starSubscriptionPeriod:
 		// 30 days is the only period Telegram allows.
 		return nil, badRequest("SUBSCRIPTION_PERIOD_INVALID")
