@@ -129,7 +129,7 @@ func TestTrialPressWhileLive(t *testing.T) {
 	}
 
 	// Later (the user lost the message): the config again, with its QR.
-	h.mustExec(`UPDATE peers SET delivered_at = now() - interval '1 minute'`)
+	h.backdateDeliveries()
 	before = len(h.messages(u.ID))
 	h.press(u, "trial")
 	msgs := h.waitMessages(u.ID, before+3)[before:]
@@ -150,7 +150,7 @@ func TestTrialPressWhileLive(t *testing.T) {
 	if _, _, err := h.svc.Grant(h.ctx, registered, 30, 3); err != nil {
 		t.Fatal(err)
 	}
-	h.mustExec(`UPDATE peers SET delivered_at = now() - interval '1 minute'`)
+	h.backdateDeliveries()
 	before = len(h.messages(u.ID))
 	h.press(u, "trial")
 	msgs = h.waitMessages(u.ID, before+3)[before:]
@@ -176,7 +176,7 @@ func TestTrialPressWhileLive(t *testing.T) {
 	}
 	h.waitMessages(v.ID, 4) // the menu, then the job's config, QR code and steps
 	granted := byMethod(h.messages(v.ID), "sendDocument")[0].Document.Data
-	h.mustExec(`UPDATE peers SET delivered_at = now() - interval '1 minute'`)
+	h.backdateDeliveries()
 	before = len(h.messages(v.ID))
 	h.press(v, "trial")
 	msgs = h.waitMessages(v.ID, before+3)[before:]
@@ -489,4 +489,19 @@ func mustReadFile(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// backdateDeliveries makes every config look sent a minute ago, past the
+// pause in which a press does not send it again. It waits first for each
+// sender to record its delivery: the message arrives before the sender
+// writes that it was sent, and a late write would undo the backdating.
+func (h *harness) backdateDeliveries() {
+	h.t.Helper()
+	h.eventually("every delivery recorded", func() bool {
+		var pending int
+		h.queryRow(`SELECT count(*) FROM peers WHERE status = 'active'
+			AND (delivered_at IS NULL OR delivery_claimed_until IS NOT NULL)`, nil, &pending)
+		return pending == 0
+	})
+	h.mustExec(`UPDATE peers SET delivered_at = now() - interval '1 minute'`)
 }

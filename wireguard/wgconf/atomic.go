@@ -23,6 +23,9 @@ type writeHooks struct {
 	// beforeRename runs when the temp file is complete and synced, just
 	// before it replaces the target; an error aborts the write.
 	beforeRename func(tmpPath string) error
+	// afterRename runs right after the new file took the target's place,
+	// where someone else may edit it before the writer looks again.
+	afterRename func(path string)
 }
 
 // target is a config file with its symlinks resolved.
@@ -122,10 +125,19 @@ func (t target) read() ([]byte, error) {
 
 // write replaces the target with a temp file that fill writes.
 func (t target) write(fill func(*os.File) error, hooks *writeHooks) error {
+	_, err := t.writeID(fill, hooks)
+	return err
+}
+
+// writeID is write, returning the identity the written file had before it
+// took t's place, so the caller can tell its own file from an edit that
+// landed right after the rename.
+func (t target) writeID(fill func(*os.File) error, hooks *writeHooks) (fileID, error) {
+	var written fileID
 	dir := filepath.Dir(t.path)
 	tmp, f, err := createTemp(dir, tempPrefix(t.path))
 	if err != nil {
-		return fmt.Errorf("write %s: %w", t.path, err)
+		return written, fmt.Errorf("write %s: %w", t.path, err)
 	}
 	renamed := false
 	defer func() {
@@ -136,43 +148,49 @@ func (t target) write(fill func(*os.File) error, hooks *writeHooks) error {
 	}()
 
 	if err := fill(f); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
+		return written, fmt.Errorf("write %s: %w", tmp, err)
 	}
 	if t.exists {
 		fi, err := f.Stat()
 		if err != nil {
-			return fmt.Errorf("stat %s: %w", tmp, err)
+			return written, fmt.Errorf("stat %s: %w", tmp, err)
 		}
 		if st, ok := fi.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != t.uid || int(st.Gid) != t.gid {
 			if err := f.Chown(t.uid, t.gid); err != nil {
-				return fmt.Errorf("keep owner %d:%d of %s: %w", t.uid, t.gid, t.path, err)
+				return written, fmt.Errorf("keep owner %d:%d of %s: %w", t.uid, t.gid, t.path, err)
 			}
 		}
 	}
 	// Explicit, because the umask may have narrowed the mode OpenFile asked for.
 	if err := f.Chmod(0o600); err != nil {
-		return fmt.Errorf("chmod %s: %w", tmp, err)
+		return written, fmt.Errorf("chmod %s: %w", tmp, err)
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", tmp, err)
+		return written, fmt.Errorf("sync %s: %w", tmp, err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp, err)
+		return written, fmt.Errorf("close %s: %w", tmp, err)
+	}
+	if id, ok := statID(target{path: tmp}); ok {
+		written = id
 	}
 	if hooks != nil && hooks.beforeRename != nil {
 		if err := hooks.beforeRename(tmp); err != nil {
-			return fmt.Errorf("write %s: %w", t.path, err)
+			return written, fmt.Errorf("write %s: %w", t.path, err)
 		}
 	}
 	if err := os.Rename(tmp, t.path); err != nil {
-		return fmt.Errorf("replace %s: %w", t.path, err)
+		return written, fmt.Errorf("replace %s: %w", t.path, err)
 	}
 	renamed = true
+	if hooks != nil && hooks.afterRename != nil {
+		hooks.afterRename(t.path)
+	}
 	// The rename is durable only once the directory is synced.
 	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("replace %s: %w", t.path, err)
+		return written, fmt.Errorf("replace %s: %w", t.path, err)
 	}
-	return nil
+	return written, nil
 }
 
 func tempPrefix(targetPath string) string { return "." + filepath.Base(targetPath) + tempInfix }

@@ -40,3 +40,10 @@ func statID(t target) (fileID, bool) {
 	}
 	return fileID{dev: uint64(st.Dev), ino: st.Ino, size: st.Size, mtime: st.Mtim.Nano(), ctime: st.Ctim.Nano()}, true
 }
+
+// sameContent reports whether a and b are one file with the same content
+// as far as stat tells: the same inode, size and modification time (the
+// change time moves with a rename).
+func sameContent(a, b fileID) bool {
+	return a.dev == b.dev && a.ino == b.ino && a.size == b.size && a.mtime == b.mtime
+}

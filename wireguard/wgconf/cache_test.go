@@ -136,3 +136,43 @@ func TestReplacedFileDropsItsInput(t *testing.T) {
 		t.Errorf("hand-made peers %v", u)
 	}
 }
+
+// A hand edit that lands right after wgbot's own write, before the writer
+// notes what it wrote, is not taken for wgbot's file: the next update
+// parses the file again and keeps the edit.
+func TestEditRightAfterWriteKept(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "wg0.conf")
+	writeTestFile(t, path, []byte("[Interface]\nPrivateKey = "+testKey("server")+"\n"), 0o600)
+	w, err := NewWriter(Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit := "\n[Peer]\n# by hand\nPublicKey = " + testKey("hand") + "\nAllowedIPs = 10.0.0.9/32\n"
+	w.hooks = &writeHooks{afterRename: func(p string) {
+		f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteString(edit); err != nil {
+			t.Fatal(err)
+		}
+	}}
+	var c Cache
+	if _, err := w.UpdateCached(ctx, &c, func(f *File, _ bool) error { return f.SetManagedPeers([]Peer{peerFor("1", 1)}) }, nil); err != nil {
+		t.Fatal(err)
+	}
+	w.hooks = nil
+	fresh := false
+	if _, err := w.UpdateCached(ctx, &c, func(f *File, isFresh bool) error {
+		fresh = isFresh
+		return f.PutManagedPeer(peerFor("2", 2))
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	data := string(mustReadFile(t, path))
+	if !fresh || !strings.Contains(data, "# by hand") || !strings.Contains(data, testKey("hand")) {
+		t.Fatalf("the edit made right after the write was lost (parsed again: %v):\n%s", fresh, data)
+	}
+}

@@ -184,13 +184,19 @@ func (w *Writer) update(ctx context.Context, c *Cache, change func(*File, bool) 
 			return b.Flush()
 		}
 	}
-	if err := t.write(fill, w.hooks); err != nil {
+	written, err := t.writeID(fill, w.hooks)
+	if err != nil {
 		return false, fmt.Errorf("update %s: %w", w.path, err)
 	}
 	f.edited = false
 	if c != nil {
+		// The file in place is ours only if it is the one just written (a
+		// rename changes only its change time): a hand edit landing right
+		// after the rename must be read next time, not taken for ours.
 		c.file = f
-		c.id, _ = statID(t)
+		if c.id, _ = statID(t); !sameContent(c.id, written) {
+			c.drop()
+		}
 	}
 	changed = true
 	return changed, runAfter(after, changed)
