@@ -110,3 +110,37 @@ func BenchmarkWriteFileAtomic(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkUpdateCached measures one change as the incremental reconciler
+// makes it in file mode: lock, the cached File (no read, no parse), one peer
+// added or removed, render, write, fsync, rename, fsync the directory,
+// unlock. Its cost is what an issuance waits for in file mode.
+func BenchmarkUpdateCached(b *testing.B) {
+	for _, n := range append([]int{0}, benchSizes...) {
+		b.Run(fmt.Sprintf("peers=%d", n), func(b *testing.B) {
+			cfg := filepath.Join(b.TempDir(), "wg0.conf")
+			writeTestFile(b, cfg, benchFile(b, n), 0o600)
+			w, err := NewWriter(Config{Path: cfg, LockTimeout: 10 * time.Second})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var cache Cache
+			extra := peerFor(fmt.Sprintf("%06d", n), n)
+			ctx := context.Background()
+			i := 0
+			for b.Loop() {
+				i++
+				changed, err := w.UpdateCached(ctx, &cache, func(f *File, _ bool) error {
+					if i%2 == 1 {
+						return f.PutManagedPeer(extra)
+					}
+					f.RemoveManagedPeer(extra.ID)
+					return nil
+				}, nil)
+				if err != nil || !changed {
+					b.Fatalf("changed %v, err %v", changed, err)
+				}
+			}
+		})
+	}
+}

@@ -99,6 +99,11 @@ type File struct {
 	// them as one block at the end of the file.
 	managed  []Peer
 	replaced bool
+	// blocks[i] is managed[i] as Render writes it with blocksEOL, or ""
+	// until it is rendered: a File kept in memory re-renders only the
+	// peers that changed, so a write at 50,000 peers is a copy.
+	blocks    []string
+	blocksEOL string
 	// edited says the managed peers changed since Parse or since a Writer
 	// last wrote the file, so a cached File that is not edited renders
 	// what is on disk.
@@ -445,6 +450,7 @@ func (f *File) SetManagedPeers(peers []Peer) error {
 		f.compact()
 	}
 	f.managed = out
+	f.blocks = nil
 	f.replaced = true
 	return nil
 }
@@ -522,6 +528,9 @@ type renderWriter interface {
 func (f *File) render(w renderWriter) {
 	kept := f.unmanagedBytes()
 	eol := f.renderEOL(kept)
+	if len(f.blocks) != len(f.managed) || f.blocksEOL != eol {
+		f.blocks, f.blocksEOL = make([]string, len(f.managed)), eol
+	}
 	w.Write(kept)
 	for i, p := range f.managed {
 		switch {
@@ -536,7 +545,12 @@ func (f *File) render(w renderWriter) {
 			}
 			w.WriteString(eol)
 		}
-		writePeer(w, p, eol)
+		if f.blocks[i] == "" {
+			var b bytes.Buffer
+			writePeer(&b, p, eol)
+			f.blocks[i] = b.String()
+		}
+		w.WriteString(f.blocks[i])
 	}
 }
 
@@ -691,10 +705,16 @@ func (f *File) PutManagedPeer(p Peer) error {
 	switch {
 	case !found:
 		f.managed = slices.Insert(f.managed, i, p)
+		if len(f.blocks) == len(f.managed)-1 {
+			f.blocks = slices.Insert(f.blocks, i, "")
+		}
 	case f.managed[i].equal(p):
 		return nil
 	default:
 		f.managed[i] = p
+		if i < len(f.blocks) {
+			f.blocks[i] = ""
+		}
 	}
 	f.edited = true
 	return nil
@@ -708,6 +728,9 @@ func (f *File) RemoveManagedPeer(id string) {
 	}
 	if i, found := slices.BinarySearchFunc(f.managed, id, func(q Peer, id string) int { return strings.Compare(q.ID, id) }); found {
 		f.managed = slices.Delete(f.managed, i, i+1)
+		if len(f.blocks) == len(f.managed)+1 {
+			f.blocks = slices.Delete(f.blocks, i, i+1)
+		}
 		f.edited = true
 	}
 }

@@ -2,6 +2,8 @@ package wgconf
 
 import (
 	"bytes"
+	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"strings"
@@ -148,5 +150,47 @@ func TestAccessorsReturnCopies(t *testing.T) {
 	peers[0].AllowedIPs[0] = netip.MustParsePrefix("192.0.2.1/32")
 	if !bytes.Equal(f.Render(), before) {
 		t.Error("SetManagedPeers keeps the caller's slices")
+	}
+}
+
+// TestRenderedBlocksFollowChanges: a File kept in memory re-renders only the
+// peers that changed, so after any sequence of puts, replacements and
+// removals its output must equal a fresh render of the same peers, with the
+// file's own line ending.
+func TestRenderedBlocksFollowChanges(t *testing.T) {
+	for _, eol := range []string{"\n", "\r\n"} {
+		src := strings.ReplaceAll(string(mustReadFile(t, "testdata/server-iptables.conf")), "\n", eol)
+		f := mustParse(t, []byte(src))
+		if err := f.SetManagedPeers(benchPeers(50)); err != nil {
+			t.Fatal(err)
+		}
+		f.Render() // every block rendered once
+		rng := rand.New(rand.NewPCG(1, 2))
+		for step := range 300 {
+			n := rng.IntN(80)
+			id := fmt.Sprintf("%06d", n)
+			switch rng.IntN(3) {
+			case 0:
+				f.RemoveManagedPeer(id)
+			case 1:
+				if err := f.PutManagedPeer(peerFor(id, n)); err != nil {
+					t.Fatal(err)
+				}
+			default: // the same id with other values
+				p := peerFor(id, n)
+				p.PersistentKeepalive = 1 + step%60
+				if err := f.PutManagedPeer(p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := f.Render()
+			fresh := mustParse(t, []byte(src))
+			if err := fresh.SetManagedPeers(f.ManagedPeers()); err != nil {
+				t.Fatal(err)
+			}
+			if want := fresh.Render(); !bytes.Equal(got, want) {
+				t.Fatalf("eol %q, step %d: cached render differs from a fresh one:\n%s\nwant:\n%s", eol, step, got, want)
+			}
+		}
 	}
 }
