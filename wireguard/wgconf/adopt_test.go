@@ -47,3 +47,25 @@ func TestAdoptUnmanaged(t *testing.T) {
 		}
 	}
 }
+
+// TestAdoptKeepsCommentsTouchingTheSectionBefore: a comment run right
+// above an adopted [Peer] is dropped only when it stands apart (a blank
+// line, the file's top, or another adopted section before it); a
+// commented-out line at the end of [Interface] is the operator's.
+func TestAdoptKeepsCommentsTouchingTheSectionBefore(t *testing.T) {
+	src := "[Interface]\nPrivateKey = " + testKey("srv") + "\nPostUp = iptables -A FORWARD -i %i -j ACCEPT\n" +
+		"#PostDown = iptables -D FORWARD -i %i -j ACCEPT\n" +
+		"[Peer]\nPublicKey = " + testKey("alice") + "\nAllowedIPs = 10.8.0.2/32\n" +
+		"# bob, right after alice\n[Peer]\nPublicKey = " + testKey("bob") + "\nAllowedIPs = 10.8.0.3/32\n"
+	f := mustParse(t, []byte(src))
+	if n := f.AdoptUnmanaged(map[string]bool{testKey("alice"): true, testKey("bob"): true}); n != 2 {
+		t.Fatalf("adopted %d, want 2", n)
+	}
+	out := string(f.Render())
+	if !strings.Contains(out, "#PostDown = iptables -D FORWARD -i %i -j ACCEPT") {
+		t.Fatalf("the commented-out PostDown was dropped:\n%s", out)
+	}
+	if strings.Contains(out, "bob, right after alice") {
+		t.Fatalf("the name comment of a peer after an adopted one stayed:\n%s", out)
+	}
+}

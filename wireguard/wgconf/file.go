@@ -736,8 +736,8 @@ func (f *File) RemoveManagedPeer(id string) {
 }
 
 // AdoptUnmanaged drops the hand-made [Peer] sections whose public key is in
-// keys, with the comment lines right above each (where an operator names
-// the peer), because wgbot now manages those peers: they were imported
+// keys, with the comment lines right above each that stand apart from the
+// section before (where an operator names the peer), because wgbot now manages those peers: they were imported
 // into the database (`wgbot import`), and Render writes them as managed
 // peers instead. It returns how many sections it dropped; the managed
 // peers are kept as they are.
@@ -757,11 +757,19 @@ func (f *File) AdoptUnmanaged(keys map[string]bool) int {
 		for i := header; i <= last; i++ {
 			drop[i] = true
 		}
-		for i := header - 1; i >= 0; i-- {
-			if tok, _ := classify(f.lines[i].raw); tok.kind != kindComment {
-				break
+		// The comments right above name the peer only when they stand
+		// apart from what precedes them: after a blank line, at the top
+		// of the file or after a section dropped too. A comment touching
+		// the previous section (a commented-out PostDown at the end of
+		// [Interface]) is the operator's and stays.
+		top := header
+		for top > 0 && f.lineKind(top-1) == kindComment {
+			top--
+		}
+		if top == 0 || f.lineKind(top-1) == kindBlank || drop[top-1] {
+			for i := top; i < header; i++ {
+				drop[i] = true
 			}
-			drop[i] = true
 		}
 	}
 	if n == 0 {
@@ -785,6 +793,11 @@ func (f *File) AdoptUnmanaged(keys map[string]bool) int {
 	g.eol, g.edited = f.eol, true
 	*f = *g
 	return n
+}
+
+func (f *File) lineKind(i int) lineKind {
+	tok, _ := classify(f.lines[i].raw)
+	return tok.kind
 }
 
 // HasUnmanaged says whether a hand-made peer uses the public key.
