@@ -313,3 +313,13 @@ func TestFairPacer(t *testing.T) {
 		}
 	})
 }
+
+// TestWrongTokenSaysSo: a token the Bot API refuses (401) is not an
+// outage; the log names BOT_TOKEN, and Ready reports the refusal.
+func TestWrongTokenSaysSo(t *testing.T) {
+	h := newHarness(t, harnessOptions{fake: true, config: func(c *Config) { c.Token = "123:not-the-token" }})
+	h.eventually("the refusal logged", func() bool { return strings.Contains(h.logs.String(), "refused BOT_TOKEN (401 Unauthorized)") })
+	if err := h.bot.Ready(); err == nil {
+		t.Fatal("Ready reports no error with a refused token")
+	}
+}
