@@ -317,13 +317,13 @@ func (b *Bot) startUpdateMode(ctx context.Context) bool {
 			return false
 		}
 		b.modeErr.Store(&err)
-		msg := "telegram: Bot API failing at start-up; retrying, payment webhooks are served meanwhile"
+		why := "Bot API failing at start-up"
 		if errors.Is(err, bot.ErrorUnauthorized) {
 			// Not an outage: retrying will not help until the operator
 			// fixes the setting, so say which one.
-			msg = "telegram: the Bot API refused BOT_TOKEN (401 Unauthorized): check BOT_TOKEN; retrying, payment webhooks are served meanwhile"
+			why = "the Bot API refused BOT_TOKEN (401 Unauthorized): check BOT_TOKEN"
 		}
-		b.log.Error(msg, "retry_in", wait.String(), "err", err)
+		b.log.Error("telegram: "+why+"; retrying, payment webhooks are served meanwhile", "retry_in", wait.String(), "err", err)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
