@@ -265,26 +265,27 @@ func TestCapacityHardLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	errs := make(chan error, 20)
-	for i := range 20 {
-		u := registerUser(t, s, int64(7300+i))
-		if _, err := s.Service.SetLocation(ctx, u, srv.ID); err != nil {
+	errs := make([]error, 20)
+	users := make([]wgbot.User, 20)
+	for i := range users {
+		users[i] = registerUser(t, s, int64(7300+i))
+		if _, err := s.Service.SetLocation(ctx, users[i], srv.ID); err != nil {
 			t.Fatal(err)
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := s.Service.IssueTrial(ctx, u)
-			errs <- err
+			_, errs[i] = s.Service.IssueTrial(ctx, users[i])
 		}()
 	}
 	wg.Wait()
-	close(errs)
 	issued := 0
-	for err := range errs {
+	var holder wgbot.User // one of the users who got a trial
+	for i, err := range errs {
 		switch {
 		case err == nil:
 			issued++
+			holder = users[i]
 		case !errors.Is(err, wgbot.ErrServerFull) && !errors.Is(err, wgbot.ErrLocationDown):
 			t.Errorf("trial on a full server: %v", err)
 		}
@@ -314,7 +315,7 @@ func TestCapacityHardLimit(t *testing.T) {
 	if err := s.Service.RemoveDevice(ctx, u, d.Peer.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Service.Revoke(ctx, registeredUser(t, s, 7300)); err != nil {
+	if err := s.Service.Revoke(ctx, holder); err != nil {
 		t.Fatal(err)
 	}
 	var wrong int
