@@ -22,6 +22,10 @@ type Credit struct {
 	// GiftToken is the link token a gift order's payment makes its gift
 	// with; unused for any other order.
 	GiftToken string
+	// Traffic is the order's copy of what it sold: a plan's monthly quota
+	// (bytes, 0: unlimited), or with TopUp the bytes added to this month.
+	Traffic int64
+	TopUp   bool
 }
 
 // CreditResult is what applying a Credit did.
@@ -32,6 +36,7 @@ type CreditResult struct {
 	NewPeer      *Peer // set when the payment issued the first device
 	Change       Change
 	Gift         *Gift // the gift a gift order's payment made (then nothing else changed)
+	TopUp        int64 // bytes a top-up added to the month's allowance (then no days)
 }
 
 // RefundResult is what reversing a payment did.
@@ -71,10 +76,14 @@ type Stats struct {
 	ActivePromoCodes    int64         // of those, redeemable now: not disabled, not expired, uses left
 	Windows             []StatsWindow // in the order they were asked for
 	TopConsumers        []Consumer    // the most traffic this month, most first (StatsTopConsumers)
+	OverQuota           []Quota       // live subscriptions at or past their allowance this month, most used first (StatsOverQuota)
 }
 
 // StatsTopConsumers is how many users Stats.TopConsumers lists.
 const StatsTopConsumers = 5
+
+// StatsOverQuota is how many subscriptions Stats.OverQuota lists at most.
+const StatsOverQuota = 10
 
 // StatsExpiringWithin is how far ahead Stats.ExpiringSoon looks.
 const StatsExpiringWithin = 3 * 24 * time.Hour
@@ -150,4 +159,30 @@ type Consumer struct {
 	TelegramID int64
 	Username   string
 	Usage
+}
+
+// Quota is a subscription's traffic allowance for one calendar month
+// (UTC) and what its devices used of it.
+type Quota struct {
+	SubscriptionID int64
+	UserID         int64
+	TelegramID     int64
+	Username       string
+	Month          time.Time // the first day of the month, UTC
+	// Allowance is the plan's monthly quota plus this month's top-ups, in
+	// bytes; 0: unlimited.
+	Allowance int64
+	Used      int64 // bytes in and out over all the subscription's devices
+	Disabled  bool  // its devices are off until the next month or a top-up
+}
+
+// Level is how far Used has gone into Allowance (QuotaLevel).
+func (q Quota) Level() int { return QuotaLevel(q.Used, q.Allowance) }
+
+// QuotaCheck is what one pass of the quota check did.
+type QuotaCheck struct {
+	Notices  int // 80% and 100% notices queued
+	Disabled int // devices switched off: their subscription used its month
+	Enabled  int // devices back on: a new month, a top-up or a larger plan
+	Changes  []Change
 }

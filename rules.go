@@ -30,8 +30,18 @@ func ValidatePlan(p Plan) error {
 	switch {
 	case p.Name == "" || p.Name == TrialPlanName || p.Name == GrantPlanName:
 		return fmt.Errorf("name must be set and not %q or %q", TrialPlanName, GrantPlanName)
-	case p.Days <= 0 || p.Devices <= 0:
+	case p.Kind != "" && p.Kind != PlanTopUp:
+		return fmt.Errorf("kind must be empty (a subscription plan) or %q", PlanTopUp)
+	case p.IsTopUp() && (p.Days != 0 || p.Devices != 0 || p.TrafficGB != 0):
+		return errors.New("a top-up sells traffic only: no days, devices or traffic_gb")
+	case p.IsTopUp() && !(p.TopUpBytes() >= MinTrafficBytes && p.TopUpGB <= MaxTrafficGB):
+		return fmt.Errorf("topup_gb must be from %g to %g", float64(MinTrafficBytes)/1e9, float64(MaxTrafficGB))
+	case !p.IsTopUp() && (p.Days <= 0 || p.Devices <= 0):
 		return errors.New("days and devices must be positive")
+	case !p.IsTopUp() && p.TopUpGB != 0:
+		return fmt.Errorf("topup_gb is for plans of kind %q", PlanTopUp)
+	case !p.IsTopUp() && p.TrafficGB != 0 && !(p.QuotaBytes() >= MinTrafficBytes && p.TrafficGB <= MaxTrafficGB):
+		return fmt.Errorf("traffic_gb must be 0 (unlimited) or from %g to %g", float64(MinTrafficBytes)/1e9, float64(MaxTrafficGB))
 	case len(p.Prices) == 0:
 		return errors.New("no prices")
 	}
@@ -46,6 +56,35 @@ func ValidatePlan(p Plan) error {
 		}
 	}
 	return nil
+}
+
+// Bounds of a plan's traffic_gb and topup_gb: a megabyte (small enough
+// for a test's quota) to a petabyte.
+const (
+	MinTrafficBytes = 1_000_000
+	MaxTrafficGB    = 1e6
+)
+
+// Quota levels: how far a month's traffic has gone into its allowance.
+// The user is told once at each; at QuotaFull the devices are switched off.
+const (
+	QuotaWarn = 80
+	QuotaFull = 100
+)
+
+// QuotaLevel is the highest level used bytes have reached of allowance
+// (QuotaWarn, QuotaFull), or 0 below QuotaWarn and for an unlimited
+// allowance (0).
+func QuotaLevel(used, allowance int64) int {
+	switch {
+	case allowance <= 0:
+		return 0
+	case used >= allowance:
+		return QuotaFull
+	case used >= allowance/100*QuotaWarn+allowance%100*QuotaWarn/100:
+		return QuotaWarn
+	}
+	return 0
 }
 
 // MaxPlanTitle is the longest title of a plan, in characters: it is shown

@@ -138,6 +138,19 @@ func TestValidatePlan(t *testing.T) {
 		{"no devices", with(func(p *Plan) { p.Devices = 0 }), false},
 		{"no prices", with(func(p *Plan) { p.Prices = nil }), false},
 		{"a free price", with(func(p *Plan) { p.Prices["RUB"] = 0 }), false},
+		{"a monthly quota", with(func(p *Plan) { p.TrafficGB = 50 }), true},
+		{"a few MB of quota", with(func(p *Plan) { p.TrafficGB = 0.005 }), true},
+		{"a negative quota", with(func(p *Plan) { p.TrafficGB = -1 }), false},
+		{"a quota under a megabyte", with(func(p *Plan) { p.TrafficGB = 0.0000001 }), false},
+		{"a quota past a petabyte", with(func(p *Plan) { p.TrafficGB = 2e6 }), false},
+		{"a top-up amount on a plan", with(func(p *Plan) { p.TopUpGB = 50 }), false},
+		{"an unknown kind", with(func(p *Plan) { p.Kind = "bundle" }), false},
+		{"a top-up", Plan{Name: "plus50", Kind: PlanTopUp, TopUpGB: 50, Prices: map[string]int64{"XTR": 50}}, true},
+		{"a top-up with days", Plan{Name: "plus50", Kind: PlanTopUp, TopUpGB: 50, Days: 30, Prices: map[string]int64{"XTR": 50}}, false},
+		{"a top-up with devices", Plan{Name: "plus50", Kind: PlanTopUp, TopUpGB: 50, Devices: 1, Prices: map[string]int64{"XTR": 50}}, false},
+		{"a top-up with a quota", Plan{Name: "plus50", Kind: PlanTopUp, TopUpGB: 50, TrafficGB: 5, Prices: map[string]int64{"XTR": 50}}, false},
+		{"a top-up of nothing", Plan{Name: "plus0", Kind: PlanTopUp, Prices: map[string]int64{"XTR": 50}}, false},
+		{"a free top-up", Plan{Name: "plus50", Kind: PlanTopUp, TopUpGB: 50}, false},
 	} {
 		if err := ValidatePlan(tt.plan); (err == nil) != tt.ok {
 			t.Errorf("%s: ValidatePlan = %v, want ok %v", tt.name, err, tt.ok)
@@ -145,5 +158,33 @@ func TestValidatePlan(t *testing.T) {
 	}
 	if p := TrialPlan(3); p.Name != TrialPlanName || p.Days != 3 || p.Devices != 1 {
 		t.Errorf("TrialPlan(3) = %+v", p)
+	}
+}
+
+func TestQuotaLevel(t *testing.T) {
+	for _, tt := range []struct {
+		used, allowance int64
+		want            int
+	}{
+		{0, 0, 0},
+		{1 << 40, 0, 0}, // unlimited
+		{0, 1000, 0},
+		{799, 1000, 0},
+		{800, 1000, QuotaWarn},
+		{999, 1000, QuotaWarn},
+		{1000, 1000, QuotaFull},
+		{5000, 1000, QuotaFull},
+		{8, 10, QuotaWarn},
+		{7, 10, 0},
+		{4_000_000, 5_000_000, QuotaWarn},
+		{3_999_999, 5_000_000, 0},
+		{1 << 62, 1<<62 + 1, QuotaWarn}, // no overflow
+	} {
+		if got := QuotaLevel(tt.used, tt.allowance); got != tt.want {
+			t.Errorf("QuotaLevel(%d, %d) = %d, want %d", tt.used, tt.allowance, got, tt.want)
+		}
+	}
+	if GB(0.005) != 5_000_000 || GB(50) != 50_000_000_000 {
+		t.Errorf("GB(0.005) = %d, GB(50) = %d", GB(0.005), GB(50))
 	}
 }

@@ -4,6 +4,7 @@
 package wgbot
 
 import (
+	"math"
 	"net/netip"
 	"time"
 )
@@ -31,7 +32,31 @@ type Plan struct {
 	// "Month", "Месяц". Without one the bot names the plan by its days;
 	// Name is an id users never see.
 	Titles map[string]string `json:"titles,omitempty"`
+	// TrafficGB is the monthly traffic quota (decimal GB, in and out
+	// together) of a subscription bought with this plan, over all its
+	// devices; 0: unlimited. Fractions are allowed (0.005 is 5 MB).
+	TrafficGB float64 `json:"traffic_gb,omitempty"`
+	// Kind is "" for a subscription plan, PlanTopUp for a traffic top-up:
+	// TopUpGB more for the current month, no days, no devices.
+	Kind    string  `json:"kind,omitempty"`
+	TopUpGB float64 `json:"topup_gb,omitempty"`
 }
+
+// PlanTopUp is the Kind of a plan that sells traffic, not time.
+const PlanTopUp = "topup"
+
+// IsTopUp says whether the plan sells traffic for the month, not time.
+func (p Plan) IsTopUp() bool { return p.Kind == PlanTopUp }
+
+// QuotaBytes is the monthly quota a subscription bought with the plan
+// carries, in bytes; 0: unlimited.
+func (p Plan) QuotaBytes() int64 { return GB(p.TrafficGB) }
+
+// TopUpBytes is what a top-up adds to the month's allowance, in bytes.
+func (p Plan) TopUpBytes() int64 { return GB(p.TopUpGB) }
+
+// GB is gb decimal gigabytes in bytes.
+func GB(gb float64) int64 { return int64(math.Round(gb * 1e9)) }
 
 // Subscription statuses.
 const (
@@ -55,7 +80,7 @@ type Subscription struct {
 // Peer statuses.
 const (
 	PeerActive   = "active"
-	PeerDisabled = "disabled" // subscription expired; address kept for renewal
+	PeerDisabled = "disabled" // subscription expired or its traffic used up; address kept
 	PeerRevoked  = "revoked"
 )
 
@@ -148,4 +173,8 @@ type Order struct {
 	CreatedAt     time.Time
 	ExpiresAt     time.Time
 	Gift          bool // bought for someone else: its payment makes a gift
+	// Traffic is, for a plan, the monthly quota it sells (bytes, 0:
+	// unlimited); for a top-up (TopUp), the bytes it adds to the month.
+	Traffic int64
+	TopUp   bool
 }

@@ -39,6 +39,9 @@ type Config struct {
 	// ConnectionEvery is how often delivered devices are checked for a
 	// first connection (default a minute).
 	ConnectionEvery time.Duration
+	// QuotaEvery is how often traffic is checked against quotas (default
+	// 30 seconds; traffic is collected every USAGE_INTERVAL).
+	QuotaEvery time.Duration
 }
 
 // Service is what the workers need of the service: expiring, purging and
@@ -57,6 +60,8 @@ type Service interface {
 	DeliverIssued(ctx context.Context, args jobargs.DeviceIssued, n service.DeviceNotifier) error
 	QueueConnectionChecks(ctx context.Context) (int, error)
 	ConnectionTipNotice(ctx context.Context, peerID int64) (wgbot.User, wgbot.Peer, bool, error)
+	EnforceQuotas(ctx context.Context) (wgbot.QuotaCheck, error)
+	QuotaNotice(ctx context.Context, subID int64, month time.Time, level int) (wgbot.User, wgbot.Quota, bool, error)
 }
 
 var _ Service = (*service.Service)(nil)
@@ -101,6 +106,9 @@ func New(pool *pgxpool.Pool, cfg Config, d Deps) (*river.Client[pgx.Tx], error) 
 	if cfg.ConnectionEvery <= 0 {
 		cfg.ConnectionEvery = time.Minute
 	}
+	if cfg.QuotaEvery <= 0 {
+		cfg.QuotaEvery = 30 * time.Second
+	}
 	if cfg.RenewEvery <= 0 {
 		cfg.RenewEvery = 10 * time.Minute
 	}
@@ -127,6 +135,12 @@ func New(pool *pgxpool.Pool, cfg Config, d Deps) (*river.Client[pgx.Tx], error) 
 	river.AddWorker(workers, &queueWorker[ConnectionDueArgs]{log: deps.Log, what: "connection tips queued", key: "count",
 		run: func(ctx context.Context) (int, error) { return deps.Service.QueueConnectionChecks(ctx) }})
 	river.AddWorker(workers, &connectionTipWorker{deps: deps})
+	river.AddWorker(workers, &queueWorker[QuotaDueArgs]{log: deps.Log, what: "traffic quotas checked", key: "changed",
+		run: func(ctx context.Context) (int, error) {
+			res, err := deps.Service.EnforceQuotas(ctx)
+			return res.Notices + res.Disabled + res.Enabled, err
+		}})
+	river.AddWorker(workers, &quotaNoticeWorker{deps: deps})
 	river.AddWorker(workers, &sweepWorker{deps: deps, retention: cfg.Retention})
 	river.AddWorker(workers, newBroadcastChunkWorker(deps, cfg.BroadcastRate))
 	river.AddWorker(workers, &broadcastReportWorker{deps: deps})
@@ -145,6 +159,9 @@ func New(pool *pgxpool.Pool, cfg Config, d Deps) (*river.Client[pgx.Tx], error) 
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.ConnectionEvery),
 				func() (river.JobArgs, *river.InsertOpts) { return ConnectionDueArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true, ID: "connection_due"}),
+			river.NewPeriodicJob(river.PeriodicInterval(cfg.QuotaEvery),
+				func() (river.JobArgs, *river.InsertOpts) { return QuotaDueArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true, ID: "quota_due"}),
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.SweepEvery),
 				func() (river.JobArgs, *river.InsertOpts) { return SweepArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true, ID: "sweep"}),
@@ -242,6 +259,9 @@ func (w *paymentWorker) Work(ctx context.Context, job *river.Job[jobargs.Payment
 			return nil
 		}
 		return deliver(bn.BonusCredited(ctx, n.User, n.Subscription, *n.Bonus))
+	}
+	if tn, ok := w.deps.Notifier.(TopUpNotifier); ok && n.TopUp > 0 {
+		return deliver(tn.TopUpCredited(ctx, n.User, n.TopUp))
 	}
 	if err := w.deps.Notifier.PaymentCredited(ctx, n.User, n.Subscription, n.Delivery); err != nil {
 		return deliver(err)
@@ -431,4 +451,48 @@ func (w *connectionTipWorker) Work(ctx context.Context, job *river.Job[jobargs.C
 		return nil
 	}
 	return deliver(n.ConnectionTip(ctx, user, peer))
+}
+
+// QuotaDueArgs runs the quota check (Service.EnforceQuotas).
+type QuotaDueArgs struct{}
+
+func (QuotaDueArgs) Kind() string { return "quota_due" }
+
+func (QuotaDueArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: 5 * time.Second}, MaxAttempts: 1}
+}
+
+// QuotaNotifier tells users their traffic reached 80% or 100% of the
+// month's allowance. The bot, as the Notifier, is one; a Notifier that is
+// not leaves the notice unsent.
+type QuotaNotifier interface {
+	QuotaReached(ctx context.Context, user wgbot.User, q wgbot.Quota, level int) error
+}
+
+// TopUpNotifier tells a user a top-up's traffic was added. Without one, a
+// top-up is told as a payment.
+type TopUpNotifier interface {
+	TopUpCredited(ctx context.Context, user wgbot.User, bytes int64) error
+}
+
+type quotaNoticeWorker struct {
+	river.WorkerDefaults[jobargs.QuotaNotice]
+	deps *Deps
+}
+
+func (w *quotaNoticeWorker) Work(ctx context.Context, job *river.Job[jobargs.QuotaNotice]) error {
+	n, ok := w.deps.Notifier.(QuotaNotifier)
+	if !ok {
+		return nil
+	}
+	user, q, ok, err := w.deps.Service.QuotaNotice(ctx, job.Args.SubscriptionID, job.Args.Month, job.Args.Level)
+	if err != nil {
+		return err
+	}
+	// A new month, a top-up or an ended subscription since: the notice
+	// would be wrong.
+	if !ok || user.BlockedBot {
+		return nil
+	}
+	return deliver(n.QuotaReached(ctx, user, q, job.Args.Level))
 }

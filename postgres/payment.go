@@ -21,6 +21,7 @@ type PaymentNotice struct {
 	Kind         string // wgbot.LedgerPayment, LedgerReferral or LedgerPromo
 	Key          string // the provider's payment id: for a bonus, its side and invited user
 	Days         int
+	TopUp        int64 // bytes a top-up added to the month's allowance
 }
 
 // PaymentNotice loads a credited payment's user, subscription and device.
@@ -29,8 +30,10 @@ func (s *Store) PaymentNotice(ctx context.Context, paymentID int64) (PaymentNoti
 	var userID int64
 	var peerID *int64
 	var status string
-	err := s.pool.QueryRow(ctx, `SELECT user_id, peer_id, status, kind, provider_payment_id, days FROM payments WHERE id = $1`,
-		paymentID).Scan(&userID, &peerID, &status, &n.Kind, &n.Key, &n.Days)
+	err := s.pool.QueryRow(ctx, `SELECT user_id, peer_id, status, kind, provider_payment_id, days,
+			coalesce((SELECT bytes FROM traffic_topups WHERE payment_id = payments.id), 0)
+		FROM payments WHERE id = $1`,
+		paymentID).Scan(&userID, &peerID, &status, &n.Kind, &n.Key, &n.Days, &n.TopUp)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return n, wgbot.ErrPaymentNotFound
 	}
@@ -161,6 +164,11 @@ func (s *Store) RefundPayment(ctx context.Context, r Refund, now time.Time) (wgb
 			if _, err := tx.Exec(ctx, `UPDATE orders SET status = 'refunded' WHERE id = $1`, *orderID); err != nil {
 				return err
 			}
+		}
+		// A refunded top-up's traffic is no longer allowed; the next quota
+		// check acts on what is left.
+		if _, err := tx.Exec(ctx, `DELETE FROM traffic_topups WHERE payment_id = $1`, paymentID); err != nil {
+			return err
 		}
 		// A gift not yet redeemed can no longer be.
 		if _, err := tx.Exec(ctx, `UPDATE gifts SET status = 'refunded' WHERE payment_id = $1 AND status = 'open'`, paymentID); err != nil {
@@ -348,6 +356,9 @@ func (s *Store) CreditPayment(ctx context.Context, c wgbot.Credit, serverID int6
 				return err
 			}
 		}
+		if c.TopUp {
+			return s.creditTopUpTx(ctx, tx, c, &res, now)
+		}
 		if c.Recurring != nil && orderID != nil {
 			if err := recordStarChargeTx(ctx, tx, c, now); err != nil {
 				return err
@@ -367,6 +378,16 @@ func (s *Store) CreditPayment(ctx context.Context, c wgbot.Credit, serverID int6
 		if _, err := tx.Exec(ctx, `UPDATE payments SET peer_id = $2, credited_until = $3 WHERE id = $1`,
 			res.PaymentID, peerID, res.Subscription.ExpiresAt); err != nil {
 			return err
+		}
+		if orderID != nil {
+			// The plan bought sets the monthly quota (the order's copy).
+			changes, err := s.setPlanQuotaTx(ctx, tx, res.Subscription.ID, c.Traffic, now)
+			if err != nil {
+				return err
+			}
+			if len(changes) > 0 {
+				res.Change = changes[len(changes)-1]
+			}
 		}
 		if err := s.insertJob(ctx, tx, jobargs.PaymentCredited{PaymentID: res.PaymentID}, nil); err != nil {
 			return err

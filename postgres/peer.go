@@ -19,8 +19,10 @@ import (
 func (s *Store) PurgeDisabled(ctx context.Context, cutoff time.Time) (int, error) {
 	var n int
 	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		// A device the quota switched off belongs to a live subscription:
+		// it waits for the next month, however long that is.
 		rows, err := tx.Query(ctx, `UPDATE peers SET status = 'revoked', revoked_at = now()
-			WHERE status = 'disabled' AND disabled_at < $1 RETURNING server_id, ip`, cutoff)
+			WHERE status = 'disabled' AND disabled_at < $1 AND disabled_reason IS NULL RETURNING server_id, ip`, cutoff)
 		if err != nil {
 			return err
 		}

@@ -81,6 +81,9 @@ func (s *Store) Stats(ctx context.Context, now time.Time, since []time.Time) (wg
 		}
 		st.Windows = append(st.Windows, w)
 	}
+	if st.OverQuota, err = s.OverQuota(ctx, now, wgbot.StatsOverQuota); err != nil {
+		return st, err
+	}
 	if st.TopConsumers, err = s.TopConsumers(ctx, now, wgbot.StatsTopConsumers); err != nil {
 		return st, fmt.Errorf("stats: %w", err)
 	}

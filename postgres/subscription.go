@@ -191,7 +191,7 @@ func (s *Store) extend(ctx context.Context, tx pgx.Tx, userID int64, plan wgbot.
 	// Renewal after expiry, within the grace period: the same peers come
 	// back with their addresses, on whichever servers they live.
 	rows, err := tx.Query(ctx, `WITH enabled AS (
-			UPDATE peers SET status = 'active', disabled_at = NULL WHERE subscription_id = $1 AND status = 'disabled'
+			UPDATE peers SET status = 'active', disabled_at = NULL, disabled_reason = NULL WHERE subscription_id = $1 AND status = 'disabled'
 			RETURNING server_id)
 		SELECT DISTINCT server_id FROM enabled ORDER BY server_id`, sub.ID)
 	if err != nil {
@@ -383,8 +383,10 @@ func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int) ([]wgbo
 				return err
 			}
 		}
-		rows, err = tx.Query(ctx, `WITH disabled AS (UPDATE peers SET status = 'disabled', disabled_at = $2
-			WHERE subscription_id = ANY($1) AND status = 'active' RETURNING server_id)
+		// Devices the quota switched off are now off for the expiry: the
+		// renewal grace (and the purge after it) counts from now.
+		rows, err = tx.Query(ctx, `WITH disabled AS (UPDATE peers SET status = 'disabled', disabled_at = $2, disabled_reason = NULL
+			WHERE subscription_id = ANY($1) AND (status = 'active' OR disabled_reason = 'quota') RETURNING server_id)
 			SELECT DISTINCT server_id FROM disabled`, ids, now)
 		if err != nil {
 			return err

@@ -34,9 +34,17 @@ func (s *Service) createOrder(ctx context.Context, user wgbot.User, planName, pr
 	if !ok {
 		return wgbot.Order{}, wgbot.Errorf(wgbot.EInvalid, wgbot.ErrNoPrice.Reason, "plan %s has no price in %s", planName, currency)
 	}
+	traffic := plan.QuotaBytes()
+	if plan.IsTopUp() {
+		if err := s.canTopUp(ctx, user, gift); err != nil {
+			return wgbot.Order{}, err
+		}
+		traffic = plan.TopUpBytes()
+	}
 	now := s.clock()
 	o, _, err := s.store.OpenOrder(ctx, wgbot.Order{UserID: user.ID, Plan: plan.Name, Days: plan.Days, Devices: plan.Devices,
-		Provider: provider, Amount: amount, Currency: currency, ExpiresAt: now.Add(wgbot.OrderLifetime), Gift: gift},
+		Provider: provider, Amount: amount, Currency: currency, ExpiresAt: now.Add(wgbot.OrderLifetime), Gift: gift,
+		Traffic: traffic, TopUp: plan.IsTopUp()},
 		postgres.OpenOrders{ReuseAfter: now.Add(-wgbot.OrderReuseFor), Max: wgbot.MaxOpenOrders}, now)
 	return o, err
 }
@@ -196,7 +204,7 @@ func (s *Service) PayOrder(ctx context.Context, p Payment) (CreditResult, error)
 	return s.Credit(ctx, wgbot.Credit{
 		Provider: p.Provider, ProviderPaymentID: p.ProviderPaymentID, OrderID: o.ID, UserID: o.UserID,
 		Amount: p.Amount, Currency: p.Currency, Raw: p.Raw, Flag: flag, Recurring: p.Recurring,
-		Plan: wgbot.Plan{Name: o.Plan, Days: o.Days, Devices: o.Devices},
+		Plan: wgbot.Plan{Name: o.Plan, Days: o.Days, Devices: o.Devices}, Traffic: o.Traffic, TopUp: o.TopUp,
 	})
 }
 

@@ -579,7 +579,7 @@ func (s *Service) PaymentNotice(ctx context.Context, paymentID int64) (*PaymentN
 	if err != nil || n.Refunded {
 		return nil, err
 	}
-	out := &PaymentNotice{User: n.User, Subscription: n.Subscription}
+	out := &PaymentNotice{User: n.User, Subscription: n.Subscription, TopUp: n.TopUp}
 	if n.Kind != "" && n.Kind != wgbot.LedgerPayment {
 		out.Bonus = &Bonus{Kind: n.Kind, Invited: strings.HasPrefix(n.Key, "invited:"), Days: n.Days}
 	}
@@ -610,6 +610,7 @@ type PaymentNotice struct {
 	Subscription wgbot.Subscription
 	Delivery     *Delivery // the device this payment issued, if any
 	Bonus        *Bonus    // set when the credit was no payment but a bonus
+	TopUp        int64     // bytes a top-up payment added to this month's traffic
 }
 
 // SubscriptionNotice loads a subscription and its user.

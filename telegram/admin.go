@@ -128,6 +128,9 @@ func (b *Bot) adminStats(ctx context.Context, r *request) {
 		}
 		parts = append(parts, b.t.get(r.lang, mStatsTop, strings.Join(top, "\n")))
 	}
+	if len(st.OverQuota) > 0 {
+		parts = append(parts, b.overQuotaLines(r.lang, st.OverQuota))
+	}
 	b.reply(ctx, r, mAdminStats, strings.Join(parts, "\n\n"))
 }
 

@@ -133,6 +133,9 @@ func (b *Bot) planTitle(lang string, p wgbot.Plan) string {
 			return title
 		}
 	}
+	if p.IsTopUp() {
+		return b.t.get(lang, mTopUpTitle, b.t.traffic(lang, p.TopUpBytes()))
+	}
 	return b.t.days(lang, p.Days)
 }
 

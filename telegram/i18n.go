@@ -356,6 +356,17 @@ const (
 	mConnectionTip  msg = "connection_tip"
 	mStatsTop       msg = "stats_top"
 	mStatsTopLine   msg = "stats_top_line"
+
+	mQuotaWarn               msg = "quota_warn"
+	mQuotaFull               msg = "quota_full"
+	mBtnLargerPlan           msg = "btn_larger_plan"
+	mTopUpCredited           msg = "topup_credited"
+	mChooseTopUp             msg = "choose_topup"
+	mTopUpInvoiceTitle       msg = "topup_invoice_title"
+	mTopUpInvoiceDescription msg = "topup_invoice_description"
+	mTopUpTitle              msg = "topup_title"
+	mStatsOverQuota          msg = "stats_over_quota"
+	mStatsOverQuotaLine      msg = "stats_over_quota_line"
 )
 
 // catalogue is every text in every language. It is built fresh by New, so
@@ -677,6 +688,16 @@ func catalogue() map[string]map[msg]string {
 			mErrGiftRedeemed:           "This gift was already taken by someone who opened the link first.",
 			mErrGiftRefunded:           "This gift was refunded to its buyer and no longer works.",
 			mErrGiftNotFound:           "This gift link does not work. Check that it was copied whole.",
+			mQuotaWarn:               "You have used %s of this month's %s of traffic. At the limit your devices pause until %s, or until you add traffic.",
+			mQuotaFull:               "This month's traffic (%s) is used up, so your devices are paused until %s. Add traffic or choose a larger plan to switch them back on now: they keep their settings.",
+			mBtnLargerPlan:           "⬆️ A larger plan",
+			mTopUpCredited:           "Payment received, thank you! %s more traffic this month; paused devices work again.",
+			mChooseTopUp:             "Top-up: %s more traffic this month.\nChoose how to pay:",
+			mTopUpInvoiceTitle:       "VPN traffic +%s",
+			mTopUpInvoiceDescription: "%s more traffic this month for your WireGuard VPN.",
+			mTopUpTitle:              "+%s",
+			mStatsOverQuota:          "Over their traffic quota this month:\n%s",
+			mStatsOverQuotaLine:      "• %s: %s of %s",
 		},
 		langRU: {
 			mWelcome:         "Привет, %s! Этот бот даёт быстрый и приватный VPN на WireGuard.\n\nВозьмите бесплатный пробный период или выберите тариф ниже.",
@@ -988,6 +1009,16 @@ func catalogue() map[string]map[msg]string {
 			mGiftInvoiceDescription:    "Подарок: VPN на WireGuard на %s, %s. Вы получите ссылку, чтобы передать её; дни получит тот, кто откроет её первым.",
 			mGiftReady:                 "Подарок оплачен: VPN на %s. Отправьте эту ссылку тому, кому он предназначен; дни получит тот, кто откроет её первым, и сработает она один раз:\n%s",
 			mGiftIssued:                "🎁 Вам подарили VPN на %s! Подписка действует до %s.",
+			mQuotaWarn:               "Вы использовали %s из %s трафика этого месяца. Когда лимит закончится, устройства приостановятся до %s или пока вы не докупите трафик.",
+			mQuotaFull:               "Трафик этого месяца (%s) закончился, устройства приостановлены до %s. Докупите трафик или выберите тариф побольше, чтобы включить их сейчас: настройки сохранятся.",
+			mBtnLargerPlan:           "⬆️ Тариф побольше",
+			mTopUpCredited:           "Оплата получена, спасибо! +%s трафика в этом месяце; приостановленные устройства снова работают.",
+			mChooseTopUp:             "Пакет трафика: ещё %s в этом месяце.\nВыберите способ оплаты:",
+			mTopUpInvoiceTitle:       "Трафик VPN +%s",
+			mTopUpInvoiceDescription: "Ещё %s трафика в этом месяце для вашего VPN на WireGuard.",
+			mTopUpTitle:              "+%s",
+			mStatsOverQuota:          "Превысили лимит трафика в этом месяце:\n%s",
+			mStatsOverQuotaLine:      "• %s: %s из %s",
 			mGiftRedeemed:              "🎁 Вам подарили VPN на %s! Теперь подписка действует до %s.",
 			mErrGiftRedeemed:           "Этот подарок уже забрал тот, кто открыл ссылку раньше.",
 			mErrGiftRefunded:           "Деньги за этот подарок вернули покупателю, и ссылка больше не действует.",

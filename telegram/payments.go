@@ -42,6 +42,9 @@ func (b *Bot) showPlans(ctx context.Context, r *request) {
 	var lines []string
 	var rows [][]models.InlineKeyboardButton
 	for _, p := range b.svc.Plans() {
+		if p.IsTopUp() {
+			continue // offered with the quota's notices, to those with a quota
+		}
 		var prices []string
 		for _, m := range b.methods() {
 			if amount, ok := p.Prices[m.currency]; ok {
@@ -78,6 +81,10 @@ func (b *Bot) showMethods(ctx context.Context, r *request, planName string) {
 	plan, err := b.svc.Plan(planName)
 	if err != nil {
 		b.notFound(ctx, r, "choose plan", err)
+		return
+	}
+	if plan.IsTopUp() {
+		b.showTopUp(ctx, r, plan)
 		return
 	}
 	var rows, extras [][]models.InlineKeyboardButton
@@ -138,6 +145,11 @@ func (b *Bot) startPayment(ctx context.Context, r *request, provider, planName s
 		return
 	}
 	price := formatAmount(order.Amount, order.Currency)
+	if m.checkout == nil && plan.IsTopUp() {
+		title, description := b.topUpInvoice(r.lang, plan)
+		_ = b.sendStarsInvoice(ctx, r.chatID, title, description, strconv.FormatInt(order.ID, 10), int(order.Amount))
+		return
+	}
 	if m.checkout == nil {
 		title := truncateRunes(b.t.get(r.lang, mInvoiceTitle, b.t.days(r.lang, plan.Days)), 32)
 		description := b.t.get(r.lang, mInvoiceDescription, b.t.days(r.lang, plan.Days), b.t.upToDevices(r.lang, plan.Devices))
@@ -343,6 +355,9 @@ func (b *Bot) payOrder(ctx context.Context, p service.Payment) (service.CreditRe
 // confirmPayment tells the user what a credited payment did: the new
 // device's config, or the new expiry date.
 func (b *Bot) confirmPayment(ctx context.Context, chatID int64, lang string, res service.CreditResult) error {
+	if res.TopUp > 0 {
+		return b.sendText(ctx, chatID, b.t.get(lang, mTopUpCredited, b.t.traffic(lang, res.TopUp)), b.afterDelivery(lang))
+	}
 	until := b.until(lang, res.Subscription.ExpiresAt)
 	if res.Delivery != nil {
 		return b.deliver(ctx, chatID, lang, *res.Delivery, b.t.get(lang, mPaidNew, until), res.Pending)

@@ -135,3 +135,20 @@ func (BroadcastReport) Kind() string { return "broadcast_report" }
 func (BroadcastReport) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}, MaxAttempts: 10}
 }
+
+// QuotaNotice tells a user their subscription's traffic this month reached
+// Level percent (80 or 100) of its allowance, with a way to buy more. The
+// store's quota check queues it once per subscription, month, allowance
+// and level (quota_notices).
+type QuotaNotice struct {
+	SubscriptionID int64     `json:"subscription_id"`
+	Month          time.Time `json:"month"` // the first day of the month, UTC
+	Allowance      int64     `json:"allowance"`
+	Level          int       `json:"level"`
+}
+
+func (QuotaNotice) Kind() string { return "quota_notice" }
+
+func (QuotaNotice) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}, MaxAttempts: 10}
+}
