@@ -179,6 +179,9 @@ func runChild(role string) error {
 	if mine, err := runRevenueChild(ctx, role, index); mine {
 		return err
 	}
+	if mine, err := runQuotaChild(ctx, role); mine {
+		return err
+	}
 	e, err := newEnv(ctx, os.Getenv("CHILD_DB"), os.Getenv("CHILD_SUBNET"), nil, storeSetup{})
 	if err != nil {
 		return err
