@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 
 	"wgbot"
 )
@@ -50,6 +51,9 @@ func LoadPlans(path string) ([]wgbot.Plan, error) {
 			return nil, fmt.Errorf("plans file %s: plan %q: %w", path, p.Name, err)
 		}
 		seen[p.Name] = true
+	}
+	if !slices.ContainsFunc(plans, func(p wgbot.Plan) bool { return !p.IsTopUp() }) {
+		return nil, fmt.Errorf("plans file %s: only top-ups, no plan to subscribe to", path)
 	}
 	return plans, nil
 }

@@ -26,6 +26,11 @@ func TestLoadPlans(t *testing.T) {
 		{`[{"name":"m","days":30,"devices":1,"prices":{"XTR":100},"titles":{"en":"Month","ru":"Месяц"}}]`, ""},
 		{`[{"name":"m","days":30,"devices":1,"prices":{"XTR":100},"titles":{"ru":" "}}]`, `plan "m": title in "ru" must have 1 to 32 characters`},
 		{`{`, "unexpected end"},
+		{`[{"name":"m","days":30,"devices":1,"traffic_gb":0.005,"prices":{"XTR":100}},{"name":"plus50","kind":"topup","topup_gb":50,"prices":{"XTR":50}}]`, ""},
+		{`[{"name":"m","days":30,"devices":1,"traffic_gb":-5,"prices":{"XTR":100}}]`, `plan "m": traffic_gb must be 0 (unlimited) or from`},
+		{`[{"name":"m","days":30,"devices":1,"traffic_gb":"50","prices":{"XTR":100}}]`, "cannot unmarshal"},
+		{`[{"name":"m","days":30,"devices":1,"prices":{"XTR":100}},{"name":"plus","kind":"topup","topup_gb":5,"days":30,"prices":{"XTR":50}}]`, `plan "plus": a top-up sells traffic only`},
+		{`[{"name":"plus","kind":"topup","topup_gb":5,"prices":{"XTR":50}}]`, "only top-ups"},
 	} {
 		path := filepath.Join(t.TempDir(), "plans.json")
 		if err := os.WriteFile(path, []byte(tt.body), 0o600); err != nil {

@@ -94,6 +94,7 @@ type harnessOptions struct {
 	// locations spreads devices over servers with nodes, as serve does in
 	// node mode; the test adds the servers.
 	locations bool
+	plans     []wgbot.Plan // nil: service.DefaultPlans
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -122,7 +123,8 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		stack := servicetest.New(t, servicetest.Options{
 			Jobs: true, Key: bytes.Repeat([]byte{5}, 32), Apply: o.apply, Log: log,
 			Store: postgres.Options{RenewalGrace: o.renewalGrace, Referral: o.referral}, Now: o.clock,
-			Config: service.Config{Keepalive: 25, ApplyWait: o.applyWait, PickServers: o.locations, NodeDownAfter: 30 * time.Second},
+			Config: service.Config{Keepalive: 25, ApplyWait: o.applyWait, PickServers: o.locations, NodeDownAfter: 30 * time.Second,
+				Plans: o.plans},
 		})
 		h.pool, h.store, h.svc = stack.Pool, stack.Store, stack.Service
 		svc, cfg.Broadcasts = stack.Service, stack.Store

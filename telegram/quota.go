@@ -31,7 +31,8 @@ func (b *Bot) QuotaReached(ctx context.Context, user wgbot.User, q wgbot.Quota, 
 }
 
 // moreTraffic is the quota notice's keyboard: a button for each top-up
-// Stars can pay (the methods screen offers the other ways), then one to
+// Stars can pay (the methods screen it opens in place of the notice
+// offers the other ways; only menu, buy and sub open anew), then one to
 // the plans.
 func (b *Bot) moreTraffic(lang string) *models.InlineKeyboardMarkup {
 	var rows [][]models.InlineKeyboardButton
@@ -41,7 +42,7 @@ func (b *Bot) moreTraffic(lang string) *models.InlineKeyboardMarkup {
 			continue
 		}
 		rows = append(rows, row(button(b.t.get(lang, mPlanButton, b.planTitle(lang, p), formatAmount(price, currencyStars)),
-			callback{act: actPlan, plan: p.Name, fresh: true})))
+			callback{act: actPlan, plan: p.Name})))
 	}
 	rows = append(rows, row(button(b.t.get(lang, mBtnLargerPlan), callback{act: actBuy, fresh: true})))
 	return keyboard(rows...)
