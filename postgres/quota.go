@@ -21,7 +21,7 @@ const quotaColumns = `s.id, coalesce(s.user_id, 0), coalesce(us.telegram_id, 0),
 		coalesce((SELECT sum(t.bytes) FROM traffic_topups t WHERE t.subscription_id = s.id AND t.month = $2), 0)::bigint END,
 	coalesce((SELECT sum(u.rx + u.tx) FROM peer_usage u JOIN peers p ON p.id = u.peer_id
 		WHERE p.subscription_id = s.id AND u.month = $2), 0)::bigint,
-	EXISTS (SELECT 1 FROM peers p WHERE p.subscription_id = s.id AND p.disabled_reason = 'quota')`
+	EXISTS (SELECT 1 FROM peers p WHERE p.subscription_id = s.id AND p.status = 'disabled' AND p.disabled_reason = 'quota')`
 
 func scanQuota(row pgx.CollectableRow, m time.Time) (wgbot.Quota, error) {
 	q := wgbot.Quota{Month: m}
@@ -96,7 +96,7 @@ func (s *Store) EnforceQuotas(ctx context.Context, now time.Time) (wgbot.QuotaCh
 func (s *Store) enforceQuotasTx(ctx context.Context, tx pgx.Tx, ids []int64, now time.Time) (wgbot.QuotaCheck, error) {
 	var res wgbot.QuotaCheck
 	rows, err := tx.Query(ctx, `SELECT id FROM subscriptions s WHERE status = 'active'
-			AND (traffic_quota > 0 OR EXISTS (SELECT 1 FROM peers p WHERE p.subscription_id = s.id AND p.disabled_reason = 'quota'))
+			AND (traffic_quota > 0 OR EXISTS (SELECT 1 FROM peers p WHERE p.subscription_id = s.id AND p.status = 'disabled' AND p.disabled_reason = 'quota'))
 			AND ($1::bigint[] IS NULL OR id = ANY($1))
 		ORDER BY id FOR UPDATE SKIP LOCKED`, ids)
 	if err != nil {
@@ -144,7 +144,7 @@ func (s *Store) enforceQuotasTx(ctx context.Context, tx pgx.Tx, ids []int64, now
 		return res, err
 	}
 	if res.Enabled, err = setQuotaPeersTx(ctx, tx, servers, under, `UPDATE peers SET status = 'active', disabled_reason = NULL, disabled_at = NULL
-		WHERE subscription_id = ANY($1) AND disabled_reason = 'quota' RETURNING server_id`, under); err != nil {
+		WHERE subscription_id = ANY($1) AND status = 'disabled' AND disabled_reason = 'quota' RETURNING server_id`, under); err != nil {
 		return res, err
 	}
 	touched := make([]int64, 0, len(servers))

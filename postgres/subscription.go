@@ -386,7 +386,7 @@ func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int) ([]wgbo
 		// Devices the quota switched off are now off for the expiry: the
 		// renewal grace (and the purge after it) counts from now.
 		rows, err = tx.Query(ctx, `WITH disabled AS (UPDATE peers SET status = 'disabled', disabled_at = $2, disabled_reason = NULL
-			WHERE subscription_id = ANY($1) AND (status = 'active' OR disabled_reason = 'quota') RETURNING server_id)
+			WHERE subscription_id = ANY($1) AND (status = 'active' OR (status = 'disabled' AND disabled_reason = 'quota')) RETURNING server_id)
 			SELECT DISTINCT server_id FROM disabled`, ids, now)
 		if err != nil {
 			return err

@@ -117,7 +117,8 @@ func (e *quotaEnv) noticeJobs(t testing.TB, level int) int {
 // notice, 100% another and switches the devices off (kept, with their
 // addresses), checks after that change nothing, a top-up brings them back
 // with the same keys and addresses, using the top-up up switches them off
-// again, and the next month brings them back by itself. The devices off
+// again, a device removed meanwhile stays removed, and the next month
+// brings the others back by itself. The devices off
 // are out of the reconciler's desired peers, and the purge of expired
 // devices leaves them alone.
 func TestQuotaAccounting(t *testing.T) {
@@ -230,10 +231,17 @@ func TestQuotaAccounting(t *testing.T) {
 		t.Fatalf("notices recorded for the new allowance: %d, want 80%% and 100%%", n)
 	}
 
-	// A new month: the devices come back by themselves, as they were.
+	// The laptop is removed while paused: it stays removed.
+	if err := e.Service.RemoveDevice(ctx, u, laptop.Peer.ID); err != nil {
+		t.Fatal(err)
+	}
+	// A new month: the phone comes back by itself, as it was.
 	e.clock.Store(time.Date(2026, 4, 1, 0, 0, 1, 0, time.UTC).UnixNano())
-	if r := e.enforce(t); r.Enabled != 2 || r.Notices != 0 {
-		t.Fatalf("the next month: %+v, want two devices back", r)
+	if r := e.enforce(t); r.Enabled != 1 || r.Notices != 0 {
+		t.Fatalf("the next month: %+v, want the phone back", r)
+	}
+	if s, _, _, _ := e.peer(t, laptop.Peer.ID); s != wgbot.PeerRevoked {
+		t.Fatalf("the removed laptop is %s next month", s)
 	}
 	if s, reason, ip, key := e.peer(t, phone.ID); s != wgbot.PeerActive || reason != nil || ip != phone.IP || key != phone.PublicKey {
 		t.Fatalf("the phone next month: %s %v %s", s, reason, ip)
@@ -286,7 +294,7 @@ func TestQuotaUpgradeAndExpiry(t *testing.T) {
 func (e *quotaEnv) checkQuotaInvariants(t *testing.T) {
 	t.Helper()
 	if n := count(t, e.Pool, `SELECT count(*) FROM peers p JOIN subscriptions s ON s.id = p.subscription_id
-		WHERE p.disabled_reason = 'quota' AND (s.status <> 'active' OR p.status <> 'disabled')`); n != 0 {
+		WHERE p.status = 'disabled' AND p.disabled_reason = 'quota' AND s.status <> 'active'`); n != 0 {
 		t.Fatalf("%d devices off for the quota outside a live subscription", n)
 	}
 	if n := count(t, e.Pool, `SELECT count(*) FROM (SELECT 1 FROM peers WHERE status <> 'revoked' GROUP BY server_id, ip HAVING count(*) > 1) d`); n != 0 {

@@ -41,9 +41,10 @@ CREATE TABLE quota_notices (
 -- Why a disabled peer is off: NULL for an expired subscription's (or an
 -- import's), 'quota' for one whose subscription used up its month. Only
 -- the quota check turns 'quota' peers back on, and they are never purged
--- while their subscription is live.
+-- while their subscription is live. The reason means something only while
+-- the status is disabled: a revoke leaves it, and every reader checks both.
 ALTER TABLE peers ADD COLUMN disabled_reason text CHECK (disabled_reason IN ('quota'));
-CREATE INDEX peers_quota_disabled ON peers (subscription_id) WHERE disabled_reason = 'quota';
+CREATE INDEX peers_quota_disabled ON peers (subscription_id) WHERE status = 'disabled' AND disabled_reason = 'quota';
 
 -- +goose Down
 DROP INDEX peers_quota_disabled;
