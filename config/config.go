@@ -54,6 +54,10 @@ type Settings struct {
 
 	UsageInterval time.Duration // how often the device's traffic counters are collected; 0: never
 
+	// OutageCreditAfter: a server's node gone this long (a restart gap)
+	// gives every subscription with a device there the downtime back; 0: off.
+	OutageCreditAfter time.Duration
+
 	MasterKey     []byte // 32 bytes; empty means MasterKeyFile
 	MasterKeyFile string
 	MasterKeysOld [][]byte // earlier keys, still accepted to open values while rotating
@@ -148,6 +152,8 @@ func Load(getenv Getenv, envFile string) (Settings, error) {
 		NodeDownAfter: r.duration("NODE_DOWN_AFTER", 30*time.Second),
 
 		UsageInterval: r.duration("USAGE_INTERVAL", time.Minute),
+
+		OutageCreditAfter: r.durationOrOff("OUTAGE_CREDIT_AFTER", 30*time.Minute),
 
 		MasterKey:     r.key32("MASTER_KEY"),
 		MasterKeyFile: r.str("MASTER_KEY_FILE", "/var/lib/wgbot/master.key"),
@@ -436,6 +442,14 @@ func (r *reader) duration(name string, def time.Duration) time.Duration {
 		}
 		return d, err
 	}, "a duration such as 5s, 10m or 24h")
+}
+
+// durationOrOff is duration where "off" (or 0) turns the feature off.
+func (r *reader) durationOrOff(name string, def time.Duration) time.Duration {
+	if v := strings.ToLower(r.str(name, "")); v == "off" || v == "no" {
+		return 0
+	}
+	return r.duration(name, def)
 }
 
 // onOff reads a switch written on/off (or true/false, 1/0).

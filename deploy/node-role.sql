@@ -5,7 +5,8 @@
 --   psql -d wgbot -c "ALTER ROLE wgbot_node PASSWORD '…'"
 -- A node reads its server's peers and change log, keeps the addresses of
 -- hand-made peers reserved, prunes the change log, registers its device's
--- key, reports its heartbeat and collects its device's traffic. It cannot read users, payments or any
+-- key, reports its heartbeat (recording its own outages when it comes
+-- back) and collects its device's traffic. It cannot read users, payments or any
 -- other table, nor change a peer.
 DO $$ BEGIN CREATE ROLE wgbot_node LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
 GRANT USAGE ON SCHEMA public TO wgbot_node;
@@ -16,3 +17,5 @@ GRANT SELECT, INSERT, UPDATE ON peer_changes_pruned TO wgbot_node;
 GRANT SELECT, INSERT, DELETE ON reserved_addresses, free_addresses TO wgbot_node;
 GRANT SELECT, INSERT, UPDATE ON node_status TO wgbot_node;
 GRANT SELECT, INSERT, UPDATE ON peer_counters, peer_usage, usage_collections TO wgbot_node;
+GRANT INSERT ON server_outages TO wgbot_node;
+GRANT USAGE ON SEQUENCE server_outages_id_seq TO wgbot_node;

@@ -42,6 +42,9 @@ type Config struct {
 	// QuotaEvery is how often traffic is checked against quotas (default
 	// 30 seconds; traffic is collected every USAGE_INTERVAL).
 	QuotaEvery time.Duration
+	// OutageEvery is how often the outages nodes recorded are settled
+	// (default 15s; an empty indexed read when there are none).
+	OutageEvery time.Duration
 }
 
 // Service is what the workers need of the service: expiring, purging and
@@ -59,6 +62,7 @@ type Service interface {
 	MarkDelivered(ctx context.Context, peerID int64) error
 	DeliverIssued(ctx context.Context, args jobargs.DeviceIssued, n service.DeviceNotifier) error
 	QueueConnectionChecks(ctx context.Context) (int, error)
+	SettleOutages(ctx context.Context) (int, error)
 	ConnectionTipNotice(ctx context.Context, peerID int64) (wgbot.User, wgbot.Peer, bool, error)
 	EnforceQuotas(ctx context.Context) (wgbot.QuotaCheck, error)
 	QuotaNotice(ctx context.Context, subID int64, month time.Time, level int) (wgbot.User, wgbot.Quota, bool, error)
@@ -109,6 +113,9 @@ func New(pool *pgxpool.Pool, cfg Config, d Deps) (*river.Client[pgx.Tx], error) 
 	if cfg.QuotaEvery <= 0 {
 		cfg.QuotaEvery = 30 * time.Second
 	}
+	if cfg.OutageEvery <= 0 {
+		cfg.OutageEvery = 15 * time.Second
+	}
 	if cfg.RenewEvery <= 0 {
 		cfg.RenewEvery = 10 * time.Minute
 	}
@@ -141,6 +148,9 @@ func New(pool *pgxpool.Pool, cfg Config, d Deps) (*river.Client[pgx.Tx], error) 
 			return res.Notices + res.Disabled + res.Enabled, err
 		}})
 	river.AddWorker(workers, &quotaNoticeWorker{deps: deps})
+	river.AddWorker(workers, &queueWorker[OutageDueArgs]{log: deps.Log, what: "outage credits given", key: "subscriptions",
+		run: func(ctx context.Context) (int, error) { return deps.Service.SettleOutages(ctx) }})
+	river.AddWorker(workers, &outageCreditedWorker{deps: deps})
 	river.AddWorker(workers, &sweepWorker{deps: deps, retention: cfg.Retention})
 	river.AddWorker(workers, newBroadcastChunkWorker(deps, cfg.BroadcastRate))
 	river.AddWorker(workers, &broadcastReportWorker{deps: deps})
@@ -162,6 +172,9 @@ func New(pool *pgxpool.Pool, cfg Config, d Deps) (*river.Client[pgx.Tx], error) 
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.QuotaEvery),
 				func() (river.JobArgs, *river.InsertOpts) { return QuotaDueArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true, ID: "quota_due"}),
+			river.NewPeriodicJob(river.PeriodicInterval(cfg.OutageEvery),
+				func() (river.JobArgs, *river.InsertOpts) { return OutageDueArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true, ID: "outage_due"}),
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.SweepEvery),
 				func() (river.JobArgs, *river.InsertOpts) { return SweepArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true, ID: "sweep"}),
@@ -214,6 +227,15 @@ type ConnectionDueArgs struct{}
 func (ConnectionDueArgs) Kind() string { return "connection_due" }
 
 func (ConnectionDueArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: 5 * time.Second}, MaxAttempts: 1}
+}
+
+// OutageDueArgs settles the outages the servers' nodes recorded.
+type OutageDueArgs struct{}
+
+func (OutageDueArgs) Kind() string { return "outage_due" }
+
+func (OutageDueArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: 5 * time.Second}, MaxAttempts: 1}
 }
 
@@ -495,4 +517,32 @@ func (w *quotaNoticeWorker) Work(ctx context.Context, job *river.Job[jobargs.Quo
 		return nil
 	}
 	return deliver(n.QuotaReached(ctx, user, q, job.Args.Level))
+}
+
+// OutageNotifier tells a user about an outage credit. The bot, as the
+// Notifier, is one; a Notifier that is not leaves the message unsent.
+type OutageNotifier interface {
+	OutageCredited(ctx context.Context, user wgbot.User, sub wgbot.Subscription, location string, minutes int) error
+}
+
+type outageCreditedWorker struct {
+	river.WorkerDefaults[jobargs.OutageCredited]
+	deps *Deps
+}
+
+func (w *outageCreditedWorker) Work(ctx context.Context, job *river.Job[jobargs.OutageCredited]) error {
+	n, ok := w.deps.Notifier.(OutageNotifier)
+	if !ok {
+		return nil
+	}
+	user, sub, err := w.deps.Service.SubscriptionNotice(ctx, job.Args.SubscriptionID)
+	if err != nil {
+		return err
+	}
+	// Ended since (revoked, say): "it now runs until" would be wrong. The
+	// credit stays in the ledger.
+	if sub.Status != wgbot.SubscriptionActive || user.BlockedBot {
+		return nil
+	}
+	return deliver(n.OutageCredited(ctx, user, sub, job.Args.Location, job.Args.Minutes))
 }

@@ -28,6 +28,9 @@ const (
 
 // NodeReport is what a node reports about its host.
 type NodeReport struct {
+	// Boot names the node process (random, made at its start): a report
+	// from a new one ends an outage (see recordOutage).
+	Boot       string
 	Revision   int64 // the last revision it applied
 	Version    string
 	Peers      int // on the device (or in wg0.conf in file mode)
@@ -41,28 +44,48 @@ type NodeStatus struct {
 	SeenAt time.Time
 }
 
-// ReportNode records a node's heartbeat. The applied revision never moves
-// back, so a late report cannot undo a newer one.
+// recordOutage is the tail of both statements that refresh a node's
+// seen_at: prev is the row as it was, under its lock, and n as it is now.
+// A node process other than the one that wrote prev (another boot) came
+// back: the gap between prev's last heartbeat and now is an outage,
+// recorded once (the row lock orders the node's statements; the UNIQUE
+// key is the last guard). A node that kept running while the database was
+// away keeps its boot, and its gap is none: its device kept serving.
+const recordOutage = `INSERT INTO server_outages (server_id, started_at, ended_at)
+	SELECT $1, prev.seen_at, n.seen_at FROM prev, n
+	WHERE $2::text <> '' AND prev.boot <> $2::text AND n.seen_at > prev.seen_at
+	ON CONFLICT (server_id, started_at) DO NOTHING`
+
+// ReportNode records a node's heartbeat, and an outage when it is the
+// first of a new node process. The applied revision never moves back, so
+// a late report cannot undo a newer one.
 func (s *Store) ReportNode(ctx context.Context, serverID int64, r NodeReport) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO node_status AS n (server_id, revision, version, peers, handshakes, listen_port, seen_at)
-		VALUES ($1, $2, $3, $4, $5, $6, now())
-		ON CONFLICT (server_id) DO UPDATE SET revision = greatest(n.revision, EXCLUDED.revision), version = EXCLUDED.version,
-			peers = EXCLUDED.peers, handshakes = EXCLUDED.handshakes, listen_port = EXCLUDED.listen_port, seen_at = now()`,
-		serverID, r.Revision, r.Version, r.Peers, r.Handshakes, r.ListenPort)
+	_, err := s.pool.Exec(ctx, `WITH prev AS (SELECT seen_at, boot FROM node_status WHERE server_id = $1 FOR UPDATE),
+		n AS (INSERT INTO node_status AS n (server_id, boot, revision, version, peers, handshakes, listen_port, seen_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, now())
+			ON CONFLICT (server_id) DO UPDATE SET boot = EXCLUDED.boot, revision = greatest(n.revision, EXCLUDED.revision), version = EXCLUDED.version,
+				peers = EXCLUDED.peers, handshakes = EXCLUDED.handshakes, listen_port = EXCLUDED.listen_port, seen_at = now()
+			RETURNING seen_at)
+		`+recordOutage,
+		serverID, r.Boot, r.Revision, r.Version, r.Peers, r.Handshakes, r.ListenPort)
 	if err != nil {
 		return fmt.Errorf("report node of server %d: %w", serverID, err)
 	}
 	return nil
 }
 
-// NodeApplied records that the server's node applied revision rev and
-// tells the processes waiting for it, in one round trip.
-func (s *Store) NodeApplied(ctx context.Context, serverID, rev int64) error {
-	_, err := s.pool.Exec(ctx, `WITH n AS (
-			INSERT INTO node_status AS n (server_id, revision) VALUES ($1, $2)
-			ON CONFLICT (server_id) DO UPDATE SET revision = greatest(n.revision, EXCLUDED.revision), seen_at = now()
-			RETURNING revision)
-		SELECT pg_notify($3, $1::text || ':' || revision) FROM n`, serverID, rev, AppliedChannel)
+// NodeApplied records that the server's node (the process boot) applied
+// revision rev and tells the processes waiting for it, in one round trip.
+// It refreshes the heartbeat too, so it records an outage as ReportNode
+// does: whichever of the two a restarted node sends first ends the gap.
+func (s *Store) NodeApplied(ctx context.Context, serverID int64, boot string, rev int64) error {
+	_, err := s.pool.Exec(ctx, `WITH prev AS (SELECT seen_at, boot FROM node_status WHERE server_id = $1 FOR UPDATE),
+		n AS (
+			INSERT INTO node_status AS n (server_id, boot, revision) VALUES ($1, $2, $3)
+			ON CONFLICT (server_id) DO UPDATE SET boot = EXCLUDED.boot, revision = greatest(n.revision, EXCLUDED.revision), seen_at = now()
+			RETURNING revision, seen_at),
+		gap AS (`+recordOutage+`)
+		SELECT pg_notify($4, $1::text || ':' || revision) FROM n`, serverID, boot, rev, AppliedChannel)
 	if err != nil {
 		return fmt.Errorf("record revision %d applied on server %d: %w", rev, serverID, err)
 	}

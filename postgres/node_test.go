@@ -67,7 +67,7 @@ func TestServersLifecycle(t *testing.T) {
 	if err := store.RegisterNodeKey(ctx, srv.ID, "node-key"); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.NodeApplied(ctx, srv.ID, 7); err != nil {
+	if err := store.NodeApplied(ctx, srv.ID, "", 7); err != nil {
 		t.Fatal(err)
 	}
 	if err := store.ReportNode(ctx, srv.ID, postgres.NodeReport{Revision: 5, Version: "v1", Peers: 3, Handshakes: 2, ListenPort: 51820}); err != nil {

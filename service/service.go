@@ -49,6 +49,9 @@ type Config struct {
 	// it every device goes to Server.
 	PickServers   bool
 	NodeDownAfter time.Duration
+	// OutageCreditAfter: a server's node gone at least this long gives
+	// its devices' subscriptions the downtime back (0: off).
+	OutageCreditAfter time.Duration
 	// MoveGrace is how long a device moved to another location keeps its
 	// old peer, unless the user removes it sooner (default 24h).
 	MoveGrace time.Duration
@@ -634,6 +637,13 @@ func (s *Service) QueueReminders(ctx context.Context) (int, error) {
 // once per device (the store's rule).
 func (s *Service) QueueConnectionChecks(ctx context.Context) (int, error) {
 	return s.store.QueueConnectionChecks(ctx, s.clock(), wgbot.ConnectionCheckAfter)
+}
+
+// SettleOutages settles the outages the servers' nodes recorded, once
+// each: those of at least OutageCreditAfter give the affected
+// subscriptions the downtime back (wgbot.OutageCredit), with a message.
+func (s *Service) SettleOutages(ctx context.Context) (int, error) {
+	return s.store.SettleOutages(ctx, s.cfg.OutageCreditAfter, s.clock())
 }
 
 // ConnectionTipNotice is the device a connection tip is about, its user,

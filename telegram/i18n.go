@@ -367,6 +367,10 @@ const (
 	mTopUpTitle              msg = "topup_title"
 	mStatsOverQuota          msg = "stats_over_quota"
 	mStatsOverQuotaLine      msg = "stats_over_quota_line"
+	mOutageCredited msg = "outage_credited"
+	mUnitDays       msg = "unit_days"
+	mUnitHours      msg = "unit_hours"
+	mUnitMinutes    msg = "unit_minutes"
 )
 
 // catalogue is every text in every language. It is built fresh by New, so
@@ -666,6 +670,10 @@ func catalogue() map[string]map[msg]string {
 				"3. Still nothing? Try another network (mobile data instead of Wi-Fi, or the other way round) or another location.",
 			mStatsTop:                  "Most traffic this month:\n%s",
 			mStatsTopLine:              "• %s: %s",
+			mOutageCredited:            "Sorry: our server in %s was unavailable for %s. We have added %s to your subscription; it now runs until %s.",
+			mUnitDays:                  "d",
+			mUnitHours:                 "h",
+			mUnitMinutes:               "min",
 			mMethodStarsMonthly:        "⭐ Monthly, renews automatically · %s",
 			mInvoiceTitleMonthly:       "VPN, monthly",
 			mInvoiceDescriptionMonthly: "WireGuard VPN for %s on %s, renewed automatically every 30 days until you cancel.",
@@ -991,6 +999,10 @@ func catalogue() map[string]map[msg]string {
 				"3. Всё равно не работает? Попробуйте другую сеть (мобильный интернет вместо Wi-Fi или наоборот) или другую локацию.",
 			mStatsTop:                  "Больше всего трафика в этом месяце:\n%s",
 			mStatsTopLine:              "• %s: %s",
+			mOutageCredited:            "Извините: наш сервер в локации %s был недоступен %s. Мы добавили %s к вашей подписке, теперь она действует до %s.",
+			mUnitDays:                  "дн",
+			mUnitHours:                 "ч",
+			mUnitMinutes:               "мин",
 			mMethodStarsMonthly:        "⭐ Ежемесячно, с автопродлением · %s",
 			mInvoiceTitleMonthly:       "VPN, ежемесячно",
 			mInvoiceDescriptionMonthly: "VPN на WireGuard на %s, %s; продлевается автоматически каждые 30 дней, пока вы не отмените.",
@@ -1075,6 +1087,25 @@ func (t texts) ago(lang string, when, now time.Time) string {
 		n := int(d / (24 * time.Hour))
 		return t.get(lang, pluralKey(lang, n, mAgoDaysOne, mAgoDaysFew, mAgoDaysMany), n)
 	}
+}
+
+// span says a whole number of minutes in days, hours and minutes, short:
+// "1 h 5 min", "2 д 3 ч" (abbreviated units take no plural form).
+func (t texts) span(lang string, minutes int) string {
+	var parts []string
+	for _, u := range []struct {
+		size int
+		name msg
+	}{{24 * 60, mUnitDays}, {60, mUnitHours}, {1, mUnitMinutes}} {
+		if n := minutes / u.size; n > 0 {
+			parts = append(parts, strconv.Itoa(n)+" "+t.get(lang, u.name))
+			minutes -= n * u.size
+		}
+	}
+	if len(parts) == 0 {
+		return "0 " + t.get(lang, mUnitMinutes)
+	}
+	return strings.Join(parts, " ")
 }
 
 // bytes says an amount of traffic in the largest unit that keeps it at

@@ -146,6 +146,17 @@ func (b *Bot) ConnectionTip(ctx context.Context, user wgbot.User, device wgbot.P
 		keyboard(row(button(b.t.get(lang, mBtnSub), callback{act: actSubscription, fresh: true}))))
 }
 
+// The bot tells users about outage credits for the job queue.
+var _ jobs.OutageNotifier = (*Bot)(nil)
+
+// OutageCredited tells a user that the downtime of a server their device
+// is on was added to their subscription (jobs.OutageNotifier).
+func (b *Bot) OutageCredited(ctx context.Context, user wgbot.User, sub wgbot.Subscription, location string, minutes int) error {
+	lang := normalizeLang(user.Language)
+	span := b.t.span(lang, minutes)
+	return b.sendText(ctx, user.TelegramID, b.t.get(lang, mOutageCredited, location, span, span, formatDate(sub.ExpiresAt)), b.notice(lang))
+}
+
 // ExpiryReminder reminds a user that their subscription ends in daysLeft
 // days, with a button to extend it (service.Notifier).
 func (b *Bot) ExpiryReminder(ctx context.Context, user wgbot.User, sub wgbot.Subscription, daysLeft int) error {

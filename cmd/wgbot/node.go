@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"flag"
 	"fmt"
 	"io"
@@ -100,10 +101,13 @@ func node(ctx context.Context, s config.Settings, args []string, log *slog.Logge
 	web := httpserver.NewServer(httpserver.Private(httpserver.Deps{Pool: pool, Reconciler: rec, Log: log, Device: up,
 		Metrics: a.metrics, StaleAfter: 3 * s.WGResyncInterval}), httpLimits(s))
 
+	// boot names this node process in its reports: the first report of a
+	// new one ends the server's outage since the last report of the old.
+	boot := rand.Text()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return rec.Run(gctx) })
-	g.Go(func() error { return a.publishApplied(gctx, &applied) })
-	g.Go(func() error { return a.heartbeat(gctx) })
+	g.Go(func() error { return a.publishApplied(gctx, boot, &applied) })
+	g.Go(func() error { return a.heartbeat(gctx, boot) })
 	if col := a.trafficCollector(); col != nil {
 		g.Go(func() error { return col.Run(gctx) })
 	}
@@ -146,7 +150,7 @@ func (r *appliedRevision) set(rev int64) {
 // publishApplied records the newest applied revision for the serve
 // processes waiting on it; while the database is away it retries, with
 // whatever is newest by then.
-func (a *app) publishApplied(ctx context.Context, applied *appliedRevision) error {
+func (a *app) publishApplied(ctx context.Context, boot string, applied *appliedRevision) error {
 	var published int64
 	for {
 		select {
@@ -159,7 +163,7 @@ func (a *app) publishApplied(ctx context.Context, applied *appliedRevision) erro
 		if rev <= published {
 			continue
 		}
-		if err := a.store.NodeApplied(ctx, a.server.ID, rev); err != nil {
+		if err := a.store.NodeApplied(ctx, a.server.ID, boot, rev); err != nil {
 			if ctx.Err() == nil {
 				a.log.Warn("publish the applied revision; retrying", "revision", rev, "err", err)
 			}
@@ -171,11 +175,11 @@ func (a *app) publishApplied(ctx context.Context, applied *appliedRevision) erro
 
 // heartbeat reports the node's state every NODE_HEARTBEAT: the applied
 // revision, its version, and the device's peers, recent handshakes and
-// listen port (read every summaryEvery beats).
-func (a *app) heartbeat(ctx context.Context) error {
+// listen port (read every summaryEvery beats), as the node process boot.
+func (a *app) heartbeat(ctx context.Context, boot string) error {
 	tick := time.NewTicker(a.settings.NodeHeartbeat)
 	defer tick.Stop()
-	var r postgres.NodeReport
+	r := postgres.NodeReport{Boot: boot}
 	for beat := 0; ; beat++ {
 		if beat%summaryEvery == 0 && a.wg != nil {
 			if d, err := a.wg.Device(a.settings.WGInterface); err != nil {

@@ -152,6 +152,7 @@ func (a *app) wire(ctx context.Context) error {
 		Server: a.server, Plans: plans, TrialDays: s.TrialDays, ClientRoutes: s.WGClientAllowedIPs,
 		Keepalive: s.WGKeepalive, ApplyWait: s.WGReconcileWait, Metrics: a.metrics,
 		PickServers: s.WGApplyMode == reconcile.ModeNode, NodeDownAfter: s.NodeDownAfter,
+		OutageCreditAfter: s.OutageCreditAfter,
 	}, nil, a.log)
 	return nil
 }

@@ -152,3 +152,19 @@ func (QuotaNotice) Kind() string { return "quota_notice" }
 func (QuotaNotice) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}, MaxAttempts: 10}
 }
+
+// OutageCredited tells a user that their subscription got the downtime of
+// a server they had a device on back: Credit minutes, in Location. One
+// per subscription and outage, queued with the credit.
+type OutageCredited struct {
+	OutageID       int64  `json:"outage_id"`
+	SubscriptionID int64  `json:"subscription_id"`
+	Location       string `json:"location"`
+	Minutes        int    `json:"minutes"`
+}
+
+func (OutageCredited) Kind() string { return "outage_credited" }
+
+func (OutageCredited) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}, MaxAttempts: 10}
+}
