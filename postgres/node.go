@@ -45,12 +45,13 @@ type NodeStatus struct {
 }
 
 // recordOutage is the tail of both statements that refresh a node's
-// seen_at: prev is the row as it was, under its lock, and n as it is now.
-// A node process other than the one that wrote prev (another boot) came
-// back: the gap between prev's last heartbeat and now is an outage,
-// recorded once (the row lock orders the node's statements; the UNIQUE
-// key is the last guard). A node that kept running while the database was
-// away keeps its boot, and its gap is none: its device kept serving.
+// seen_at: prev is the row as the statement's snapshot has it, and n as
+// the statement left it. A node process other than the one that wrote
+// prev (another boot) came back: the gap between prev's last heartbeat
+// and now is an outage. Statements of the new process racing each other
+// may all see the old row; they all name the same start, and the UNIQUE
+// key keeps one. A node that kept running while the database was away
+// keeps its boot, and its gap is none: its device kept serving.
 const recordOutage = `INSERT INTO server_outages (server_id, started_at, ended_at)
 	SELECT $1, prev.seen_at, n.seen_at FROM prev, n
 	WHERE $2::text <> '' AND prev.boot <> $2::text AND n.seen_at > prev.seen_at
@@ -60,7 +61,7 @@ const recordOutage = `INSERT INTO server_outages (server_id, started_at, ended_a
 // first of a new node process. The applied revision never moves back, so
 // a late report cannot undo a newer one.
 func (s *Store) ReportNode(ctx context.Context, serverID int64, r NodeReport) error {
-	_, err := s.pool.Exec(ctx, `WITH prev AS (SELECT seen_at, boot FROM node_status WHERE server_id = $1 FOR UPDATE),
+	_, err := s.pool.Exec(ctx, `WITH prev AS (SELECT seen_at, boot FROM node_status WHERE server_id = $1),
 		n AS (INSERT INTO node_status AS n (server_id, boot, revision, version, peers, handshakes, listen_port, seen_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, now())
 			ON CONFLICT (server_id) DO UPDATE SET boot = EXCLUDED.boot, revision = greatest(n.revision, EXCLUDED.revision), version = EXCLUDED.version,
@@ -79,7 +80,7 @@ func (s *Store) ReportNode(ctx context.Context, serverID int64, r NodeReport) er
 // It refreshes the heartbeat too, so it records an outage as ReportNode
 // does: whichever of the two a restarted node sends first ends the gap.
 func (s *Store) NodeApplied(ctx context.Context, serverID int64, boot string, rev int64) error {
-	_, err := s.pool.Exec(ctx, `WITH prev AS (SELECT seen_at, boot FROM node_status WHERE server_id = $1 FOR UPDATE),
+	_, err := s.pool.Exec(ctx, `WITH prev AS (SELECT seen_at, boot FROM node_status WHERE server_id = $1),
 		n AS (
 			INSERT INTO node_status AS n (server_id, boot, revision) VALUES ($1, $2, $3)
 			ON CONFLICT (server_id) DO UPDATE SET boot = EXCLUDED.boot, revision = greatest(n.revision, EXCLUDED.revision), seen_at = now()

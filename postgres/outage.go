@@ -42,12 +42,19 @@ func (s *Store) SettleOutages(ctx context.Context, after time.Duration, now time
 }
 
 // settleOutageTx settles the oldest unsettled outage no other transaction
-// holds; settled is false when there is none.
+// holds; settled is false when there is none. The claim is an UPDATE
+// whose own WHERE is checked again on the row as another settler left
+// it: a SELECT … FOR UPDATE on the partial index alone could return a row
+// settled meanwhile, its predicate not checked again.
 func (s *Store) settleOutageTx(ctx context.Context, tx pgx.Tx, after time.Duration, now time.Time) (credited int, settled bool, err error) {
 	var o wgbot.Outage
-	err = tx.QueryRow(ctx, `SELECT o.id, o.server_id, coalesce(nullif(sv.location, ''), sv.name), o.started_at, o.ended_at
-		FROM server_outages o JOIN servers sv ON sv.id = o.server_id
-		WHERE o.settled_at IS NULL ORDER BY o.id LIMIT 1 FOR UPDATE OF o SKIP LOCKED`).
+	err = tx.QueryRow(ctx, `WITH claimed AS (
+			UPDATE server_outages SET settled_at = $1
+			WHERE id = (SELECT id FROM server_outages WHERE settled_at IS NULL ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+			  AND settled_at IS NULL
+			RETURNING id, server_id, started_at, ended_at)
+		SELECT c.id, c.server_id, coalesce(nullif(sv.location, ''), sv.name), c.started_at, c.ended_at
+		FROM claimed c JOIN servers sv ON sv.id = c.server_id`, now).
 		Scan(&o.ID, &o.ServerID, &o.Location, &o.StartedAt, &o.EndedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, false, nil
@@ -61,8 +68,7 @@ func (s *Store) settleOutageTx(ctx context.Context, tx pgx.Tx, after time.Durati
 			return 0, false, fmt.Errorf("credit outage %d of server %d: %w", o.ID, o.ServerID, err)
 		}
 	}
-	_, err = tx.Exec(ctx, `UPDATE server_outages SET settled_at = $2, credit = $3, subscriptions = $4 WHERE id = $1`,
-		o.ID, now, credit, credited)
+	_, err = tx.Exec(ctx, `UPDATE server_outages SET credit = $2, subscriptions = $3 WHERE id = $1`, o.ID, credit, credited)
 	return credited, true, err
 }
 
