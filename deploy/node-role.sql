@@ -17,5 +17,5 @@ GRANT SELECT, INSERT, UPDATE ON peer_changes_pruned TO wgbot_node;
 GRANT SELECT, INSERT, DELETE ON reserved_addresses, free_addresses TO wgbot_node;
 GRANT SELECT, INSERT, UPDATE ON node_status TO wgbot_node;
 GRANT SELECT, INSERT, UPDATE ON peer_counters, peer_usage, usage_collections TO wgbot_node;
-GRANT INSERT ON server_outages TO wgbot_node;
+GRANT INSERT, SELECT (server_id, started_at) ON server_outages TO wgbot_node; -- SELECT: its ON CONFLICT key
 GRANT USAGE ON SEQUENCE server_outages_id_seq TO wgbot_node;
