@@ -104,7 +104,8 @@ func newNode(ctx context.Context, url, confPath string, offset time.Duration) (*
 				File: wgconf.Config{Path: confPath}, ResyncInterval: time.Second}, nil, log)
 			return n.rec, err
 		},
-		Now: func() time.Time { return time.Now().Add(offset) },
+		Now:    func() time.Time { return time.Now().Add(offset) },
+		Config: service.Config{OutageCreditAfter: time.Minute},
 	})
 	if err != nil {
 		return nil, err
@@ -112,7 +113,8 @@ func newNode(ctx context.Context, url, confPath string, offset time.Duration) (*
 	n.pool, n.store, n.svc = s.Pool, s.Store, s.Service
 	pool := s.Pool
 	deps := jobs.Deps{Service: n.svc, Notifier: recorder{pool}, Devices: recorder{pool}, Log: log}
-	if n.jobs, err = jobs.New(pool, jobs.Config{ExpireEvery: time.Second, RemindEvery: time.Second, SweepEvery: time.Hour}, deps); err != nil {
+	if n.jobs, err = jobs.New(pool, jobs.Config{ExpireEvery: time.Second, RemindEvery: time.Second, SweepEvery: time.Hour,
+		OutageEvery: time.Second}, deps); err != nil {
 		return nil, err
 	}
 	return n, nil
