@@ -367,10 +367,10 @@ const (
 	mTopUpTitle              msg = "topup_title"
 	mStatsOverQuota          msg = "stats_over_quota"
 	mStatsOverQuotaLine      msg = "stats_over_quota_line"
-	mOutageCredited msg = "outage_credited"
-	mUnitDays       msg = "unit_days"
-	mUnitHours      msg = "unit_hours"
-	mUnitMinutes    msg = "unit_minutes"
+	mOutageCredited          msg = "outage_credited"
+	mUnitDays                msg = "unit_days"
+	mUnitHours               msg = "unit_hours"
+	mUnitMinutes             msg = "unit_minutes"
 )
 
 // catalogue is every text in every language. It is built fresh by New, so
