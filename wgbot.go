@@ -107,6 +107,11 @@ type PeerSecrets struct {
 	PrivateKeySealed []byte
 	PresharedSealed  []byte
 	KeyID            string
+	// NodeSealed is the preshared key sealed to the node key NodeKey (the
+	// public key, base64) of the peer's server, for its `wgbot node`,
+	// which has no master key; NodeKey is "" until serve sealed it.
+	NodeSealed []byte
+	NodeKey    string
 }
 
 // Location is a place users pick for their devices: the servers that

@@ -51,6 +51,9 @@ type Settings struct {
 	NodeServer    string        // the server row `wgbot node` runs (and serve waits for in node mode); empty: WG_INTERFACE
 	NodeHeartbeat time.Duration // how often a node reports
 	NodeDownAfter time.Duration // a node silent this long is down: its server gets no new peers
+	// NodeKeyFile holds a node's own private key (created 0600 on first
+	// start); serve seals its peers' preshared keys to the public half.
+	NodeKeyFile string
 
 	UsageInterval time.Duration // how often the device's traffic counters are collected; 0: never
 
@@ -150,6 +153,7 @@ func Load(getenv Getenv, envFile string) (Settings, error) {
 		NodeServer:    r.str("NODE_SERVER", ""),
 		NodeHeartbeat: r.duration("NODE_HEARTBEAT", 5*time.Second),
 		NodeDownAfter: r.duration("NODE_DOWN_AFTER", 30*time.Second),
+		NodeKeyFile:   r.str("NODE_KEY_FILE", "/var/lib/wgbot/node.key"),
 
 		UsageInterval: r.duration("USAGE_INTERVAL", time.Minute),
 
@@ -344,6 +348,7 @@ func (s Settings) Redacted() []string {
 		"WG_ENDPOINT=" + s.WGEndpoint,
 		"WG_APPLY_MODE=" + s.WGApplyMode,
 		"NODE_SERVER=" + s.ServerName(),
+		"NODE_KEY_FILE=" + s.NodeKeyFile,
 		"MASTER_KEY=" + masterKey,
 		"BOT_TOKEN=" + set(s.BotToken),
 		"TELEGRAM_API_URL=" + s.TelegramAPIURL,

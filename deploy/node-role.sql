@@ -19,3 +19,7 @@ GRANT SELECT, INSERT, UPDATE ON node_status TO wgbot_node;
 GRANT SELECT, INSERT, UPDATE ON peer_counters, peer_usage, usage_collections TO wgbot_node;
 GRANT INSERT, SELECT (server_id, started_at) ON server_outages TO wgbot_node; -- SELECT: its ON CONFLICT key
 GRANT USAGE ON SEQUENCE server_outages_id_seq TO wgbot_node;
+-- Its own key pair (issue 16 §4): the node registers its public key
+-- through this function only, which refuses to replace a key unless the
+-- operator asked for a rotation (`wgbot servers rekey`).
+GRANT EXECUTE ON FUNCTION register_node_key(bigint, text) TO wgbot_node;

@@ -24,9 +24,23 @@ func (s *Store) allocatePeer(ctx context.Context, tx pgx.Tx, subID, serverID int
 	// name or config file name repeats one the user had, whatever was
 	// removed. It is taken before the allocation lock, which must never
 	// wait for a user's row.
+	// The server's node key comes along: the preshared key is sealed to it
+	// before the lock too. Should the key change before the insert, the
+	// insert's trigger marks the server for serve's sealing job.
+	var nodeKey string
 	if err := tx.QueryRow(ctx, `UPDATE users SET devices_named = devices_named + 1
-		WHERE id = (SELECT user_id FROM subscriptions WHERE id = $1) RETURNING devices_named`, subID).Scan(&p.Number); err != nil {
+		WHERE id = (SELECT user_id FROM subscriptions WHERE id = $1)
+		RETURNING devices_named, (SELECT node_key FROM servers WHERE id = $2)`, subID, serverID).Scan(&p.Number, &nodeKey); err != nil {
 		return p, wgbot.Change{}, fmt.Errorf("number a new device of subscription %d: %w", subID, err)
+	}
+	var nodeSealed []byte
+	var sealedTo *string
+	if nodeKey != "" && peer.SealForNode != nil {
+		var err error
+		if nodeSealed, err = peer.SealForNode(nodeKey); err != nil {
+			return p, wgbot.Change{}, fmt.Errorf("seal the preshared key to server %d's node: %w", serverID, err)
+		}
+		sealedTo = &nodeKey
 	}
 	if p.Name == "" {
 		p.Name = fmt.Sprintf("device-%d", p.Number)
@@ -97,12 +111,13 @@ func (s *Store) allocatePeer(ctx context.Context, tx pgx.Tx, subID, serverID int
 			UPDATE servers SET revision = revision + 1, next_ip = CASE WHEN $11 THEN $12::inet ELSE next_ip END
 			WHERE id = $2 RETURNING revision),
 		peer AS (
-			INSERT INTO peers (subscription_id, server_id, name, ip, ip6, public_key, private_key_enc, preshared_key_enc, key_id, status, number)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active', $13) RETURNING id, created_at)
+			INSERT INTO peers (subscription_id, server_id, name, ip, ip6, public_key, private_key_enc, preshared_key_enc, key_id, status, number,
+				psk_node_sealed, psk_node_key)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active', $13, $14, $15) RETURNING id, created_at)
 		SELECT peer.id, peer.created_at, srv.revision, pg_notify($10, $2::text || ':' || srv.revision) IS NULL
 		FROM peer, srv`,
 		subID, serverID, p.Name, p.IP, ip6, peer.Secrets.PublicKey, peer.Secrets.PrivateKeySealed, peer.Secrets.PresharedSealed,
-		peer.Secrets.KeyID, NotifyChannel, advance, p.IP.Next(), p.Number).
+		peer.Secrets.KeyID, NotifyChannel, advance, p.IP.Next(), p.Number, nodeSealed, sealedTo).
 		Scan(&p.ID, &p.CreatedAt, &ch.Revision, new(bool))
 	return p, ch, err
 }

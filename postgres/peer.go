@@ -107,6 +107,10 @@ type NewPeer struct {
 	// Overfill lets the device past the server's capacity: a paid or an
 	// operator's device is never refused for it.
 	Overfill bool
+	// SealForNode seals the preshared key to the server's node key
+	// (base64), in the issuing transaction; nil, or a server with no node
+	// key yet, leaves it to serve's sealing job.
+	SealForNode func(nodeKey string) ([]byte, error)
 }
 
 // AddPeer adds a device to the user's live subscription within its limit,
@@ -220,7 +224,8 @@ type SealedPeer struct {
 }
 
 const peerColumns = `p.id, p.subscription_id, p.server_id, p.name, p.ip, p.ip6, p.public_key, p.status, p.created_at,
-	p.private_key_enc, p.preshared_key_enc, p.key_id, p.number, p.retire_at, p.keepalive`
+	p.private_key_enc, p.preshared_key_enc, p.key_id, p.number, p.retire_at, p.keepalive,
+	p.psk_node_sealed, coalesce(p.psk_node_key, '')`
 
 func scanSealedPeer(row pgx.CollectableRow) (SealedPeer, error) { return scanSealedPeerWith(row) }
 
@@ -230,7 +235,8 @@ func scanSealedPeerWith(row pgx.Row, extra ...any) (SealedPeer, error) {
 	var ip6 *netip.Addr
 	var retire *time.Time
 	err := row.Scan(append([]any{&p.ID, &p.SubscriptionID, &p.ServerID, &p.Name, &p.IP, &ip6, &p.PublicKey, &p.Status, &p.CreatedAt,
-		&p.Secrets.PrivateKeySealed, &p.Secrets.PresharedSealed, &p.Secrets.KeyID, &p.Number, &retire, &p.Keepalive}, extra...)...)
+		&p.Secrets.PrivateKeySealed, &p.Secrets.PresharedSealed, &p.Secrets.KeyID, &p.Number, &retire, &p.Keepalive,
+		&p.Secrets.NodeSealed, &p.Secrets.NodeKey}, extra...)...)
 	if ip6 != nil {
 		p.IP6 = *ip6
 	}

@@ -25,7 +25,6 @@ import (
 	"wgbot"
 	"wgbot/metrics"
 	"wgbot/postgres"
-	"wgbot/secret"
 	"wgbot/wireguard/device"
 	"wgbot/wireguard/wgconf"
 )
@@ -78,6 +77,13 @@ type Store interface {
 	KnownKeys(ctx context.Context, serverID int64, keys []string) (map[string]bool, error)
 }
 
+// PresharedKeys opens the peers' preshared keys: the master keyring
+// inside serve, a node's own keys (*secret.NodeKeys) in `wgbot node`,
+// which has no master key.
+type PresharedKeys interface {
+	OpenPresharedKey(sec wgbot.PeerSecrets) (wgtypes.Key, error)
+}
+
 // keepChanges is how many revisions of the change log a full reconcile
 // leaves behind it for reconcilers (other processes, other hosts) that
 // lag; one further behind reconciles in full.
@@ -93,7 +99,7 @@ const keepChanges = 10000
 // rendered from memory while it is still the one this reconciler wrote.
 type Reconciler struct {
 	store  Store
-	keys   *secret.Keyring
+	keys   PresharedKeys
 	wg     device.Client // nil unless Mode is device
 	file   *wgconf.Writer
 	cfg    Config
@@ -142,7 +148,7 @@ type Reconciler struct {
 
 // New returns a Reconciler. listen opens a dedicated connection for
 // LISTEN (outside the pool, which it would otherwise pin); nil disables it.
-func New(store Store, keys *secret.Keyring, wg device.Client, cfg Config,
+func New(store Store, keys PresharedKeys, wg device.Client, cfg Config,
 	listen func(context.Context) (*pgx.Conn, error), log *slog.Logger) (*Reconciler, error) {
 	switch cfg.Mode {
 	case ModeDevice, ModeFile, ModeNone, ModeNode:

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 )
 
@@ -95,35 +94,18 @@ func LoadOrCreateKeyFile(path string) (key []byte, created bool, err error) {
 	if err == nil || !errors.Is(err, os.ErrNotExist) {
 		return key, false, err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, false, fmt.Errorf("create master key directory: %w", err)
-	}
 	key = make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		return nil, false, err
 	}
-	// Write a temp file, then link it into place: the key file appears
-	// whole or not at all, and if another process linked first we use theirs.
-	f, err := os.CreateTemp(filepath.Dir(path), ".master.key-*")
+	// If another process created the file first, we use its key.
+	won, err := linkKeyFile(path, ".master.key-*", key)
 	if err != nil {
-		return nil, false, fmt.Errorf("create master key file: %w", err)
+		return nil, false, fmt.Errorf("create master key file %s: %w", path, err)
 	}
-	defer os.Remove(f.Name())
-	_, err = f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n")
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("write master key file %s: %w", path, err)
-	}
-	if err := os.Link(f.Name(), path); errors.Is(err, os.ErrExist) {
+	if !won {
 		key, err = readKeyFile(path)
 		return key, false, err
-	} else if err != nil {
-		return nil, false, fmt.Errorf("create master key file %s: %w", path, err)
 	}
 	return key, true, nil
 }

@@ -539,7 +539,9 @@ func (s *Service) newPeer(name string) (postgres.NewPeer, wgtypes.Key, wgtypes.K
 	}
 	return postgres.NewPeer{Name: name, Secrets: wgbot.PeerSecrets{
 		PublicKey: pub, PrivateKeySealed: sealedPriv, PresharedSealed: sealedPSK, KeyID: keyID,
-	}, DeliverAfter: s.applyWait() + issuerMargin}, priv, psk, nil
+	}, DeliverAfter: s.applyWait() + issuerMargin, SealForNode: func(nodeKey string) ([]byte, error) {
+		return secret.SealToNode(nodeKey, pub, psk)
+	}}, priv, psk, nil
 }
 
 // delivery renders p's config with its own server's endpoint and key.

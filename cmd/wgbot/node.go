@@ -37,7 +37,10 @@ const summaryEvery = 6
 // after reconnecting), tells the serve processes each revision it
 // applied, and reports a heartbeat with a device summary. While the
 // database is unreachable the device keeps what was last applied; the
-// node retries and converges when it returns.
+// node retries and converges when it returns. It holds no master key:
+// serve seals its peers' preshared keys to the node's own key pair
+// (NODE_KEY_FILE, made on first start), which it rotates when the
+// operator asks (`wgbot servers rekey`).
 func node(ctx context.Context, s config.Settings, args []string, log *slog.Logger, stdout io.Writer) error {
 	fs := flag.NewFlagSet("node", flag.ContinueOnError)
 	name := fs.String("server", s.ServerName(), "the server row this host runs (NODE_SERVER)")
@@ -48,7 +51,15 @@ func node(ctx context.Context, s config.Settings, args []string, log *slog.Logge
 		return usageError{fmt.Sprintf("wgbot node applies the server itself: WG_APPLY_MODE must be %s or %s, not %s",
 			reconcile.ModeDevice, reconcile.ModeFile, s.WGApplyMode)}
 	}
+	if len(s.MasterKey) > 0 || len(s.MasterKeysOld) > 0 {
+		return usageError{"wgbot node does not use the master key and must not hold it: remove MASTER_KEY and MASTER_KEY_OLD from its settings " +
+			"(and any copy of the master key file from this host); it opens its peers' preshared keys with its own key, NODE_KEY_FILE"}
+	}
 	if err := s.RequireDatabase(); err != nil {
+		return err
+	}
+	nodeKeys, err := loadNodeKey(s, log)
+	if err != nil {
 		return err
 	}
 	pool, err := postgres.OpenWaiting(ctx, poolConfig(s), log)
@@ -61,7 +72,7 @@ func node(ctx context.Context, s config.Settings, args []string, log *slog.Logge
 	if a.server, err = a.store.ServerByName(ctx, *name); err != nil {
 		return err
 	}
-	if a.keys, err = masterKeyring(s, log); err != nil {
+	if err := a.checkNodeKey(ctx, nodeKeys); err != nil {
 		return err
 	}
 	var client device.Client
@@ -80,7 +91,7 @@ func node(ctx context.Context, s config.Settings, args []string, log *slog.Logge
 	}
 
 	applied := appliedRevision{wake: make(chan struct{}, 1)}
-	rec, err := reconcile.New(a.store, a.keys, client, reconcile.Config{
+	rec, err := reconcile.New(a.store, nodeKeys, client, reconcile.Config{
 		ServerID: a.server.ID, Interface: s.WGInterface, Mode: s.WGApplyMode,
 		File:           wgconf.Config{Path: s.WGConfigPath, LockPath: s.WGConfigLockPath, LockTimeout: s.WGLockTimeout},
 		ResyncInterval: s.WGResyncInterval, Metrics: a.metrics,
@@ -108,6 +119,7 @@ func node(ctx context.Context, s config.Settings, args []string, log *slog.Logge
 	g.Go(func() error { return rec.Run(gctx) })
 	g.Go(func() error { return a.publishApplied(gctx, boot, &applied) })
 	g.Go(func() error { return a.heartbeat(gctx, boot) })
+	g.Go(func() error { return a.watchNodeKey(gctx, nodeKeys) })
 	if col := a.trafficCollector(); col != nil {
 		g.Go(func() error { return col.Run(gctx) })
 	}

@@ -52,7 +52,7 @@ func TestNodeAppliesForServe(t *testing.T) {
 		t.Fatalf("deploy/node-role.sql: %v", err)
 	}
 	nodeURL := strings.Replace(dbURL, "postgres@", "wgbot_node@", 1)
-	nodeEnv := map[string]string{"DATABASE_URL": nodeURL, "MASTER_KEY": benchMasterKey, "LOG_FORMAT": "json",
+	nodeEnv := map[string]string{"DATABASE_URL": nodeURL, "NODE_KEY_FILE": filepath.Join(t.TempDir(), "node.key"), "LOG_FORMAT": "json",
 		"WG_APPLY_MODE": "device", "WG_CONFIG_PATH": env["WG_CONFIG_PATH"], "NODE_SERVER": "ams-1", "NODE_HEARTBEAT": "500ms",
 		"METRICS_ADDR": freeAddr(t)}
 	wg, _ := deviceHost(t, nodeEnv, serverKey)
@@ -544,9 +544,10 @@ func pressWhenThere(t *testing.T, tg *tgtest.Server, users []tgtest.User, data s
 }
 
 // nodeSettings is the settings of a `wgbot node` for server on its own device,
-// heartbeating fast.
+// heartbeating fast. Like a real node it has no master key, only its own
+// key file.
 func nodeSettings(t testing.TB, dbURL, configPath, server string) map[string]string {
-	return map[string]string{"DATABASE_URL": dbURL, "MASTER_KEY": benchMasterKey, "LOG_FORMAT": "json",
+	return map[string]string{"DATABASE_URL": dbURL, "NODE_KEY_FILE": filepath.Join(t.TempDir(), "node.key"), "LOG_FORMAT": "json",
 		"WG_APPLY_MODE": "device", "WG_CONFIG_PATH": configPath, "NODE_SERVER": server,
 		"NODE_HEARTBEAT": "300ms", "METRICS_ADDR": freeAddr(t)}
 }

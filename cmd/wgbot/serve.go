@@ -358,6 +358,11 @@ func loopback(addr net.Addr) bool {
 	return ok && tcp.IP.IsLoopback()
 }
 
+// nodeSealInterval is how often serve looks for servers whose node key
+// not every peer is sealed to: one read of the servers table, so a node
+// that registers a key waits about this long for its preshared keys.
+const nodeSealInterval = time.Second
+
 // run serves until ctx ends, then shuts down in order: the front doors
 // (Telegram updates, HTTP webhooks) stop taking work and finish what they
 // started, with the reconciler still running so no request is left waiting
@@ -426,10 +431,16 @@ func (a *app) run(ctx context.Context, ln net.Listener, stdout io.Writer) error 
 	} else {
 		collected <- nil
 	}
+	// Serve holds the master key, so it seals the preshared keys of every
+	// node's peers to that node's key: after a node registers or rotates
+	// its key, and for peers that missed it at issuance.
+	sealed := make(chan error, 1)
+	go func() { sealed <- a.svc.SealNodeKeysEvery(background, nodeSealInterval) }()
 	if err := a.jobs.Start(background); err != nil {
 		stopBackground()
 		<-reconciled
 		<-collected
+		<-sealed
 		return fmt.Errorf("start jobs: %w", err)
 	}
 
@@ -463,6 +474,7 @@ func (a *app) run(ctx context.Context, ln net.Listener, stdout io.Writer) error 
 	stopBackground()
 	<-reconciled
 	<-collected
+	<-sealed
 	a.log.Info("wgbot stopped")
 	return err
 }

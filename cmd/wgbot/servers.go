@@ -11,17 +11,18 @@ import (
 )
 
 const usageServers = "servers add NAME --location LABEL --endpoint HOST:PORT --subnet CIDR [--subnet6 CIDR] [--capacity N] [--dns LIST] [--mtu N]" +
-	" | servers list | servers drain|enable|remove NAME [--json]"
+	" | servers list | servers drain|enable|remove NAME [--json] | servers rekey NAME [--wait DURATION] [--json]"
 
 // servers runs `wgbot servers`: the WireGuard hosts a `wgbot node` runs.
 func (op *operatorCmd) servers(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return usageError{"servers: want add, list, drain, enable or remove\nusage: wgbot " + usageServers}
+		return usageError{"servers: want add, list, drain, enable, remove or rekey\nusage: wgbot " + usageServers}
 	}
 	sub, args := args[0], args[1:]
 	fs := op.flags("servers " + sub)
 	var n postgres.NewServer
 	var subnet, subnet6, dns string
+	var wait time.Duration
 	npos := 1
 	switch sub {
 	case "add":
@@ -35,11 +36,13 @@ func (op *operatorCmd) servers(ctx context.Context, args []string) error {
 	case "list":
 		npos = 0
 	case "drain", "enable", "remove":
+	case "rekey":
+		fs.DurationVar(&wait, "wait", 2*time.Minute, "how long to wait for the node to register its new key")
 	case "-h", "--help", "-help":
 		fmt.Fprintf(op.out, "usage: wgbot %s\n", usageServers)
 		return nil
 	default:
-		return usageError{fmt.Sprintf("servers %s: want add, list, drain, enable or remove\nusage: wgbot %s", sub, usageServers)}
+		return usageError{fmt.Sprintf("servers %s: want add, list, drain, enable, remove or rekey\nusage: wgbot %s", sub, usageServers)}
 	}
 	pos, err := op.parse(fs, usageServers, args, npos)
 	if err != nil {
@@ -49,6 +52,9 @@ func (op *operatorCmd) servers(ctx context.Context, args []string) error {
 		if err := parseNewServer(&n, pos[0], subnet, subnet6, dns); err != nil {
 			return err
 		}
+	}
+	if sub == "rekey" {
+		return op.rekeyServer(ctx, pos[0], wait)
 	}
 	store, closeDB, err := op.openStore(ctx)
 	if err != nil {
@@ -177,5 +183,30 @@ func (op *operatorCmd) listServers(ctx context.Context, store *postgres.Store) e
 		return err
 	}
 	fmt.Fprintf(op.out, "%d server(s)\n", len(rows))
+	return nil
+}
+
+// rekeyServer rotates the node key of server name: the node makes a new
+// key pair on its next heartbeat and registers it, then this command
+// (with the master key, as serve has) re-seals the server's preshared
+// keys to it. Tunnels stay up: the node never touches its device for it.
+func (op *operatorCmd) rekeyServer(ctx context.Context, name string, wait time.Duration) error {
+	a, err := openApp(ctx, op.settings, op.log, false)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if !op.json {
+		fmt.Fprintf(op.out, "asked the node of %s for a new key; waiting up to %s for it to register one\n", name, wait)
+	}
+	key, n, err := a.svc.RotateNodeKey(ctx, name, wait)
+	if err != nil {
+		return err
+	}
+	if op.json {
+		return op.writeJSON(map[string]any{"server": name, "node_key": key, "resealed": n})
+	}
+	fmt.Fprintf(op.out, "server %s: node key %s registered; re-sealed %d preshared keys (a serve process may have sealed the rest): "+
+		"every peer is sealed to the new key, and the old key opens none\n", name, key, n)
 	return nil
 }
