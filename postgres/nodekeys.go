@@ -37,9 +37,14 @@ func (s *Store) NodeKeyState(ctx context.Context, serverID int64) (NodeKeyState,
 func (s *Store) RegisterNodeSealKey(ctx context.Context, serverID int64, key string) (changed bool, err error) {
 	err = s.pool.QueryRow(ctx, `SELECT register_node_key($1, $2)`, serverID, key).Scan(&changed)
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "42501" { // insufficient_privilege: another key, no rotation asked
-		return false, wgbot.Errorf(wgbot.EConflict, "node_key_registered",
-			"server %d has another node key registered: if this host's key file was lost or replaced, run `wgbot servers rekey` for it on the serve side", serverID)
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "WGK01": // register_node_key: another key, and no rotation asked for
+			return false, wgbot.Errorf(wgbot.EConflict, "node_key_registered",
+				"server %d has another node key registered: if this host's key file was lost or replaced, run `wgbot servers rekey` for it on the serve side", serverID)
+		case "42501": // insufficient_privilege
+			return false, fmt.Errorf("register the node key of server %d: %w (re-run deploy/node-role.sql after `wgbot migrate`)", serverID, err)
+		}
 	}
 	if err != nil {
 		return false, fmt.Errorf("register the node key of server %d: %w", serverID, err)

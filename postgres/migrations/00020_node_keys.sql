@@ -56,7 +56,7 @@ BEGIN
     END IF;
     IF cur <> '' AND NOT rekey THEN
         RAISE EXCEPTION 'server % has another node key registered; run `wgbot servers rekey` to replace it', sid
-            USING ERRCODE = 'insufficient_privilege';
+            USING ERRCODE = 'WGK01'; -- our own code: the node tells it from a missing grant
     END IF;
     UPDATE servers SET node_key = key, node_rekey = false, updated_at = now() WHERE id = sid;
     RETURN true;
