@@ -327,12 +327,3 @@ func TestCapacityHardLimit(t *testing.T) {
 		t.Errorf("%d servers whose held count differs from their peers", wrong)
 	}
 }
-
-func registeredUser(t *testing.T, s *servicetest.Stack, telegramID int64) wgbot.User {
-	t.Helper()
-	u, err := s.Service.UserByTelegramID(context.Background(), telegramID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u
-}
