@@ -16,24 +16,24 @@ import (
 // Each action is done by the bot's own step (the user is told as the bot's
 // admin commands tell them), then recorded in the audit log.
 
-// audit records what an admin did. The change is already committed by
-// then: a failure to record it is logged, and the admin still sees the
-// change done.
+// asAdmin marks the request's context as this admin's action: the store
+// records the change it makes in that change's own transaction
+// (wgbot.WithAudit), with the state before and after as it read them.
+// after is what the panel adds to that.
+func (p *Panel) asAdmin(r *http.Request, s *session, action string, target int64, after map[string]any) context.Context {
+	return wgbot.WithAudit(r.Context(), wgbot.AuditEntry{Source: wgbot.AuditPanel, AdminID: s.AdminID, Action: action,
+		TargetID: target, After: after})
+}
+
+// audit records what an admin did that the database does not hold (a
+// message sent). It is done by then: a failure to record it is logged,
+// and the admin still sees it done.
 func (p *Panel) audit(r *http.Request, s *session, action string, target int64, before, after map[string]any) {
 	err := p.store.RecordAudit(r.Context(), wgbot.AuditEntry{Source: wgbot.AuditPanel, AdminID: s.AdminID, Action: action,
 		TargetID: target, Before: before, After: after})
 	if err != nil {
 		p.log.ErrorContext(r.Context(), "panel audit failed", "action", action, "admin", s.AdminID, "user", target, "err", err)
 	}
-}
-
-// current is the user's subscription as the audit log shows it.
-func (p *Panel) current(r *http.Request, u wgbot.User) map[string]any {
-	sub, err := p.svc.Subscription(r.Context(), u)
-	if err != nil {
-		return map[string]any{"subscription": nil, "banned": u.Banned}
-	}
-	return map[string]any{"subscription": sub.ID, "status": sub.Status, "expires_at": sub.ExpiresAt, "banned": u.Banned}
 }
 
 // afterAction shows the user page again: with what was done, or why not.
@@ -67,13 +67,7 @@ func (p *Panel) endAccess(w http.ResponseWriter, r *http.Request, s *session, op
 		return
 	}
 	subID, _ := strconv.ParseInt(r.PostFormValue("sub"), 10, 64)
-	before := p.current(r, u)
-	err := end(r.Context(), u, subID)
-	if err == nil {
-		after := u
-		after.Banned = u.Banned || op == "ban"
-		p.audit(r, s, op, u.TelegramID, before, p.current(r, after))
-	}
+	err := end(p.asAdmin(r, s, op, u.TelegramID, nil), u, subID)
 	p.afterAction(w, r, s, u, op, done, err)
 }
 
@@ -82,10 +76,7 @@ func (p *Panel) unban(w http.ResponseWriter, r *http.Request, s *session) {
 	if !ok {
 		return
 	}
-	err := p.act.UnbanUser(r.Context(), u)
-	if err == nil {
-		p.audit(r, s, "unban", u.TelegramID, map[string]any{"banned": u.Banned}, map[string]any{"banned": false})
-	}
+	err := p.act.UnbanUser(p.asAdmin(r, s, "unban", u.TelegramID, nil), u)
 	p.afterAction(w, r, s, u, "unban", "unbanned", err)
 }
 
@@ -139,13 +130,12 @@ func (p *Panel) serverState(w http.ResponseWriter, r *http.Request, s *session) 
 		http.NotFound(w, r)
 		return
 	}
-	if err := p.store.SetServerState(r.Context(), name, state); err != nil {
+	if err := p.store.SetServerState(p.asAdmin(r, s, r.PathValue("state"), 0, nil), name, state); err != nil {
 		pg := s.page("servers", "servers")
 		pg.Message = p.actionError(r, s.Lang, "server state", err)
 		p.render(w, r, http.StatusConflict, "message", pg)
 		return
 	}
-	p.audit(r, s, r.PathValue("state"), 0, nil, map[string]any{"server": name, "state": state})
 	p.log.InfoContext(r.Context(), "panel server state", "admin", s.AdminID, "server", name, "state", state)
 	http.Redirect(w, r, "/panel/servers", http.StatusSeeOther)
 }

@@ -374,15 +374,11 @@ func (p *Panel) grant(w http.ResponseWriter, r *http.Request, s *session) {
 		http.Redirect(w, r, fmt.Sprintf("/panel/users/%d?%s", u.TelegramID, url.Values{"done": {"again"}}.Encode()), http.StatusSeeOther)
 		return
 	}
-	before := p.current(r, u)
-	sub, err := p.act.GrantDays(r.Context(), u, days)
+	sub, err := p.act.GrantDays(p.asAdmin(r, s, "grant", u.TelegramID, map[string]any{"days": days}), u, days)
 	if err != nil {
 		p.showUser(w, r, s, u, http.StatusConflict, "", p.actionError(r, s.Lang, "grant", err))
 		return
 	}
-	after := p.current(r, u)
-	after["days"] = days
-	p.audit(r, s, "grant", u.TelegramID, before, after)
 	p.log.InfoContext(r.Context(), "panel grant", "admin", s.AdminID, "user", u.TelegramID, "days", days, "until", sub.ExpiresAt)
 	q := url.Values{"done": {"granted"}, "until": {sub.ExpiresAt.UTC().Format("2006-01-02 15:04")}}
 	http.Redirect(w, r, fmt.Sprintf("/panel/users/%d?%s", u.TelegramID, q.Encode()), http.StatusSeeOther)
@@ -395,7 +391,7 @@ func (p *Panel) refund(w http.ResponseWriter, r *http.Request, s *session) {
 	if err == nil {
 		back = fmt.Sprintf("/panel/users/%d", target)
 	}
-	res, err := p.act.RefundPayment(r.Context(), provider, charge)
+	res, err := p.act.RefundPayment(p.asAdmin(r, s, "refund", target, nil), provider, charge)
 	if err != nil {
 		pg := s.page("payments", "payments")
 		pg.Message = p.actionError(r, s.Lang, "refund", err)
@@ -407,11 +403,6 @@ func (p *Panel) refund(w http.ResponseWriter, r *http.Request, s *session) {
 		q = url.Values{"done": {"again"}}
 	} else {
 		p.log.InfoContext(r.Context(), "panel refund", "admin", s.AdminID, "provider", provider, "payment", charge, "days", res.Days)
-		after := map[string]any{"provider": provider, "payment": charge, "status": "refunded", "days_taken": res.Days, "access_ended": res.Revoked}
-		if res.Subscription.ID != 0 {
-			after["expires_at"] = res.Subscription.ExpiresAt
-		}
-		p.audit(r, s, "refund", target, map[string]any{"provider": provider, "payment": charge, "status": "credited"}, after)
 	}
 	http.Redirect(w, r, back+"?"+q.Encode(), http.StatusSeeOther)
 }

@@ -203,9 +203,19 @@ func (s *Store) AddServer(ctx context.Context, n NewServer) (wgbot.Server, error
 	}
 	addr := n.Subnet.Masked().Addr().Next()
 	var id int64
-	err := s.pool.QueryRow(ctx, `INSERT INTO servers (name, interface, endpoint, subnet, subnet6, address, public_key, dns, mtu, next_ip, location, capacity)
+	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		trail, err := beginServerAudit(ctx, tx, n.Name)
+		if err != nil {
+			return err
+		}
+		err = tx.QueryRow(ctx, `INSERT INTO servers (name, interface, endpoint, subnet, subnet6, address, public_key, dns, mtu, next_ip, location, capacity)
 		VALUES ($1, 'wg0', $2, $3, $4, $5, '', $6, $7, $8, $9, $10) RETURNING id`,
-		n.Name, n.Endpoint, n.Subnet.Masked(), subnet6, addr, strings.Join(n.DNS, ", "), n.MTU, addr.Next(), n.Location, capacity).Scan(&id)
+			n.Name, n.Endpoint, n.Subnet.Masked(), subnet6, addr, strings.Join(n.DNS, ", "), n.MTU, addr.Next(), n.Location, capacity).Scan(&id)
+		if err != nil {
+			return err
+		}
+		return trail.done(ctx, tx)
+	})
 	if err != nil {
 		return wgbot.Server{}, s.serverConflict(ctx, n.Name, err)
 	}
@@ -230,12 +240,30 @@ func (s *Store) serverConflict(ctx context.Context, name string, err error) erro
 }
 
 // SetServerState drains a server (no new peers) or enables it again.
+// An admin's change (wgbot.WithAudit) is recorded when the state changed.
 func (s *Store) SetServerState(ctx context.Context, name, state string) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE servers SET state = $2, updated_at = now() WHERE name = $1`, name, state)
+	var found bool
+	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		trail, err := beginServerAudit(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		var was string
+		err = tx.QueryRow(ctx, `UPDATE servers n SET state = $2, updated_at = now() FROM servers o
+			WHERE n.id = o.id AND n.name = $1 RETURNING o.state`, name, state).Scan(&was)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		found = true
+		if err != nil || was == state {
+			return err
+		}
+		return trail.done(ctx, tx)
+	})
 	if err != nil {
 		return fmt.Errorf("set server %s %s: %w", name, state, err)
 	}
-	if tag.RowsAffected() == 0 {
+	if !found {
 		_, err := s.ServerByName(ctx, name)
 		return err
 	}
@@ -250,6 +278,10 @@ func (s *Store) RemoveServer(ctx context.Context, name string) error {
 		return err
 	}
 	return inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		trail, err := beginServerAudit(ctx, tx, name)
+		if err != nil {
+			return err
+		}
 		var peers int
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM peers WHERE server_id = $1 AND status <> 'revoked'`, srv.ID).Scan(&peers); err != nil {
 			return err
@@ -273,7 +305,7 @@ func (s *Store) RemoveServer(ctx context.Context, name string) error {
 				return fmt.Errorf("remove server %s: %w", name, err)
 			}
 		}
-		return nil
+		return trail.done(ctx, tx)
 	})
 }
 

@@ -436,14 +436,12 @@ func (s *Store) PanelPayments(ctx context.Context, f PanelPaymentFilter) ([]Pane
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[PanelPayment])
 }
 
-// RecordAudit adds one entry to the audit log.
+// RecordAudit adds one entry to the audit log on its own: for what
+// changes nothing in the database (a sign-in, a broadcast queued
+// elsewhere); a change records its entry in its own transaction
+// (wgbot.WithAudit).
 func (s *Store) RecordAudit(ctx context.Context, e wgbot.AuditEntry) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO audit_log (source, admin_id, action, target_id, before, after) VALUES ($1, $2, $3, $4, $5, $6)`,
-		e.Source, e.AdminID, e.Action, e.TargetID, e.Before, e.After)
-	if err != nil {
-		return fmt.Errorf("audit %s: %w", e.Action, err)
-	}
-	return nil
+	return insertAudit(ctx, s.pool, e)
 }
 
 // AuditLog lists entries newest first, below id before (0: from the

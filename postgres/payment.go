@@ -122,7 +122,25 @@ type Settlement struct {
 func (s *Store) RefundPayment(ctx context.Context, r Refund, now time.Time) (wgbot.RefundResult, error) {
 	var res wgbot.RefundResult
 	err := s.retryTx(ctx, func(tx pgx.Tx) error {
-		res = wgbot.RefundResult{}
+		trail, err := beginPaymentAudit(ctx, tx, r)
+		if err != nil {
+			return err
+		}
+		if res, err = s.refundTx(ctx, tx, r, now); err != nil || res.Duplicate {
+			return err
+		}
+		return trail.done(ctx, tx)
+	})
+	if err != nil {
+		return res, fmt.Errorf("refund %s payment %s: %w", r.Provider, r.ProviderPaymentID, err)
+	}
+	return res, nil
+}
+
+// refundTx is RefundPayment's one step inside its transaction.
+func (s *Store) refundTx(ctx context.Context, tx pgx.Tx, r Refund, now time.Time) (wgbot.RefundResult, error) {
+	var res wgbot.RefundResult
+	err := func() error {
 		status, err := paymentStatusTx(ctx, tx, r)
 		if err != nil {
 			return err
@@ -182,11 +200,8 @@ func (s *Store) RefundPayment(ctx context.Context, r Refund, now time.Time) (wgb
 		// A refunded payment earns no referral bonus: each bonus it earned
 		// is reversed too, losing what of it is unused.
 		return s.takeBackBonusesTx(ctx, tx, paymentID, now, &res)
-	})
-	if err != nil {
-		return res, fmt.Errorf("refund %s payment %s: %w", r.Provider, r.ProviderPaymentID, err)
-	}
-	return res, nil
+	}()
+	return res, err
 }
 
 // takenBack is what reversing one credit took from its user.

@@ -39,9 +39,20 @@ func (s *Store) CreatePromo(ctx context.Context, p wgbot.Promo) (wgbot.Promo, er
 	if plans == nil {
 		plans = []string{}
 	}
-	out, err := scanPromo(s.pool.QueryRow(ctx, `INSERT INTO promo_codes (code, kind, value, currency, plans, max_uses, per_user, new_users, expires_at)
+	var out wgbot.Promo
+	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		trail, err := beginPromoAudit(ctx, tx, p.Code)
+		if err != nil {
+			return err
+		}
+		out, err = scanPromo(tx.QueryRow(ctx, `INSERT INTO promo_codes (code, kind, value, currency, plans, max_uses, per_user, new_users, expires_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING `+promoColumns,
-		p.Code, p.Kind, p.Value, p.Currency, plans, p.MaxUses, max(p.PerUser, 1), p.NewUsers, expires))
+			p.Code, p.Kind, p.Value, p.Currency, plans, p.MaxUses, max(p.PerUser, 1), p.NewUsers, expires))
+		if err != nil {
+			return err
+		}
+		return trail.done(ctx, tx)
+	})
 	if constraintOf(err) == "promo_codes_code_key" {
 		return out, fmt.Errorf("promo code %s: %w", p.Code, wgbot.ErrPromoExists)
 	}
@@ -68,8 +79,25 @@ func (s *Store) Promos(ctx context.Context) ([]wgbot.Promo, error) {
 // already redeemed with it stay good for their order. Disabling it twice
 // is harmless.
 func (s *Store) DisablePromo(ctx context.Context, code string, now time.Time) (wgbot.Promo, error) {
-	p, err := scanPromo(s.pool.QueryRow(ctx, `UPDATE promo_codes SET disabled_at = COALESCE(disabled_at, $2)
-		WHERE code = $1 RETURNING `+promoColumns, code, now))
+	var p wgbot.Promo
+	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		trail, err := beginPromoAudit(ctx, tx, code)
+		if err != nil {
+			return err
+		}
+		var was bool
+		if err := tx.QueryRow(ctx, `SELECT disabled_at IS NOT NULL FROM promo_codes WHERE code = $1 FOR UPDATE`, code).Scan(&was); err != nil {
+			return err
+		}
+		if p, err = scanPromo(tx.QueryRow(ctx, `UPDATE promo_codes SET disabled_at = COALESCE(disabled_at, $2)
+		WHERE code = $1 RETURNING `+promoColumns, code, now)); err != nil || was {
+			return err
+		}
+		return trail.done(ctx, tx)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = wgbot.ErrPromoNotFound
+	}
 	if err != nil {
 		return p, fmt.Errorf("disable promo code %s: %w", code, err)
 	}

@@ -119,33 +119,42 @@ func (s *Store) grant(ctx context.Context, userID int64, plan wgbot.Plan, server
 	var p *wgbot.Peer
 	var ch wgbot.Change
 	err := s.retryTx(ctx, func(tx pgx.Tx) error {
-		if !device {
-			err := s.insertJob(ctx, tx, jobargs.DeviceIssued{PublicKey: peer.Secrets.PublicKey, Reason: jobargs.IssuedGrant, Days: plan.Days}, deviceIssuedOpts(peer))
-			if err != nil {
-				return err
-			}
-		}
-		var err error
-		sub, p, ch, err = s.extend(ctx, tx, userID, plan, serverID, peer, now)
-		if err != nil || p != nil || !device {
+		trail, err := beginAudit(ctx, tx, userID)
+		if err != nil {
 			return err
 		}
-		// The subscription already had devices (kept, or re-enabled by a
-		// renewal): add one more within its limit.
-		var n int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM peers WHERE subscription_id = $1 AND status <> 'revoked'`, sub.ID).Scan(&n); err != nil {
+		if sub, p, ch, err = s.grantTx(ctx, tx, userID, plan, serverID, peer, now, device); err != nil {
 			return err
 		}
-		if err := wgbot.CanAddDevice(sub, n); err != nil {
-			return fmt.Errorf("%w: %d of %d devices in use; pass a larger device limit (--devices %d)",
-				err, n, sub.DeviceLimit, n+1)
-		}
-		var added wgbot.Peer
-		added, ch, err = s.allocatePeer(ctx, tx, sub.ID, serverID, peer)
-		p = &added
-		return err
+		return trail.done(ctx, tx)
 	})
 	return sub, p, ch, err
+}
+
+// grantTx is grant's one business step inside its transaction.
+func (s *Store) grantTx(ctx context.Context, tx pgx.Tx, userID int64, plan wgbot.Plan, serverID int64, peer NewPeer, now time.Time, device bool) (wgbot.Subscription, *wgbot.Peer, wgbot.Change, error) {
+	if !device {
+		err := s.insertJob(ctx, tx, jobargs.DeviceIssued{PublicKey: peer.Secrets.PublicKey, Reason: jobargs.IssuedGrant, Days: plan.Days}, deviceIssuedOpts(peer))
+		if err != nil {
+			return wgbot.Subscription{}, nil, wgbot.Change{}, err
+		}
+	}
+	sub, p, ch, err := s.extend(ctx, tx, userID, plan, serverID, peer, now)
+	if err != nil || p != nil || !device {
+		return sub, p, ch, err
+	}
+	// The subscription already had devices (kept, or re-enabled by a
+	// renewal): add one more within its limit.
+	var n int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM peers WHERE subscription_id = $1 AND status <> 'revoked'`, sub.ID).Scan(&n); err != nil {
+		return sub, nil, ch, err
+	}
+	if err := wgbot.CanAddDevice(sub, n); err != nil {
+		return sub, nil, ch, fmt.Errorf("%w: %d of %d devices in use; pass a larger device limit (--devices %d)",
+			err, n, sub.DeviceLimit, n+1)
+	}
+	added, ch, err := s.allocatePeer(ctx, tx, sub.ID, serverID, peer)
+	return sub, &added, ch, err
 }
 
 func (s *Store) extend(ctx context.Context, tx pgx.Tx, userID int64, plan wgbot.Plan, serverID int64, peer NewPeer, now time.Time) (wgbot.Subscription, *wgbot.Peer, wgbot.Change, error) {
@@ -249,14 +258,19 @@ func (s *Store) Revoke(ctx context.Context, userID int64) ([]wgbot.Change, error
 func (s *Store) revoke(ctx context.Context, userID int64, confirm func(pgx.Tx) error) ([]wgbot.Change, error) {
 	var changes []wgbot.Change
 	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		trail, err := beginAudit(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
 		if confirm != nil {
 			if err := confirm(tx); err != nil {
 				return err
 			}
 		}
-		var err error
-		changes, err = s.revokeTx(ctx, tx, userID)
-		return err
+		if changes, err = s.revokeTx(ctx, tx, userID); err != nil {
+			return err
+		}
+		return trail.done(ctx, tx)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("revoke user %d: %w", userID, err)
@@ -278,6 +292,12 @@ func (s *Store) Ban(ctx context.Context, userID, subID int64) (changed bool, cha
 		if err != nil {
 			return err
 		}
+		// Read after the lock: a second ban waits for the first and sees
+		// it, so it records nothing.
+		trail, err := beginAudit(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `UPDATE users SET banned = true WHERE id = $1`, userID); err != nil {
 			return err
 		}
@@ -286,7 +306,10 @@ func (s *Store) Ban(ctx context.Context, userID, subID int64) (changed bool, cha
 			err = nil
 		}
 		changed = !banned || len(changes) > 0
-		return err
+		if err != nil || !changed {
+			return err
+		}
+		return trail.done(ctx, tx)
 	})
 	if err != nil {
 		return false, nil, fmt.Errorf("ban user %d: %w", userID, err)

@@ -146,8 +146,19 @@ func (s *Store) UserByID(ctx context.Context, id int64) (wgbot.User, error) {
 }
 
 // SetBanned bans or unbans a user; a banned user is issued nothing.
+// An admin's change (wgbot.WithAudit) is recorded when it changed the flag.
 func (s *Store) SetBanned(ctx context.Context, userID int64, banned bool) error {
-	_, err := s.pool.Exec(ctx, `UPDATE users SET banned = $2 WHERE id = $1`, userID, banned)
+	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		trail, err := beginAudit(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `UPDATE users SET banned = $2 WHERE id = $1 AND banned <> $2`, userID, banned)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		return trail.done(ctx, tx)
+	})
 	if err != nil {
 		return fmt.Errorf("set user %d banned=%v: %w", userID, banned, err)
 	}

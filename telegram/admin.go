@@ -277,12 +277,11 @@ func (b *Bot) adminGrant(ctx context.Context, r *request, args string) {
 	if !ok {
 		return
 	}
-	sub, delivery, err := b.svc.Grant(ctx, u, days, 0)
+	sub, delivery, err := b.svc.Grant(b.asAdmin(ctx, r, "grant", u.TelegramID, map[string]any{"days": days}), u, days, 0)
 	if err != nil {
 		b.adminFailed(ctx, r, "grant", err)
 		return
 	}
-	b.audit(ctx, r, "grant", u.TelegramID, nil, map[string]any{"days": days, "expires_at": sub.ExpiresAt, "subscription": sub.ID})
 	until := formatDate(sub.ExpiresAt)
 	b.reply(ctx, r, mAdminGranted, b.t.days(r.lang, days), u.TelegramID, until)
 	b.tellGranted(ctx, u, days, sub, delivery)
@@ -337,7 +336,7 @@ func (b *Bot) endConfirmed(ctx context.Context, r *request, c callback, op strin
 	u, err := b.svc.UserByTelegramID(ctx, c.telegramID)
 	changed := false
 	if err == nil {
-		changed, err = end(ctx, u, c.subID)
+		changed, err = end(b.asAdmin(ctx, r, op, u.TelegramID, nil), u, c.subID)
 	}
 	if errors.Is(err, wgbot.ErrConfirmStale) {
 		b.show(ctx, r, b.t.get(r.lang, mAdminStale, u.TelegramID), nil)
@@ -351,8 +350,6 @@ func (b *Bot) endConfirmed(ctx context.Context, r *request, c callback, op strin
 	if !changed {
 		return
 	}
-	b.audit(ctx, r, op, u.TelegramID, map[string]any{"subscription": c.subID, "banned": u.Banned},
-		map[string]any{"access_ended": true, "banned": u.Banned || op == "ban"})
 	lang := normalizeLang(u.Language)
 	_ = b.sendText(ctx, u.TelegramID, b.t.get(lang, notice, b.support(lang)), nil)
 }
@@ -369,11 +366,10 @@ func (b *Bot) adminUnban(ctx context.Context, r *request, args string) {
 	if !ok {
 		return
 	}
-	if err := b.svc.Unban(ctx, u); err != nil {
+	if err := b.svc.Unban(b.asAdmin(ctx, r, "unban", u.TelegramID, nil), u); err != nil {
 		b.adminFailed(ctx, r, "unban", err)
 		return
 	}
-	b.audit(ctx, r, "unban", u.TelegramID, map[string]any{"banned": u.Banned}, map[string]any{"banned": false})
 	b.reply(ctx, r, mAdminUnbanned, u.TelegramID)
 }
 
@@ -498,7 +494,7 @@ func (b *Bot) adminRefund(ctx context.Context, r *request, args string) {
 		b.reply(ctx, r, mAdminRefundRefused, telegramReason(err))
 		return
 	}
-	res, err := b.svc.Refund(ctx, providerStars, chargeID)
+	res, err := b.svc.Refund(b.asAdmin(ctx, r, "refund", payer.TelegramID, nil), providerStars, chargeID)
 	if err != nil {
 		b.adminFailed(ctx, r, "refund", err)
 		return
@@ -515,8 +511,6 @@ func (b *Bot) adminRefund(ctx context.Context, r *request, args string) {
 		b.reply(ctx, r, mAdminRefundAgain, chargeID)
 		return
 	}
-	b.audit(ctx, r, "refund", payer.TelegramID, map[string]any{"provider": providerStars, "payment": chargeID, "status": "credited"},
-		map[string]any{"provider": providerStars, "payment": chargeID, "status": "refunded", "days_taken": res.Days, "access_ended": res.Revoked})
 	b.reply(ctx, r, mAdminRefunded, chargeID, payer.TelegramID, b.t.days(r.lang, res.Days))
 	b.tellRefunded(ctx, payer, res)
 }

@@ -15,8 +15,17 @@ type Auditor interface {
 	RecordAudit(ctx context.Context, e wgbot.AuditEntry) error
 }
 
-// audit records an admin command's change. The change is committed by
-// then, so a failure to record it is logged, not shown.
+// asAdmin marks ctx as this admin's command: the store records the
+// change it makes in that change's own transaction (wgbot.WithAudit).
+// after is what the command adds to the state the store reads.
+func (b *Bot) asAdmin(ctx context.Context, r *request, action string, target int64, after map[string]any) context.Context {
+	return wgbot.WithAudit(ctx, wgbot.AuditEntry{Source: wgbot.AuditBot, AdminID: r.user.TelegramID, Action: action,
+		TargetID: target, After: after})
+}
+
+// audit records an admin command that changes nothing of a user's
+// (a broadcast queued). It is done by then, so a failure to record it is
+// logged, not shown.
 func (b *Bot) audit(ctx context.Context, r *request, action string, target int64, before, after map[string]any) {
 	if b.cfg.Audit == nil {
 		return

@@ -170,7 +170,7 @@ func (b *Bot) adminPromoAdd(ctx context.Context, r *request, args string) {
 		b.reply(ctx, r, mAdminWrong, b.t.get(r.lang, mWrongPromo, quoted(problem)), b.t.get(r.lang, mUsagePromoAdd))
 		return
 	}
-	p, err := b.svc.CreatePromo(ctx, p)
+	p, err := b.svc.CreatePromo(b.asAdmin(ctx, r, "promo_add", 0, nil), p)
 	if err != nil {
 		b.adminFailed(ctx, r, "create promo code", err)
 		return
@@ -244,7 +244,7 @@ func (b *Bot) adminPromoOff(ctx context.Context, r *request, args string) {
 		b.reply(ctx, r, mAdminWrong, b.t.get(r.lang, mWrongPromo, quoted(args)), b.t.get(r.lang, mUsagePromoOff))
 		return
 	}
-	p, err := b.svc.DisablePromo(ctx, code)
+	p, err := b.svc.DisablePromo(b.asAdmin(ctx, r, "promo_disable", 0, nil), code)
 	if errors.Is(err, wgbot.ErrPromoNotFound) {
 		b.reply(ctx, r, mErrPromoNotFound)
 		return

@@ -95,11 +95,10 @@ func (op *operatorCmd) grant(ctx context.Context, args []string) error {
 		return err
 	}
 	defer a.Close()
-	sub, delivery, err := a.svc.Grant(ctx, u, days, *devices)
+	sub, delivery, err := a.svc.Grant(asOperator(ctx, "grant", u.TelegramID, map[string]any{"days": days, "devices": *devices}), u, days, *devices)
 	if err != nil {
 		return fmt.Errorf("grant %d days to %s: %w", days, who(u), err)
 	}
-	a.audit(ctx, "grant", u, map[string]any{"days": days, "devices": *devices, "expires_at": sub.ExpiresAt, "subscription": sub.ID})
 	applied, applyErr := op.applyNow(ctx, a)
 	v := grantView{User: viewUser(u), Days: days, Subscription: viewSubscription(sub), Reconcile: applied}
 	if delivery != nil {
@@ -175,11 +174,10 @@ func (op *operatorCmd) issue(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("find or register Telegram user %d: %w", *telegramID, err)
 	}
-	d, _, err := a.svc.IssueDevice(ctx, u, *days, *devices)
+	d, _, err := a.svc.IssueDevice(asOperator(ctx, "issue", u.TelegramID, map[string]any{"days": *days, "devices": *devices}), u, *days, *devices)
 	if err != nil {
 		return fmt.Errorf("issue a device to %s: %w", who(u), err)
 	}
-	a.audit(ctx, "issue", u, map[string]any{"days": *days, "devices": *devices, "device": d.Peer.Name, "expires_at": d.Subscription.ExpiresAt})
 	applied, applyErr := op.applyNow(ctx, a)
 
 	if file != nil {
@@ -241,12 +239,11 @@ func (op *operatorCmd) revoke(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := a.svc.Revoke(ctx, u); errors.Is(err, wgbot.ErrNoSubscription) {
+	if err := a.svc.Revoke(asOperator(ctx, "revoke", u.TelegramID, nil), u); errors.Is(err, wgbot.ErrNoSubscription) {
 		return wgbot.Errorf(wgbot.ENotFound, "no_subscription", "%s has no active subscription or device to revoke", who(u))
 	} else if err != nil {
 		return fmt.Errorf("revoke %s: %w", who(u), err)
 	}
-	a.audit(ctx, "revoke", u, map[string]any{"access_ended": true})
 	applied, applyErr := op.applyNow(ctx, a)
 	v := revokeView{User: viewUser(u), RevokedDevices: []peerView{}, Reconcile: applied}
 	for _, p := range before {
@@ -269,12 +266,10 @@ func (op *operatorCmd) revoke(ctx context.Context, args []string) error {
 	return notApplied(applyErr, "the revocation")
 }
 
-// audit records an operator command's change in the audit log (source
-// cli, admin 0: the shell's user is not a Telegram id). The change is
-// committed by then, so a failure to record it is only logged.
-func (a *app) audit(ctx context.Context, action string, u wgbot.User, after map[string]any) {
-	err := a.store.RecordAudit(ctx, wgbot.AuditEntry{Source: wgbot.AuditCLI, Action: action, TargetID: u.TelegramID, After: after})
-	if err != nil {
-		a.log.Error("audit failed", "action", action, "user", u.TelegramID, "err", err)
-	}
+// asOperator marks ctx as the operator's command (source cli, admin 0:
+// the shell's user is not a Telegram id): the store records the change
+// it makes in that change's own transaction (wgbot.WithAudit). after is
+// what the command adds to the state the store reads.
+func asOperator(ctx context.Context, action string, target int64, after map[string]any) context.Context {
+	return wgbot.WithAudit(ctx, wgbot.AuditEntry{Source: wgbot.AuditCLI, Action: action, TargetID: target, After: after})
 }

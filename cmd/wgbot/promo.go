@@ -60,7 +60,7 @@ func (op *operatorCmd) promo(ctx context.Context, args []string) error {
 		}
 		return op.printPromos(list)
 	case "disable":
-		got, err := store.DisablePromo(ctx, wgbot.NormalizePromoCode(pos[0]), time.Now().UTC())
+		got, err := store.DisablePromo(asOperator(ctx, "promo_disable", 0, nil), wgbot.NormalizePromoCode(pos[0]), time.Now().UTC())
 		if err != nil {
 			return err
 		}
@@ -98,7 +98,7 @@ func (op *operatorCmd) promo(ctx context.Context, args []string) error {
 	if p, err = wgbot.PreparePromo(p, names); err != nil {
 		return err
 	}
-	created, err := store.CreatePromo(ctx, p)
+	created, err := store.CreatePromo(asOperator(ctx, "promo_add", 0, nil), p)
 	if err != nil {
 		return err
 	}

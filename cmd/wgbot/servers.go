@@ -63,7 +63,8 @@ func (op *operatorCmd) servers(ctx context.Context, args []string) error {
 	defer closeDB()
 	switch sub {
 	case "add":
-		srv, err := store.AddServer(ctx, n)
+		srv, err := store.AddServer(asOperator(ctx, "server_add", 0, map[string]any{"location": n.Location,
+			"endpoint": n.Endpoint, "subnet": n.Subnet.String(), "capacity": n.Capacity}), n)
 		if err != nil {
 			return err
 		}
@@ -75,11 +76,11 @@ func (op *operatorCmd) servers(ctx context.Context, args []string) error {
 	case "list":
 		return op.listServers(ctx, store)
 	case "drain":
-		err = store.SetServerState(ctx, pos[0], postgres.ServerDraining)
+		err = store.SetServerState(asOperator(ctx, "drain", 0, nil), pos[0], postgres.ServerDraining)
 	case "enable":
-		err = store.SetServerState(ctx, pos[0], postgres.ServerActive)
+		err = store.SetServerState(asOperator(ctx, "enable", 0, nil), pos[0], postgres.ServerActive)
 	case "remove":
-		err = store.RemoveServer(ctx, pos[0])
+		err = store.RemoveServer(asOperator(ctx, "server_remove", 0, nil), pos[0])
 	}
 	if err != nil {
 		return err
