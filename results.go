@@ -52,6 +52,9 @@ type RefundResult struct {
 	// BonusDays are the days taken back from the referral bonuses the
 	// payment earned (their unused part), on either side.
 	BonusDays int
+	// Note is what the operator must still do by hand: the money of a
+	// provider that cannot refund (Crypto Pay) goes back as a transfer.
+	Note string
 }
 
 // Expired is a subscription that reached its expiry and was ended.

@@ -207,13 +207,13 @@ func TestPanelInBrowser(t *testing.T) {
 	shot("refunded")
 
 	// The server holds too: two posts of the same refund at once, as from
-	// two tabs, refund once.
+	// two tabs (each form with its own one-time key), refund once.
 	csrf, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('input[name=csrf]').value`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	statuses, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](fmt.Sprintf(`Promise.all([1, 2].map(() => fetch('/panel/refund', {method: 'POST',
-		body: new URLSearchParams({csrf: %q, provider: 'stars', charge: 'stxBOB-2', user: '6000002'})}).then(r => r.status)))`, csrf),
+	statuses, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](fmt.Sprintf(`Promise.all([1, 2].map(i => fetch('/panel/refund', {method: 'POST',
+		body: new URLSearchParams({csrf: %q, form: String(i).repeat(32), provider: 'stars', charge: 'stxBOB-2', user: '6000002'})}).then(r => r.status)))`, csrf),
 		chromedp.EvalAwaitPromise))
 	if err != nil {
 		t.Fatal(err)

@@ -39,10 +39,13 @@ func parsePages() (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
 		"t":     tr,
 		"money": formatAmount,
-		"dict":  func(lang string, data any) page { return page{Lang: lang, Data: data} },
-		"dict3": func(lang, csrf string, data any) page { return page{Lang: lang, CSRF: csrf, Data: data} },
-		"lag":   func(revision, applied int64) int64 { return max(revision-applied, 0) },
-		"state": auditState,
+		// formkey is a new one-time key for each form that shows it (a
+		// refund button per payment).
+		"formkey": newFormKey,
+		"dict":    func(lang string, data any) page { return page{Lang: lang, Data: data} },
+		"dict3":   func(lang, csrf string, data any) page { return page{Lang: lang, CSRF: csrf, Data: data} },
+		"lag":     func(revision, applied int64) int64 { return max(revision-applied, 0) },
+		"state":   auditState,
 		"date": func(t any) string {
 			switch v := t.(type) {
 			case time.Time:
@@ -325,6 +328,9 @@ func flashText(lang string, q url.Values) string {
 	case "refunded":
 		days, _ := strconv.Atoi(q.Get("days"))
 		return tr(lang, "refund_done", q.Get("charge"), days)
+	case "refunded_by_hand":
+		days, _ := strconv.Atoi(q.Get("days"))
+		return tr(lang, "refund_by_hand", q.Get("charge"), days)
 	case "again":
 		return tr(lang, "refund_again")
 	case "broadcast":
@@ -384,6 +390,10 @@ func (p *Panel) grant(w http.ResponseWriter, r *http.Request, s *session) {
 	http.Redirect(w, r, fmt.Sprintf("/panel/users/%d?%s", u.TelegramID, q.Encode()), http.StatusSeeOther)
 }
 
+// refund returns a payment's money through its provider and reverses it
+// in the ledger, once: the form's one-time key makes a double click or a
+// resent POST do nothing the second time, and the ledger's own check
+// (Duplicate) covers two pages open at once.
 func (p *Panel) refund(w http.ResponseWriter, r *http.Request, s *session) {
 	provider, charge := r.PostFormValue("provider"), r.PostFormValue("charge")
 	back := "/panel/payments"
@@ -391,18 +401,39 @@ func (p *Panel) refund(w http.ResponseWriter, r *http.Request, s *session) {
 	if err == nil {
 		back = fmt.Sprintf("/panel/users/%d", target)
 	}
-	res, err := p.act.RefundPayment(p.asAdmin(r, s, "refund", target, nil), provider, charge)
-	if err != nil {
+	refused := func(status int, err error) {
 		pg := s.page("payments", "payments")
 		pg.Message = p.actionError(r, s.Lang, "refund", err)
-		p.render(w, r, http.StatusConflict, "message", pg)
+		p.render(w, r, status, "message", pg)
+	}
+	key := r.PostFormValue("form")
+	if len(key) != 32 {
+		refused(http.StatusBadRequest, wgbot.Errorf(wgbot.EInvalid, "bad_form", "the refund form is incomplete; reload the page"))
+		return
+	}
+	fresh, err := p.store.UseFormKey(r.Context(), key)
+	if err != nil {
+		refused(http.StatusServiceUnavailable, err)
+		return
+	}
+	if !fresh {
+		http.Redirect(w, r, back+"?"+url.Values{"done": {"again"}}.Encode(), http.StatusSeeOther)
+		return
+	}
+	res, err := p.act.RefundPayment(p.asAdmin(r, s, "refund", target, nil), provider, charge)
+	if err != nil {
+		refused(http.StatusConflict, err)
 		return
 	}
 	q := url.Values{"done": {"refunded"}, "charge": {charge}, "days": {strconv.Itoa(res.Days)}}
-	if res.Duplicate {
+	switch {
+	case res.Duplicate:
 		q = url.Values{"done": {"again"}}
-	} else {
-		p.log.InfoContext(r.Context(), "panel refund", "admin", s.AdminID, "provider", provider, "payment", charge, "days", res.Days)
+	case res.Note != "":
+		q.Set("done", "refunded_by_hand")
+		fallthrough
+	default:
+		p.log.InfoContext(r.Context(), "panel refund", "admin", s.AdminID, "provider", provider, "payment", charge, "days", res.Days, "note", res.Note)
 	}
 	http.Redirect(w, r, back+"?"+q.Encode(), http.StatusSeeOther)
 }

@@ -151,3 +151,27 @@ func (c *CryptoPay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	credit(r.Context(), c.svc, c.metrics, c.log, w, service.Payment{Provider: providerCryptoPay,
 		ProviderPaymentID: strconv.FormatInt(inv.InvoiceID, 10), OrderID: orderID, Amount: amount, Currency: inv.Fiat, Raw: body})
 }
+
+// ReturnPayment implements telegram.Refunder. The Crypto Pay API has no
+// refund of an invoice: its one way to send money out, transfer, is a new
+// payment from the app's balance that the app's owner must first enable
+// in @CryptoBot, needs that balance in the asset paid, and cannot be taken
+// back if sent twice or to the wrong user. So wgbot does not send it: the
+// ledger records the refund, and the note tells the admin what to send
+// back by hand. The invoice is read only to name the paid asset and
+// amount; if it cannot be read, the note says where to look.
+func (c *CryptoPay) ReturnPayment(ctx context.Context, id string) (string, error) {
+	invoiceID, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		return "", wgbot.Errorf(wgbot.EInvalid, "bad_charge", "%q is not a Crypto Pay invoice id", id)
+	}
+	paid := "the amount paid"
+	list, err := c.client.GetInvoices(ctx, invoiceID)
+	switch {
+	case err != nil:
+		c.log.WarnContext(ctx, "cannot read the invoice of a refund; the note names no amount", "invoice", id, "err", err)
+	case len(list) == 1 && list[0].PaidAsset != "":
+		paid = list[0].PaidAmount + " " + list[0].PaidAsset
+	}
+	return fmt.Sprintf("Crypto Pay cannot refund invoice %s: send %s back to the payer by hand (a transfer from the app's balance in @CryptoBot)", id, paid), nil
+}

@@ -377,3 +377,51 @@ func (y *YooKassa) fetch(w http.ResponseWriter, r *http.Request, id string) (yoo
 	}
 	return p, true
 }
+
+// refundKey is the Idempotence-Key of the refund of payment id: the same
+// for every attempt, so a double click, a retry or a second process asks
+// YooKassa for one refund and gets that one back.
+func refundKey(id string) string { return "wgbot-refund-" + id }
+
+// ReturnPayment implements telegram.Refunder: it refunds what is left of
+// the payment at YooKassa (all of it, unless some went back by hand in
+// the dashboard). A payment already wholly refunded asks for nothing, so
+// the ledger can follow it; the refund's own notice, arriving later, is
+// then a duplicate.
+func (y *YooKassa) ReturnPayment(ctx context.Context, id string) (string, error) {
+	p, err := y.client.GetPayment(ctx, id)
+	if err != nil {
+		return "", y.refundError(ctx, id, err)
+	}
+	if p.Status != yookassa.StatusSucceeded {
+		return "", wgbot.Errorf(wgbot.EInvalid, "refund_state", "YooKassa payment %s is %s: only a succeeded payment can be refunded", id, p.Status)
+	}
+	paid, err1 := p.Amount.Minor()
+	refunded, err2 := refundedMinor(p)
+	if err := errors.Join(err1, err2); err != nil {
+		return "", fmt.Errorf("yookassa payment %s: %w", id, err)
+	}
+	if refunded >= paid {
+		return "", nil
+	}
+	r, err := y.client.CreateRefund(ctx, id, yookassa.AmountFromMinor(paid-refunded, p.Amount.Currency), refundKey(id))
+	if err != nil {
+		return "", y.refundError(ctx, id, err)
+	}
+	y.log.InfoContext(ctx, "payment refunded at YooKassa", "payment", id, "refund", r.ID, "status", r.Status, "amount", r.Amount.Value)
+	return "", nil
+}
+
+// refundError says what an admin can do about a refused refund:
+// YooKassa's own reason when it refused, "try again" when unreachable (the
+// details go to the log).
+func (y *YooKassa) refundError(ctx context.Context, id string, err error) error {
+	y.log.WarnContext(ctx, "refund at YooKassa failed", "payment", id, "err", err)
+	switch {
+	case errors.Is(err, yookassa.ErrNotFound):
+		return wgbot.Errorf(wgbot.ENotFound, "refund_unknown", "YooKassa knows no payment %s", id)
+	case errors.Is(err, yookassa.ErrInvalid):
+		return wgbot.Errorf(wgbot.EInvalid, "refund_refused", "YooKassa refused the refund of %s: %v", id, err)
+	}
+	return wgbot.Errorf(wgbot.EUnavailable, "refund_unavailable", "YooKassa cannot be reached to refund %s; nothing was changed, try again", id)
+}

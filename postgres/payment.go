@@ -95,7 +95,9 @@ type Refund struct {
 	// Partial: only part of the money went back. A credited payment keeps
 	// its period (and is flagged with Flag, if given); it is never reversed.
 	Partial bool
-	Flag    string
+	// Flag, if given, flags the payment for the operator (a partial refund,
+	// or money that must still be returned by hand).
+	Flag string
 	// Uncredited is the payment as the provider reports it. If it was never
 	// credited, it is recorded as settled (refunded, no days), so that a
 	// confirmation arriving later is a duplicate, not a credit. Nil: a
@@ -173,9 +175,10 @@ func (s *Store) refundTx(ctx context.Context, tx pgx.Tx, r Refund, now time.Time
 		var paymentID int64
 		var orderID *int64
 		var creditedUntil *time.Time
-		if err := tx.QueryRow(ctx, `UPDATE payments SET status = 'refunded', refunded_at = $3
+		if err := tx.QueryRow(ctx, `UPDATE payments SET status = 'refunded', refunded_at = $3,
+				flagged = CASE WHEN flagged = '' THEN $4 ELSE flagged END
 			WHERE provider = $1 AND provider_payment_id = $2
-			RETURNING id, user_id, days, order_id, credited_until`, r.Provider, r.ProviderPaymentID, now).Scan(&paymentID, &res.UserID, &res.Days, &orderID, &creditedUntil); err != nil {
+			RETURNING id, user_id, days, order_id, credited_until`, r.Provider, r.ProviderPaymentID, now, r.Flag).Scan(&paymentID, &res.UserID, &res.Days, &orderID, &creditedUntil); err != nil {
 			return err
 		}
 		if orderID != nil {

@@ -218,6 +218,17 @@ func (s *Service) Refund(ctx context.Context, provider, providerPaymentID string
 	return res, err
 }
 
+// RefundByHand is Refund of a payment whose provider cannot return the
+// money (Crypto Pay): the payment is flagged with note, what the operator
+// must still send back, so the payment list shows it.
+func (s *Service) RefundByHand(ctx context.Context, provider, providerPaymentID, note string) (wgbot.RefundResult, error) {
+	res, err := s.store.RefundPayment(ctx, postgres.Refund{Provider: provider, ProviderPaymentID: providerPaymentID, Flag: note}, s.clock())
+	for _, ch := range res.Changes {
+		s.provisionLater(ctx, ch)
+	}
+	return res, err
+}
+
 // ProviderRefund is a refund a provider reports, with the payment as the
 // provider shows it now.
 type ProviderRefund struct {

@@ -221,6 +221,10 @@ func (f *fakeService) Refund(context.Context, string, string) (wgbot.RefundResul
 	return wgbot.RefundResult{}, errNeedsDatabase
 }
 
+func (f *fakeService) RefundByHand(context.Context, string, string, string) (wgbot.RefundResult, error) {
+	return wgbot.RefundResult{}, errNeedsDatabase
+}
+
 func (f *fakeService) UserRecord(context.Context, wgbot.User) (service.UserRecord, error) {
 	return service.UserRecord{}, errNeedsDatabase
 }

@@ -69,16 +69,60 @@ func (b *Bot) GrantDays(ctx context.Context, u wgbot.User, days int) (wgbot.Subs
 	return sub, nil
 }
 
-// RefundPayment refunds a Stars payment as /refund does (Telegram first,
-// then the ledger, once) and tells the payer. A second call for the same
-// payment reports Duplicate and tells nobody again. Other providers'
-// payments are refunded in their own dashboards; their webhooks reverse
-// the payment here.
+// Refunder is a Checkout whose provider can give a payment's money back
+// (the panel's refunds).
+type Refunder interface {
+	// ReturnPayment returns the whole payment to the payer through the
+	// provider, at most once however often it is called for one payment.
+	// note, when not empty, is what the admin must still do by hand (the
+	// provider has no refunds).
+	ReturnPayment(ctx context.Context, providerPaymentID string) (note string, err error)
+}
+
+// RefundPayment refunds a payment of any provider: the money first (the
+// provider's refund; for Stars, as /refund does), then the ledger, once,
+// and the payer is told. A second call for the same payment reports
+// Duplicate and tells nobody again. A provider that cannot refund leaves
+// the money to the admin: the ledger records the refund, the payment is
+// flagged with what to send back, and res.Note says it.
 func (b *Bot) RefundPayment(ctx context.Context, provider, chargeID string) (wgbot.RefundResult, error) {
-	if provider != providerStars {
-		return wgbot.RefundResult{}, wgbot.Errorf(wgbot.EInvalid, "refund_provider",
-			"only Telegram Stars payments are refunded here; refund %s payments in the provider's dashboard", provider)
+	if provider == providerStars {
+		return b.refundStarsPayment(ctx, chargeID)
 	}
+	var refunder Refunder
+	for _, co := range b.checkouts {
+		if r, ok := co.(Refunder); ok && co.Provider() == provider {
+			refunder = r
+		}
+	}
+	if refunder == nil {
+		return wgbot.RefundResult{}, wgbot.Errorf(wgbot.EInvalid, "refund_provider", "%s payments cannot be refunded here: that provider is not enabled", quoted(provider))
+	}
+	payer, err := b.svc.PaymentUser(ctx, provider, chargeID)
+	if err != nil {
+		return wgbot.RefundResult{}, err
+	}
+	note, err := refunder.ReturnPayment(ctx, chargeID)
+	if err != nil {
+		return wgbot.RefundResult{}, err
+	}
+	var res wgbot.RefundResult
+	if note == "" {
+		res, err = b.svc.Refund(ctx, provider, chargeID)
+	} else {
+		res, err = b.svc.RefundByHand(ctx, provider, chargeID, note)
+	}
+	if err != nil || res.Duplicate {
+		return res, err
+	}
+	res.Note = note
+	b.tellRefunded(ctx, payer, res)
+	return res, nil
+}
+
+// refundStarsPayment refunds a Stars payment as /refund does: Telegram
+// first, then the ledger.
+func (b *Bot) refundStarsPayment(ctx context.Context, chargeID string) (wgbot.RefundResult, error) {
 	if !chargeIDPattern.MatchString(chargeID) {
 		return wgbot.RefundResult{}, wgbot.Errorf(wgbot.EInvalid, "bad_charge", "%q is not a telegram_payment_charge_id", quoted(chargeID))
 	}

@@ -87,6 +87,7 @@ type Admin interface {
 	Ban(ctx context.Context, user wgbot.User, subID int64) (changed bool, err error)
 	Unban(ctx context.Context, user wgbot.User) error
 	Refund(ctx context.Context, provider, providerPaymentID string) (wgbot.RefundResult, error)
+	RefundByHand(ctx context.Context, provider, providerPaymentID, note string) (wgbot.RefundResult, error)
 	PaymentUser(ctx context.Context, provider, providerPaymentID string) (wgbot.User, error)
 	UserRecord(ctx context.Context, user wgbot.User) (service.UserRecord, error)
 }
