@@ -73,6 +73,13 @@ func newEnv(t testing.TB) *env {
 // them); no worker runs them.
 func newEnvJobs(t testing.TB, jobs bool) *env {
 	t.Helper()
+	return newEnvCheckouts(t, jobs, nil)
+}
+
+// newEnvCheckouts is newEnvJobs with the bot offering the payment
+// providers checkouts makes on the env's service (nil: Stars only).
+func newEnvCheckouts(t testing.TB, jobs bool, checkouts func(*env, *slog.Logger) []telegram.Checkout) *env {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	e := &env{t: t, ctx: ctx, logs: &syncBuffer{}}
@@ -90,9 +97,13 @@ func newEnvJobs(t testing.TB, jobs bool) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var cos []telegram.Checkout
+	if checkouts != nil {
+		cos = checkouts(e, log)
+	}
 	e.bot, err = telegram.New(e.stack.Service, telegram.Config{Token: testToken, APIURL: e.tg.URL(), AdminIDs: []int64{adminID},
 		PollTimeout: 2 * time.Second, RetryBackoff: 50 * time.Millisecond, ShutdownTimeout: 5 * time.Second, UserBurst: 1000,
-		Broadcasts: e.stack.Store, PanelLinks: e.links, Audit: e.stack.Store}, nil, log)
+		Broadcasts: e.stack.Store, PanelLinks: e.links, Audit: e.stack.Store}, cos, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -443,6 +443,19 @@ func (s *Server) refundLocked(paymentID string, amount yookassa.Amount, descript
 	return refund, nil
 }
 
+// Refunds returns the refunds of a payment, oldest first.
+func (s *Server) Refunds(paymentID string) []yookassa.Refund {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []yookassa.Refund
+	for _, id := range s.refundOrder {
+		if r := s.refunds[id]; r.PaymentID == paymentID {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // Payment returns the current state of a payment.
 func (s *Server) Payment(id string) (yookassa.Payment, bool) {
 	s.mu.Lock()
