@@ -290,5 +290,3 @@ func mustInt(t *testing.T, s string) int64 {
 	}
 	return n
 }
-
-
