@@ -134,11 +134,13 @@ func merged(given, read map[string]any) map[string]any {
 }
 
 // userState is what the audit log shows of a user: banned or not, and the
-// live (else the latest) subscription.
+// live (else the latest) subscription. It locks the user's row, as a
+// confirmed ban or revoke does first: admins' changes to one user take
+// turns, so each one's before is the after of the one before it.
 func userState(ctx context.Context, tx pgx.Tx, userID int64) (map[string]any, error) {
 	var telegramID int64
 	var banned bool
-	err := tx.QueryRow(ctx, `SELECT telegram_id, banned FROM users WHERE id = $1`, userID).Scan(&telegramID, &banned)
+	err := tx.QueryRow(ctx, `SELECT telegram_id, banned FROM users WHERE id = $1 FOR UPDATE`, userID).Scan(&telegramID, &banned)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, wgbot.ErrUserNotFound
 	}

@@ -188,6 +188,9 @@ func runChild(role string) error {
 	if mine, err := runNodeKeyChild(ctx, role); mine {
 		return err
 	}
+	if mine, err := runAuditChild(ctx, role); mine {
+		return err
+	}
 	e, err := newEnv(ctx, os.Getenv("CHILD_DB"), os.Getenv("CHILD_SUBNET"), nil, storeSetup{})
 	if err != nil {
 		return err
