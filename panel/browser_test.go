@@ -52,24 +52,27 @@ func (e *env) exec(sql string, args ...any) {
 	}
 }
 
-// TestPanelInBrowser drives the panel in headless Chromium as an admin
-// would: sign in with a link, read the dashboard, find a user, grant
-// days, refund a payment with a double click.
-func TestPanelInBrowser(t *testing.T) {
+// browser is headless Chromium on a test's panel, saving a screenshot of
+// each step as an artifact (in WGBOT_ARTIFACTS, else a temporary
+// directory).
+type browser struct {
+	t         *testing.T
+	ctx       context.Context
+	artifacts string
+	name      string // the screenshots' prefix
+	step      int
+}
+
+func newBrowser(t *testing.T, name string) *browser {
+	t.Helper()
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
 		t.Fatal("Debian's chromium is needed for the browser test: run scripts/install-deps.sh (make deps)")
 	}
-	e := newEnv(t)
-	e.seedHistory()
-	bob := e.register(6000002, "bob_vpn", "Bob")
-	e.buyStars(bob, "stxBOB-1")
-	e.buyStars(bob, "stxBOB-2")
-
-	artifacts := os.Getenv("WGBOT_ARTIFACTS")
-	if artifacts == "" {
-		artifacts = t.TempDir()
-	} else if err := os.MkdirAll(artifacts, 0o755); err != nil {
+	b := &browser{t: t, name: name, artifacts: os.Getenv("WGBOT_ARTIFACTS")}
+	if b.artifacts == "" {
+		b.artifacts = t.TempDir()
+	} else if err := os.MkdirAll(b.artifacts, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
@@ -82,54 +85,71 @@ func TestPanelInBrowser(t *testing.T) {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1200, 1400),
 	)
-	defer cancelAlloc()
+	t.Cleanup(cancelAlloc)
 	browserCtx, cancelBrowser := chromedp.NewContext(alloc)
-	defer cancelBrowser()
+	t.Cleanup(cancelBrowser)
 	if err := chromedp.Do(browserCtx); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(browserCtx, 120*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
+	b.ctx = ctx
+	return b
+}
 
-	step := 0
-	shot := func(name string) []byte {
-		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		step++
-		path := filepath.Join(artifacts, fmt.Sprintf("panel-%d-%s.png", step, name))
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot %s", path)
-		return png
+func (b *browser) shot(name string) []byte {
+	b.t.Helper()
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
 	}
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			shot("failed")
-			t.Fatalf("%s: %v", what, err)
-		}
+	b.step++
+	path := filepath.Join(b.artifacts, fmt.Sprintf("%s-%d-%s.png", b.name, b.step, name))
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		b.t.Fatal(err)
 	}
-	text := func(css string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(css)))
-		if err != nil {
-			shot("failed")
-			t.Fatalf("text of %s: %v", css, err)
-		}
-		return s
+	b.t.Logf("screenshot %s", path)
+	return png
+}
+
+func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, steps...); err != nil {
+		b.shot("failed")
+		b.t.Fatalf("%s: %v", what, err)
 	}
-	eval := func(js string) int {
-		t.Helper()
-		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](js))
-		if err != nil {
-			t.Fatalf("%s: %v", js, err)
-		}
-		return n
+}
+
+func (b *browser) text(css string) string {
+	b.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(css)))
+	if err != nil {
+		b.shot("failed")
+		b.t.Fatalf("text of %s: %v", css, err)
 	}
+	return s
+}
+
+func (b *browser) eval(js string) int {
+	b.t.Helper()
+	n, err := chromedp.Run(b.ctx, chromedp.Evaluate[int](js))
+	if err != nil {
+		b.t.Fatalf("%s: %v", js, err)
+	}
+	return n
+}
+
+// TestPanelInBrowser drives the panel in headless Chromium as an admin
+// would: sign in with a link, read the dashboard, find a user, grant
+// days, refund a payment with a double click.
+func TestPanelInBrowser(t *testing.T) {
+	e := newEnv(t)
+	e.seedHistory()
+	bob := e.register(6000002, "bob_vpn", "Bob")
+	e.buyStars(bob, "stxBOB-1")
+	e.buyStars(bob, "stxBOB-2")
+	b := newBrowser(t, "panel")
+	ctx, shot, do, text, eval := b.ctx, b.shot, b.do, b.text, b.eval
 
 	// Sign in with a link from the bot's /panel.
 	link, err := e.links.PanelLink(e.ctx, adminID)
