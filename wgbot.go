@@ -182,4 +182,7 @@ type Order struct {
 	// unlimited); for a top-up (TopUp), the bytes it adds to the month.
 	Traffic int64
 	TopUp   bool
+	// SaveCard: the payer agreed at checkout to renewals from the card
+	// this order is paid with (YooKassa's save_payment_method).
+	SaveCard bool
 }

@@ -159,8 +159,9 @@ func TestSavedCardChargeFails(t *testing.T) {
 }
 
 // TestCardSavedOnlyWithConsent: with YOOKASSA_AUTORENEW on, a checkout
-// asks YooKassa to save the card only for a user who said /autorenew on;
-// off again, the saved card is never charged.
+// asks YooKassa to save the card only for an order whose payer ticked
+// "renew automatically with this card" (wgbot.Order.SaveCard); with
+// /autorenew off, the saved card is never charged.
 func TestCardSavedOnlyWithConsent(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
@@ -171,8 +172,19 @@ func TestCardSavedOnlyWithConsent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pay := func() string {
-		_, id := startYooKassa(t, e, y, emu)
+	if !y.SavesCards() {
+		t.Fatal("YOOKASSA_AUTORENEW on, yet the checkout offers no box")
+	}
+	pay := func(save bool) string {
+		order, err := e.svc.CreateCheckoutOrder(ctx, e.user, "month", y.Provider(), y.Currency(), save)
+		if err != nil || order.SaveCard != save {
+			t.Fatalf("order %+v: %v", order, err)
+		}
+		if _, err := y.Start(ctx, order, e.user); err != nil {
+			t.Fatal(err)
+		}
+		ps := emu.Payments()
+		id := ps[len(ps)-1].ID
 		if err := emu.Succeed(id); err != nil {
 			t.Fatal(err)
 		}
@@ -181,16 +193,18 @@ func TestCardSavedOnlyWithConsent(t *testing.T) {
 		}
 		return id
 	}
-	first := pay()
-	if p, _ := emu.Payment(first); p.PaymentMethod.Saved || e.count(t, `SELECT count(*) FROM autorenewals`) != 0 {
-		t.Fatal("a card was saved without consent")
-	}
+	// Consent recorded for the user (/autorenew on) does not save the card
+	// of an order made without the tick.
 	if err := e.svc.SetAutorenew(ctx, e.user, true); err != nil {
 		t.Fatal(err)
 	}
-	second := pay()
+	first := pay(false)
+	if p, _ := emu.Payment(first); p.PaymentMethod.Saved || e.count(t, `SELECT count(*) FROM autorenewals`) != 0 {
+		t.Fatal("a card was saved without consent at checkout")
+	}
+	second := pay(true)
 	if p, _ := emu.Payment(second); !p.PaymentMethod.Saved || e.count(t, `SELECT count(*) FROM autorenewals WHERE canceled_at IS NULL`) != 1 {
-		t.Fatal("the card of a consenting user was not saved")
+		t.Fatal("the card of a consenting payer was not saved")
 	}
 	if err := e.svc.SetAutorenew(ctx, e.user, false); err != nil {
 		t.Fatal(err)

@@ -27,8 +27,9 @@ type YooKassaConfig struct {
 	AllowedIPs       []string // notification sources; empty: YooKassa's published ranges
 	TrustProxyHeader string   // e.g. X-Forwarded-For behind one reverse proxy; empty: the peer address
 	Receipts         ReceiptConfig
-	// Autorenew: a user who agreed (/autorenew on) has the card of their
-	// next payment saved, and RenewDue charges it before expiry.
+	// Autorenew: the checkout screen offers "renew automatically with
+	// this card"; a payer who ticks it (or agreed with /autorenew on) has
+	// the card saved, and RenewDue charges it before expiry.
 	Autorenew bool
 }
 
@@ -127,20 +128,21 @@ func (y *YooKassa) TitleVia(lang string) string {
 
 // Start creates the payment with the order in its metadata. The
 // idempotence key is the order id, so a retried button press or a lost
-// answer never opens a second charge for one order.
+// answer never opens a second charge for one order. An order whose payer
+// ticked "renew automatically with this card" at checkout
+// (wgbot.Order.SaveCard) has its card saved, when renewals are on.
 //
 // With receipts on, a user who has not given an email or phone yet gets
 // wgbot.ErrReceiptContactNeeded, and no payment is created.
 func (y *YooKassa) Start(ctx context.Context, order wgbot.Order, user wgbot.User) (string, error) {
-	save := false
-	if rs, ok := y.svc.(Renewals); ok && y.autorenew {
-		on, err := rs.AutorenewConsent(ctx, order.UserID)
-		if err != nil {
-			return "", fmt.Errorf("autorenew consent of user %d: %w", order.UserID, err)
-		}
-		save = on
-	}
-	return y.start(ctx, order, user, save)
+	return y.start(ctx, order, user, y.autorenew && order.SaveCard)
+}
+
+// SavesCards says whether the checkout offers to save the card for
+// renewals (YOOKASSA_AUTORENEW), for the bot's checkbox.
+func (y *YooKassa) SavesCards() bool {
+	_, ok := y.svc.(Renewals)
+	return y.autorenew && ok
 }
 
 func (y *YooKassa) start(ctx context.Context, order wgbot.Order, user wgbot.User, save bool) (string, error) {

@@ -21,7 +21,6 @@ type Renewals interface {
 	FailRenewal(ctx context.Context, c postgres.RenewalCharge) (bool, error)
 	SucceedRenewal(ctx context.Context, c postgres.RenewalCharge) error
 	DueRenewals(ctx context.Context, provider string, before time.Duration) ([]int64, error)
-	AutorenewConsent(ctx context.Context, userID int64) (bool, error)
 }
 
 // keyLifetime is how long a charge's Idempotence-Key is retried: less than

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"wgbot"
 )
 
 // Autorenewal is a saved card a user agreed to have charged for renewals.
@@ -124,6 +126,16 @@ func (s *Store) SetAutorenewConsent(ctx context.Context, userID int64, on bool) 
 		_, err := tx.Exec(ctx, `UPDATE autorenewals SET canceled_at = now() WHERE user_id = $1 AND canceled_at IS NULL`, userID)
 		return err
 	})
+}
+
+// SetCheckoutConsent records the user's choice on a checkout screen,
+// touching no saved card.
+func (s *Store) SetCheckoutConsent(ctx context.Context, userID int64, on bool) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE users SET autorenew_consent = $2 WHERE id = $1`, userID, on)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = wgbot.ErrUserNotFound
+	}
+	return err
 }
 
 // AutorenewConsent says whether the user agreed to renewals from a card.

@@ -13,12 +13,12 @@ import (
 )
 
 const orderColumns = `id, user_id, plan, days, devices, provider, amount, currency, status, provider_ref,
-	checkout_url, checkout_tries, created_at, expires_at, discount, COALESCE(redemption_id, 0), gift, traffic, topup`
+	checkout_url, checkout_tries, created_at, expires_at, discount, COALESCE(redemption_id, 0), gift, traffic, topup, save_card`
 
 func scanOrder(row pgx.Row) (wgbot.Order, error) {
 	var o wgbot.Order
 	err := row.Scan(&o.ID, &o.UserID, &o.Plan, &o.Days, &o.Devices, &o.Provider, &o.Amount, &o.Currency, &o.Status, &o.ProviderRef,
-		&o.CheckoutURL, &o.CheckoutTries, &o.CreatedAt, &o.ExpiresAt, &o.Discount, &o.RedemptionID, &o.Gift, &o.Traffic, &o.TopUp)
+		&o.CheckoutURL, &o.CheckoutTries, &o.CreatedAt, &o.ExpiresAt, &o.Discount, &o.RedemptionID, &o.Gift, &o.Traffic, &o.TopUp, &o.SaveCard)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return o, wgbot.ErrOrderNotFound
 	}
@@ -69,9 +69,9 @@ func (s *Store) OpenOrder(ctx context.Context, o wgbot.Order, lim OpenOrders, no
 		out, err = scanOrder(tx.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders
 			WHERE user_id = $1 AND status = 'pending' AND plan = $2 AND days = $3 AND devices = $4 AND provider = $5
 				AND amount = $6 AND currency = $7 AND created_at > $8 AND expires_at > $9
-				AND redemption_id IS NOT DISTINCT FROM $10 AND gift = $11 AND traffic = $12 AND topup = $13
+				AND redemption_id IS NOT DISTINCT FROM $10 AND gift = $11 AND traffic = $12 AND topup = $13 AND save_card = $14
 			ORDER BY created_at DESC LIMIT 1`,
-			o.UserID, o.Plan, o.Days, o.Devices, o.Provider, o.Amount, o.Currency, lim.ReuseAfter, now, redemption, o.Gift, o.Traffic, o.TopUp))
+			o.UserID, o.Plan, o.Days, o.Devices, o.Provider, o.Amount, o.Currency, lim.ReuseAfter, now, redemption, o.Gift, o.Traffic, o.TopUp, o.SaveCard))
 		if err == nil {
 			reused = true
 			return nil
@@ -80,9 +80,9 @@ func (s *Store) OpenOrder(ctx context.Context, o wgbot.Order, lim OpenOrders, no
 			return err
 		}
 		out, err = scanOrder(tx.QueryRow(ctx, `INSERT INTO orders (user_id, plan, days, devices, provider, amount, currency, status, created_at, expires_at,
-				discount, redemption_id, gift, traffic, topup)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10, $11, $12, $13, $14) RETURNING `+orderColumns,
-			o.UserID, o.Plan, o.Days, o.Devices, o.Provider, o.Amount, o.Currency, now, o.ExpiresAt, o.Discount, redemption, o.Gift, o.Traffic, o.TopUp))
+				discount, redemption_id, gift, traffic, topup, save_card)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10, $11, $12, $13, $14, $15) RETURNING `+orderColumns,
+			o.UserID, o.Plan, o.Days, o.Devices, o.Provider, o.Amount, o.Currency, now, o.ExpiresAt, o.Discount, redemption, o.Gift, o.Traffic, o.TopUp, o.SaveCard))
 		if err != nil {
 			return err
 		}

@@ -117,6 +117,15 @@ func (s *Service) SetAutorenew(ctx context.Context, user wgbot.User, on bool) er
 	return s.store.SetAutorenewConsent(ctx, user.ID, on)
 }
 
+// SetCheckoutConsent records the user's tick (or untick) of "renew
+// automatically with this card" on a checkout screen: the next card order
+// saves its card, or does not. Unlike /autorenew off it leaves a card
+// saved before alone: unticking means "not this card", and the Cancel of
+// renewals is in "My subscription".
+func (s *Service) SetCheckoutConsent(ctx context.Context, user wgbot.User, on bool) error {
+	return s.store.SetCheckoutConsent(ctx, user.ID, on)
+}
+
 // AutorenewConsent says whether the user agreed to renewals from a card.
 func (s *Service) AutorenewConsent(ctx context.Context, userID int64) (bool, error) {
 	return s.store.AutorenewConsent(ctx, userID)

@@ -13,16 +13,24 @@ import (
 // CreateOrder prices a plan in the currency and returns the user's open
 // order for it, or records a new pending one.
 func (s *Service) CreateOrder(ctx context.Context, user wgbot.User, planName, provider, currency string) (wgbot.Order, error) {
-	return s.createOrder(ctx, user, planName, provider, currency, false)
+	return s.createOrder(ctx, user, planName, provider, currency, false, false)
+}
+
+// CreateCheckoutOrder is CreateOrder for a card checkout: saveCard is the
+// payer's consent, given on the checkout screen, to renewals from the card
+// they pay this order with. The choice is part of the order, so an open
+// order made with the other choice is not reused.
+func (s *Service) CreateCheckoutOrder(ctx context.Context, user wgbot.User, planName, provider, currency string, saveCard bool) (wgbot.Order, error) {
+	return s.createOrder(ctx, user, planName, provider, currency, false, saveCard)
 }
 
 // CreateGiftOrder opens an order for plan bought as a gift: its payment
 // makes a one-time link instead of extending the buyer.
 func (s *Service) CreateGiftOrder(ctx context.Context, user wgbot.User, planName, provider, currency string) (wgbot.Order, error) {
-	return s.createOrder(ctx, user, planName, provider, currency, true)
+	return s.createOrder(ctx, user, planName, provider, currency, true, false)
 }
 
-func (s *Service) createOrder(ctx context.Context, user wgbot.User, planName, provider, currency string, gift bool) (wgbot.Order, error) {
+func (s *Service) createOrder(ctx context.Context, user wgbot.User, planName, provider, currency string, gift, saveCard bool) (wgbot.Order, error) {
 	if user.Banned {
 		return wgbot.Order{}, wgbot.ErrBanned
 	}
@@ -44,7 +52,7 @@ func (s *Service) createOrder(ctx context.Context, user wgbot.User, planName, pr
 	now := s.clock()
 	o, _, err := s.store.OpenOrder(ctx, wgbot.Order{UserID: user.ID, Plan: plan.Name, Days: plan.Days, Devices: plan.Devices,
 		Provider: provider, Amount: amount, Currency: currency, ExpiresAt: now.Add(wgbot.OrderLifetime), Gift: gift,
-		Traffic: traffic, TopUp: plan.IsTopUp()},
+		Traffic: traffic, TopUp: plan.IsTopUp(), SaveCard: saveCard && !plan.IsTopUp()},
 		postgres.OpenOrders{ReuseAfter: now.Add(-wgbot.OrderReuseFor), Max: wgbot.MaxOpenOrders}, now)
 	return o, err
 }

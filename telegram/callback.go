@@ -50,6 +50,7 @@ const (
 	actRenewOn      // sub:renew:on: re-enable it
 	actGift         // buy:gift:<plan>: a Stars invoice for a gift of plan
 	actAutorenewOff // aroff: the Cancel of card auto-renewal
+	actSaveCard     // buy:card:<provider>:<plan>:<on|off>: the checkout's "renew automatically with this card" box, ticked or not
 )
 
 // adminActions are the buttons only an admin may press, named one by one:
@@ -79,6 +80,8 @@ type callback struct {
 	// pickTrial, pickDevice or pickPlans.
 	serverID int64
 	then     string
+	// on is the state actSaveCard sets the checkbox to.
+	on bool
 	// fresh opens the screen as a new message instead of in place of the
 	// pressed one: buttons under a delivered config or a notification must
 	// not overwrite it. Only menu, buy and sub take it (a "!" suffix).
@@ -114,6 +117,12 @@ func (c callback) data() string {
 		return "buy:plan:" + c.plan
 	case actPay:
 		return "buy:pay:" + c.provider + ":" + c.plan
+	case actSaveCard:
+		state := "off"
+		if c.on {
+			state = "on"
+		}
+		return "buy:card:" + c.provider + ":" + c.plan + ":" + state
 	case actSubscription:
 		return "sub"
 	case actDeviceConfig:
@@ -257,6 +266,11 @@ func parseCallback(data string) (callback, bool) {
 		}
 		if parts[0] == "buy" && parts[1] == "pay" && providerPattern.MatchString(parts[2]) && planNamePattern.MatchString(parts[3]) {
 			return callback{act: actPay, provider: parts[2], plan: parts[3]}, true
+		}
+	case 5:
+		if parts[0] == "buy" && parts[1] == "card" && providerPattern.MatchString(parts[2]) && planNamePattern.MatchString(parts[3]) &&
+			(parts[4] == "on" || parts[4] == "off") {
+			return callback{act: actSaveCard, provider: parts[2], plan: parts[3], on: parts[4] == "on"}, true
 		}
 	}
 	return callback{}, false

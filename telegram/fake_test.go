@@ -159,6 +159,16 @@ func (f *fakeService) SetStarRenewal(context.Context, wgbot.User, bool, func(con
 	return wgbot.StarSubscription{}, errNeedsDatabase
 }
 
+func (f *fakeService) CreateCheckoutOrder(context.Context, wgbot.User, string, string, string, bool) (wgbot.Order, error) {
+	return wgbot.Order{}, errNeedsDatabase
+}
+
+func (f *fakeService) SetCheckoutConsent(context.Context, wgbot.User, bool) error {
+	return errNeedsDatabase
+}
+
+func (f *fakeService) AutorenewConsent(context.Context, int64) (bool, error) { return false, nil }
+
 func (f *fakeService) CreateGiftOrder(context.Context, wgbot.User, string, string, string) (wgbot.Order, error) {
 	return wgbot.Order{}, errNeedsDatabase
 }

@@ -283,6 +283,8 @@ func (b *Bot) onCallback(ctx context.Context, q *models.CallbackQuery) {
 		b.showMethods(ctx, r, c.plan)
 	case actPay:
 		b.startPayment(ctx, r, c.provider, c.plan)
+	case actSaveCard:
+		b.toggleSaveCard(ctx, r, c.provider, c.plan, c.on)
 	case actSubscribe:
 		b.startSubscription(ctx, r, c.plan)
 	case actGift:

@@ -281,6 +281,16 @@ const (
 	mAutorenewOn        msg = "autorenew_on"
 	mAutorenewOff       msg = "autorenew_off"
 	mBtnAutorenewOff    msg = "btn_autorenew_off"
+	mBtnSaveCardOff     msg = "btn_save_card_off"
+	mBtnSaveCardOn      msg = "btn_save_card_on"
+	mSaveCardTerms      msg = "save_card_terms"
+	mRenewDeclined      msg = "renew_declined"
+	mRenewCardGone      msg = "renew_card_gone"
+	mRenewReleased      msg = "renew_released"
+	mRenewUnconfirmed   msg = "renew_unconfirmed"
+	mBtnPayByHand       msg = "btn_pay_by_hand"
+	mBonusTakenBack     msg = "bonus_taken_back"
+	mBonusTakenBackEnd  msg = "bonus_taken_back_end"
 	mPromoWaiting       msg = "promo_waiting"
 	mPromoDays          msg = "promo_days"
 	mPromoDiscount      msg = "promo_discount"
@@ -619,6 +629,16 @@ func catalogue() map[string]map[msg]string {
 			mAutorenewOn:        "Auto-renewal is on: the card of your next card payment will be saved and charged a day before each expiry. Cancel it at any time with the button below or /autorenew off.",
 			mAutorenewOff:       "Auto-renewal is off: no card will be saved, and a saved one will not be charged again.",
 			mBtnAutorenewOff:    "Cancel auto-renewal",
+			mBtnSaveCardOff:     "☐ Renew automatically with this card",
+			mBtnSaveCardOn:      "☑ Renew automatically with this card",
+			mSaveCardTerms:      "Auto-renewal: YooKassa keeps the card you pay with, and the same plan is charged to it a day before each expiry. You are told if a charge fails, and it is never retried. Cancel at any time in My subscription.",
+			mRenewDeclined:      "The automatic renewal of %s from your saved card was declined by the bank, so nothing was charged. Your access runs until %s; pay by hand to keep it.",
+			mRenewCardGone:      "The automatic renewal of %s was not charged: your saved card has expired or its permission was withdrawn, so auto-renewal from it is off. Nothing was charged. Your access runs until %s; pay by hand to keep it, and tick “Renew automatically” at checkout to save a new card.",
+			mRenewReleased:      "The automatic renewal of %s from your saved card did not complete: the bank did not confirm the charge and it was canceled, so nothing was taken; if the amount was held on your card, your bank releases it. Your access runs until %s; pay by hand to keep it.",
+			mRenewUnconfirmed:   "The automatic renewal of %s from your saved card has not been confirmed by the bank for a day, so we stopped waiting and will not charge again. If the money was taken, the days are added by themselves once the bank confirms it; please check your statement before paying by hand. Your access runs until %s.",
+			mBtnPayByHand:       "Pay by hand",
+			mBonusTakenBack:     "The payment of a friend you invited was refunded, so their referral bonus is taken back: %s less. Your subscription is active until %s.",
+			mBonusTakenBackEnd:  "The payment of a friend you invited was refunded, so their referral bonus is taken back: %s less. That was the rest of your access, so your devices no longer connect; choose a plan to continue.",
 			mErrReceiptContact:  "That is neither an email nor a phone number with its country code (such as +7 900 123-45-67). Please send it again.",
 			mPromoWaiting:       "Your promo code %s takes %s off your next order.",
 			mPromoDays:          "Promo code %s accepted: you received %s. Your subscription is active until %s.",
@@ -948,6 +968,16 @@ func catalogue() map[string]map[msg]string {
 			mAutorenewOn:        "Автопродление включено: карта следующей оплаты будет сохранена, и за день до окончания доступа с неё будет списываться оплата. Отключить можно в любой момент кнопкой ниже или командой /autorenew off.",
 			mAutorenewOff:       "Автопродление отключено: карта не будет сохранена, а сохранённая больше не будет списываться.",
 			mBtnAutorenewOff:    "Отключить автопродление",
+			mBtnSaveCardOff:     "☐ Продлевать автоматически с этой карты",
+			mBtnSaveCardOn:      "☑ Продлевать автоматически с этой карты",
+			mSaveCardTerms:      "Автопродление: ЮKassa сохранит карту, которой вы платите, и за день до окончания доступа с неё будет списываться оплата того же тарифа. Если списание не пройдёт, мы сообщим и повторять не будем. Отключить можно в любой момент в разделе «Моя подписка».",
+			mRenewDeclined:      "Банк отклонил автоматическое продление на %s с сохранённой карты, деньги не списаны. Доступ действует до %s; чтобы не потерять его, оплатите вручную.",
+			mRenewCardGone:      "Автоматическое продление на %s не списано: срок действия сохранённой карты истёк или разрешение на списания отозвано, поэтому автопродление с неё отключено. Деньги не списаны. Доступ действует до %s; оплатите вручную, а чтобы сохранить новую карту, отметьте «Продлевать автоматически» при оплате.",
+			mRenewReleased:      "Автоматическое продление на %s с сохранённой карты не состоялось: банк не подтвердил списание, и платёж отменён, деньги не взяты; если сумма была заблокирована на карте, банк её разблокирует. Доступ действует до %s; чтобы не потерять его, оплатите вручную.",
+			mRenewUnconfirmed:   "Банк уже сутки не подтверждает автоматическое продление на %s с сохранённой карты, поэтому мы перестали ждать и повторно списывать не будем. Если деньги всё же списаны, дни добавятся сами, как только банк подтвердит платёж; прежде чем платить вручную, проверьте выписку. Доступ действует до %s.",
+			mBtnPayByHand:       "Оплатить вручную",
+			mBonusTakenBack:     "Платёж приглашённого вами друга возвращён, поэтому бонус за него снят: на %s меньше. Подписка действует до %s.",
+			mBonusTakenBackEnd:  "Платёж приглашённого вами друга возвращён, поэтому бонус за него снят: на %s меньше. Это был остаток вашего доступа, устройства больше не подключаются; выберите тариф, чтобы продолжить.",
 			mErrReceiptContact:  "Это не похоже ни на email, ни на номер телефона с кодом страны (например, +7 900 123-45-67). Пришлите, пожалуйста, ещё раз.",
 			mPromoWaiting:       "Ваш промокод %s даёт скидку %s на следующий заказ.",
 			mPromoDays:          "Промокод %s принят: вам начислено %s. Подписка действует до %s.",

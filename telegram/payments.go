@@ -123,13 +123,54 @@ const checkoutWait = 10 * time.Second
 // provider, if any) and sends a Stars invoice (the order id is the payload
 // Telegram hands back) or the checkout's payment link.
 func (b *Bot) startPayment(ctx context.Context, r *request, provider, planName string) {
-	var m method
-	for _, candidate := range b.methods() {
-		if candidate.provider == provider {
-			m = candidate
+	b.openPayment(ctx, r, provider, planName, false)
+}
+
+// cardSaver is a Checkout that can keep the card paid with for renewals
+// (YooKassa with YOOKASSA_AUTORENEW): its checkout screen carries the
+// payer's checkbox.
+type cardSaver interface {
+	SavesCards() bool
+}
+
+func savesCards(co Checkout) bool {
+	s, ok := co.(cardSaver)
+	return ok && s.SavesCards()
+}
+
+// toggleSaveCard is a press on the checkout's "renew automatically with
+// this card" box: the choice is recorded and the checkout screen is shown
+// again in place, with the payment link of an order made with that
+// choice (the consent belongs to the order whose card is saved).
+func (b *Bot) toggleSaveCard(ctx context.Context, r *request, provider, planName string, on bool) {
+	m, ok := b.method(provider)
+	if !ok || m.checkout == nil || !savesCards(m.checkout) {
+		b.answer(ctx, r, b.t.get(r.lang, mOutdated), true)
+		return
+	}
+	if err := b.svc.SetCheckoutConsent(ctx, r.user, on); err != nil {
+		b.answer(ctx, r, "", false)
+		b.fail(ctx, r, "set checkout consent", err, b.buyKeyboard(r.lang))
+		return
+	}
+	b.openPayment(ctx, r, provider, planName, true)
+}
+
+// method is the way to pay named provider.
+func (b *Bot) method(provider string) (method, bool) {
+	for _, m := range b.methods() {
+		if m.provider == provider {
+			return m, true
 		}
 	}
-	if m.provider == "" {
+	return method{}, false
+}
+
+// openPayment is startPayment; inPlace shows a checkout's screen in place
+// of the pressed message (a press on its checkbox) instead of a new one.
+func (b *Bot) openPayment(ctx context.Context, r *request, provider, planName string, inPlace bool) {
+	m, ok := b.method(provider)
+	if !ok {
 		b.answer(ctx, r, b.t.get(r.lang, mOutdated), true)
 		return
 	}
@@ -139,25 +180,47 @@ func (b *Bot) startPayment(ctx context.Context, r *request, provider, planName s
 		b.fail(ctx, r, "choose plan", err, b.buyKeyboard(r.lang))
 		return
 	}
+	if m.checkout != nil {
+		b.openCheckout(ctx, r, m, plan, inPlace)
+		return
+	}
 	order, err := b.svc.CreateOrder(ctx, r.user, plan.Name, m.provider, m.currency)
 	if err != nil {
 		b.fail(ctx, r, "create order", err, b.buyKeyboard(r.lang))
 		return
 	}
-	price := formatAmount(order.Amount, order.Currency)
-	if m.checkout == nil && plan.IsTopUp() {
+	if plan.IsTopUp() {
 		title, description := b.topUpInvoice(r.lang, plan)
 		_ = b.sendStarsInvoice(ctx, r.chatID, title, description, strconv.FormatInt(order.ID, 10), int(order.Amount))
 		return
 	}
-	if m.checkout == nil {
-		title := truncateRunes(b.t.get(r.lang, mInvoiceTitle, b.t.days(r.lang, plan.Days)), 32)
-		description := b.t.get(r.lang, mInvoiceDescription, b.t.days(r.lang, plan.Days), b.t.upToDevices(r.lang, plan.Devices))
-		if ext := b.extension(ctx, r, plan); ext != "" {
-			description += " " + ext
+	title := truncateRunes(b.t.get(r.lang, mInvoiceTitle, b.t.days(r.lang, plan.Days)), 32)
+	description := b.t.get(r.lang, mInvoiceDescription, b.t.days(r.lang, plan.Days), b.t.upToDevices(r.lang, plan.Devices))
+	if ext := b.extension(ctx, r, plan); ext != "" {
+		description += " " + ext
+	}
+	description = truncateRunes(description, 255)
+	_ = b.sendStarsInvoice(ctx, r.chatID, title, description, strconv.FormatInt(order.ID, 10), int(order.Amount))
+}
+
+// openCheckout shows a checkout's screen: its payment link and, when the
+// checkout can save the card, the payer's box for renewals from it. The
+// box starts as the user last left it (unticked until they tick it or
+// send /autorenew on), and its state is the order's: ticked, the order
+// saves the card.
+func (b *Bot) openCheckout(ctx context.Context, r *request, m method, plan wgbot.Plan, inPlace bool) {
+	saving := savesCards(m.checkout) && !plan.IsTopUp() // a top-up renews nothing
+	save := false
+	if saving {
+		var err error
+		if save, err = b.svc.AutorenewConsent(ctx, r.user.ID); err != nil {
+			b.fail(ctx, r, "read checkout consent", err, b.buyKeyboard(r.lang))
+			return
 		}
-		description = truncateRunes(description, 255)
-		_ = b.sendStarsInvoice(ctx, r.chatID, title, description, strconv.FormatInt(order.ID, 10), int(order.Amount))
+	}
+	order, err := b.svc.CreateCheckoutOrder(ctx, r.user, plan.Name, m.provider, m.currency, save)
+	if err != nil {
+		b.fail(ctx, r, "create order", err, b.buyKeyboard(r.lang))
 		return
 	}
 	// An open order's checkout is shown again, never made twice.
@@ -171,10 +234,23 @@ func (b *Bot) startPayment(ctx context.Context, r *request, provider, planName s
 		b.fail(ctx, r, "start "+m.provider+" checkout", err, b.buyKeyboard(r.lang))
 		return
 	}
-	_ = b.sendText(ctx, r.chatID, b.payLinkText(ctx, r, plan, price, m.checkout), keyboard(
-		row(linkButton(b.t.get(r.lang, mBtnPay, price), payURL)),
-		row(button(b.t.get(r.lang, mBtnBack), callback{act: actMenu})),
-	))
+	price := formatAmount(order.Amount, order.Currency)
+	text := b.payLinkText(ctx, r, plan, price, m.checkout)
+	rows := [][]models.InlineKeyboardButton{row(linkButton(b.t.get(r.lang, mBtnPay, price), payURL))}
+	if saving {
+		box := mBtnSaveCardOff
+		if save {
+			box = mBtnSaveCardOn
+			text = joinText(text, b.t.get(r.lang, mSaveCardTerms))
+		}
+		rows = append(rows, row(button(b.t.get(r.lang, box), callback{act: actSaveCard, provider: m.provider, plan: plan.Name, on: !save})))
+	}
+	rows = append(rows, row(button(b.t.get(r.lang, mBtnBack), callback{act: actMenu})))
+	if inPlace {
+		b.show(ctx, r, text, keyboard(rows...))
+		return
+	}
+	_ = b.sendText(ctx, r.chatID, text, keyboard(rows...))
 }
 
 // titledVia is a Checkout that also names itself for the middle of a

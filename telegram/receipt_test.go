@@ -2,10 +2,13 @@ package telegram
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 
 	"wgbot"
+	"wgbot/postgres"
+	"wgbot/telegram/tgtest"
 )
 
 // receiptCheckout is a card provider that, like YooKassa with receipts on,
@@ -122,5 +125,98 @@ func TestAutorenewConsentAndCancel(t *testing.T) {
 		if c, _ := h.svc.AutorenewConsent(h.ctx, id); c {
 			t.Fatalf("%s: consent still on after Cancel", tc.lang)
 		}
+	}
+}
+
+// savingCheckout is a card provider that can save the card for renewals,
+// as YooKassa does with YOOKASSA_AUTORENEW on.
+type savingCheckout struct{ fakeCheckout }
+
+func (c *savingCheckout) SavesCards() bool { return true }
+
+// TestCheckoutConsentBox: a saving checkout's screen carries the box
+// "renew automatically with this card", unticked by default; ticking it
+// records the consent and shows, in place, the link of an order that saves
+// the card, with the terms; unticking goes back to the order that does not
+// and keeps a card saved before. /autorenew on ticks it in advance. In ru
+// and en.
+func TestCheckoutConsentBox(t *testing.T) {
+	t.Parallel()
+	card := &savingCheckout{fakeCheckout{orders: make(chan wgbot.Order, 8)}}
+	h := newHarness(t, harnessOptions{checkouts: []Checkout{card}})
+	for _, tc := range []struct {
+		id   int64
+		lang string
+	}{{6501, langEN}, {6502, langRU}} {
+		u := user(tc.id, tc.lang)
+		h.tg.SendText(u, "/start")
+		n := len(h.waitMessages(u.ID, 1))
+		h.press(u, "buy")
+		h.press(u, "buy:plan:quarter")
+		h.press(u, "buy:pay:card:quarter")
+		plain := <-card.orders
+		screen := h.waitMessages(u.ID, n+1)[n]
+		if plain.SaveCard || len(screen.Keyboard) != 3 || screen.Keyboard[1][0].Text != text(tc.lang, mBtnSaveCardOff) ||
+			screen.Keyboard[1][0].CallbackData != "buy:card:card:quarter:on" || strings.Contains(screen.Text, text(tc.lang, mSaveCardTerms)) {
+			t.Fatalf("%s: order %+v, the checkout screen:\n%s", tc.lang, plain, dump([]tgtest.Message{screen}))
+		}
+		id := userIDOf(t, h, tc.id)
+		// A card saved before, to see that unticking leaves it alone.
+		if err := h.svc.SaveAutorenewal(h.ctx, postgres.Autorenewal{UserID: id, Provider: "card", MethodID: "pm-old", Plan: "quarter"}); err != nil {
+			t.Fatal(err)
+		}
+
+		h.press(u, "buy:card:card:quarter:on")
+		saving := <-card.orders
+		h.wait("the ticked box", func() bool {
+			m := h.message(u.ID, screen.ID)
+			return len(m.Keyboard) == 3 && m.Keyboard[1][0].Text == text(tc.lang, mBtnSaveCardOn)
+		})
+		ticked := h.message(u.ID, screen.ID)
+		if !saving.SaveCard || saving.ID == plain.ID || ticked.Keyboard[0][0].URL != "https://pay.example.com/checkout/"+strconv.FormatInt(saving.ID, 10) ||
+			ticked.Keyboard[1][0].CallbackData != "buy:card:card:quarter:off" || !strings.Contains(ticked.Text, text(tc.lang, mSaveCardTerms)) {
+			t.Errorf("%s: ticked: order %+v, screen:\n%s", tc.lang, saving, dump([]tgtest.Message{ticked}))
+		}
+		if c, err := h.svc.AutorenewConsent(h.ctx, id); err != nil || !c {
+			t.Errorf("%s: consent after the tick: %v %v", tc.lang, c, err)
+		}
+		if got := len(h.messages(u.ID)); got != n+1 {
+			t.Errorf("%s: the tick sent a new message instead of editing the screen:\n%s", tc.lang, dump(h.messages(u.ID)))
+		}
+
+		h.press(u, "buy:card:card:quarter:off")
+		h.wait("the unticked box", func() bool {
+			m := h.message(u.ID, screen.ID)
+			return len(m.Keyboard) == 3 && m.Keyboard[1][0].Text == text(tc.lang, mBtnSaveCardOff)
+		})
+		// The open order without the consent is shown again, not made anew.
+		if m := h.message(u.ID, screen.ID); m.Keyboard[0][0].URL != "https://pay.example.com/checkout/"+strconv.FormatInt(plain.ID, 10) {
+			t.Errorf("%s: unticked, the link is %q, want the first order's", tc.lang, m.Keyboard[0][0].URL)
+		}
+		if c, _ := h.svc.AutorenewConsent(h.ctx, id); c {
+			t.Errorf("%s: consent still on after the untick", tc.lang)
+		}
+		if _, on, err := h.store.ActiveAutorenewal(h.ctx, id); err != nil || !on {
+			t.Errorf("%s: unticking canceled the card saved before: %v %v", tc.lang, on, err)
+		}
+		select {
+		case o := <-card.orders:
+			t.Errorf("%s: unticking made another checkout: %+v", tc.lang, o)
+		default:
+		}
+
+		// /autorenew on ticks the box of the next checkout screen.
+		h.tg.SendText(u, "/autorenew on")
+		n = len(h.waitMessages(u.ID, n+2))
+		h.press(u, "buy")
+		h.press(u, "buy:plan:quarter")
+		h.press(u, "buy:pay:card:quarter")
+		next := h.waitMessages(u.ID, n+1)[n]
+		if next.Keyboard[1][0].Text != text(tc.lang, mBtnSaveCardOn) || next.Keyboard[0][0].URL != ticked.Keyboard[0][0].URL {
+			t.Errorf("%s: after /autorenew on the screen is:\n%s", tc.lang, dump([]tgtest.Message{next}))
+		}
+	}
+	if text(langRU, mBtnSaveCardOn) == text(langEN, mBtnSaveCardOn) {
+		t.Error("the Russian box is the English one")
 	}
 }

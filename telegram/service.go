@@ -34,6 +34,9 @@ type Orders interface {
 	// RenewRestores says whether renewing sub now brings its devices back.
 	RenewRestores(sub wgbot.Subscription) bool
 	CreateOrder(ctx context.Context, user wgbot.User, planName, provider, currency string) (wgbot.Order, error)
+	// CreateCheckoutOrder is CreateOrder for a card checkout, saveCard
+	// being the payer's consent to renewals from the card.
+	CreateCheckoutOrder(ctx context.Context, user wgbot.User, planName, provider, currency string, saveCard bool) (wgbot.Order, error)
 	CheckOrder(ctx context.Context, user wgbot.User, orderID int64, currency string, amount int64) (wgbot.Order, error)
 	Checkout(ctx context.Context, orderID int64, wait time.Duration, start func(wgbot.Order) (string, error)) (string, error)
 	PayOrder(ctx context.Context, p service.Payment) (service.CreditResult, error)
@@ -104,6 +107,10 @@ type Revenue interface {
 	SetReceiptContact(ctx context.Context, user wgbot.User, typed string) (string, error)
 	// SetAutorenew is the user's consent to card auto-renewal, or its Cancel.
 	SetAutorenew(ctx context.Context, user wgbot.User, on bool) error
+	// SetCheckoutConsent is the checkout screen's "renew automatically
+	// with this card", ticked or not; AutorenewConsent is its state.
+	SetCheckoutConsent(ctx context.Context, user wgbot.User, on bool) error
+	AutorenewConsent(ctx context.Context, userID int64) (bool, error)
 	PendingDiscount(ctx context.Context, user wgbot.User) (*wgbot.Discount, error)
 	CreatePromo(ctx context.Context, p wgbot.Promo) (wgbot.Promo, error)
 	Promos(ctx context.Context) ([]wgbot.Promo, error)

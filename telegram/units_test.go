@@ -28,7 +28,8 @@ func TestCallbackRoundTrip(t *testing.T) {
 		{act: actLocation, then: pickPlans, serverID: 9223372036854775807}, {act: actDeviceMove, peerID: 5},
 		{act: actMoveTo, peerID: 9223372036854775807, serverID: 9223372036854775807},
 		{act: actSubscribe, plan: "month"}, {act: actRenewOff}, {act: actRenewOn}, {act: actGift, plan: "month"},
-		{act: actAutorenewOff},
+		{act: actAutorenewOff}, {act: actSaveCard, provider: "yookassa", plan: "month", on: true},
+		{act: actSaveCard, provider: strings.Repeat("y", 16), plan: strings.Repeat("p", 32)},
 	} {
 		data := c.data()
 		if len(data) > maxCallbackData {
@@ -54,6 +55,8 @@ func TestCallbackRefused(t *testing.T) {
 		"adm:rv:", "adm:rv:0", "adm:rv:x", "adm:rv:1", "adm:ban:1", "adm:rv:1:", "adm:rv:1:00", "adm:rv:1:02", "adm:rv:0:1", "adm:rv:1:2:3", "adm:ban:1:x", "adm:no:1", "adm:rv:1:0!", "adm", "dev:ren:", "dev:ren:0", "dev:keep:1", "dev:ren:x", "bc:aud:", "bc:aud:everyone", "bc:send:ALL", "bc:send:all:1",
 		"loc:", "loc:x", "loc:t", "loc:t:", "loc:t:0", "loc:t:ANY", "loc:q:1", "loc:t:1:2", "loc:m:1", "loc:m:1:", "loc:m:0:1", "loc:m:1:any",
 		"loc:t:any!", "dev:mv:", "dev:mv:0", "dev:mv:1:2",
+		"buy:card:yookassa:month", "buy:card:yookassa:month:", "buy:card:yookassa:month:ON", "buy:card:yookassa:month:1",
+		"buy:card::month:on", "buy:card:yookassa:a b:on", "buy:card:yookassa:month:on:1", "buy:card:yookassa:month:on!",
 	} {
 		if c, ok := parseCallback(data); ok {
 			t.Errorf("parseCallback(%q) accepted as %+v", data, c)
