@@ -2,6 +2,7 @@ package yookassatest_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -131,5 +132,67 @@ func TestSavedMethodCharges(t *testing.T) {
 	failed, err := charge(first.PaymentMethod.ID, "c2")
 	if err != nil || failed.Status != yookassa.StatusCanceled || failed.CancellationDetails.Reason != yookassatest.ReasonInsufficientFunds {
 		t.Fatalf("failed charge: %+v %v", failed, err)
+	}
+}
+
+// TestEmulatorChecksReceiptsOnItsOwn: receipts the client's own check
+// would stop, sent as the client encodes them but past that check, are
+// refused by the emulator by YooKassa's rules, with YooKassa's error
+// object; and the rules are the emulator's own: a fractional quantity
+// that YooKassa accepts (the client, selling whole periods, does not) is
+// taken, and a vat_code written as a string is not.
+func TestEmulatorChecksReceiptsOnItsOwn(t *testing.T) {
+	emu := newEmulator(t)
+	amount := yookassa.Amount{Value: "199.00", Currency: "RUB"}
+	good := func() yookassa.Receipt {
+		return yookassa.Receipt{Customer: yookassa.Customer{Email: "a@example.com"}, Items: []yookassa.ReceiptItem{{
+			Description: "VPN, 30 days", Quantity: "1", Amount: amount, VATCode: 1,
+			PaymentSubject: yookassa.SubjectService, PaymentMode: yookassa.ModeFullPay}}}
+	}
+	body := func(r yookassa.Receipt) string {
+		raw, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return paymentBody(string(raw))
+	}
+	bad := map[string]func(*yookassa.Receipt){
+		"no customer":         func(r *yookassa.Receipt) { r.Customer = yookassa.Customer{} },
+		"items do not add up": func(r *yookassa.Receipt) { r.Items[0].Amount.Value = "99.00" },
+		"vat code 13":         func(r *yookassa.Receipt) { r.Items[0].VATCode = 13 },
+		"no vat code":         func(r *yookassa.Receipt) { r.Items[0].VATCode = 0 },
+		"tax system 7":        func(r *yookassa.Receipt) { r.TaxSystemCode = 7 },
+		"long description":    func(r *yookassa.Receipt) { r.Items[0].Description = strings.Repeat("я", 129) },
+		"no items":            func(r *yookassa.Receipt) { r.Items = nil },
+		"other currency":      func(r *yookassa.Receipt) { r.Items[0].Amount.Currency = "USD" },
+		"zero quantity":       func(r *yookassa.Receipt) { r.Items[0].Quantity = "0" },
+	}
+	for name, spoil := range bad {
+		r := good()
+		spoil(&r)
+		if yookassa.ValidateReceipt(r, amount) == nil {
+			t.Fatalf("%s: the client's check would have let it through; the case proves nothing", name)
+		}
+		status, answer := rawCreate(t, emu, body(r), "own-"+strings.ReplaceAll(name, " ", "-"), true)
+		if status != http.StatusBadRequest || answer["type"] != "error" || answer["code"] != "invalid_request" ||
+			answer["parameter"] != "receipt" || answer["id"] == "" || answer["description"] == "" {
+			t.Errorf("%s: got %d %v, want YooKassa's 400 invalid_request about the receipt", name, status, answer)
+		}
+	}
+	if n := len(emu.Payments()); n != 0 {
+		t.Fatalf("%d payments created from refused receipts", n)
+	}
+
+	half := good()
+	half.Items[0].Quantity, half.Items[0].Amount.Value = "0.5", "398.00"
+	if yookassa.ValidateReceipt(half, amount) == nil {
+		t.Fatal("the client now takes fractional quantities; pick another case")
+	}
+	if status, answer := rawCreate(t, emu, body(half), "own-half", true); status != http.StatusOK {
+		t.Errorf("a fractional quantity YooKassa accepts was refused: %d %v", status, answer)
+	}
+	asString := strings.Replace(body(good()), `"vat_code":1`, `"vat_code":"1"`, 1)
+	if status, answer := rawCreate(t, emu, asString, "own-string-vat", true); status != http.StatusBadRequest || answer["parameter"] != "receipt" {
+		t.Errorf("a vat_code written as a string: %d %v, want refused", status, answer)
 	}
 }

@@ -35,21 +35,6 @@ func (s *Server) validateCharge(methodID string, save bool, c *yookassa.Confirma
 	return apiError{}, false
 }
 
-// validateReceipt refuses a missing receipt when the shop needs one, and a
-// receipt YooKassa would refuse.
-func (s *Server) validateReceipt(r *yookassa.Receipt, amount yookassa.Amount) (apiError, bool) {
-	if r == nil {
-		if s.RequireReceipts {
-			return apiError{http.StatusBadRequest, "invalid_request", "Receipt is missing or illegal", "receipt"}, true
-		}
-		return apiError{}, false
-	}
-	if err := yookassa.ValidateReceipt(*r, amount); err != nil {
-		return apiError{http.StatusBadRequest, "invalid_request", err.Error(), "receipt"}, true
-	}
-	return apiError{}, false
-}
-
 // chargeSavedLocked settles a charge of a saved method at once, as a card
 // charged without 3-D Secure is: succeeded, or canceled with the reason the
 // test set for that card. The caller holds s.mu.

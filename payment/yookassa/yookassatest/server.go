@@ -259,7 +259,7 @@ func (s *Server) handleCreatePayment(w http.ResponseWriter, r *http.Request) {
 		Confirmation *yookassa.Confirmation `json:"confirmation"`
 		Description  string                 `json:"description"`
 		Metadata     map[string]string      `json:"metadata"`
-		Receipt      *yookassa.Receipt      `json:"receipt"`
+		Receipt      json.RawMessage        `json:"receipt"`
 		Save         bool                   `json:"save_payment_method"`
 		MethodID     string                 `json:"payment_method_id"`
 	}
@@ -275,7 +275,8 @@ func (s *Server) handleCreatePayment(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	if e, bad := s.validateReceipt(req.Receipt, *req.Amount); bad {
+	receipt, e, bad := s.checkReceipt(req.Receipt, *req.Amount)
+	if bad {
 		writeError(w, e)
 		return
 	}
@@ -291,7 +292,7 @@ func (s *Server) handleCreatePayment(w http.ResponseWriter, r *http.Request) {
 		Metadata:    req.Metadata,
 		Test:        true,
 	}
-	rec := &record{payment: p, receipt: req.Receipt, save: req.Save}
+	rec := &record{payment: p, receipt: receipt, save: req.Save}
 	if req.MethodID != "" {
 		s.chargeSavedLocked(rec, req.MethodID)
 	} else {
