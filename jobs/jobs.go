@@ -133,6 +133,7 @@ func New(pool *pgxpool.Pool, cfg Config, d Deps) (*river.Client[pgx.Tx], error) 
 	river.AddWorker(workers, &deviceWorker{deps: deps})
 	river.AddWorker(workers, &expiredWorker{deps: deps})
 	river.AddWorker(workers, &checkoutCanceledWorker{deps: deps})
+	revenueWorkers(workers, deps)
 	river.AddWorker(workers, &reminderWorker{deps: deps})
 	river.AddWorker(workers, &expireDueWorker{deps: deps})
 	// The service is called when a job runs, not here: a queue without

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"wgbot"
 	"wgbot/metrics"
 	"wgbot/payment"
 	"wgbot/payment/yookassa/yookassatest"
@@ -98,7 +99,8 @@ func TestSavedCardRenewal(t *testing.T) {
 }
 
 // TestSavedCardChargeFails: a refused charge cancels its order once (the
-// order's notice tells the user, with a button to pay) and is never tried
+// charge's own notice tells the user, with a button to pay; no "checkout
+// cancelled" one, as nobody opened a checkout) and is never tried
 // again for that period, however often the job runs or the notification
 // comes; a card refused for good is not charged again.
 func TestSavedCardChargeFails(t *testing.T) {
@@ -136,8 +138,11 @@ func TestSavedCardChargeFails(t *testing.T) {
 	if n := e.count(t, `SELECT count(*) FROM orders WHERE status = 'canceled'`); n != 1 {
 		t.Fatalf("%d canceled orders, want 1", n)
 	}
-	if n := e.count(t, `SELECT count(*) FROM river_job WHERE kind = 'checkout_canceled'`); n != 1 {
-		t.Fatalf("%d notices queued, want 1", n)
+	if n := e.count(t, `SELECT count(*) FROM river_job WHERE kind = 'checkout_canceled'`); n != 0 {
+		t.Fatalf("%d checkout notices queued for a renewal charge, want none", n)
+	}
+	if n := e.count(t, `SELECT count(*) FROM river_job WHERE kind = 'renewal_failed' AND args->>'outcome' = 'declined'`); n != 1 {
+		t.Fatalf("%d declined-renewal notices queued, want 1", n)
 	}
 	if n := e.count(t, `SELECT count(*) FROM autorenewals WHERE canceled_at IS NULL`); n != 1 {
 		t.Fatal("a card short of funds once was dropped")
@@ -271,4 +276,118 @@ func TestStaleRenewalGivenUp(t *testing.T) {
 	if c := e.count(t, `SELECT count(*) FROM autorenew_charges WHERE status = 'failed' AND reason = 'unconfirmed'`); c != 1 {
 		t.Fatal("the stale charge was not recorded as given up")
 	}
+}
+
+// TestRenewalFailureOutcomes: each way a charge fails queues one notice
+// naming that way: declined at once, a card gone for good, a charge the
+// bank held pending and then canceled, and one left pending past its key's
+// lifetime (given up; a payment known by id is asked for instead).
+func TestRenewalFailureOutcomes(t *testing.T) {
+	ctx := context.Background()
+	outcome := func(t *testing.T, e *env) string {
+		t.Helper()
+		var got string
+		if err := e.pool.QueryRow(ctx, `SELECT string_agg(args->>'outcome', ',') FROM river_job WHERE kind = 'renewal_failed'`).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	withJobs := func(t *testing.T) *env {
+		e, err := build(ctx, pgtest.URL(t), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(e.pool.Close)
+		return e
+	}
+	t.Run("card gone", func(t *testing.T) {
+		e := withJobs(t)
+		y, emu := newYooKassa(t, e)
+		card := firstSavedPayment(t, e, y, emu)
+		if err := emu.FailMethod(card, yookassatest.ReasonPermissionRevoked); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := y.RenewSaved(ctx, e.svc, e.user.ID, always); err != nil || out != payment.RenewFailed {
+			t.Fatalf("%s %v", out, err)
+		}
+		if got := outcome(t, e); got != string(wgbot.RenewalCardGone) {
+			t.Fatalf("outcome %q", got)
+		}
+	})
+	t.Run("held, then canceled", func(t *testing.T) {
+		e := withJobs(t)
+		y, emu := newYooKassa(t, e)
+		card := firstSavedPayment(t, e, y, emu)
+		if err := emu.HoldMethod(card, true); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := y.RenewSaved(ctx, e.svc, e.user.ID, always); err != nil || out != payment.RenewPending {
+			t.Fatalf("first run: %s %v", out, err)
+		}
+		charge := emu.Payments()[1]
+		if err := emu.Cancel(charge.ID); err != nil {
+			t.Fatal(err)
+		}
+		// The notification's cancel of the order tells nobody; the next
+		// run, asking with the same key, records the charge and tells.
+		if code := deliver(y, yooSource, emu.NotificationBody("payment.canceled", charge.ID), nil); code != http.StatusOK {
+			t.Fatalf("canceled notification answered %d", code)
+		}
+		if out, err := y.RenewSaved(ctx, e.svc, e.user.ID, always); err != nil || out != payment.RenewFailed {
+			t.Fatalf("second run: %s %v", out, err)
+		}
+		if got := outcome(t, e); got != string(wgbot.RenewalReleased) {
+			t.Fatalf("outcome %q", got)
+		}
+		if n := e.count(t, `SELECT count(*) FROM river_job WHERE kind = 'checkout_canceled'`); n != 0 {
+			t.Fatalf("%d checkout notices for a renewal", n)
+		}
+	})
+	t.Run("pending past the key's lifetime, then canceled", func(t *testing.T) {
+		e := withJobs(t)
+		y, emu := newYooKassa(t, e)
+		card := firstSavedPayment(t, e, y, emu)
+		if err := emu.HoldMethod(card, true); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := y.RenewSaved(ctx, e.svc, e.user.ID, always); err != nil || out != payment.RenewPending {
+			t.Fatalf("first run: %s %v", out, err)
+		}
+		if err := emu.Cancel(emu.Payments()[1].ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.pool.Exec(ctx, `UPDATE autorenew_charges SET created_at = now() - interval '21 hours'`); err != nil {
+			t.Fatal(err)
+		}
+		n := len(emu.Requests())
+		if out, err := y.RenewSaved(ctx, e.svc, e.user.ID, always); err != nil || out != payment.RenewFailed {
+			t.Fatalf("stale run: %s %v", out, err)
+		}
+		for _, r := range emu.Requests()[n:] {
+			if r.Method == http.MethodPost {
+				t.Fatalf("a stale charge was sent again: %+v", r)
+			}
+		}
+		if got := outcome(t, e); got != string(wgbot.RenewalReleased) {
+			t.Fatalf("outcome %q", got)
+		}
+	})
+	t.Run("unconfirmed", func(t *testing.T) {
+		e := withJobs(t)
+		y, emu := newYooKassa(t, e)
+		firstSavedPayment(t, e, y, emu)
+		emu.DropNextAnswers(1)
+		if _, err := y.RenewSaved(ctx, e.svc, e.user.ID, always); err == nil {
+			t.Fatal("a lost answer went unnoticed")
+		}
+		if _, err := e.pool.Exec(ctx, `UPDATE autorenew_charges SET created_at = now() - interval '21 hours'`); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := y.RenewSaved(ctx, e.svc, e.user.ID, always); err != nil || out != payment.RenewFailed {
+			t.Fatalf("%s %v", out, err)
+		}
+		if got := outcome(t, e); got != string(wgbot.RenewalUnconfirmed) {
+			t.Fatalf("outcome %q", got)
+		}
+	})
 }

@@ -19,6 +19,7 @@ type Renewals interface {
 	SaveAutorenewal(ctx context.Context, a postgres.Autorenewal) error
 	ClaimRenewal(ctx context.Context, userID int64, provider, currency string, before time.Duration) (service.Renewal, bool, error)
 	FailRenewal(ctx context.Context, c postgres.RenewalCharge) (bool, error)
+	NoteRenewalPending(ctx context.Context, c postgres.RenewalCharge) error
 	SucceedRenewal(ctx context.Context, c postgres.RenewalCharge) error
 	DueRenewals(ctx context.Context, provider string, before time.Duration) ([]int64, error)
 }
@@ -68,7 +69,7 @@ const (
 	RenewNone    RenewOutcome = "none"    // renewals off, or no subscription
 	RenewDone    RenewOutcome = "done"    // this period was settled before: nothing charged
 	RenewCharged RenewOutcome = "charged" // charged and credited
-	RenewFailed  RenewOutcome = "failed"  // refused; the user is told by the order's notice
+	RenewFailed  RenewOutcome = "failed"  // refused or given up; the user is told by the charge's notice
 	RenewPending RenewOutcome = "pending" // YooKassa has not decided; its notification settles it
 )
 
@@ -99,16 +100,13 @@ func (y *YooKassa) RenewSaved(ctx context.Context, svc Renewals, userID int64, b
 	if r.Charge.Status != "pending" {
 		return RenewDone, nil
 	}
+	if r.Charge.PaymentID != "" {
+		// Seen pending before: a repeat with the key would only replay
+		// that first answer, so the payment is asked for by its id.
+		return y.settlePending(ctx, svc, r)
+	}
 	if time.Since(r.Charge.CreatedAt) > keyLifetime {
-		// YooKassa keeps an Idempotence-Key for 24 hours: past that, the
-		// same key could open a second payment. The charge is given up
-		// and the user told; a payment that did go through still
-		// arrives by its notification and is credited (its order id is
-		// in its metadata).
-		r.Charge.Reason = "unconfirmed"
-		y.log.WarnContext(ctx, "saved-card renewal unconfirmed for too long; given up", "user", userID, "order", r.Order.ID)
-		_, err := svc.FailRenewal(ctx, r.Charge)
-		return RenewFailed, err
+		return y.giveUp(ctx, svc, r)
 	}
 	req := yookassa.CreatePaymentRequest{
 		Amount:          yookassa.AmountFromMinor(r.Order.Amount, r.Order.Currency),
@@ -129,6 +127,11 @@ func (y *YooKassa) RenewSaved(ctx context.Context, svc Renewals, userID int64, b
 		// with the same key, which returns this payment if it was made.
 		return RenewNone, fmt.Errorf("renewal charge of user %d: %w", userID, err)
 	}
+	return y.settleCharge(ctx, svc, r, p)
+}
+
+// settleCharge records what YooKassa decided of a period's charge.
+func (y *YooKassa) settleCharge(ctx context.Context, svc Renewals, r service.Renewal, p yookassa.Payment) (RenewOutcome, error) {
 	r.Charge.PaymentID = p.ID
 	switch p.Status {
 	case yookassa.StatusSucceeded:
@@ -145,11 +148,41 @@ func (y *YooKassa) RenewSaved(ctx context.Context, svc Renewals, userID int64, b
 		if p.CancellationDetails != nil {
 			r.Charge.Reason = p.CancellationDetails.Reason
 		}
-		y.log.WarnContext(ctx, "saved-card renewal refused", "user", userID, "payment", p.ID, "reason", r.Charge.Reason)
+		y.log.WarnContext(ctx, "saved-card renewal refused", "user", r.Charge.UserID, "payment", p.ID, "reason", r.Charge.Reason)
 		_, err := svc.FailRenewal(ctx, r.Charge)
 		return RenewFailed, err
 	}
+	// Pending: its id is kept, so a later cancel is told as a hold
+	// released, and a charge past its key's lifetime is looked up by it.
+	return RenewPending, svc.NoteRenewalPending(ctx, r.Charge)
+}
+
+// settlePending asks YooKassa for a charge it left pending and records
+// what it decided since.
+func (y *YooKassa) settlePending(ctx context.Context, svc Renewals, r service.Renewal) (RenewOutcome, error) {
+	p, err := y.client.GetPayment(ctx, r.Charge.PaymentID)
+	if err != nil {
+		return RenewNone, fmt.Errorf("renewal charge %s of user %d: %w", r.Charge.PaymentID, r.Charge.UserID, err)
+	}
+	if p.Status == yookassa.StatusSucceeded || p.Status == yookassa.StatusCanceled {
+		return y.settleCharge(ctx, svc, r, p)
+	}
+	if time.Since(r.Charge.CreatedAt) > keyLifetime {
+		return y.giveUp(ctx, svc, r)
+	}
 	return RenewPending, nil
+}
+
+// giveUp ends a charge undecided for longer than YooKassa keeps an
+// Idempotence-Key: past that, the same key could open a second payment,
+// so it is never sent again, and the user is told. A payment that does go
+// through later still arrives by its notification and is credited (its
+// order id is in its metadata).
+func (y *YooKassa) giveUp(ctx context.Context, svc Renewals, r service.Renewal) (RenewOutcome, error) {
+	r.Charge.Reason = wgbot.ReasonUnconfirmed
+	y.log.WarnContext(ctx, "saved-card renewal unconfirmed for too long; given up", "user", r.Charge.UserID, "order", r.Order.ID)
+	_, err := svc.FailRenewal(ctx, r.Charge)
+	return RenewFailed, err
 }
 
 // saveCard stores the card of a credited first payment whose payer agreed

@@ -3,11 +3,13 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"wgbot"
+	"wgbot/jobs/jobargs"
 )
 
 // Autorenewal is a saved card a user agreed to have charged for renewals.
@@ -95,6 +97,58 @@ func (s *Store) FinishRenewalCharge(ctx context.Context, c RenewalCharge) (bool,
 	tag, err := s.pool.Exec(ctx, `UPDATE autorenew_charges SET payment_id = $3, status = $4, reason = NULLIF($5, '')
 		WHERE user_id = $1 AND period_end = $2 AND status = 'pending'`, c.UserID, c.PeriodEnd, c.PaymentID, c.Status, c.Reason)
 	return tag.RowsAffected() > 0, err
+}
+
+// NoteRenewalPending records the provider's payment of a charge it left
+// pending, so that when the charge fails later it is known to have been
+// pending (the bank may have held the amount) and can be looked up by id.
+func (s *Store) NoteRenewalPending(ctx context.Context, c RenewalCharge) error {
+	_, err := s.pool.Exec(ctx, `UPDATE autorenew_charges SET payment_id = $3
+		WHERE user_id = $1 AND period_end = $2 AND status = 'pending'`, c.UserID, c.PeriodEnd, c.PaymentID)
+	return err
+}
+
+// FailRenewalCharge records a pending charge failed, once, in one
+// transaction with what follows from it: its order is canceled (with no
+// checkout notice: the charge's own one says what happened), a card
+// refused for good is not charged again, and the notice that tells the
+// user is queued (I9). It reports whether this call recorded it.
+func (s *Store) FailRenewalCharge(ctx context.Context, c RenewalCharge) (bool, error) {
+	first := false
+	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		var seenPaymentID *string
+		err := tx.QueryRow(ctx, `SELECT payment_id FROM autorenew_charges
+			WHERE user_id = $1 AND period_end = $2 AND status = 'pending' FOR UPDATE`, c.UserID, c.PeriodEnd).Scan(&seenPaymentID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // finished before
+		}
+		if err != nil {
+			return err
+		}
+		outcome := wgbot.ClassifyRenewalFailure(c.Reason, seenPaymentID != nil)
+		paymentID := c.PaymentID
+		if paymentID == "" && seenPaymentID != nil {
+			paymentID = *seenPaymentID
+		}
+		if _, err := tx.Exec(ctx, `UPDATE autorenew_charges SET payment_id = NULLIF($3, ''), status = 'failed', reason = NULLIF($4, '')
+			WHERE user_id = $1 AND period_end = $2`, c.UserID, c.PeriodEnd, paymentID, c.Reason); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE orders SET status = 'canceled' WHERE id = $1 AND status = 'pending'`, c.OrderID); err != nil {
+			return err
+		}
+		if wgbot.PermanentRenewalFailure(outcome) {
+			if _, err := tx.Exec(ctx, `UPDATE autorenewals SET canceled_at = now() WHERE user_id = $1 AND canceled_at IS NULL`, c.UserID); err != nil {
+				return err
+			}
+		}
+		first = true
+		return s.insertJob(ctx, tx, jobargs.RenewalFailed{OrderID: c.OrderID, Outcome: string(outcome), PeriodEnd: c.PeriodEnd}, nil)
+	})
+	if err != nil {
+		return false, fmt.Errorf("fail renewal charge of user %d: %w", c.UserID, err)
+	}
+	return first, nil
 }
 
 // DueAutorenewals lists (a bounded batch of) users with renewals on whose

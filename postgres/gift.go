@@ -51,6 +51,17 @@ func makeGiftTx(ctx context.Context, tx pgx.Tx, c wgbot.Credit, paymentID int64,
 	return &g, nil
 }
 
+// GiftNotice loads a gift and its buyer, for the notice that gives the
+// buyer its link.
+func (s *Store) GiftNotice(ctx context.Context, giftID int64) (wgbot.User, wgbot.Gift, error) {
+	g, err := scanGift(s.pool.QueryRow(ctx, `SELECT `+giftColumns+` FROM gifts WHERE id = $1`, giftID))
+	if err != nil {
+		return wgbot.User{}, g, fmt.Errorf("gift %d: %w", giftID, err)
+	}
+	u, err := s.UserByID(ctx, g.BuyerID)
+	return u, g, err
+}
+
 // giftOfOrderTx returns the gift an order's payment made, nil if none.
 func giftOfOrderTx(ctx context.Context, tx pgx.Tx, orderID int64) (*wgbot.Gift, error) {
 	g, err := scanGift(tx.QueryRow(ctx, `SELECT `+giftColumns+` FROM gifts WHERE order_id = $1`, orderID))

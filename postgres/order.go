@@ -154,10 +154,19 @@ func (s *Store) SetOrderRef(ctx context.Context, id int64, ref string) error {
 // CancelOrder closes a pending order (the provider reported it canceled)
 // and queues the notice that tells its user, in one transaction. A paid
 // order stays paid; an order already closed is told about no more.
+//
+// A saved card's renewal order gets no checkout notice: nobody opened a
+// checkout, and the charge's own notice (FailRenewalCharge) says what
+// happened to it.
 func (s *Store) CancelOrder(ctx context.Context, id int64) error {
 	return inTx(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE orders SET status = 'canceled' WHERE id = $1 AND status = 'pending'`, id)
-		if err != nil || tag.RowsAffected() == 0 {
+		var renewal bool
+		err := tx.QueryRow(ctx, `UPDATE orders SET status = 'canceled' WHERE id = $1 AND status = 'pending'
+			RETURNING EXISTS (SELECT 1 FROM autorenew_charges WHERE order_id = $1)`, id).Scan(&renewal)
+		if errors.Is(err, pgx.ErrNoRows) || renewal {
+			return nil
+		}
+		if err != nil {
 			return err
 		}
 		return s.insertJob(ctx, tx, jobargs.CheckoutCanceled{OrderID: id}, nil)

@@ -250,18 +250,19 @@ func (s *Store) takeBackTx(ctx context.Context, tx pgx.Tx, userID int64, days in
 // earned, each once, adding what was taken to res.
 func (s *Store) takeBackBonusesTx(ctx context.Context, tx pgx.Tx, paymentID int64, now time.Time, res *wgbot.RefundResult) error {
 	rows, err := tx.Query(ctx, `UPDATE payments SET status = 'refunded', refunded_at = $2
-		WHERE source_payment_id = $1 AND status = 'credited' RETURNING user_id, days, credited_until`, paymentID, now)
+		WHERE source_payment_id = $1 AND status = 'credited' RETURNING id, user_id, days, credited_until`, paymentID, now)
 	if err != nil {
 		return err
 	}
 	type bonus struct {
+		id     int64
 		userID int64
 		days   int
 		until  *time.Time
 	}
 	bonuses, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (bonus, error) {
 		var b bonus
-		return b, r.Scan(&b.userID, &b.days, &b.until)
+		return b, r.Scan(&b.id, &b.userID, &b.days, &b.until)
 	})
 	if err != nil {
 		return err
@@ -273,6 +274,13 @@ func (s *Store) takeBackBonusesTx(ctx context.Context, tx pgx.Tx, paymentID int6
 		}
 		res.BonusDays += taken.days
 		res.Changes = append(res.Changes, taken.changes...)
+		if b.userID != res.UserID && taken.days > 0 {
+			// The referrer learns why their days went down, in the
+			// refund's transaction (I9); the payer hears of the refund.
+			if err := s.insertJob(ctx, tx, jobargs.BonusTakenBack{LedgerID: b.id, Days: taken.days}, nil); err != nil {
+				return err
+			}
+		}
 		if b.userID == res.UserID && taken.sub.ID != 0 {
 			// The payer's own bonus came after the paid days: the
 			// subscription as it ends now.
@@ -360,8 +368,12 @@ func (s *Store) CreditPayment(ctx context.Context, c wgbot.Credit, serverID int6
 				return err
 			}
 			if gift {
-				res.Gift, err = makeGiftTx(ctx, tx, c, res.PaymentID, now)
-				return err
+				if res.Gift, err = makeGiftTx(ctx, tx, c, res.PaymentID, now); err != nil {
+					return err
+				}
+				// The buyer's link goes through the outbox (I9): a crash
+				// between this commit and its send still delivers it.
+				return s.insertJob(ctx, tx, jobargs.GiftReady{GiftID: res.Gift.ID}, nil)
 			}
 		}
 		if orderID != nil {

@@ -171,3 +171,23 @@ func (s *Store) addDaysTx(ctx context.Context, tx pgx.Tx, userID int64, days int
 	}
 	return s.extend(ctx, tx, userID, wgbot.Plan{Name: wgbot.GrantPlanName, Days: days, Devices: 1}, serverID, peer, now)
 }
+
+// BonusNotice loads the user a bonus's ledger row credited and their
+// subscription as it stands now, for the notice that a refund took the
+// bonus back.
+func (s *Store) BonusNotice(ctx context.Context, ledgerID int64) (wgbot.User, wgbot.Subscription, error) {
+	var userID int64
+	err := s.pool.QueryRow(ctx, `SELECT user_id FROM payments WHERE id = $1`, ledgerID).Scan(&userID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return wgbot.User{}, wgbot.Subscription{}, wgbot.ErrPaymentNotFound
+	}
+	if err != nil {
+		return wgbot.User{}, wgbot.Subscription{}, fmt.Errorf("bonus %d: %w", ledgerID, err)
+	}
+	u, err := s.UserByID(ctx, userID)
+	if err != nil {
+		return u, wgbot.Subscription{}, err
+	}
+	sub, err := s.LatestSubscription(ctx, userID)
+	return u, sub, err
+}

@@ -10,10 +10,6 @@ import (
 	"wgbot/postgres"
 )
 
-// Cancellation reasons after which a saved card is never charged again:
-// it expired, or the payer took the permission back.
-var permanentChargeFailures = map[string]bool{"card_expired": true, "permission_revoked": true}
-
 // SaveAutorenewal keeps the card a user paid with, after they agreed to
 // renewals from it at checkout.
 func (s *Service) SaveAutorenewal(ctx context.Context, a postgres.Autorenewal) error {
@@ -74,26 +70,19 @@ func (s *Service) ClaimRenewal(ctx context.Context, userID int64, provider, curr
 	return Renewal{Card: card, Charge: charge, Order: order}, true, nil
 }
 
-// FailRenewal records a refused charge once: the order is canceled, whose
-// notice job tells the user with a button to pay by hand (I9), and a card
-// refused for good is not charged again. It reports whether this call
+// FailRenewal records a charge that did not renew, once: its order is
+// canceled, a card refused for good is not charged again, and the user is
+// told by a notice whose words fit the outcome (wgbot.RenewalFailure),
+// with a button to pay by hand (I9). It reports whether this call
 // recorded it.
 func (s *Service) FailRenewal(ctx context.Context, c postgres.RenewalCharge) (bool, error) {
-	// The order first: a crash before the charge is marked leaves it
-	// pending, and the retry gets the same canceled payment back; canceling
-	// the order again queues no second notice.
-	if err := s.store.CancelOrder(ctx, c.OrderID); err != nil {
-		return false, err
-	}
-	c.Status = "failed"
-	first, err := s.store.FinishRenewalCharge(ctx, c)
-	if err != nil || !first {
-		return false, err
-	}
-	if permanentChargeFailures[c.Reason] {
-		_, err = s.store.CancelAutorenewal(ctx, c.UserID)
-	}
-	return true, err
+	return s.store.FailRenewalCharge(ctx, c)
+}
+
+// NoteRenewalPending records the provider's payment of a charge it has
+// not decided yet.
+func (s *Service) NoteRenewalPending(ctx context.Context, c postgres.RenewalCharge) error {
+	return s.store.NoteRenewalPending(ctx, c)
 }
 
 // SucceedRenewal records a charge that went through; the money itself is

@@ -66,3 +66,9 @@ func (s *Service) RedeemGift(ctx context.Context, user wgbot.User, token string)
 func (s *Service) CloseGift(ctx context.Context, provider, providerPaymentID string) error {
 	return s.store.CloseGift(ctx, provider, providerPaymentID)
 }
+
+// GiftNotice loads a gift and its buyer, for the job that sends the
+// buyer its link.
+func (s *Service) GiftNotice(ctx context.Context, giftID int64) (wgbot.User, wgbot.Gift, error) {
+	return s.store.GiftNotice(ctx, giftID)
+}

@@ -134,3 +134,9 @@ type Bonus struct {
 type BonusNotifier interface {
 	BonusCredited(ctx context.Context, user wgbot.User, sub wgbot.Subscription, b Bonus) error
 }
+
+// BonusNotice loads the user of a referral bonus and their subscription,
+// for the job that tells them a refund took the bonus back.
+func (s *Service) BonusNotice(ctx context.Context, ledgerID int64) (wgbot.User, wgbot.Subscription, error) {
+	return s.store.BonusNotice(ctx, ledgerID)
+}

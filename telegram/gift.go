@@ -2,9 +2,11 @@ package telegram
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 
 	"wgbot"
+	"wgbot/jobs"
 	"wgbot/service"
 )
 
@@ -29,15 +31,21 @@ func (b *Bot) startGift(ctx context.Context, r *request, planName string) {
 	_ = b.sendStarsInvoice(ctx, r.chatID, title, description, strconv.FormatInt(order.ID, 10), int(order.Amount))
 }
 
-// sendGiftLink gives the buyer the gift's link to pass on.
-func (b *Bot) sendGiftLink(ctx context.Context, chatID int64, lang string, g wgbot.Gift) {
+// The bot gives gifts' buyers their links for the gift_ready jobs.
+var _ jobs.RevenueNotifier = (*Bot)(nil)
+
+// GiftReady gives a gift's buyer its link to pass on
+// (jobs.RevenueNotifier). It is sent by the job queued in the transaction
+// that credited the gift's payment, so a crash between the credit and the
+// send still delivers it.
+func (b *Bot) GiftReady(ctx context.Context, buyer wgbot.User, g wgbot.Gift) error {
 	name, err := b.username(ctx)
 	if err != nil {
-		b.log.Error("telegram: a gift's link was not sent: the bot's username is unknown", "gift", g.ID, "err", err)
-		return
+		return fmt.Errorf("gift %d's link: the bot's username is unknown: %w", g.ID, err)
 	}
+	lang := normalizeLang(buyer.Language)
 	link := "https://t.me/" + name + "?start=" + wgbot.GiftPrefix + g.Token
-	_ = b.sendText(ctx, chatID, b.t.get(lang, mGiftReady, b.t.days(lang, g.Plan.Days), link), b.backTo(lang, actMenu))
+	return b.sendText(ctx, buyer.TelegramID, b.t.get(lang, mGiftReady, b.t.days(lang, g.Plan.Days), link), b.backTo(lang, actMenu))
 }
 
 // redeemGift gives the user the gift whose link they opened: the first

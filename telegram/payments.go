@@ -393,9 +393,9 @@ func (b *Bot) onSuccessfulPayment(ctx context.Context, m *models.Message) {
 		return
 	}
 	if res.Gift != nil {
-		// The buyer gets the link, on a redelivery too: it is the same
-		// link, and the first send may have been lost.
-		b.sendGiftLink(ctx, m.Chat.ID, lang, *res.Gift)
+		// The buyer gets the link from the gift_ready job queued in the
+		// crediting transaction: it survives a crash right here, and a
+		// redelivered payment queues nothing more.
 		return
 	}
 	if res.Duplicate {

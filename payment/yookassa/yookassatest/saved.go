@@ -41,6 +41,9 @@ func (s *Server) validateCharge(methodID string, save bool, c *yookassa.Confirma
 func (s *Server) chargeSavedLocked(rec *record, methodID string) {
 	m := s.methods[methodID]
 	rec.payment.PaymentMethod = &yookassa.PaymentMethod{Type: m.method.Type, ID: m.method.ID, Saved: true, Title: m.method.Title}
+	if m.hold {
+		return // pending until Succeed or Cancel
+	}
 	if m.failure != "" {
 		rec.payment.CancellationDetails = &yookassa.CancellationDetails{Party: "payment_network", Reason: m.failure}
 		if m.failure == ReasonPermissionRevoked {
@@ -74,6 +77,20 @@ func (s *Server) FailMethod(methodID, reason string) error {
 		return fmt.Errorf("yookassatest: no saved method %s", methodID)
 	}
 	m.failure = reason
+	return nil
+}
+
+// HoldMethod leaves every later charge of a saved method pending (the
+// bank has not decided) until Succeed or Cancel settles it; false settles
+// them at once again.
+func (s *Server) HoldMethod(methodID string, hold bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, ok := s.methods[methodID]
+	if !ok {
+		return fmt.Errorf("yookassatest: no saved method %s", methodID)
+	}
+	m.hold = hold
 	return nil
 }
 

@@ -79,10 +79,12 @@ type record struct {
 }
 
 // savedMethod is a card kept for charges without the payer; failure, when
-// set, is the cancellation reason every charge of it gets.
+// set, is the cancellation reason every charge of it gets; hold leaves its
+// charges pending, as when the bank takes its time.
 type savedMethod struct {
 	method  yookassa.PaymentMethod
 	failure string
+	hold    bool
 }
 
 // storedAnswer is what a POST with an idempotence key answered, replayed to a
