@@ -172,6 +172,22 @@ func (s *Store) refundTx(ctx context.Context, tx pgx.Tx, r Refund, now time.Time
 				WHERE provider = $1 AND provider_payment_id = $2 RETURNING user_id`,
 				r.Provider, r.ProviderPaymentID, r.Flag).Scan(&res.UserID)
 		}
+		// The payer and everyone its bonuses went to, locked in the lock
+		// order (lockorder.go) before any time is taken back or any
+		// address freed.
+		rows, err := tx.Query(ctx, `SELECT b.user_id FROM payments b JOIN payments p ON b.source_payment_id = p.id
+			WHERE p.provider = $1 AND p.provider_payment_id = $2 AND b.status = 'credited'
+			UNION SELECT user_id FROM payments WHERE provider = $1 AND provider_payment_id = $2`, r.Provider, r.ProviderPaymentID)
+		if err != nil {
+			return err
+		}
+		users, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return err
+		}
+		if err := lockUsersTx(ctx, tx, users...); err != nil {
+			return err
+		}
 		var paymentID int64
 		var orderID *int64
 		var creditedUntil *time.Time
@@ -393,6 +409,17 @@ func (s *Store) CreditPayment(ctx context.Context, c wgbot.Credit, serverID int6
 			if err := recordStarChargeTx(ctx, tx, c, now); err != nil {
 				return err
 			}
+		}
+		// The payer and the referrer their payment may reward, locked in
+		// the lock order (lockorder.go) before either gets time or a
+		// device: the referrer's device must not hold the allocator's lock
+		// while the payer's subscription is waited for.
+		referrer, err := s.rewardedReferrerTx(ctx, tx, c.UserID)
+		if err != nil {
+			return err
+		}
+		if err := lockUsersTx(ctx, tx, c.UserID, referrer); err != nil {
+			return err
 		}
 		if err := s.creditReferrerTx(ctx, tx, res.PaymentID, c.UserID, serverID, referrerPeer, now); err != nil {
 			return err

@@ -64,36 +64,45 @@ func referralBonusKey(side string, invitedUserID int64) string {
 	return side + ":" + strconv.FormatInt(invitedUserID, 10)
 }
 
-// creditReferrerTx gives the referrer of the paying user their bonus, if
-// the user has one and this is the first payment to earn it, in the
-// crediting transaction (I10): the bonus's ledger row, its days, and the
-// notice. It runs before the payer's own subscription is locked, so locks
-// are always taken referrer first (the referrer registered earlier), and
-// two credits never wait on each other in a circle; a deadlock against
-// another path is retried by retryTx.
-func (s *Store) creditReferrerTx(ctx context.Context, tx pgx.Tx, paymentID, userID, serverID int64, peer NewPeer, now time.Time) error {
+// rewardedReferrerTx is the referrer a payment of userID may earn a
+// bonus, 0 if none: bonuses off, no referrer, or a banned one (who earns
+// nothing; the friend's own bonus stands).
+func (s *Store) rewardedReferrerTx(ctx context.Context, tx pgx.Tx, userID int64) (int64, error) {
 	if s.referral.ReferrerDays <= 0 {
-		return nil
+		return 0, nil
 	}
-	// A banned referrer earns nothing (the friend's own bonus stands).
 	var referrer *int64
 	err := tx.QueryRow(ctx, `SELECT r.id FROM users u JOIN users r ON r.id = u.referrer_id WHERE u.id = $1 AND NOT r.banned`,
 		userID).Scan(&referrer)
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && referrer == nil) {
-		return nil
+		return 0, nil
 	}
 	if err != nil {
+		return 0, err
+	}
+	return *referrer, nil
+}
+
+// creditReferrerTx gives the referrer of the paying user their bonus, if
+// the user has one and this is the first payment to earn it, in the
+// crediting transaction (I10): the bonus's ledger row, its days, and the
+// notice. The caller holds both users' locks (lockUsersTx), so the
+// referrer's device may take the allocator's lock before the payer's
+// subscription is extended without breaking the lock order.
+func (s *Store) creditReferrerTx(ctx context.Context, tx pgx.Tx, paymentID, userID, serverID int64, peer NewPeer, now time.Time) error {
+	referrer, err := s.rewardedReferrerTx(ctx, tx, userID)
+	if err != nil || referrer == 0 {
 		return err
 	}
 	days := s.referral.ReferrerDays
-	id, ok, err := insertBonusTx(ctx, tx, wgbot.LedgerReferral, wgbot.ProviderReferral, referralBonusKey("referrer", userID), *referrer, days, paymentID)
+	id, ok, err := insertBonusTx(ctx, tx, wgbot.LedgerReferral, wgbot.ProviderReferral, referralBonusKey("referrer", userID), referrer, days, paymentID)
 	if err != nil || !ok {
 		return err
 	}
 	if err := s.insertJob(ctx, tx, jobargs.DeviceIssued{PublicKey: peer.Secrets.PublicKey, Reason: jobargs.IssuedReferral, Days: days}, deviceIssuedOpts(peer)); err != nil {
 		return err
 	}
-	return s.applyBonusTx(ctx, tx, id, *referrer, days, serverID, peer, now)
+	return s.applyBonusTx(ctx, tx, id, referrer, days, serverID, peer, now)
 }
 
 // creditInvitedTx gives the paying user their own bonus for joining
