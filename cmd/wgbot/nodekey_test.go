@@ -184,10 +184,12 @@ func TestNodeKeyRotation(t *testing.T) {
 		k, sealed := nodeKeyOnRow()
 		return k == newKey.PublicKey() && sealed == k
 	})
-	second := trial(tgtest.User{ID: 6102, FirstName: "B", LanguageCode: "en"})
 	time.Sleep(500 * time.Millisecond)
+	// Stop watching before the second trial: it re-addresses the client's
+	// own interface, which drops a ping that has nothing to do with the key.
 	stop.Store(true)
 	watch.Wait()
+	second := trial(tgtest.User{ID: 6102, FirstName: "B", LanguageCode: "en"})
 	if n := failedPings.Load(); n > 0 {
 		t.Errorf("%d pings failed during the rotation", n)
 	}
