@@ -278,7 +278,7 @@ func TestNodeKeyRefusals(t *testing.T) {
 		t.Fatal("a refused node made a key file")
 	}
 
-	stop, _, _ := startWgbotCommand(t, node, "node")
+	stop, logs, _ := startWgbotCommand(t, node, "node")
 	pool, err := pgxpool.New(context.Background(), dbURL)
 	if err != nil {
 		t.Fatal(err)
@@ -289,6 +289,8 @@ func TestNodeKeyRefusals(t *testing.T) {
 		pool.QueryRow(context.Background(), `SELECT node_key FROM servers WHERE name = 'ams-1'`).Scan(&registered)
 		return registered != ""
 	})
+	// The key is registered before the node is up; stop it once it is.
+	waitUntil(t, 10*time.Second, "the node running", func() bool { return strings.Contains(logs.String(), "wgbot node running") })
 	stop()
 
 	os.Chmod(node["NODE_KEY_FILE"], 0o644)
