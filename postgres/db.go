@@ -164,8 +164,11 @@ func (s *Store) retryTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	for attempt := 0; attempt < 8; attempt++ {
 		err = inTx(ctx, s.pool, fn)
 		switch {
-		case errors.Is(err, errRetry), isDeadlock(err):
+		case errors.Is(err, errRetry):
+			continue
+		case isDeadlock(err):
 			// A deadlock rolled the whole transaction back: run it again.
+			s.deadlocks.Add(1)
 			continue
 		case constraintOf(err) == "peers_server_ip":
 			// The high-water mark fell behind rows written some other way

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,7 +28,14 @@ type Store struct {
 	// nodeDownAfter: a server's node silent this long is down in the stats.
 	nodeDownAfter time.Duration
 	referral      wgbot.ReferralBonus
+	// deadlocks counts transactions PostgreSQL broke a deadlock of and
+	// retryTx ran again: the lock order (lockorder.go) keeps it at 0.
+	deadlocks atomic.Int64
 }
+
+// Deadlocks is how many of this store's transactions PostgreSQL aborted
+// to break a deadlock (each was run again).
+func (s *Store) Deadlocks() int64 { return s.deadlocks.Load() }
 
 // Options are a Store's settings.
 type Options struct {
