@@ -499,20 +499,24 @@ func (b *Bot) adminRefund(ctx context.Context, r *request, args string) {
 		b.adminFailed(ctx, r, "refund", err)
 		return
 	}
-	// A refunded charge of a Stars subscription ends its renewal: the
-	// user is not charged again for what was taken back. A failure is
-	// logged; /refund again retries it.
-	if _, err := b.svc.EndStarRenewalOf(ctx, providerStars, chargeID, func(ctx context.Context, _ int64, subCharge string) error {
-		return b.editStarSubscription(ctx, payer.TelegramID, subCharge, true)
-	}); err != nil {
-		b.logFailure(ctx, "end Stars renewal after a refund", r.user.TelegramID, err)
-	}
+	b.endStarRenewal(ctx, payer, chargeID)
 	if res.Duplicate {
 		b.reply(ctx, r, mAdminRefundAgain, chargeID)
 		return
 	}
 	b.reply(ctx, r, mAdminRefunded, chargeID, payer.TelegramID, b.t.days(r.lang, res.Days))
 	b.tellRefunded(ctx, payer, res)
+}
+
+// endStarRenewal ends the renewal of the Stars subscription whose charge
+// chargeID was refunded: the user is not charged again for what was taken
+// back. A failure is logged; refunding again retries it.
+func (b *Bot) endStarRenewal(ctx context.Context, payer wgbot.User, chargeID string) {
+	if _, err := b.svc.EndStarRenewalOf(ctx, providerStars, chargeID, func(ctx context.Context, _ int64, subCharge string) error {
+		return b.editStarSubscription(ctx, payer.TelegramID, subCharge, true)
+	}); err != nil {
+		b.logFailure(ctx, "end Stars renewal after a refund", payer.TelegramID, err)
+	}
 }
 
 // tellRefunded tells the payer what a refund took back.

@@ -102,6 +102,11 @@ func (b *Bot) RefundPayment(ctx context.Context, provider, chargeID string) (wgb
 	if err != nil {
 		return wgbot.RefundResult{}, err
 	}
+	// A gift's link stops working before its money goes back; a redeemed
+	// gift is not refunded.
+	if err := b.svc.CloseGift(ctx, provider, chargeID); err != nil {
+		return wgbot.RefundResult{}, err
+	}
 	note, err := refunder.ReturnPayment(ctx, chargeID)
 	if err != nil {
 		return wgbot.RefundResult{}, err
@@ -120,8 +125,9 @@ func (b *Bot) RefundPayment(ctx context.Context, provider, chargeID string) (wgb
 	return res, nil
 }
 
-// refundStarsPayment refunds a Stars payment as /refund does: Telegram
-// first, then the ledger.
+// refundStarsPayment refunds a Stars payment as /refund does: a gift's
+// link closed, Telegram, then the ledger, and the renewal of a refunded
+// subscription charge ended.
 func (b *Bot) refundStarsPayment(ctx context.Context, chargeID string) (wgbot.RefundResult, error) {
 	if !chargeIDPattern.MatchString(chargeID) {
 		return wgbot.RefundResult{}, wgbot.Errorf(wgbot.EInvalid, "bad_charge", "%q is not a telegram_payment_charge_id", quoted(chargeID))
@@ -130,14 +136,20 @@ func (b *Bot) refundStarsPayment(ctx context.Context, chargeID string) (wgbot.Re
 	if err != nil {
 		return wgbot.RefundResult{}, err
 	}
+	if err := b.svc.CloseGift(ctx, providerStars, chargeID); err != nil {
+		return wgbot.RefundResult{}, err
+	}
 	if err := b.refundStars(ctx, payer.TelegramID, chargeID); err != nil && !strings.Contains(err.Error(), errAlreadyRefunded) {
 		return wgbot.RefundResult{}, wgbot.Errorf(wgbot.EUnavailable, "refund_refused", "Telegram refused the refund: %s", telegramReason(err))
 	}
 	res, err := b.svc.Refund(ctx, providerStars, chargeID)
-	if err != nil || res.Duplicate {
+	if err != nil {
 		return res, err
 	}
-	b.tellRefunded(ctx, payer, res)
+	b.endStarRenewal(ctx, payer, chargeID)
+	if !res.Duplicate {
+		b.tellRefunded(ctx, payer, res)
+	}
 	return res, nil
 }
 

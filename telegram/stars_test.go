@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"wgbot"
 
 	"wgbot/telegram/tgtest"
 )
@@ -279,5 +280,57 @@ func TestRefundEndsStarRenewal(t *testing.T) {
 	h.waitMessages(admin.ID, before+1)
 	if h.tg.Refunded("stxGIFT-R") {
 		t.Fatalf("a redeemed gift was refunded:\n%s", dump(h.messages(admin.ID)))
+	}
+}
+
+// TestPanelRefundOfGift: the panel refunds a gift's Stars as /refund
+// does. A redeemed gift is refused before Telegram is asked, so no Stars
+// go back for days someone already has; an unredeemed one is refunded and
+// its link stops working.
+func TestPanelRefundOfGift(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	buyer, friend, late := user(4211, "en"), user(4212, "en"), user(4213, "en")
+	h.tg.SendText(buyer, "/start")
+	h.waitMessages(buyer.ID, 1)
+	buyGift := func(charge string, seen int) string {
+		t.Helper()
+		h.press(buyer, "buy")
+		h.press(buyer, "buy:plan:month")
+		h.press(buyer, "buy:gift:month")
+		inv := h.waitMessages(buyer.ID, seen+1)[seen].Invoice
+		if inv == nil {
+			t.Fatalf("no gift invoice:\n%s", dump(h.messages(buyer.ID)))
+		}
+		pc := h.tg.PreCheckout(buyer, "XTR", 150, inv.Payload)
+		h.wait("pre-checkout answer", func() bool { _, done := h.tg.PreCheckoutAnswer(pc); return done })
+		h.tg.SuccessfulPayment(buyer, "XTR", 150, inv.Payload, charge)
+		ready := h.waitMessages(buyer.ID, seen+2)[seen+1]
+		_, payload, ok := strings.Cut(ready.Text, "?start=")
+		if !ok {
+			t.Fatalf("no gift link:\n%s", dump(h.messages(buyer.ID)))
+		}
+		return strings.Fields(payload)[0]
+	}
+	redeemed := buyGift("stxGIFT-PANEL-1", 1)
+	h.tg.SendText(friend, "/start "+redeemed)
+	h.waitMessages(friend.ID, 3)
+	if _, err := h.bot.RefundPayment(h.ctx, providerStars, "stxGIFT-PANEL-1"); !errors.Is(err, wgbot.ErrGiftRedeemed) {
+		t.Fatalf("panel refund of a redeemed gift: %v; want it refused", err)
+	}
+	if h.tg.Refunded("stxGIFT-PANEL-1") {
+		t.Fatal("Telegram refunded the Stars of a redeemed gift")
+	}
+
+	open := buyGift("stxGIFT-PANEL-2", len(h.messages(buyer.ID)))
+	if _, err := h.bot.RefundPayment(h.ctx, providerStars, "stxGIFT-PANEL-2"); err != nil {
+		t.Fatal(err)
+	}
+	h.tg.SendText(late, "/start "+open)
+	if got := h.waitMessages(late.ID, 1)[0].Text; !strings.Contains(got, "This gift was refunded") {
+		t.Fatalf("the refunded gift's link told %q", got)
+	}
+	if res, err := h.bot.RefundPayment(h.ctx, providerStars, "stxGIFT-PANEL-2"); err != nil || !res.Duplicate {
+		t.Fatalf("second refund: %+v, %v; want a duplicate", res, err)
 	}
 }
