@@ -250,6 +250,11 @@ func TestPanelInBrowser(t *testing.T) {
 		t.Errorf("on a phone the page is %d px wide", w)
 	}
 	shot("phone")
+	do("promos on a phone", chromedp.Navigate(e.srv.URL+"/panel/promos"), chromedp.WaitVisible(chromedp.CSS("#promo-form")))
+	if w := eval(`document.documentElement.scrollWidth`); w > 390 {
+		t.Errorf("on a phone the promo codes page is %d px wide", w)
+	}
+	shot("promos-phone")
 }
 
 // checkRefundedOnce: the payment is refunded, Telegram gave the Stars

@@ -166,8 +166,9 @@ func (c *client) post(path string, form url.Values) *http.Response {
 	if err != nil {
 		c.e.t.Fatal(err)
 	}
-	io.Copy(io.Discard, resp.Body)
+	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body)) // read, so the connection is free; still there to look at
 	return resp
 }
 

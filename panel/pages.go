@@ -46,6 +46,8 @@ func parsePages() (map[string]*template.Template, error) {
 		"dict3":   func(lang, csrf string, data any) page { return page{Lang: lang, CSRF: csrf, Data: data} },
 		"lag":     func(revision, applied int64) int64 { return max(revision-applied, 0) },
 		"state":   auditState,
+		"promo":   promoTerms,
+		"join":    func(list []string) string { return strings.Join(list, ", ") },
 		"date": func(t any) string {
 			switch v := t.(type) {
 			case time.Time:

@@ -1,6 +1,7 @@
 package panel_test
 
 import (
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -43,7 +44,7 @@ func TestRussianAdmin(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, _ := e.signIn()
-	for path, want := range map[string]string{"/panel/": "Выручка в день", "/panel/users": "Пользователи", "/panel/payments": "Платежи", "/panel/servers": "Отставание ревизии", "/panel/audit": "Журнал действий"} {
+	for path, want := range map[string]string{"/panel/": "Выручка в день", "/panel/users": "Пользователи", "/panel/payments": "Платежи", "/panel/servers": "Отставание ревизии", "/panel/audit": "Журнал действий", "/panel/promos": "Промокоды"} {
 		status, body := c.get(path)
 		if status != http.StatusOK || !strings.Contains(body, want) || !strings.Contains(body, `<html lang="ru">`) {
 			t.Errorf("%s: %d, no %q", path, status, want)
@@ -124,5 +125,57 @@ func TestBroadcastQueuedOnce(t *testing.T) {
 	e.stack.Pool.QueryRow(e.ctx, `SELECT count(*) FROM broadcasts`).Scan(&broadcasts)
 	if broadcasts != 1 {
 		t.Fatalf("bad forms queued broadcasts: %d", broadcasts)
+	}
+}
+
+// TestPromoCodesPage: the panel creates, lists and disables promo codes as
+// `wgbot promo` does, refuses a bad code with why and nothing made, and
+// audits both changes.
+func TestPromoCodesPage(t *testing.T) {
+	e := newEnv(t)
+	c, csrf := e.signIn()
+	form := func(kv ...string) url.Values {
+		v := url.Values{"csrf": {csrf}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		return v
+	}
+	codes := func() (n int) {
+		e.stack.Pool.QueryRow(e.ctx, `SELECT count(*) FROM promo_codes`).Scan(&n)
+		return n
+	}
+	if code := c.post("/panel/promos", form("code", "spring", "kind", "days", "value", "7", "uses", "10", "until", "2099-04-30")).StatusCode; code != http.StatusSeeOther {
+		t.Fatalf("creating a code answered %d", code)
+	}
+	if code := c.post("/panel/promos", form("code", "half", "kind", "percent", "value", "150")).StatusCode; code != http.StatusConflict || codes() != 1 {
+		t.Fatalf("a 150 %% discount answered %d, %d codes", code, codes())
+	}
+	resp := c.post("/panel/promos", form("code", "x", "kind", "days", "value", "7"))
+	if body, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusConflict || !strings.Contains(string(body), "3-32 characters") || !strings.Contains(string(body), `value="x"`) {
+		t.Fatalf("a short code answered %d; the page should say why and keep the form:\n%s", resp.StatusCode, body)
+	}
+	if code := c.post("/panel/promos", url.Values{"code": {"nocsrf"}, "kind": {"days"}, "value": {"1"}}).StatusCode; code != http.StatusForbidden || codes() != 1 {
+		t.Fatalf("a create without the CSRF token answered %d, %d codes", code, codes())
+	}
+	status, body := c.get("/panel/promos")
+	if status != http.StatusOK || !strings.Contains(body, `data-code="SPRING"`) || !strings.Contains(body, "7 free days") || !strings.Contains(body, "0 / 10") {
+		t.Fatalf("promo page %d:\n%s", status, body)
+	}
+	if code := c.post("/panel/promos/SPRING/disable", form()).StatusCode; code != http.StatusSeeOther {
+		t.Fatalf("disabling answered %d", code)
+	}
+	var disabled bool
+	e.stack.Pool.QueryRow(e.ctx, `SELECT disabled_at IS NOT NULL FROM promo_codes WHERE code = 'SPRING'`).Scan(&disabled)
+	if !disabled {
+		t.Fatal("the code is still enabled")
+	}
+	if code := c.post("/panel/promos/NOSUCH/disable", form()).StatusCode; code != http.StatusConflict {
+		t.Fatalf("disabling an unknown code answered %d", code)
+	}
+	var n int
+	e.stack.Pool.QueryRow(e.ctx, `SELECT count(*) FROM audit_log WHERE source = 'panel' AND action IN ('promo_add', 'promo_disable')`).Scan(&n)
+	if n != 2 {
+		t.Fatalf("%d promo changes in the audit log, want 2", n)
 	}
 }

@@ -48,6 +48,9 @@ type Service interface {
 	UserByTelegramID(ctx context.Context, telegramID int64) (wgbot.User, error)
 	UserRecord(ctx context.Context, user wgbot.User) (service.UserRecord, error)
 	Subscription(ctx context.Context, user wgbot.User) (wgbot.Subscription, error)
+	Promos(ctx context.Context) ([]wgbot.Promo, error)
+	CreatePromo(ctx context.Context, p wgbot.Promo) (wgbot.Promo, error)
+	DisablePromo(ctx context.Context, code string) (wgbot.Promo, error)
 }
 
 // Actions change a user and tell them, as the bot's admin commands do
@@ -117,6 +120,9 @@ func (p *Panel) Handler() http.Handler {
 	mux.HandleFunc("POST /panel/servers/{name}/{state}", p.authed(p.serverState))
 	mux.HandleFunc("GET /panel/payments", p.authed(p.payments))
 	mux.HandleFunc("GET /panel/servers", p.authed(p.servers))
+	mux.HandleFunc("GET /panel/promos", p.authed(p.promos))
+	mux.HandleFunc("POST /panel/promos", p.authed(p.addPromo))
+	mux.HandleFunc("POST /panel/promos/{code}/disable", p.authed(p.disablePromo))
 	return securityHeaders(mux)
 }
 
