@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"wgbot"
+	"wgbot/postgres"
 )
 
 // Broadcasts from the panel go through the store's QueueBroadcastTo, as
@@ -25,7 +26,12 @@ type audienceChoice struct {
 type broadcastData struct {
 	Audiences []audienceChoice
 	Key       int64 // the form's one-time key
+	Recent    []postgres.Broadcast
 }
+
+// recentBroadcasts is how many of the newest broadcasts the page shows
+// with their progress.
+const recentBroadcasts = 10
 
 // The form's key is unique per form shown and goes where the bot puts its
 // preview message's id: the store queues one broadcast per (admin chat,
@@ -52,7 +58,12 @@ func (p *Panel) showBroadcast(w http.ResponseWriter, r *http.Request, s *session
 		p.fail(w, r, s.Lang, "audience sizes", err)
 		return
 	}
-	data := broadcastData{Key: newBroadcastKey()}
+	recent, err := p.store.RecentBroadcasts(r.Context(), recentBroadcasts)
+	if err != nil {
+		p.fail(w, r, s.Lang, "broadcasts", err)
+		return
+	}
+	data := broadcastData{Key: newBroadcastKey(), Recent: recent}
 	for _, a := range wgbot.Audiences() {
 		data.Audiences = append(data.Audiences, audienceChoice{Audience: a, Key: audienceKeys[a], Size: sizes[a]})
 	}

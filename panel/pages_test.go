@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"wgbot/postgres"
 
 	"wgbot"
 )
@@ -125,6 +126,26 @@ func TestBroadcastQueuedOnce(t *testing.T) {
 	e.stack.Pool.QueryRow(e.ctx, `SELECT count(*) FROM broadcasts`).Scan(&broadcasts)
 	if broadcasts != 1 {
 		t.Fatalf("bad forms queued broadcasts: %d", broadcasts)
+	}
+	// The page shows its progress (no worker sends here: the outcomes are
+	// recorded as the chunk job would) until every message is sent.
+	var id int64
+	e.stack.Pool.QueryRow(e.ctx, `SELECT id FROM broadcasts`).Scan(&id)
+	progress := func() string {
+		t.Helper()
+		_, page := c.get("/panel/broadcast")
+		return regexp.MustCompile(`(?s)<tr data-broadcast="\d+".*?</tr>`).FindString(page)
+	}
+	if row := progress(); !strings.Contains(row, "Maintenance tonight") || !strings.Contains(row, "<td>3</td><td>0</td><td>0</td><td>0</td><td>3</td><td>sending…</td>") {
+		t.Fatalf("the queued broadcast's row: %s", row)
+	}
+	for i, outcome := range []postgres.BroadcastOutcome{postgres.BroadcastSent, postgres.BroadcastBlocked, postgres.BroadcastSent} {
+		if err := e.stack.Store.RecordBroadcastSend(e.ctx, id, int64(6200000+i), outcome); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if row := progress(); !strings.Contains(row, `data-pending="0"`) || !strings.Contains(row, "<td>3</td><td>2</td><td>1</td><td>0</td><td>0</td>") || strings.Contains(row, "sending") {
+		t.Fatalf("the sent broadcast's row: %s", row)
 	}
 }
 

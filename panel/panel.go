@@ -35,6 +35,7 @@ type Store interface {
 	PanelServers(ctx context.Context) ([]postgres.PanelServer, error)
 	SetServerState(ctx context.Context, name, state string) error
 	AudienceSizes(ctx context.Context) (map[wgbot.Audience]int, error)
+	RecentBroadcasts(ctx context.Context, limit int) ([]postgres.Broadcast, error)
 	QueueBroadcastTo(ctx context.Context, text string, adminChat int64, key int, lang string, audience wgbot.Audience) (int, error)
 	RecordAudit(ctx context.Context, e wgbot.AuditEntry) error
 	UseFormKey(ctx context.Context, key string) (bool, error)

@@ -33,6 +33,7 @@ type Broadcast struct {
 	Sent       int
 	Blocked    int
 	Failed     int
+	CreatedAt  time.Time
 	FinishedAt *time.Time
 }
 
@@ -158,6 +159,21 @@ func (s *Store) Broadcast(ctx context.Context, id int64) (Broadcast, error) {
 		return b, fmt.Errorf("read broadcast %d: %w", id, err)
 	}
 	return b, nil
+}
+
+// RecentBroadcasts reads the newest limit broadcasts, newest first, with
+// their progress: what is still pending, sent, blocked and failed.
+func (s *Store) RecentBroadcasts(ctx context.Context, limit int) ([]Broadcast, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, text, admin_chat, lang, recipients, pending, sent, blocked, failed, created_at, finished_at
+		FROM broadcasts ORDER BY id DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read broadcasts: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Broadcast, error) {
+		var b Broadcast
+		err := row.Scan(&b.ID, &b.Text, &b.AdminChat, &b.Lang, &b.Recipients, &b.Pending, &b.Sent, &b.Blocked, &b.Failed, &b.CreatedAt, &b.FinishedAt)
+		return b, err
+	})
 }
 
 // BroadcastChunk returns the recipients of one chunk still waiting for the
