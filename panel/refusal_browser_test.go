@@ -59,6 +59,53 @@ func TestNonAdminLinkInBrowser(t *testing.T) {
 	}
 }
 
+// TestUsedAndExpiredLinksInBrowser: in Chromium, a sign-in link works
+// once; the same link opened again (in another browser, with no cookie)
+// and a link past its 5 minutes are refused on the page, with no session
+// for either.
+func TestUsedAndExpiredLinksInBrowser(t *testing.T) {
+	e := newEnv(t)
+	link, err := e.links.PanelLink(e.ctx, adminID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := newBrowser(t, "links")
+	first.do("sign in", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#signin")),
+		chromedp.Click(chromedp.CSS("#signin")), chromedp.WaitVisible(chromedp.CSS("figure.chartbox")))
+	sessions := func() (n int) {
+		e.stack.Pool.QueryRow(e.ctx, `SELECT count(*) FROM panel_sessions`).Scan(&n)
+		return n
+	}
+	if n := sessions(); n != 1 {
+		t.Fatalf("%d sessions after signing in", n)
+	}
+	refused := func(b *browser, what, link string) {
+		t.Helper()
+		b.do("open "+what, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#signin")))
+		b.do("press sign in with "+what, chromedp.Click(chromedp.CSS("#signin")), chromedp.WaitVisible(chromedp.CSS("#message")))
+		if got := b.text("#message"); !strings.Contains(got, "used, expired") {
+			t.Errorf("%s: the page says %q", what, got)
+		}
+		b.shot(strings.ReplaceAll(what, " ", "-"))
+		if cookies, err := panelCookies(b.ctx, e.srv.URL); err != nil || len(cookies) != 0 {
+			t.Errorf("%s: the browser holds %d panel cookies (%v)", what, len(cookies), err)
+		}
+	}
+	second := newBrowser(t, "links-again")
+	refused(second, "the used link", link)
+
+	old, err := e.links.PanelLink(e.ctx, adminID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.skew.Store(int64(5*time.Minute + time.Second))
+	defer e.skew.Store(0)
+	refused(newBrowser(t, "links-expired"), "an expired link", old)
+	if n := sessions(); n != 1 {
+		t.Fatalf("%d sessions after the refusals, want the first one only", n)
+	}
+}
+
 // attackerPage serves, from its own address, a page whose form posts
 // itself to the panel as soon as it loads, with no CSRF token.
 func attackerPage(t *testing.T, host, action string, fields map[string]string) string {
