@@ -1,6 +1,9 @@
 package wgbot
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // The values below cross the boundary between the store and the service:
 // the store fills them inside its transactions, the service and its callers
@@ -148,6 +151,20 @@ type Usage struct {
 	Received    int64     // bytes the server received from the device: its upload
 	Transmitted int64     // bytes the server sent to it: its download
 	LastSeen    time.Time // the last handshake; zero: never connected
+}
+
+// HumanBytes is n in binary units, as wg(8) shows traffic: "1.50 MiB".
+func HumanBytes(n int64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	v, u := float64(n), 0
+	for v >= 1024 && u < len(units)-1 {
+		v /= 1024
+		u++
+	}
+	if u == 0 {
+		return fmt.Sprintf("%d B", n)
+	}
+	return fmt.Sprintf("%.2f %s", v, units[u])
 }
 
 // Total is the month's traffic both ways.

@@ -47,7 +47,11 @@ func parsePages() (map[string]*template.Template, error) {
 		"lag":     func(revision, applied int64) int64 { return max(revision-applied, 0) },
 		"state":   auditState,
 		"promo":   promoTerms,
-		"join":    func(list []string) string { return strings.Join(list, ", ") },
+		"promouse": func(lang string, u postgres.PromoUse) string {
+			return promoTerms(lang, wgbot.Promo{Kind: u.Kind, Value: u.Value})
+		},
+		"bytes": wgbot.HumanBytes,
+		"join":  func(list []string) string { return strings.Join(list, ", ") },
 		"date": func(t any) string {
 			switch v := t.(type) {
 			case time.Time:

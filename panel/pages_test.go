@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"wgbot/postgres"
 
 	"wgbot"
@@ -198,5 +199,54 @@ func TestPromoCodesPage(t *testing.T) {
 	e.stack.Pool.QueryRow(e.ctx, `SELECT count(*) FROM audit_log WHERE source = 'panel' AND action IN ('promo_add', 'promo_disable')`).Scan(&n)
 	if n != 2 {
 		t.Fatalf("%d promo changes in the audit log, want 2", n)
+	}
+}
+
+// TestUserPageHistory: a user's page shows each device's server, last
+// handshake and traffic this month, who invited the user and whom they
+// invited, and the promo codes they redeemed.
+func TestUserPageHistory(t *testing.T) {
+	e := newEnv(t)
+	referrer := e.register(6300001, "ref", "Rita")
+	st, err := e.stack.Service.Referral(e.ctx, referrer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	friend, err := e.stack.Service.Register(e.ctx, wgbot.User{TelegramID: 6300002, FirstName: "Fred", Language: "en"}, st.Code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.stack.Service.IssueTrial(e.ctx, friend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.stack.Service.CreatePromo(e.ctx, wgbot.Promo{Code: "WELCOME", Kind: wgbot.PromoDays, Value: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.stack.Service.RedeemPromo(e.ctx, friend, "welcome"); err != nil {
+		t.Fatal(err)
+	}
+	seen := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	if err := e.stack.Store.RecordUsage(e.ctx, e.stack.Server.ID, time.Now(), []postgres.PeerSample{
+		{PublicKey: d.Peer.PublicKey, Received: 3 << 20, Transmitted: 7 << 20, LastHandshake: seen}}); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := e.signIn()
+	_, page := c.get("/panel/users/6300002")
+	devices := regexp.MustCompile(`(?s)<table id="devices">.*?</table>`).FindString(page)
+	for _, want := range []string{d.Peer.IP.String(), e.stack.Server.Name, seen.Format("2006-01-02 15:04"), "10.00 MiB"} {
+		if !strings.Contains(devices, want) {
+			t.Errorf("the devices table has no %q:\n%s", want, devices)
+		}
+	}
+	if refs := regexp.MustCompile(`(?s)<dl class="facts" id="referrals">.*?</dl>`).FindString(page); !strings.Contains(refs, `href="/panel/users/6300001"`) {
+		t.Errorf("the invited user's page does not name who invited them:\n%s", refs)
+	}
+	if promos := regexp.MustCompile(`(?s)<table id="user-promos">.*?</table>`).FindString(page); !strings.Contains(promos, "WELCOME") || !strings.Contains(promos, "5 free days") || !strings.Contains(promos, "days given") {
+		t.Errorf("the promo history:\n%s", promos)
+	}
+	_, page = c.get("/panel/users/6300001")
+	if refs := regexp.MustCompile(`(?s)<dl class="facts" id="referrals">.*?</dl>`).FindString(page); !strings.Contains(refs, "<dd>1 (0 paid)</dd>") {
+		t.Errorf("the referrer's page does not count the invited user:\n%s", refs)
 	}
 }

@@ -234,3 +234,28 @@ func (s *Store) promoCounts(ctx context.Context, now time.Time) (all, active int
 			AND (expires_at IS NULL OR expires_at > $1) AND (max_uses = 0 OR uses < max_uses)) FROM promo_codes`, now).Scan(&all, &active)
 	return all, active, err
 }
+
+// PromoUse is one redemption of a code by a user, as the panel's user
+// page lists it.
+type PromoUse struct {
+	Code   string
+	Kind   string
+	Value  int64
+	Status string // applied (free days given), pending (a discount waiting for an order) or used
+	At     time.Time
+}
+
+// UserPromos lists the user's redemptions, newest first.
+func (s *Store) UserPromos(ctx context.Context, userID int64) ([]PromoUse, error) {
+	rows, err := s.pool.Query(ctx, `SELECT c.code, c.kind, c.value, r.status, r.created_at
+		FROM promo_redemptions r JOIN promo_codes c ON c.id = r.promo_id
+		WHERE r.user_id = $1 ORDER BY r.id DESC`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("promo redemptions of user %d: %w", userID, err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (PromoUse, error) {
+		var u PromoUse
+		err := r.Scan(&u.Code, &u.Kind, &u.Value, &u.Status, &u.At)
+		return u, err
+	})
+}

@@ -47,7 +47,15 @@ func (s *Service) IssueDevice(ctx context.Context, user wgbot.User, days, device
 type UserRecord struct {
 	Subscriptions []wgbot.Subscription // newest first
 	Devices       []wgbot.Peer         // in the order they were issued
-	Payments      []PaymentRecord      // in the order they arrived
+	// Listed is Devices with each one's server and this month's usage.
+	Listed   []postgres.PeerListing
+	Payments []PaymentRecord // in the order they arrived
+	// Referral history: who invited the user (a Telegram id; 0: nobody),
+	// whom they invited and the bonus days they kept from it.
+	ReferredBy           int64
+	Invited, InvitedPaid int64
+	ReferralDaysEarned   int64
+	Promos               []postgres.PromoUse // newest first
 }
 
 // PaymentRecord is one payment as an operator reads it; ProviderPaymentID
@@ -74,8 +82,22 @@ func (s *Service) UserRecord(ctx context.Context, user wgbot.User) (UserRecord, 
 	if err != nil {
 		return rec, err
 	}
+	rec.Listed = peers
 	for _, p := range peers {
 		rec.Devices = append(rec.Devices, p.Peer)
+	}
+	if user.ReferrerID != 0 {
+		referrer, err := s.store.UserByID(ctx, user.ReferrerID)
+		if err != nil {
+			return rec, err
+		}
+		rec.ReferredBy = referrer.TelegramID
+	}
+	if rec.Invited, rec.InvitedPaid, rec.ReferralDaysEarned, err = s.store.ReferralStats(ctx, user.ID); err != nil {
+		return rec, err
+	}
+	if rec.Promos, err = s.store.UserPromos(ctx, user.ID); err != nil {
+		return rec, err
 	}
 	payments, err := s.store.UserPayments(ctx, user.ID)
 	for _, p := range payments {

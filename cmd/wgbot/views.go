@@ -168,21 +168,7 @@ func (v *usageView) trafficText() string {
 	if v == nil {
 		return "-"
 	}
-	return humanBytes(v.Received + v.Transmitted)
-}
-
-// humanBytes is n in binary units, as wg(8) shows traffic: "1.50 MiB".
-func humanBytes(n int64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
-	v, u := float64(n), 0
-	for v >= 1024 && u < len(units)-1 {
-		v /= 1024
-		u++
-	}
-	if u == 0 {
-		return fmt.Sprintf("%d B", n)
-	}
-	return fmt.Sprintf("%.2f %s", v, units[u])
+	return wgbot.HumanBytes(v.Received + v.Transmitted)
 }
 
 func viewPeer(p postgres.PeerListing) peerView {
