@@ -115,6 +115,19 @@ func (s *Store) RedeemGift(ctx context.Context, userID int64, token string, serv
 		if err != nil {
 			return err
 		}
+		// The plan given sets the monthly quota, as buying it would: the
+		// gift's order keeps its copy.
+		var traffic int64
+		if err := tx.QueryRow(ctx, `SELECT traffic FROM orders WHERE id = $1`, g.OrderID).Scan(&traffic); err != nil {
+			return err
+		}
+		changes, err := s.setPlanQuotaTx(ctx, tx, res.Subscription.ID, traffic, now)
+		if err != nil {
+			return err
+		}
+		if len(changes) > 0 {
+			res.Change = changes[len(changes)-1]
+		}
 		var peerID *int64
 		if res.NewPeer != nil {
 			peerID = &res.NewPeer.ID

@@ -26,7 +26,17 @@ import (
 // takes steps 2 and 3 for both users up front with lockUsersTx, before it
 // allocates or frees any address; the later locks of the same rows are
 // then already held. retryTx still reruns a transaction PostgreSQL broke
-// a deadlock of: a guard, not the plan.
+// a deadlock of (Store.Deadlocks counts them).
+//
+// The order covers the rows that exist when lockUsersTx runs. A
+// subscription another transaction creates and commits after that (a
+// refund revoked the user's, and a payment or bonus made a new one) is
+// locked later, out of order, and can still close a circle; retryTx
+// reruns the aborted one, so no credit is lost or doubled, at the cost
+// of deadlock_timeout. service.TestCreditsAndRefundsAcrossUsers sees 0-1
+// such per run under CI load, against 2-10 with lockUsersTx skipped.
+// Taking the users' rows before their subscriptions everywhere would close
+// this; single-user paths take them the other way round today.
 
 // lockUsersTx takes steps 2 and 3 of the lock order for userIDs (zeros
 // and repeats ignored): their live and ended subscriptions, then their

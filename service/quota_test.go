@@ -502,3 +502,39 @@ func TestTopUpOnce(t *testing.T) {
 	}
 	e.checkQuotaInvariants(t)
 }
+
+// TestGiftCarriesQuota: a gift of a plan with a monthly quota gives the
+// friend who opens it that quota, as buying the plan would; a gift of an
+// unlimited plan gives none.
+func TestGiftCarriesQuota(t *testing.T) {
+	ctx := context.Background()
+	e := newQuotaEnv(t, "10.197.0.0/24", time.Date(2026, 5, 10, 12, 0, 0, 0, time.UTC))
+	buyer, err := e.Service.Register(ctx, wgbot.User{TelegramID: 9701, Language: "en"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range []struct {
+		plan  string
+		quota int64
+	}{{"capped", quotaBytes}, {"unlimited", 0}} {
+		order, err := e.Service.CreateGiftOrder(ctx, buyer, c.plan, "stars", "XTR")
+		if err != nil {
+			t.Fatal(err)
+		}
+		paid, err := e.Service.PayOrder(ctx, service.Payment{Provider: "stars", ProviderPaymentID: "gift-" + c.plan, OrderID: order.ID,
+			Amount: order.Amount, Currency: "XTR"})
+		if err != nil || paid.Gift == nil {
+			t.Fatalf("gift of %s: %+v, %v", c.plan, paid, err)
+		}
+		friend, err := e.Service.Register(ctx, wgbot.User{TelegramID: int64(9710 + i), Language: "en"}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Service.RedeemGift(ctx, friend, paid.Gift.Token); err != nil {
+			t.Fatal(err)
+		}
+		if q := count(t, e.Pool, `SELECT traffic_quota FROM subscriptions WHERE user_id = $1 AND status = 'active'`, friend.ID); int64(q) != c.quota {
+			t.Errorf("a gift of %s gave a quota of %d bytes, want %d", c.plan, q, c.quota)
+		}
+	}
+}
