@@ -95,8 +95,12 @@ func (s *Store) EnforceQuotas(ctx context.Context, now time.Time) (wgbot.QuotaCh
 // subscription's lock (a credit locks it) is seen, never half.
 func (s *Store) enforceQuotasTx(ctx context.Context, tx pgx.Tx, ids []int64, now time.Time) (wgbot.QuotaCheck, error) {
 	var res wgbot.QuotaCheck
-	rows, err := tx.Query(ctx, `SELECT id FROM subscriptions s WHERE status = 'active'
-			AND (traffic_quota > 0 OR EXISTS (SELECT 1 FROM peers p WHERE p.subscription_id = s.id AND p.status = 'disabled' AND p.disabled_reason = 'quota'))
+	// The candidates come from the two partial indexes (subscriptions_quota,
+	// peers_quota_disabled), so a pass reads only subscriptions with a
+	// quota, never every live one.
+	rows, err := tx.Query(ctx, `SELECT id FROM subscriptions WHERE status = 'active'
+			AND id IN (SELECT id FROM subscriptions WHERE status = 'active' AND traffic_quota > 0
+				UNION SELECT subscription_id FROM peers WHERE status = 'disabled' AND disabled_reason = 'quota')
 			AND ($1::bigint[] IS NULL OR id = ANY($1))
 		ORDER BY id FOR UPDATE SKIP LOCKED`, ids)
 	if err != nil {
