@@ -483,29 +483,18 @@ func (b *Bot) adminRefund(ctx context.Context, r *request, args string) {
 		b.adminFailed(ctx, r, "refund", err)
 		return
 	}
-	// A gift's link stops working before its Stars go back; a redeemed
-	// gift is not refunded.
-	if err := b.svc.CloseGift(ctx, providerStars, chargeID); err != nil {
-		b.adminFailed(ctx, r, "refund", err)
-		return
-	}
-	if err := b.refundStars(ctx, payer.TelegramID, chargeID); err != nil && !strings.Contains(err.Error(), errAlreadyRefunded) {
+	res, refused, err := b.returnStars(b.asAdmin(ctx, r, "refund", payer.TelegramID, nil), payer, chargeID)
+	switch {
+	case refused != "":
 		b.logFailure(ctx, "admin refund", r.user.TelegramID, err)
-		b.reply(ctx, r, mAdminRefundRefused, telegramReason(err))
-		return
-	}
-	res, err := b.svc.Refund(b.asAdmin(ctx, r, "refund", payer.TelegramID, nil), providerStars, chargeID)
-	if err != nil {
+		b.reply(ctx, r, mAdminRefundRefused, refused)
+	case err != nil:
 		b.adminFailed(ctx, r, "refund", err)
-		return
-	}
-	b.endStarRenewal(ctx, payer, chargeID)
-	if res.Duplicate {
+	case res.Duplicate:
 		b.reply(ctx, r, mAdminRefundAgain, chargeID)
-		return
+	default:
+		b.reply(ctx, r, mAdminRefunded, chargeID, payer.TelegramID, b.t.days(r.lang, res.Days))
 	}
-	b.reply(ctx, r, mAdminRefunded, chargeID, payer.TelegramID, b.t.days(r.lang, res.Days))
-	b.tellRefunded(ctx, payer, res)
 }
 
 // endStarRenewal ends the renewal of the Stars subscription whose charge

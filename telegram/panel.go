@@ -125,9 +125,8 @@ func (b *Bot) RefundPayment(ctx context.Context, provider, chargeID string) (wgb
 	return res, nil
 }
 
-// refundStarsPayment refunds a Stars payment as /refund does: a gift's
-// link closed, Telegram, then the ledger, and the renewal of a refunded
-// subscription charge ended.
+// refundStarsPayment refunds a Stars payment by its charge id, as /refund
+// does (returnStars).
 func (b *Bot) refundStarsPayment(ctx context.Context, chargeID string) (wgbot.RefundResult, error) {
 	if !chargeIDPattern.MatchString(chargeID) {
 		return wgbot.RefundResult{}, wgbot.Errorf(wgbot.EInvalid, "bad_charge", "%q is not a telegram_payment_charge_id", quoted(chargeID))
@@ -136,21 +135,34 @@ func (b *Bot) refundStarsPayment(ctx context.Context, chargeID string) (wgbot.Re
 	if err != nil {
 		return wgbot.RefundResult{}, err
 	}
+	res, refused, err := b.returnStars(ctx, payer, chargeID)
+	if refused != "" {
+		return res, wgbot.Errorf(wgbot.EUnavailable, "refund_refused", "Telegram refused the refund: %s", refused)
+	}
+	return res, err
+}
+
+// returnStars refunds payer's Stars payment chargeID, for /refund and the
+// panel alike: a gift's link is closed first (a redeemed gift's payment is
+// refused), Telegram returns the Stars, the ledger reverses the credit
+// once, and a refunded subscription charge ends its renewal; the payer is
+// told unless it was refunded before. refused is Telegram's reason when
+// it would not return them.
+func (b *Bot) returnStars(ctx context.Context, payer wgbot.User, chargeID string) (res wgbot.RefundResult, refused string, err error) {
 	if err := b.svc.CloseGift(ctx, providerStars, chargeID); err != nil {
-		return wgbot.RefundResult{}, err
+		return res, "", err
 	}
 	if err := b.refundStars(ctx, payer.TelegramID, chargeID); err != nil && !strings.Contains(err.Error(), errAlreadyRefunded) {
-		return wgbot.RefundResult{}, wgbot.Errorf(wgbot.EUnavailable, "refund_refused", "Telegram refused the refund: %s", telegramReason(err))
+		return res, telegramReason(err), err
 	}
-	res, err := b.svc.Refund(ctx, providerStars, chargeID)
-	if err != nil {
-		return res, err
+	if res, err = b.svc.Refund(ctx, providerStars, chargeID); err != nil {
+		return res, "", err
 	}
 	b.endStarRenewal(ctx, payer, chargeID)
 	if !res.Duplicate {
 		b.tellRefunded(ctx, payer, res)
 	}
-	return res, nil
+	return res, "", nil
 }
 
 // RevokeUser ends the user's access now, as a confirmed /revoke does:
