@@ -155,13 +155,13 @@ func TestFailedWriteKeepsOldFile(t *testing.T) {
 	}
 	injected := errors.New("disk full")
 	var sawTemp string
-	err = tgt.write(bytesOf([]byte("new")), &writeHooks{beforeRename: func(tmp string) error {
+	_, err = tgt.writeID(bytesOf([]byte("new")), &writeHooks{beforeRename: func(tmp string) error {
 		sawTemp = tmp
 		if got, _ := os.ReadFile(tmp); string(got) != "new" {
 			t.Errorf("temp file holds %q before the rename", got)
 		}
 		return injected
-	}})
+	}}, false)
 	if !errors.Is(err, injected) {
 		t.Fatalf("write: got %v, want the injected error", err)
 	}

@@ -184,7 +184,7 @@ func (w *Writer) update(ctx context.Context, c *Cache, change func(*File, bool) 
 			return b.Flush()
 		}
 	}
-	written, err := t.writeID(fill, w.hooks)
+	written, err := t.writeID(fill, w.hooks, true)
 	if err != nil {
 		return false, fmt.Errorf("update %s: %w", w.path, err)
 	}
