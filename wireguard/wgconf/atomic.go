@@ -62,12 +62,29 @@ func WriteFileAtomic(path string, data []byte) error {
 	return err
 }
 
-// bytesOf fills a temp file with data.
-func bytesOf(data []byte) func(*os.File) error {
-	return func(f *os.File) error {
+// fillFunc writes a new file's content to f. spare is the identity f had
+// when it was opened if f is the reused spare, or zero if f is new and
+// empty: a filler that knows what the spare holds may then write only what
+// differs, from f's offset on.
+type fillFunc func(f *os.File, spare fileID) error
+
+// bytesOf fills a file with data.
+func bytesOf(data []byte) fillFunc {
+	return func(f *os.File, _ fileID) error {
 		_, err := f.Write(data)
 		return err
 	}
+}
+
+// written is the outcome of writeID.
+type written struct {
+	// id is the new file's identity before it took the target's place, so
+	// the caller can tell its own file from an edit that landed right
+	// after the rename.
+	id fileID
+	// spare is the identity of the file replaced, as the spare; zero if
+	// there is none.
+	spare fileID
 }
 
 func resolveTarget(path string) (target, error) {
@@ -134,23 +151,22 @@ func (t target) read() ([]byte, error) {
 	return io.ReadAll(f)
 }
 
-// writeID replaces the target with a file that fill writes and returns the
-// identity that file had before it took t's place, so the caller can tell
-// its own file from an edit that landed right after the rename. With spare,
-// it fills the spare when openSpare allows and keeps the replaced file as
-// the next spare; otherwise, and always without spare, a new temp file.
-func (t target) writeID(fill func(*os.File) error, hooks *writeHooks, spare bool) (fileID, error) {
-	var written fileID
+// writeID replaces the target with a file that fill writes. With spare, it
+// fills the spare when openSpare allows and keeps the replaced file as the
+// next spare; otherwise, and always without spare, a new temp file.
+func (t target) writeID(fill fillFunc, hooks *writeHooks, spare bool) (written, error) {
+	var out written
 	dir := filepath.Dir(t.path)
 	var tmp string
 	var f *os.File
+	var spareID fileID
 	if spare && t.exists {
-		tmp, f = t.openSpare()
+		tmp, f, spareID = t.openSpare()
 	}
 	if f == nil {
 		var err error
 		if tmp, f, err = createTemp(dir, tempPrefix(t.path)); err != nil {
-			return written, fmt.Errorf("write %s: %w", t.path, err)
+			return out, fmt.Errorf("write %s: %w", t.path, err)
 		}
 	}
 	renamed := false
@@ -161,42 +177,40 @@ func (t target) writeID(fill func(*os.File) error, hooks *writeHooks, spare bool
 		}
 	}()
 
-	if err := fill(f); err != nil {
-		return written, fmt.Errorf("write %s: %w", tmp, err)
+	if err := fill(f, spareID); err != nil {
+		return out, fmt.Errorf("write %s: %w", tmp, err)
 	}
 	// A reused spare may be longer than what was just written.
 	if end, err := f.Seek(0, io.SeekCurrent); err != nil {
-		return written, fmt.Errorf("write %s: %w", tmp, err)
+		return out, fmt.Errorf("write %s: %w", tmp, err)
 	} else if err := f.Truncate(end); err != nil {
-		return written, fmt.Errorf("truncate %s: %w", tmp, err)
+		return out, fmt.Errorf("truncate %s: %w", tmp, err)
 	}
 	if t.exists {
 		fi, err := f.Stat()
 		if err != nil {
-			return written, fmt.Errorf("stat %s: %w", tmp, err)
+			return out, fmt.Errorf("stat %s: %w", tmp, err)
 		}
 		if st, ok := fi.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != t.uid || int(st.Gid) != t.gid {
 			if err := f.Chown(t.uid, t.gid); err != nil {
-				return written, fmt.Errorf("keep owner %d:%d of %s: %w", t.uid, t.gid, t.path, err)
+				return out, fmt.Errorf("keep owner %d:%d of %s: %w", t.uid, t.gid, t.path, err)
 			}
 		}
 	}
 	// Explicit, because the umask may have narrowed the mode OpenFile asked for.
 	if err := f.Chmod(0o600); err != nil {
-		return written, fmt.Errorf("chmod %s: %w", tmp, err)
+		return out, fmt.Errorf("chmod %s: %w", tmp, err)
 	}
 	if err := f.Sync(); err != nil {
-		return written, fmt.Errorf("sync %s: %w", tmp, err)
+		return out, fmt.Errorf("sync %s: %w", tmp, err)
 	}
 	if err := f.Close(); err != nil { // releases the spare's lease
-		return written, fmt.Errorf("close %s: %w", tmp, err)
+		return out, fmt.Errorf("close %s: %w", tmp, err)
 	}
-	if id, ok := statID(target{path: tmp}); ok {
-		written = id
-	}
+	out.id, _ = statID(target{path: tmp})
 	if hooks != nil && hooks.beforeRename != nil {
 		if err := hooks.beforeRename(tmp); err != nil {
-			return written, fmt.Errorf("write %s: %w", t.path, err)
+			return out, fmt.Errorf("write %s: %w", t.path, err)
 		}
 	}
 	// The file being replaced stays linked under a temp name, to become the
@@ -213,20 +227,24 @@ func (t target) writeID(fill func(*os.File) error, hooks *writeHooks, spare bool
 		if keep != "" {
 			os.Remove(keep)
 		}
-		return written, fmt.Errorf("replace %s: %w", t.path, err)
+		return out, fmt.Errorf("replace %s: %w", t.path, err)
 	}
 	renamed = true
-	if keep != "" && os.Rename(keep, sparePath(t.path)) != nil {
-		os.Remove(keep)
+	if keep != "" {
+		if os.Rename(keep, sparePath(t.path)) != nil {
+			os.Remove(keep)
+		} else {
+			out.spare, _ = statID(target{path: sparePath(t.path)})
+		}
 	}
 	if hooks != nil && hooks.afterRename != nil {
 		hooks.afterRename(t.path)
 	}
 	// The rename is durable only once the directory is synced.
 	if err := syncDir(dir); err != nil {
-		return written, fmt.Errorf("replace %s: %w", t.path, err)
+		return out, fmt.Errorf("replace %s: %w", t.path, err)
 	}
-	return written, nil
+	return out, nil
 }
 
 // openSpare opens the spare for overwriting, or returns nil when it must not
@@ -237,20 +255,29 @@ func (t target) writeID(fill func(*os.File) error, hooks *writeHooks, spare bool
 // released when the file is closed. So a reader that opened wg0.conf just
 // before the previous write, and still reads it as the spare, never sees
 // it overwritten: that write takes a new temp file instead.
-func (t target) openSpare() (string, *os.File) {
+func (t target) openSpare() (string, *os.File, fileID) {
 	path := sparePath(t.path)
 	f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return "", nil
+		return "", nil, fileID{}
 	}
-	fi, err := f.Stat()
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if err != nil || !ok || !fi.Mode().IsRegular() || st.Nlink != 1 ||
-		int(st.Uid) != t.uid || int(st.Gid) != t.gid || fi.Mode().Perm() != 0o600 || !writeLease(f) {
+	if !writeLease(f) {
 		f.Close()
-		return "", nil
+		return "", nil, fileID{}
 	}
-	return path, f
+	// Stat under the lease: no one can change the file from here on.
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return "", nil, fileID{}
+	}
+	id, ok := idOf(fi)
+	st, _ := fi.Sys().(*syscall.Stat_t)
+	if !ok || !fi.Mode().IsRegular() || st.Nlink != 1 || int(st.Uid) != t.uid || int(st.Gid) != t.gid || fi.Mode().Perm() != 0o600 {
+		f.Close()
+		return "", nil, fileID{}
+	}
+	return path, f, id
 }
 
 // writeLease takes a write lease on f, held until f is closed.

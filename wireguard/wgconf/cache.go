@@ -12,6 +12,13 @@ import (
 type Cache struct {
 	file *File
 	id   fileID
+	// live is the image of the file in place when this Writer wrote it by
+	// streaming; nil otherwise. spare is the image of the spare, valid
+	// while the spare's identity is still spareID: then a write into the
+	// spare skips the bytes it already holds.
+	live    *image
+	spare   *image
+	spareID fileID
 }
 
 // fileID is what changes when anyone replaces or edits the file: a rename
@@ -23,7 +30,7 @@ type fileID struct {
 	mtime, ctime int64
 }
 
-func (c *Cache) drop() { c.file, c.id = nil, fileID{} }
+func (c *Cache) drop() { c.file, c.id, c.live = nil, fileID{}, nil }
 
 // Valid reports whether c holds a parsed file.
 func (c *Cache) Valid() bool { return c.file != nil }
@@ -34,6 +41,10 @@ func statID(t target) (fileID, bool) {
 	if err != nil {
 		return fileID{}, false
 	}
+	return idOf(fi)
+}
+
+func idOf(fi os.FileInfo) (fileID, bool) {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return fileID{}, false

@@ -525,34 +525,7 @@ type renderWriter interface {
 
 // render writes what Render returns for a File whose managed peers were
 // replaced.
-func (f *File) render(w renderWriter) {
-	kept := f.unmanagedBytes()
-	eol := f.renderEOL(kept)
-	if len(f.blocks) != len(f.managed) || f.blocksEOL != eol {
-		f.blocks, f.blocksEOL = make([]string, len(f.managed)), eol
-	}
-	w.Write(kept)
-	for i, p := range f.managed {
-		switch {
-		case i > 0:
-			w.WriteString(eol) // a blank line between sections
-		case len(kept) > 0:
-			switch { // complete the last kept line, then a blank line
-			case bytes.HasSuffix(kept, []byte("\r")):
-				w.WriteString("\n")
-			case !bytes.HasSuffix(kept, []byte("\n")):
-				w.WriteString(eol)
-			}
-			w.WriteString(eol)
-		}
-		if f.blocks[i] == "" {
-			var b bytes.Buffer
-			writePeer(&b, p, eol)
-			f.blocks[i] = b.String()
-		}
-		w.WriteString(f.blocks[i])
-	}
-}
+func (f *File) render(w renderWriter) { f.image().writeFrom(w, 0) }
 
 // renderEOL picks the line ending for the lines wgbot writes: that of the
 // first line it keeps, so a CRLF file stays CRLF and the next parse of the

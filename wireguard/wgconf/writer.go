@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"time"
@@ -177,24 +178,48 @@ func (w *Writer) update(ctx context.Context, c *Cache, change func(*File, bool) 
 		return false, runAfter(after, false) // nothing to write; the file is created on first content
 	}
 	fill := bytesOf(data)
+	var img *image
 	if stream {
-		fill = func(out *os.File) error {
+		img = f.image()
+		fill = func(out *os.File, spare fileID) error {
+			// The spare holds what c.spare says if it is still the file
+			// that became the spare: only the bytes after the part both
+			// share are written. An issuance at 50,000 peers usually
+			// appends one block at the end, so that is a few hundred bytes.
+			var off int64
+			if c != nil && c.spare != nil && spare != (fileID{}) && spare == c.spareID {
+				off = commonPrefix(c.spare, img)
+				if _, err := out.Seek(off, io.SeekStart); err != nil {
+					return err
+				}
+			}
 			b := bufio.NewWriterSize(out, 64<<10)
-			f.render(b)
+			img.writeFrom(b, off)
 			return b.Flush()
 		}
 	}
-	written, err := t.writeID(fill, w.hooks, true)
+	was := fileID{}
+	if c != nil {
+		was = c.id
+	}
+	res, err := t.writeID(fill, w.hooks, true)
 	if err != nil {
 		return false, fmt.Errorf("update %s: %w", w.path, err)
 	}
 	f.edited = false
 	if c != nil {
+		// The replaced file is the spare now. Its image is the one this
+		// Writer had of it if it was that file unchanged (the cache held,
+		// and its content was not touched before it was linked aside).
+		c.spare, c.spareID = nil, fileID{}
+		if c.live != nil && !fresh && res.spare != (fileID{}) && sameContent(res.spare, was) {
+			c.spare, c.spareID = c.live, res.spare
+		}
 		// The file in place is ours only if it is the one just written (a
 		// rename changes only its change time): a hand edit landing right
 		// after the rename must be read next time, not taken for ours.
-		c.file = f
-		if c.id, _ = statID(t); !sameContent(c.id, written) {
+		c.file, c.live = f, img
+		if c.id, _ = statID(t); !sameContent(c.id, res.id) {
 			c.drop()
 		}
 	}
