@@ -247,10 +247,13 @@ func scanSealedPeerWith(row pgx.Row, extra ...any) (SealedPeer, error) {
 	return p, err
 }
 
-// DesiredPeers is the server's active peers and the revision they belong
-// to, read in one snapshot so the reconciler knows exactly what it applied.
-func (s *Store) DesiredPeers(ctx context.Context, serverID int64) ([]SealedPeer, int64, error) {
-	var peers []SealedPeer
+// DesiredPeers passes the server's active peers to each, in id order, and
+// returns the revision they belong to, read in one snapshot so the
+// reconciler knows exactly what it applied. The rows are streamed, not
+// collected: at 50,000 peers a slice of them, grown by appending, held
+// tens of MB at the moment of a full reconcile. An error from each stops
+// the read and is returned.
+func (s *Store) DesiredPeers(ctx context.Context, serverID int64, each func(SealedPeer) error) (int64, error) {
 	var revision int64
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `SELECT revision FROM servers WHERE id = $1`, serverID).Scan(&revision); err != nil {
@@ -260,13 +263,22 @@ func (s *Store) DesiredPeers(ctx context.Context, serverID int64) ([]SealedPeer,
 		if err != nil {
 			return err
 		}
-		peers, err = pgx.CollectRows(rows, scanSealedPeer)
-		return err
+		defer rows.Close()
+		for rows.Next() {
+			p, err := scanSealedPeer(rows)
+			if err != nil {
+				return err
+			}
+			if err := each(p); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
 	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("read desired peers of server %d: %w", serverID, err)
+		return 0, fmt.Errorf("read desired peers of server %d: %w", serverID, err)
 	}
-	return peers, revision, nil
+	return revision, nil
 }
 
 // UserPeer returns one of the user's devices with its sealed keys; another

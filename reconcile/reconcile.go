@@ -65,7 +65,8 @@ type Result struct {
 // Store is what the reconciler reads from the database (*postgres.Store).
 type Store interface {
 	// DesiredPeers is every active peer and the revision, for a full reconcile.
-	DesiredPeers(ctx context.Context, serverID int64) ([]postgres.SealedPeer, int64, error)
+	// each gets the rows one by one.
+	DesiredPeers(ctx context.Context, serverID int64, each func(postgres.SealedPeer) error) (revision int64, err error)
 	// ChangesSince is the peers changed after a revision, for the hot path.
 	ChangesSince(ctx context.Context, serverID, since int64) (postgres.PeerChanges, error)
 	PruneChanges(ctx context.Context, serverID, below int64) error
@@ -538,8 +539,10 @@ func (r *Reconciler) incremental(ctx context.Context) (Result, error) {
 					"it stays off the device until one of them moves", p.ID, fp.AllowedIPs[0]))
 				continue
 			}
-			set = append(set, dp)
-			r.onDevice[p.ID] = dp.PublicKey
+			if r.cfg.Mode == ModeDevice {
+				set = append(set, dp)
+				r.onDevice[p.ID] = dp.PublicKey
+			}
 		}
 		res.Peers = f.NumManaged()
 		if r.cfg.Mode != ModeDevice {
@@ -620,7 +623,8 @@ type Desired struct {
 	Managed  []wgconf.Peer          // wg0.conf's managed peers: the database's active peers
 	HandMade []wgconf.UnmanagedPeer // the operator's own peers in wg0.conf
 	// Device is the device's whole peer set: the managed peers and the
-	// hand-made ones. Anything else on the device is drift.
+	// hand-made ones. Anything else on the device is drift. In file mode
+	// it holds only the hand-made ones: nothing reads it there.
 	Device   []device.Peer
 	Warnings []string // problems an operator should fix, already handled
 
@@ -637,14 +641,9 @@ type Desired struct {
 // claims stays off the device (the operator's line wins, loudly): the
 // device cannot route one address to two peers.
 func (r *Reconciler) desired(ctx context.Context, f *wgconf.File) (Desired, error) {
-	peers, revision, err := r.store.DesiredPeers(ctx, r.cfg.ServerID)
-	r.rowsRead.Add(int64(len(peers)))
-	d := Desired{Revision: revision, HandMade: f.UnmanagedPeers()}
-	if err != nil {
-		return d, err
-	}
+	d := Desired{HandMade: f.UnmanagedPeers()}
 	taken := map[netip.Prefix]bool{}
-	d.taken, d.onDevice = taken, make(map[int64]wgtypes.Key, len(peers))
+	d.taken, d.onDevice = taken, map[int64]wgtypes.Key{}
 	if len(d.HandMade) > 0 {
 		hand := make([]string, len(d.HandMade))
 		for i, h := range d.HandMade {
@@ -677,22 +676,31 @@ func (r *Reconciler) desired(ctx context.Context, f *wgconf.File) (Desired, erro
 		}
 		hand = append(hand, p)
 	}
-	d.Managed = make([]wgconf.Peer, 0, len(peers))
-	d.Device = make([]device.Peer, 0, len(peers)+len(hand))
-	for _, p := range peers {
+	// The rows are turned into peers as they arrive; only device mode
+	// needs the device's peer set.
+	onDevice := r.cfg.Mode == ModeDevice
+	var err error
+	d.Revision, err = r.store.DesiredPeers(ctx, r.cfg.ServerID, func(p postgres.SealedPeer) error {
+		r.rowsRead.Add(1)
 		fp, dp, err := r.peer(p)
 		if err != nil {
-			return d, err
+			return err
 		}
 		allowed := fp.AllowedIPs
 		d.Managed = append(d.Managed, fp)
 		if taken[allowed[0]] {
 			d.Warnings = append(d.Warnings, fmt.Sprintf("wgbot peer %d has %s, which a hand-made peer of wg0.conf also uses: "+
 				"it stays off the device until one of them moves", p.ID, allowed[0]))
-			continue
+			return nil
 		}
-		d.Device = append(d.Device, dp)
-		d.onDevice[p.ID] = dp.PublicKey
+		if onDevice {
+			d.Device = append(d.Device, dp)
+			d.onDevice[p.ID] = dp.PublicKey
+		}
+		return nil
+	})
+	if err != nil {
+		return d, err
 	}
 	d.Device = append(d.Device, hand...)
 	return d, nil

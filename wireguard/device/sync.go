@@ -37,7 +37,7 @@ const maxKeepalive = 65535 * time.Second
 // Sync makes the peers of interface iface equal to desired, which must be the
 // device's whole peer set (wgbot's peers and the hand-made ones from
 // wg0.conf): any other peer is removed. It reads the device once and writes
-// only the difference in one ConfigureDevice call; the private key, listen
+// only the difference, in calls of at most syncBatch peers; the private key, listen
 // port and link state are never touched, and unchanged peers keep their
 // sessions.
 //
@@ -57,11 +57,22 @@ func Sync(client Client, iface string, desired []Peer) (Result, error) {
 	if changes.Empty() {
 		return changes.Result(), nil
 	}
-	if err := client.ConfigureDevice(iface, changes.Config()); err != nil {
-		return Result{}, deviceError("configure", iface, err)
+	// In batches, in order (removals first): filling an empty device with
+	// 50,000 peers in one call made wgctrl build a 16 MB request in memory
+	// at once, for no gain in time.
+	peers := changes.Config().Peers
+	for len(peers) > 0 {
+		n := min(len(peers), syncBatch)
+		if err := client.ConfigureDevice(iface, wgtypes.Config{Peers: peers[:n]}); err != nil {
+			return Result{}, deviceError("configure", iface, err)
+		}
+		peers = peers[n:]
 	}
 	return changes.Result(), nil
 }
+
+// syncBatch is how many peers Sync configures per ConfigureDevice call.
+const syncBatch = 4096
 
 // deviceError turns wgctrl's bare os.ErrNotExist into a message an operator
 // can act on, keeping it matchable with errors.Is.

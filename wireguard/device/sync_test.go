@@ -363,3 +363,43 @@ func pingCounts(t *testing.T, out string) (sent, received int) {
 	received, _ = strconv.Atoi(m[2])
 	return sent, received
 }
+
+// A Sync bigger than one batch is written in batches, removals first across
+// all of them: 10,000 peers go on an empty device, then 5,000 are replaced
+// by new peers that take over their addresses, which must end on the new
+// peers whatever batch each removal and addition fell in.
+func TestSyncInBatches(t *testing.T) {
+	wgtest.RequireTools(t)
+	ns := wgtest.Netns(t, "batch")
+	iface := wgtest.UniqueName(t, "wgb")
+	wgtest.StartWireGuardGo(t, ns, iface)
+	wg := newClient(t)
+
+	peerAt := func(i int) device.Peer {
+		return device.Peer{PublicKey: publicKey(t), AllowedIPs: prefixes(fmt.Sprintf("10.70.%d.%d/32", i/250, i%250+2))}
+	}
+	desired := make([]device.Peer, 10_000)
+	for i := range desired {
+		desired[i] = peerAt(i)
+	}
+	rec := &recordingClient{Client: wg}
+	mustSync(t, rec, iface, desired, device.Result{Added: 10_000})
+	for _, c := range rec.configs {
+		if len(c.Peers) > 4096 {
+			t.Fatalf("one ConfigureDevice call carried %d peers", len(c.Peers))
+		}
+	}
+	if len(rec.configs) < 3 {
+		t.Fatalf("10,000 peers in %d calls, want batches", len(rec.configs))
+	}
+
+	for i := 0; i < len(desired); i += 2 {
+		desired[i] = peerAt(i) // a new key on the same address
+	}
+	rec.configs = nil
+	mustSync(t, rec, iface, desired, device.Result{Added: 5_000, Removed: 5_000, Unchanged: 5_000})
+	dev := readDevice(t, wg, iface)
+	if got := device.Diff(dev.Peers, desired); !got.Empty() || got.Unchanged != 10_000 {
+		t.Fatalf("device after the batched Sync differs from desired: %s", got.Result())
+	}
+}

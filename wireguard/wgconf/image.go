@@ -62,6 +62,27 @@ func (im *image) writeFrom(w io.StringWriter, off int64) {
 	}
 }
 
+// equal reports whether the image renders exactly b.
+func (im *image) equal(b []byte) bool {
+	rest := b
+	same := func(s string) bool {
+		if len(s) > len(rest) || string(rest[:len(s)]) != s {
+			return false
+		}
+		rest = rest[len(s):]
+		return true
+	}
+	if !same(im.head) {
+		return false
+	}
+	for i, bl := range im.blocks {
+		if i > 0 && !same(im.eol) || !same(bl) {
+			return false
+		}
+	}
+	return len(rest) == 0
+}
+
 // commonPrefix returns how many leading bytes a and b share, found by
 // comparing pieces: blocks that did not change are the same string, so
 // this costs a comparison per peer, not per byte.
