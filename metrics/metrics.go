@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"wgbot/postgres"
 )
 
 // Metrics holds every collector wgbot updates.
@@ -185,8 +187,7 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 // servers reports each server's load, and for a server a `wgbot node`
 // runs, how far its node lags and when it last reported.
 func (c *dbCollector) servers(ctx context.Context, ch chan<- prometheus.Metric) {
-	rows, err := c.pool.Query(ctx, `SELECT sv.name,
-			(SELECT count(*) FROM peers p WHERE p.server_id = sv.id AND p.status = 'active'),
+	rows, err := c.pool.Query(ctx, `SELECT sv.name, `+postgres.ServerActivePeers+`,
 			sv.revision - n.revision, extract(epoch FROM now() - n.seen_at)::float8, k.rx, k.tx
 		FROM servers sv LEFT JOIN node_status n ON n.server_id = sv.id LEFT JOIN usage_collections k ON k.server_id = sv.id`)
 	if err != nil {

@@ -154,8 +154,7 @@ type ServerInfo struct {
 // Servers lists every server with its load and its node's last report.
 func (s *Store) Servers(ctx context.Context) ([]ServerInfo, error) {
 	rows, err := s.pool.Query(ctx, `SELECT sv.id, sv.name, sv.interface, sv.endpoint, sv.subnet, sv.subnet6, sv.address, sv.public_key,
-			sv.location, coalesce(sv.capacity, 0), sv.state, sv.revision,
-			(SELECT count(*) FROM peers p WHERE p.server_id = sv.id AND p.status = 'active'),
+			sv.location, coalesce(sv.capacity, 0), sv.state, sv.revision, `+ServerActivePeers+`,
 			n.revision, n.version, n.peers, n.handshakes, n.listen_port, n.seen_at
 		FROM servers sv LEFT JOIN node_status n ON n.server_id = sv.id ORDER BY sv.name`)
 	if err != nil {

@@ -244,8 +244,7 @@ type PanelServer struct {
 
 // PanelServers lists the servers with their load and their node's state.
 func (s *Store) PanelServers(ctx context.Context) ([]PanelServer, error) {
-	rows, err := s.pool.Query(ctx, `SELECT sv.name, sv.location, sv.state, sv.capacity::bigint,
-			(SELECT count(*) FROM peers p WHERE p.server_id = sv.id AND p.status = 'active'),
+	rows, err := s.pool.Query(ctx, `SELECT sv.name, sv.location, sv.state, sv.capacity::bigint, `+ServerActivePeers+`,
 			sv.revision, COALESCE(n.revision, 0), COALESCE(n.handshakes, 0)::bigint, n.seen_at
 		FROM servers sv LEFT JOIN node_status n ON n.server_id = sv.id ORDER BY sv.id`)
 	if err != nil {

@@ -33,10 +33,10 @@ func (s *Store) Stats(ctx context.Context, now time.Time, since []time.Time) (wg
 		return st, fmt.Errorf("stats: %w", err)
 	}
 	// Servers whose node went silent come first.
-	rows, err := s.pool.Query(ctx, `SELECT sv.name, count(p.id), sv.state = 'draining', coalesce(n.seen_at < $1::timestamptz - $2::interval, false)
+	rows, err := s.pool.Query(ctx, `SELECT sv.name, `+ServerActivePeers+`, sv.state = 'draining',
+			coalesce(n.seen_at < $1::timestamptz - $2::interval, false)
 		FROM servers sv LEFT JOIN node_status n ON n.server_id = sv.id
-		LEFT JOIN peers p ON p.server_id = sv.id AND p.status = 'active'
-		GROUP BY sv.id, n.seen_at ORDER BY 4 DESC, sv.id`, now, s.nodeDownAfter)
+		ORDER BY 4 DESC, sv.id`, now, s.nodeDownAfter)
 	if err != nil {
 		return st, fmt.Errorf("stats: %w", err)
 	}

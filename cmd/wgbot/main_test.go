@@ -25,6 +25,13 @@ import (
 const childEnv = "WGBOT_TEST_RUN_MAIN"
 
 func TestMain(m *testing.M) {
+	if os.Getenv(issuerEnv) == "1" { // BenchmarkScale's issuing process
+		if err := benchIssuer(); err != nil {
+			fmt.Fprintln(os.Stderr, "issuer:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if os.Getenv(childEnv) == "1" {
 		os.Args = append([]string{"wgbot"}, strings.Fields(os.Getenv("WGBOT_TEST_ARGS"))...)
 		main()

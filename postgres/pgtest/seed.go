@@ -17,8 +17,9 @@ import (
 
 // SeedPeers writes n active peers on the server by COPY, as a benchmark's
 // starting point: real keys sealed with keys, addresses from first on,
-// all on one subscription of one seed user; the server's next address and
-// revision move past them. It returns them as the wgctrl configs a
+// all on one subscription of one seed user (a new one for each call, so
+// several servers can be seeded); the server's next address and revision
+// move past them. It returns them as the wgctrl configs a
 // reconciler adds (preshared key, one address, no keepalive), so a raw
 // batch add of the same peers can be measured next to wgbot's.
 func SeedPeers(tb testing.TB, pool *pgxpool.Pool, keys *secret.Keyring, serverID int64, first netip.Addr, n int) []wgtypes.PeerConfig {
@@ -28,7 +29,8 @@ func SeedPeers(tb testing.TB, pool *pgxpool.Pool, keys *secret.Keyring, serverID
 	}
 	ctx := context.Background()
 	var sub int64
-	if err := pool.QueryRow(ctx, `WITH u AS (INSERT INTO users (telegram_id) VALUES (1) RETURNING id)
+	if err := pool.QueryRow(ctx, `WITH u AS (INSERT INTO users (telegram_id)
+			SELECT coalesce(max(telegram_id), 0) + 1 FROM users RETURNING id)
 		INSERT INTO subscriptions (user_id, plan, status, device_limit, starts_at, expires_at)
 		SELECT id, 'seed', 'active', 100000, now(), now() + interval '1 year' FROM u RETURNING id`).Scan(&sub); err != nil {
 		tb.Fatal(err)
