@@ -62,3 +62,11 @@ bench-e2e:
 .PHONY: bench-panel
 bench-panel:
 	$(GO) test -run '^$$' -bench Panel -benchtime 200x ./panel
+
+# Issue 16's scale acceptance: 1 and 10 servers of 10,000 peers each on one
+# PostgreSQL, a `wgbot node` per server in file mode and three issuing
+# processes; trials/s against a pgbench ceiling of the same run, and
+# commit→applied p50/p99 (figures in docs/benchmarks.md). No root needed.
+.PHONY: bench-scale
+bench-scale:
+	$(GO) test -run '^$$' -bench Scale -benchtime 1x -count 2 -timeout 60m ./cmd/wgbot

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -76,6 +77,9 @@ func BenchmarkScale(b *testing.B) {
 		})
 	}
 }
+
+// issuerPoolMax is each issuer's DB_POOL_MAX, serve's default.
+const issuerPoolMax = 10
 
 // issuerEnv makes the test binary an issuing process (benchIssuer).
 const issuerEnv = "WGBOT_BENCH_ISSUER"
@@ -142,6 +146,10 @@ func benchScale(b *testing.B, nServers, issuing int) {
 		os.WriteFile(confs[i], []byte(fmt.Sprintf("[Interface]\nAddress = 10.%d.0.1/16\nListenPort = 51820\nPrivateKey = %s\n", 64+i, key)), 0o600)
 		env := nodeSettings(b, dbURL, confs[i], name)
 		env["WG_APPLY_MODE"], env["NODE_HEARTBEAT"], env["WG_RESYNC_INTERVAL"] = "file", "1s", "1h"
+		// A node needs few connections (its reads, the heartbeat, the
+		// applied revision; LISTEN has its own): ten nodes at the default
+		// DB_POOL_MAX of 10 would take most of max_connections=100.
+		env["DB_POOL_MIN"], env["DB_POOL_MAX"] = "1", "3"
 		stop, _, proc := startWgbotCommand(b, env, "node")
 		defer stop()
 		nodes[i] = proc
@@ -150,20 +158,28 @@ func benchScale(b *testing.B, nServers, issuing int) {
 	waitCaughtUp(b, pool, nServers, 5*time.Minute)
 	b.Logf("%d nodes wrote their wg0.conf in %v", nServers, time.Since(t0).Round(time.Millisecond))
 
-	conc := *scaleIssuers * *scaleConc
+	// The issuers can have at most this many transactions open at once.
+	conc := *scaleIssuers * issuerPoolMax
 	ceilingBefore := pgbenchServers(b, dbURL, conc, issuing)
 	obs := observe(b, dbURL)
 	issuers := startIssuers(b, base, firstUser)
-	var nodeCPU0 time.Duration
-	for _, p := range nodes {
-		nodeCPU0 += procCPUOf(b, p.Pid)
+	nodeCPU0 := make([]time.Duration, nServers)
+	for i, p := range nodes {
+		nodeCPU0[i] = procCPUOf(b, p.Pid)
 	}
+	pgCPU0 := backendsCPU(b, pool, nil)
+	busy0, total0 := machineCPU(b)
 	results := runIssuers(b, issuers)
-	var nodeCPU time.Duration
-	for _, p := range nodes {
-		nodeCPU += procCPUOf(b, p.Pid)
+	busy, total := machineCPU(b)
+	pgCPU := sum(backendsCPU(b, pool, pgCPU0))
+	var nodeCPU, idleCPU time.Duration
+	for i, p := range nodes {
+		used := procCPUOf(b, p.Pid) - nodeCPU0[i]
+		nodeCPU += used
+		if i >= issuing {
+			idleCPU += used
+		}
 	}
-	nodeCPU -= nodeCPU0
 	waitCaughtUp(b, pool, nServers, time.Minute)
 	time.Sleep(200 * time.Millisecond) // the last applied NOTIFY on its way to the observer
 	events := obs.stop()
@@ -215,6 +231,15 @@ func benchScale(b *testing.B, nServers, issuing int) {
 	b.ReportMetric(ms(delays[len(delays)-1]), "applied-max-ms")
 	b.ReportMetric(ms(nodeCPU/time.Duration(max(issued, 1))), "node-cpu-ms/issue")
 	b.ReportMetric(ms(issuerCPU/time.Duration(max(issued, 1))), "issuer-cpu-ms/issue")
+	b.ReportMetric(ms(pgCPU/time.Duration(max(issued, 1))), "pg-cpu-ms/issue")
+	if issuing < nServers {
+		b.ReportMetric(ms(idleCPU/time.Duration(max(issued, 1))), "idle-nodes-cpu-ms/issue")
+	}
+	b.ReportMetric(100*float64(busy-busy0)/float64(total-total0), "machine-busy-%")
+	b.ReportMetric(100*(issuerCPU+nodeCPU+pgCPU).Seconds()/elapsed.Seconds()/float64(runtime.NumCPU()), "ours-%-of-machine")
+	counted, held := timeCounts(b, pool)
+	b.ReportMetric(ms(counted), "count-peers-ms")
+	b.ReportMetric(ms(held), "server-load-ms")
 	b.ReportMetric(float64(failed), "failed")
 	b.Logf("%d trials in %v by %d processes × %d; per server %v", issued, elapsed.Round(time.Millisecond), *scaleIssuers, *scaleConc, spread)
 }
@@ -344,7 +369,7 @@ func startIssuers(b *testing.B, base map[string]string, firstUser int64) []*issu
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = []string{issuerEnv + "=1", "PATH=" + os.Getenv("PATH"),
 			"WGBOT_ISSUER_USERS=" + fmt.Sprintf("%d:%d", lo, lo+int64(per)-1), "WGBOT_ISSUER_CONC=" + strconv.Itoa(*scaleConc),
-			"WG_APPLY_MODE=node", "NODE_SERVER=s01", "DB_MIGRATE_ON_START=false"}
+			"WG_APPLY_MODE=node", "NODE_SERVER=s01", "DB_MIGRATE_ON_START=false", "DB_POOL_MAX=" + strconv.Itoa(issuerPoolMax)}
 		for k, v := range base {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}
@@ -520,6 +545,80 @@ COMMIT;
 }
 
 var pgbenchTPS = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
+
+// backendsCPU is the CPU time of every PostgreSQL backend serving this
+// database (the issuers', the nodes', this test's), by pid, less what
+// before holds for the same pid. PostgreSQL's own background processes
+// (WAL writer, checkpointer) serve no database and are not counted.
+func backendsCPU(b *testing.B, pool *pgxpool.Pool, before map[int]time.Duration) map[int]time.Duration {
+	rows, err := pool.Query(context.Background(), `SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		b.Fatal(err)
+	}
+	cpu := map[int]time.Duration{}
+	for _, pid := range pids {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+			cpu[int(pid)] = procCPU(b, int(pid)) - before[int(pid)]
+		}
+	}
+	return cpu
+}
+
+func sum(m map[int]time.Duration) time.Duration {
+	var t time.Duration
+	for _, d := range m {
+		t += d
+	}
+	return t
+}
+
+// timeCounts times, as the median of 20 reads, every server's active
+// peers read by counting the peers (what `servers list` and /metrics did)
+// and by postgres.ServerActivePeers (server_load less the disabled ones).
+func timeCounts(b *testing.B, pool *pgxpool.Pool) (counted, held time.Duration) {
+	median := func(sql string) time.Duration {
+		var took []time.Duration
+		for range 20 {
+			t0 := time.Now()
+			rows, err := pool.Query(context.Background(), sql)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rows.Close()
+			if rows.Err() != nil {
+				b.Fatal(rows.Err())
+			}
+			took = append(took, time.Since(t0))
+		}
+		slices.Sort(took)
+		return took[len(took)/2]
+	}
+	counted = median(`SELECT sv.name, (SELECT count(*) FROM peers p WHERE p.server_id = sv.id AND p.status = 'active') FROM servers sv`)
+	held = median(`SELECT sv.name, ` + postgres.ServerActivePeers + ` FROM servers sv`)
+	return counted, held
+}
+
+// machineCPU is the machine's busy and total CPU ticks so far
+// (/proc/stat), to tell how much of it the run had.
+func machineCPU(b *testing.B) (busy, total int64) {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		b.Fatal(err)
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	for i, f := range strings.Fields(line)[1:] {
+		v, _ := strconv.ParseInt(f, 10, 64)
+		total += v
+		if i != 3 && i != 4 { // idle, iowait
+			busy += v
+		}
+	}
+	return busy, total
+}
 
 // procCPUOf is procCPU for a process that may have exited: zero then.
 func procCPUOf(b *testing.B, pid int) time.Duration {
