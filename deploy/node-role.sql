@@ -6,11 +6,12 @@
 -- A node reads its server's peers and change log, keeps the addresses of
 -- hand-made peers reserved, prunes the change log, registers its device's
 -- key, reports its heartbeat (recording its own outages when it comes
--- back) and collects its device's traffic. It cannot read users, payments or any
+-- back) and collects its device's traffic; its /metrics read each
+-- server's peer counts (server_load). It cannot read users, payments or any
 -- other table, nor change a peer.
 DO $$ BEGIN CREATE ROLE wgbot_node LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
 GRANT USAGE ON SCHEMA public TO wgbot_node;
-GRANT SELECT ON servers, peers TO wgbot_node;
+GRANT SELECT ON servers, peers, server_load TO wgbot_node;
 GRANT UPDATE (public_key, updated_at) ON servers TO wgbot_node;
 GRANT SELECT, DELETE ON peer_changes TO wgbot_node;
 GRANT SELECT, INSERT, UPDATE ON peer_changes_pruned TO wgbot_node;

@@ -13,14 +13,12 @@ import (
 )
 
 // ServerActivePeers is the SQL for the active peers of the server row
-// aliased sv, read without counting them: server_load (migration 00012)
-// holds every address held (active and disabled peers, kept by a trigger
-// at commit), less the disabled ones, which the index on (server_id,
-// status) counts by reading only those; they are few, since a disabled
-// peer is revoked once its renewal grace ends. So `servers list`, the
-// panel and /metrics cost the same at 100 peers and at 100,000.
-const ServerActivePeers = `(coalesce((SELECT l.peers_held FROM server_load l WHERE l.server_id = sv.id), 0)
-	- (SELECT count(*) FROM peers p WHERE p.server_id = sv.id AND p.status = 'disabled'))`
+// aliased sv, read from server_load (migrations 00012 and 00023: kept by
+// a trigger at commit on every write to peers) instead of counting them,
+// so `servers list`, the panel, the admin stats and /metrics cost the
+// same at 100 peers and at 100,000. Its other count, held addresses
+// (active and disabled peers), is what the capacity limits.
+const ServerActivePeers = `coalesce((SELECT l.peers_active FROM server_load l WHERE l.server_id = sv.id), 0)`
 
 // Revision is the server's current revision: waiting for it means waiting
 // for everything committed so far.

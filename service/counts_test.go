@@ -17,8 +17,8 @@ import (
 // purge and raw writes the triggers alone see, every place that shows a
 // server's active peers — `servers list`, the panel, the admin stats and
 // /metrics — shows what a direct count of the peers gives. They read
-// server_load's held addresses less the disabled peers instead of
-// counting all peers.
+// server_load instead of counting the peers; and the held addresses the
+// capacity limits stay equal to the peers not revoked.
 func TestServerCountsAfterChurn(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -88,19 +88,23 @@ func TestServerCountsAfterChurn(t *testing.T) {
 
 	want := map[string]int64{}
 	var disabled int
-	rows, err := s.Pool.Query(ctx, `SELECT sv.name, count(p.id) FILTER (WHERE p.status = 'active'), count(p.id) FILTER (WHERE p.status = 'disabled')
-		FROM servers sv LEFT JOIN peers p ON p.server_id = sv.id GROUP BY sv.name`)
+	rows, err := s.Pool.Query(ctx, `SELECT sv.name, count(p.id) FILTER (WHERE p.status = 'active'), count(p.id) FILTER (WHERE p.status = 'disabled'),
+			count(p.id) FILTER (WHERE p.status <> 'revoked'), coalesce(l.peers_held, 0)
+		FROM servers sv LEFT JOIN peers p ON p.server_id = sv.id LEFT JOIN server_load l ON l.server_id = sv.id GROUP BY sv.name, l.peers_held`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for rows.Next() {
 		var name string
-		var active, off int64
-		if err := rows.Scan(&name, &active, &off); err != nil {
+		var active, off, notRevoked, held int64
+		if err := rows.Scan(&name, &active, &off, &notRevoked, &held); err != nil {
 			t.Fatal(err)
 		}
 		want[name] = active
 		disabled += int(off)
+		if held != notRevoked {
+			t.Errorf("%s holds %d addresses in server_load, %d peers are not revoked", name, held, notRevoked)
+		}
 	}
 	if rows.Err() != nil {
 		t.Fatal(rows.Err())
