@@ -30,7 +30,7 @@ test: deps
 # tests drive the built binary as separate processes, which -race would not
 # instrument.
 RACE_PKGS := ./postgres/... ./service/... ./reconcile/... ./jobs/... ./telegram/... ./payment/... \
-	./wireguard/... ./httpserver/... ./secret/... ./sandbox/... ./logs/... ./config/... ./panel/...
+	./wireguard/... ./httpserver/... ./secret/... ./sandbox/... ./logs/... ./config/... ./panel/... ./traffic/... ./gctight/...
 
 race: deps
 	$(GO) test -race -count=1 -timeout 40m $(RACE_PKGS)

@@ -23,6 +23,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"wgbot"
+	"wgbot/gctight"
 	"wgbot/metrics"
 	"wgbot/postgres"
 	"wgbot/wireguard/device"
@@ -400,7 +401,9 @@ func (r *Reconciler) run(ctx context.Context, full bool) (Result, error) {
 		res, err = r.incremental(ctx)
 	}
 	if full || !r.synced || r.cfg.Mode == ModeNone || r.FailHook != nil || errors.Is(err, errNeedFull) {
+		restore := gctight.Begin()
 		res, err = r.reconcile(ctx)
+		restore()
 	}
 	r.synced = r.synced && err == nil
 	r.runMu.Unlock()
@@ -677,8 +680,13 @@ func (r *Reconciler) desired(ctx context.Context, f *wgconf.File) (Desired, erro
 		hand = append(hand, p)
 	}
 	// The rows are turned into peers as they arrive; only device mode
-	// needs the device's peer set.
+	// needs the device's peer set. The file's count is the size to expect.
 	onDevice := r.cfg.Mode == ModeDevice
+	d.Managed = make([]wgconf.Peer, 0, f.NumManaged()+16)
+	if onDevice {
+		d.Device = make([]device.Peer, 0, f.NumManaged()+len(hand)+16)
+		d.onDevice = make(map[int64]wgtypes.Key, f.NumManaged()+16)
+	}
 	var err error
 	d.Revision, err = r.store.DesiredPeers(ctx, r.cfg.ServerID, func(p postgres.SealedPeer) error {
 		r.rowsRead.Add(1)

@@ -18,6 +18,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl"
 
 	"wgbot/config"
+	"wgbot/gctight"
 	"wgbot/httpserver"
 	"wgbot/metrics"
 	"wgbot/postgres"
@@ -194,7 +195,9 @@ func (a *app) heartbeat(ctx context.Context, boot string) error {
 	r := postgres.NodeReport{Boot: boot}
 	for beat := 0; ; beat++ {
 		if beat%summaryEvery == 0 && a.wg != nil {
-			if d, err := a.wg.Device(a.settings.WGInterface); err != nil {
+			restore := gctight.Begin()
+			d, err := a.wg.Device(a.settings.WGInterface)
+			if err != nil {
 				a.log.Warn("read the device for the heartbeat", "err", err)
 			} else {
 				r.Peers, r.Handshakes, r.ListenPort = len(d.Peers), 0, d.ListenPort
@@ -204,6 +207,7 @@ func (a *app) heartbeat(ctx context.Context, boot string) error {
 					}
 				}
 			}
+			restore()
 		}
 		_, r.Revision, _ = a.rec.Status()
 		r.Version = version

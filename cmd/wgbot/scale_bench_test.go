@@ -139,7 +139,7 @@ func benchScale(b *testing.B, nServers, issuing int) {
 	b.Logf("seeded %d peers on %d servers in %v", nServers**scalePeers, nServers, time.Since(t0).Round(time.Millisecond))
 
 	nodes := make([]*os.Process, nServers)
-	confs := make([]string, nServers)
+	confs, metricsAt := make([]string, nServers), make([]string, nServers)
 	for i, name := range names {
 		confs[i] = filepath.Join(b.TempDir(), "wg0.conf")
 		key, _ := wgtypes.GeneratePrivateKey()
@@ -150,6 +150,7 @@ func benchScale(b *testing.B, nServers, issuing int) {
 		// applied revision; LISTEN has its own): ten nodes at the default
 		// DB_POOL_MAX of 10 would take most of max_connections=100.
 		env["DB_POOL_MIN"], env["DB_POOL_MAX"] = "1", "3"
+		metricsAt[i] = "http://" + env["METRICS_ADDR"] + "/metrics"
 		stop, _, proc := startWgbotCommand(b, env, "node")
 		defer stop()
 		nodes[i] = proc
@@ -167,6 +168,7 @@ func benchScale(b *testing.B, nServers, issuing int) {
 	for i, p := range nodes {
 		nodeCPU0[i] = procCPUOf(b, p.Pid)
 	}
+	writes0 := fileWrites(b, metricsAt)
 	pgCPU0 := backendsCPU(b, pool, nil)
 	busy0, total0 := machineCPU(b)
 	results := runIssuers(b, issuers)
@@ -181,6 +183,7 @@ func benchScale(b *testing.B, nServers, issuing int) {
 		}
 	}
 	waitCaughtUp(b, pool, nServers, time.Minute)
+	writes := fileWrites(b, metricsAt) - writes0
 	time.Sleep(200 * time.Millisecond) // the last applied NOTIFY on its way to the observer
 	events := obs.stop()
 
@@ -230,6 +233,7 @@ func benchScale(b *testing.B, nServers, issuing int) {
 	b.ReportMetric(ms(percentile(delays, 99)), "applied-p99-ms")
 	b.ReportMetric(ms(delays[len(delays)-1]), "applied-max-ms")
 	b.ReportMetric(ms(nodeCPU/time.Duration(max(issued, 1))), "node-cpu-ms/issue")
+	b.ReportMetric(float64(writes)/float64(max(issued, 1)), "file-writes/issue")
 	b.ReportMetric(ms(issuerCPU/time.Duration(max(issued, 1))), "issuer-cpu-ms/issue")
 	b.ReportMetric(ms(pgCPU/time.Duration(max(issued, 1))), "pg-cpu-ms/issue")
 	if issuing < nServers {
@@ -600,6 +604,25 @@ func timeCounts(b *testing.B, pool *pgxpool.Pool) (counted, held time.Duration) 
 	counted = median(`SELECT sv.name, (SELECT count(*) FROM peers p WHERE p.server_id = sv.id AND p.status = 'active') FROM servers sv`)
 	held = median(`SELECT sv.name, ` + postgres.ServerActivePeers + ` FROM servers sv`)
 	return counted, held
+}
+
+// fileWrites is how many times the nodes wrote their wg0.conf so far,
+// from their /metrics.
+func fileWrites(b *testing.B, urls []string) int64 {
+	var n int64
+	for _, u := range urls {
+		code, body := fetch(u)
+		if code != 200 {
+			b.Fatalf("%s: %d %s", u, code, body)
+		}
+		for _, l := range strings.Split(body, "\n") {
+			if v, ok := strings.CutPrefix(l, `wgbot_reconcile_changes_total{target="file"} `); ok {
+				f, _ := strconv.ParseFloat(v, 64)
+				n += int64(f)
+			}
+		}
+	}
+	return n
 }
 
 // machineCPU is the machine's busy and total CPU ticks so far

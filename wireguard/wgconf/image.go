@@ -3,6 +3,7 @@ package wgconf
 import (
 	"bytes"
 	"io"
+	"strings"
 )
 
 // image is a File's rendering as pieces: head (the kept lines, and the
@@ -24,11 +25,17 @@ func (f *File) image() *image {
 	if len(f.blocks) != len(f.managed) || f.blocksEOL != eol {
 		f.blocks, f.blocksEOL = make([]string, len(f.managed)), eol
 	}
-	for i, p := range f.managed {
+	for i := range f.managed {
 		if f.blocks[i] == "" {
+			p := &f.managed[i]
 			var b bytes.Buffer
-			writePeer(&b, p, eol)
-			f.blocks[i] = b.String()
+			writePeer(&b, *p, eol)
+			block := b.String()
+			f.blocks[i] = block
+			// The peer's keys become substrings of its block, which is kept
+			// anyway: at 50,000 peers their own copies were 11 MB.
+			p.PublicKey = within(block, p.PublicKey)
+			p.PresharedKey = within(block, p.PresharedKey)
 		}
 	}
 	if len(kept) > 0 && len(f.managed) > 0 {
@@ -107,4 +114,12 @@ func commonPrefix(a, b *image) int64 {
 		}
 	}
 	return n // the whole of the shorter
+}
+
+// within returns s as a substring of block if block holds it, else s.
+func within(block, s string) string {
+	if i := strings.Index(block, s); s != "" && i >= 0 {
+		return block[i : i+len(s)]
+	}
+	return s
 }
