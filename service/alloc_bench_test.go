@@ -3,12 +3,7 @@ package service_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -110,8 +105,6 @@ func seedPeers(b *testing.B, e *env, n int) {
 	}
 }
 
-var tpsLine = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
-
 // pgbenchCeiling runs a one-row insert under pg_advisory_xact_lock on a
 // fresh table for 5 seconds: the fastest a lock-serialized allocator can go
 // on this machine.
@@ -120,21 +113,10 @@ func pgbenchCeiling(b *testing.B, conc int) float64 {
 	if _, err := e.pool.Exec(context.Background(), `CREATE TABLE bench_rows (id bigserial PRIMARY KEY, server_id bigint, ip inet, created_at timestamptz DEFAULT now())`); err != nil {
 		b.Fatal(err)
 	}
-	script := filepath.Join(b.TempDir(), "alloc.sql")
-	os.WriteFile(script, []byte(fmt.Sprintf(`BEGIN;
+	url := strings.Replace(e.url, "&pool_max_conns=10", "", 1) // a pgx-only parameter
+	return pgtest.Pgbench(b, url, fmt.Sprintf(`BEGIN;
 SELECT pg_advisory_xact_lock(%d, 1);
 INSERT INTO bench_rows (server_id, ip) VALUES (1, '10.0.0.2');
 COMMIT;
-`, testLockID)), 0o600)
-	url := strings.Replace(e.url, "&pool_max_conns=10", "", 1) // a pgx-only parameter
-	out, err := exec.Command("pgbench", "-n", "-f", script, "-c", strconv.Itoa(conc), "-j", "2", "-T", "5", url).CombinedOutput()
-	if err != nil {
-		b.Fatalf("pgbench: %v\n%s", err, out)
-	}
-	m := tpsLine.FindSubmatch(out)
-	if m == nil {
-		b.Fatalf("no tps in pgbench output:\n%s", out)
-	}
-	tps, _ := strconv.ParseFloat(string(m[1]), 64)
-	return tps
+`, testLockID), conc)
 }

@@ -195,19 +195,24 @@ func (a *app) heartbeat(ctx context.Context, boot string) error {
 	r := postgres.NodeReport{Boot: boot}
 	for beat := 0; ; beat++ {
 		if beat%summaryEvery == 0 && a.wg != nil {
-			restore := gctight.Begin()
-			d, err := a.wg.Device(a.settings.WGInterface)
-			if err != nil {
-				a.log.Warn("read the device for the heartbeat", "err", err)
-			} else {
-				r.Peers, r.Handshakes, r.ListenPort = len(d.Peers), 0, d.ListenPort
-				for _, p := range d.Peers {
-					if time.Since(p.LastHandshakeTime) < 3*time.Minute {
-						r.Handshakes++
+			// While a full reconcile or a traffic collection holds the whole
+			// device, this beat reports the last summary rather than be late.
+			if restore, ok := gctight.TryBegin(); ok {
+				d, err := a.wg.Device(a.settings.WGInterface)
+				if err != nil {
+					a.log.Warn("read the device for the heartbeat", "err", err)
+				} else {
+					r.Peers, r.Handshakes, r.ListenPort = len(d.Peers), 0, d.ListenPort
+					for _, p := range d.Peers {
+						if time.Since(p.LastHandshakeTime) < 3*time.Minute {
+							r.Handshakes++
+						}
 					}
 				}
+				restore()
+			} else {
+				beat-- // read at the next beat instead
 			}
-			restore()
 		}
 		_, r.Revision, _ = a.rec.Status()
 		r.Version = version

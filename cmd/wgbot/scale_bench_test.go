@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -529,26 +528,13 @@ func pgbenchServers(b *testing.B, dbURL string, conc, n int) float64 {
 	if _, err := pool.Exec(context.Background(), `CREATE TABLE bench_rows (id bigserial PRIMARY KEY, server_id bigint, ip inet, created_at timestamptz DEFAULT now())`); err != nil {
 		b.Fatal(err)
 	}
-	script := filepath.Join(b.TempDir(), "alloc.sql")
-	os.WriteFile(script, []byte(fmt.Sprintf(`\set s random(1, %d)
+	return pgtest.Pgbench(b, dbURL, fmt.Sprintf(`\set s random(1, %d)
 BEGIN;
 SELECT pg_advisory_xact_lock(720301, :s);
 INSERT INTO bench_rows (server_id, ip) VALUES (:s, '10.64.0.2');
 COMMIT;
-`, n)), 0o600)
-	out, err := exec.Command("pgbench", "-n", "-f", script, "-c", strconv.Itoa(conc), "-j", "2", "-T", "5", dbURL).CombinedOutput()
-	if err != nil {
-		b.Fatalf("pgbench: %v\n%s", err, out)
-	}
-	m := pgbenchTPS.FindSubmatch(out)
-	if m == nil {
-		b.Fatalf("no tps in pgbench output:\n%s", out)
-	}
-	tps, _ := strconv.ParseFloat(string(m[1]), 64)
-	return tps
+`, n), conc)
 }
-
-var pgbenchTPS = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
 
 // backendsCPU is the CPU time of every PostgreSQL backend serving this
 // database (the issuers', the nodes', this test's), by pid, less what
