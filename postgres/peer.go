@@ -252,13 +252,17 @@ func scanSealedPeerWith(row pgx.Row, extra ...any) (SealedPeer, error) {
 // reconciler knows exactly what it applied. The rows are streamed, not
 // collected: at 50,000 peers a slice of them, grown by appending, held
 // tens of MB at the moment of a full reconcile. An error from each stops
-// the read and is returned.
-func (s *Store) DesiredPeers(ctx context.Context, serverID int64, each func(SealedPeer) error) (int64, error) {
+// the read and is returned. Before the first row, expect gets how many
+// there are (server_load's count, in the same snapshot), so the caller
+// can size what it builds from them.
+func (s *Store) DesiredPeers(ctx context.Context, serverID int64, expect func(n int), each func(SealedPeer) error) (int64, error) {
 	var revision int64
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `SELECT revision FROM servers WHERE id = $1`, serverID).Scan(&revision); err != nil {
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT sv.revision, `+ServerActivePeers+` FROM servers sv WHERE sv.id = $1`, serverID).Scan(&revision, &n); err != nil {
 			return err
 		}
+		expect(n)
 		rows, err := tx.Query(ctx, `SELECT `+peerColumns+` FROM peers p WHERE p.server_id = $1 AND p.status = 'active' ORDER BY p.id`, serverID)
 		if err != nil {
 			return err

@@ -67,7 +67,8 @@ type Result struct {
 type Store interface {
 	// DesiredPeers is every active peer and the revision, for a full reconcile.
 	// each gets the rows one by one.
-	DesiredPeers(ctx context.Context, serverID int64, each func(postgres.SealedPeer) error) (revision int64, err error)
+	// expect gets the number of rows before the first.
+	DesiredPeers(ctx context.Context, serverID int64, expect func(n int), each func(postgres.SealedPeer) error) (revision int64, err error)
 	// ChangesSince is the peers changed after a revision, for the hot path.
 	ChangesSince(ctx context.Context, serverID, since int64) (postgres.PeerChanges, error)
 	PruneChanges(ctx context.Context, serverID, below int64) error
@@ -679,16 +680,20 @@ func (r *Reconciler) desired(ctx context.Context, f *wgconf.File) (Desired, erro
 		}
 		hand = append(hand, p)
 	}
-	// The rows are turned into peers as they arrive; only device mode
-	// needs the device's peer set. The file's count is the size to expect.
+	// The rows are turned into peers as they arrive, into slices sized
+	// for them (grown by appending, 50,000 peers held a third more, and
+	// twice as much while growing); only device mode needs the device's
+	// peer set.
 	onDevice := r.cfg.Mode == ModeDevice
-	d.Managed = make([]wgconf.Peer, 0, f.NumManaged()+16)
-	if onDevice {
-		d.Device = make([]device.Peer, 0, f.NumManaged()+len(hand)+16)
-		d.onDevice = make(map[int64]wgtypes.Key, f.NumManaged()+16)
+	expect := func(n int) {
+		d.Managed = make([]wgconf.Peer, 0, n)
+		if onDevice {
+			d.Device = make([]device.Peer, 0, n+len(hand))
+			d.onDevice = make(map[int64]wgtypes.Key, n)
+		}
 	}
 	var err error
-	d.Revision, err = r.store.DesiredPeers(ctx, r.cfg.ServerID, func(p postgres.SealedPeer) error {
+	d.Revision, err = r.store.DesiredPeers(ctx, r.cfg.ServerID, expect, func(p postgres.SealedPeer) error {
 		r.rowsRead.Add(1)
 		fp, dp, err := r.peer(p)
 		if err != nil {

@@ -178,7 +178,7 @@ func TestQuotaAccounting(t *testing.T) {
 		t.Fatalf("the phone at 100%%: %s %v %s, want disabled for quota with its address %s", status, reason, ip, phone.IP)
 	}
 	desired := 0
-	if _, err := e.Store.DesiredPeers(ctx, phone.ServerID, func(postgres.SealedPeer) error { desired++; return nil }); err != nil || desired != 0 {
+	if _, err := e.Store.DesiredPeers(ctx, phone.ServerID, func(int) {}, func(postgres.SealedPeer) error { desired++; return nil }); err != nil || desired != 0 {
 		t.Fatalf("desired peers with the quota used up: %d, %v; want none", desired, err)
 	}
 	if r := e.enforce(t); r.Notices+r.Disabled+r.Enabled != 0 {

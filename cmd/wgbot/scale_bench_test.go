@@ -155,7 +155,9 @@ func benchScale(b *testing.B, nServers, issuing int) {
 		nodes[i] = proc
 	}
 	t0 = time.Now()
+	stopSealing := sealForNodes(b, base)
 	waitCaughtUp(b, pool, nServers, 5*time.Minute)
+	stopSealing()
 	b.Logf("%d nodes wrote their wg0.conf in %v", nServers, time.Since(t0).Round(time.Millisecond))
 
 	// The issuers can have at most this many transactions open at once.
@@ -245,6 +247,35 @@ func benchScale(b *testing.B, nServers, issuing int) {
 	b.ReportMetric(ms(held), "server-load-ms")
 	b.ReportMetric(float64(failed), "failed")
 	b.Logf("%d trials in %v by %d processes × %d; per server %v", issued, elapsed.Round(time.Millisecond), *scaleIssuers, *scaleConc, spread)
+}
+
+// sealForNodes does for the seeded peers what serve does: once a node
+// registers its key, it seals that server's preshared keys to it, so the
+// node can open them. The issuers seal the keys of the peers they issue.
+func sealForNodes(b *testing.B, base map[string]string) (stop func()) {
+	env := map[string]string{"WG_APPLY_MODE": "node", "NODE_SERVER": "s01", "DB_MIGRATE_ON_START": "false"}
+	for k, v := range base {
+		env[k] = v
+	}
+	s, err := config.Load(func(k string) string { return env[k] }, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := openApp(ctx, s, slog.New(slog.DiscardHandler), false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.svc.SealNodeKeysEvery(ctx, 100*time.Millisecond)
+	}()
+	return sync.OnceFunc(func() {
+		cancel()
+		<-done
+		a.Close()
+	})
 }
 
 func percentile(sorted []time.Duration, p int) time.Duration {
@@ -522,6 +553,7 @@ func pgbenchServers(b *testing.B, dbURL string, conc, n int) float64 {
 		b.Fatal(err)
 	}
 	defer pool.Close()
+	waitConnections(b, pool, conc+1)
 	if _, err := pool.Exec(context.Background(), `DROP TABLE IF EXISTS bench_rows`); err != nil {
 		b.Fatal(err)
 	}
@@ -534,6 +566,28 @@ SELECT pg_advisory_xact_lock(720301, :s);
 INSERT INTO bench_rows (server_id, ip) VALUES (:s, '10.64.0.2');
 COMMIT;
 `, n), conc)
+}
+
+// waitConnections waits until PostgreSQL has n connections to spare: the
+// backends of processes that just closed their pools take a moment to go.
+func waitConnections(b *testing.B, pool *pgxpool.Pool, n int) {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var free int
+		var users string
+		err := pool.QueryRow(context.Background(), `SELECT current_setting('max_connections')::int - count(*),
+			string_agg(coalesce(nullif(application_name, ''), '?'), ', ') FROM pg_stat_activity WHERE backend_type = 'client backend'`).Scan(&free, &users)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if free >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("PostgreSQL has %d connections to spare, pgbench needs %d; connected: %s", free, n, users)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // backendsCPU is the CPU time of every PostgreSQL backend serving this

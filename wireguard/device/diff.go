@@ -62,6 +62,45 @@ func (c Changes) Config() wgtypes.Config {
 // the device knows none; an existing endpoint is left alone because the device
 // reports the address the peer last roamed from, not the configured one.
 func Diff(current []wgtypes.Peer, desired []Peer) Changes {
+	p := diff(current, desired)
+	c := Changes{Update: p.update, Remove: p.remove, Unchanged: p.unchanged}
+	for _, d := range p.add {
+		c.Add = append(c.Add, addConfig(d))
+	}
+	return c
+}
+
+// plan is Diff's result with the added peers not yet turned into
+// configurations: Sync turns them a batch at a time, since filling an
+// empty device they are every peer (12 MB at 50,000 peers).
+type plan struct {
+	add            []*Peer
+	update, remove []wgtypes.PeerConfig
+	unchanged      int
+}
+
+func (p plan) result() Result {
+	return Result{Added: len(p.add), Updated: len(p.update), Removed: len(p.remove), Unchanged: p.unchanged}
+}
+
+// configs yields the configurations in Config's order: removals, updates,
+// additions.
+func (p plan) configs(yield func(wgtypes.PeerConfig) bool) {
+	for _, group := range [][]wgtypes.PeerConfig{p.remove, p.update} {
+		for _, pc := range group {
+			if !yield(pc) {
+				return
+			}
+		}
+	}
+	for _, d := range p.add {
+		if !yield(addConfig(d)) {
+			return
+		}
+	}
+}
+
+func diff(current []wgtypes.Peer, desired []Peer) plan {
 	want := make(map[wgtypes.Key]*Peer, len(desired))
 	for i := range desired {
 		want[desired[i].PublicKey] = &desired[i]
@@ -71,33 +110,34 @@ func Diff(current []wgtypes.Peer, desired []Peer) Changes {
 		have[current[i].PublicKey] = &current[i]
 	}
 
-	var c Changes
+	var p plan
 	for key, d := range want {
 		cur, ok := have[key]
 		if !ok {
-			c.Add = append(c.Add, addConfig(d))
+			p.add = append(p.add, d)
 			continue
 		}
 		if pc, changed := updateConfig(cur, d); changed {
-			c.Update = append(c.Update, pc)
+			p.update = append(p.update, pc)
 		} else {
-			c.Unchanged++
+			p.unchanged++
 		}
 	}
 	for key := range have {
 		if _, ok := want[key]; !ok {
-			c.Remove = append(c.Remove, wgtypes.PeerConfig{PublicKey: key, Remove: true})
+			p.remove = append(p.remove, wgtypes.PeerConfig{PublicKey: key, Remove: true})
 		}
 	}
 
 	// Maps iterate in random order; sorting makes the result, and so the
 	// order of operations on the device, reproducible.
-	for _, s := range [][]wgtypes.PeerConfig{c.Add, c.Update, c.Remove} {
+	slices.SortFunc(p.add, func(a, b *Peer) int { return bytes.Compare(a.PublicKey[:], b.PublicKey[:]) })
+	for _, s := range [][]wgtypes.PeerConfig{p.update, p.remove} {
 		slices.SortFunc(s, func(a, b wgtypes.PeerConfig) int {
 			return bytes.Compare(a.PublicKey[:], b.PublicKey[:])
 		})
 	}
-	return c
+	return p
 }
 
 // addConfig sets every field explicitly, so that if the peer appears on the

@@ -53,29 +53,36 @@ func Sync(client Client, iface string, desired []Peer) (Result, error) {
 	if err != nil {
 		return Result{}, deviceError("read", iface, err)
 	}
-	changes := Diff(dev.Peers, desired)
-	if changes.Empty() {
-		return changes.Result(), nil
+	changes := diff(dev.Peers, desired)
+	res := changes.result()
+	if res.Added+res.Updated+res.Removed == 0 {
+		return res, nil
 	}
-	// In batches of syncBatch, in Config's order (removals first), through
-	// one reused batch rather than Config's joined copy: filling an empty
-	// device with 50,000 peers in one call made wgctrl build a 16 MB
-	// request in memory at once, for no gain in time.
-	total := len(changes.Remove) + len(changes.Update) + len(changes.Add)
-	batch := make([]wgtypes.PeerConfig, 0, min(total, syncBatch))
-	for _, group := range [][]wgtypes.PeerConfig{changes.Remove, changes.Update, changes.Add} {
-		for _, pc := range group {
-			batch = append(batch, pc)
-			if total--; len(batch) < syncBatch && total > 0 {
-				continue
+	// In batches of syncBatch, in Config's order (removals first), each
+	// built when it is sent: filling an empty device with 50,000 peers in
+	// one call made wgctrl build a 16 MB request in memory at once, for no
+	// gain in time.
+	batch := make([]wgtypes.PeerConfig, 0, min(res.Added+res.Updated+res.Removed, syncBatch))
+	send := func() error {
+		if err := client.ConfigureDevice(iface, wgtypes.Config{Peers: batch}); err != nil {
+			return deviceError("configure", iface, err)
+		}
+		batch = batch[:0]
+		return nil
+	}
+	for pc := range changes.configs {
+		if batch = append(batch, pc); len(batch) == syncBatch {
+			if err := send(); err != nil {
+				return Result{}, err
 			}
-			if err := client.ConfigureDevice(iface, wgtypes.Config{Peers: batch}); err != nil {
-				return Result{}, deviceError("configure", iface, err)
-			}
-			batch = batch[:0]
 		}
 	}
-	return changes.Result(), nil
+	if len(batch) > 0 {
+		if err := send(); err != nil {
+			return Result{}, err
+		}
+	}
+	return res, nil
 }
 
 // syncBatch is how many peers Sync configures per ConfigureDevice call.
