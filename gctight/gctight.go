@@ -11,9 +11,10 @@ import "runtime/debug"
 // device as wgctrl parsed it and the rows of its write. With the default
 // target of 100 the heap could grow to twice that before a collection:
 // the peak memory of a start with 50,000 peers was 177 MB against 95 MB
-// held after it. Collecting more often for those moments costs a little
-// CPU, and nothing in between.
-const Percent = 25
+// held after it; at 25 the first traffic collection still reached 127 MB,
+// at 10 108 MB. Collecting more often for those moments costs a little
+// CPU once a resync or a collection, and nothing in between.
+const Percent = 10
 
 // turn is held by the one whole-server operation running in this process.
 // Run side by side, the first traffic collection after a start and the

@@ -100,6 +100,8 @@ func benchE2E(b *testing.B, mode string, n int) {
 		took, at := firstReconcile(b, logs, n)
 		b.ReportMetric(took.Seconds(), "cold-s")
 		b.ReportMetric(at.Sub(started).Seconds(), "start-to-filled-s")
+		time.Sleep(2 * time.Second) // the first traffic collection, after the cold start
+		b.ReportMetric(float64(procStatus(b, proc.Pid, "VmHWM"))/1024, "start-peak-rss-MB")
 		if mode == "device" {
 			t0 := time.Now()
 			if err := wg.ConfigureDevice(raw, wgtypes.Config{Peers: seeded}); err != nil {
