@@ -8,8 +8,9 @@ import (
 	"time"
 )
 
-// Holders take turns, each with the GC target lowered, and the last one
-// out restores it; a target already lower, or GC off, is left alone.
+// Holders take turns, each with the GC target lowered while it holds the
+// turn and restored after; a target already lower, or GC off, is left
+// alone.
 func TestTakeTurnsTightGC(t *testing.T) {
 	was := debug.SetGCPercent(100)
 	defer debug.SetGCPercent(was)
