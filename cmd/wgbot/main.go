@@ -8,21 +8,10 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 )
 
-// defaultGOGC is the GC target when the operator sets no GOGC. Go's
-// default of 100 lets the heap grow to twice what is live before a
-// collection: at 50,000 peers about 40 MB are live, and a burst of trials
-// took the process to 111 MB. At 50 the collections come twice as often,
-// each marking the same 40 MB: about a millisecond per issuance.
-const defaultGOGC = 50
-
 func main() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(defaultGOGC)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		// The first signal starts a graceful shutdown; restoring the default
