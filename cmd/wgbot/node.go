@@ -194,25 +194,8 @@ func (a *app) heartbeat(ctx context.Context, boot string) error {
 	defer tick.Stop()
 	r := postgres.NodeReport{Boot: boot}
 	for beat := 0; ; beat++ {
-		if beat%summaryEvery == 0 && a.wg != nil {
-			// While a full reconcile or a traffic collection holds the whole
-			// device, this beat reports the last summary rather than be late.
-			if restore, ok := gctight.TryBegin(); ok {
-				d, err := a.wg.Device(a.settings.WGInterface)
-				if err != nil {
-					a.log.Warn("read the device for the heartbeat", "err", err)
-				} else {
-					r.Peers, r.Handshakes, r.ListenPort = len(d.Peers), 0, d.ListenPort
-					for _, p := range d.Peers {
-						if time.Since(p.LastHandshakeTime) < 3*time.Minute {
-							r.Handshakes++
-						}
-					}
-				}
-				restore()
-			} else {
-				beat-- // read at the next beat instead
-			}
+		if beat%summaryEvery == 0 && a.wg != nil && !a.summarize(&r) {
+			beat-- // read at the next beat instead
 		}
 		_, r.Revision, _ = a.rec.Status()
 		r.Version = version
@@ -225,6 +208,30 @@ func (a *app) heartbeat(ctx context.Context, boot string) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// summarize puts the device's peers, recent handshakes and listen port
+// into r. While a full reconcile or a traffic collection holds the whole
+// device it reads nothing and reports false: the beat keeps the last
+// summary rather than be late.
+func (a *app) summarize(r *postgres.NodeReport) bool {
+	restore, ok := gctight.TryBegin()
+	if !ok {
+		return false
+	}
+	defer restore()
+	d, err := a.wg.Device(a.settings.WGInterface)
+	if err != nil {
+		a.log.Warn("read the device for the heartbeat", "err", err)
+		return true
+	}
+	r.Peers, r.Handshakes, r.ListenPort = len(d.Peers), 0, d.ListenPort
+	for _, p := range d.Peers {
+		if time.Since(p.LastHandshakeTime) < 3*time.Minute {
+			r.Handshakes++
+		}
+	}
+	return true
 }
 
 // deviceUp checks that the WireGuard interface exists, without reading it

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -249,14 +250,17 @@ func benchScale(b *testing.B, nServers, issuing int) {
 	b.Logf("%d trials in %v by %d processes × %d; per server %v", issued, elapsed.Round(time.Millisecond), *scaleIssuers, *scaleConc, spread)
 }
 
+// servingNodeMode is what makes the issuers and the sealer serve
+// processes of a multi-host deployment: they wait for the nodes, and the
+// database is already migrated.
+var servingNodeMode = map[string]string{"WG_APPLY_MODE": "node", "NODE_SERVER": "s01", "DB_MIGRATE_ON_START": "false"}
+
 // sealForNodes does for the seeded peers what serve does: once a node
 // registers its key, it seals that server's preshared keys to it, so the
 // node can open them. The issuers seal the keys of the peers they issue.
 func sealForNodes(b *testing.B, base map[string]string) (stop func()) {
-	env := map[string]string{"WG_APPLY_MODE": "node", "NODE_SERVER": "s01", "DB_MIGRATE_ON_START": "false"}
-	for k, v := range base {
-		env[k] = v
-	}
+	env := maps.Clone(servingNodeMode)
+	maps.Copy(env, base)
 	s, err := config.Load(func(k string) string { return env[k] }, "")
 	if err != nil {
 		b.Fatal(err)
@@ -403,7 +407,10 @@ func startIssuers(b *testing.B, base map[string]string, firstUser int64) []*issu
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = []string{issuerEnv + "=1", "PATH=" + os.Getenv("PATH"),
 			"WGBOT_ISSUER_USERS=" + fmt.Sprintf("%d:%d", lo, lo+int64(per)-1), "WGBOT_ISSUER_CONC=" + strconv.Itoa(*scaleConc),
-			"WG_APPLY_MODE=node", "NODE_SERVER=s01", "DB_MIGRATE_ON_START=false", "DB_POOL_MAX=" + strconv.Itoa(issuerPoolMax)}
+			"DB_POOL_MAX=" + strconv.Itoa(issuerPoolMax)}
+		for k, v := range servingNodeMode {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
 		for k, v := range base {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}

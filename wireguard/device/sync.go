@@ -55,14 +55,15 @@ func Sync(client Client, iface string, desired []Peer) (Result, error) {
 	}
 	changes := diff(dev.Peers, desired)
 	res := changes.result()
-	if res.Added+res.Updated+res.Removed == 0 {
+	n := res.Added + res.Updated + res.Removed
+	if n == 0 {
 		return res, nil
 	}
 	// In batches of syncBatch, in Config's order (removals first), each
 	// built when it is sent: filling an empty device with 50,000 peers in
 	// one call made wgctrl build a 16 MB request in memory at once, for no
 	// gain in time.
-	batch := make([]wgtypes.PeerConfig, 0, min(res.Added+res.Updated+res.Removed, syncBatch))
+	batch := make([]wgtypes.PeerConfig, 0, min(n, syncBatch))
 	send := func() error {
 		if err := client.ConfigureDevice(iface, wgtypes.Config{Peers: batch}); err != nil {
 			return deviceError("configure", iface, err)
