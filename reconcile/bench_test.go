@@ -17,7 +17,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"wgbot"
@@ -51,7 +50,7 @@ func BenchmarkIssuanceAtScale(b *testing.B) {
 func benchIssuance(b *testing.B, mode string, n int) {
 	wgtest.RequireTools(b)
 	ctx := context.Background()
-	wg, err := wgctrl.New()
+	wg, err := device.Open()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -78,7 +77,7 @@ func benchIssuance(b *testing.B, mode string, n int) {
 	devPeers := pgtest.SeedPeers(b, pool, keys, srv.ID, netip.MustParseAddr("10.64.0.2"), n)
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	var client *wgctrl.Client
+	var client *device.Control
 	if mode == reconcile.ModeDevice {
 		client = wg
 	}
@@ -157,7 +156,7 @@ func benchIssuance(b *testing.B, mode string, n int) {
 	b.ReportMetric(float64(rssBytes())/(1<<20), "rss-MB")
 }
 
-func nilIfNone(c *wgctrl.Client) device.Client {
+func nilIfNone(c *device.Control) device.Client {
 	if c == nil {
 		return nil
 	}

@@ -16,13 +16,13 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"golang.zx2c4.com/wireguard/wgctrl"
 
 	"wgbot"
 	"wgbot/postgres"
 	"wgbot/reconcile"
 	"wgbot/secret"
 	"wgbot/service"
+	"wgbot/wireguard/device"
 	"wgbot/wireguard/wgconf"
 )
 
@@ -75,7 +75,7 @@ func crashChild() int {
 		return fail(err)
 	}
 	keys, _ := secret.NewKeyring(bytes.Repeat([]byte{3}, 32))
-	wg, err := wgctrl.New()
+	wg, err := device.Open()
 	if err != nil {
 		return fail(err)
 	}

@@ -17,7 +17,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"wgbot"
@@ -27,6 +26,7 @@ import (
 	"wgbot/reconcile"
 	"wgbot/secret"
 	"wgbot/service"
+	"wgbot/wireguard/device"
 	"wgbot/wireguard/wgconf"
 	"wgbot/wireguard/wgtest"
 )
@@ -56,7 +56,7 @@ AllowedIPs = 10.77.0.250/32
 type world struct {
 	srvNS, cliNS   string
 	srvIf, cliIf   string
-	wg             *wgctrl.Client
+	wg             *device.Control
 	pool           *pgxpool.Pool
 	store          *postgres.Store
 	keys           *secret.Keyring
@@ -80,7 +80,7 @@ func newWorldResync(t *testing.T, resync time.Duration) *world {
 	wgtest.RequireTools(t)
 	w := &world{resyncInterval: resync}
 	var err error
-	if w.wg, err = wgctrl.New(); err != nil {
+	if w.wg, err = device.Open(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.wg.Close() })

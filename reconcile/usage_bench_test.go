@@ -13,7 +13,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"wgbot"
@@ -21,6 +20,7 @@ import (
 	"wgbot/postgres/pgtest"
 	"wgbot/secret"
 	"wgbot/traffic"
+	"wgbot/wireguard/device"
 	"wgbot/wireguard/wgtest"
 )
 
@@ -52,7 +52,7 @@ func BenchmarkCollection(b *testing.B) {
 func benchCollection(b *testing.B, n int) {
 	wgtest.RequireTools(b)
 	ctx := context.Background()
-	wg, err := wgctrl.New()
+	wg, err := device.Open()
 	if err != nil {
 		b.Fatal(err)
 	}

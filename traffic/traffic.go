@@ -8,21 +8,23 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"wgbot/gctight"
 	"wgbot/postgres"
+	"wgbot/wireguard/device"
 )
 
 // DefaultInterval is USAGE_INTERVAL's default.
 const DefaultInterval = time.Minute
 
-// Device reads a WireGuard device; *wgctrl.Client is one.
-type Device interface {
-	Device(name string) (*wgtypes.Device, error)
-}
+// Device reads a WireGuard device; *device.Control is one, which reads
+// it as a stream.
+type Device = device.Reader
 
 // Store records a collection; *postgres.Store is one.
 type Store interface {
@@ -37,20 +39,28 @@ type Config struct {
 }
 
 // Collector reads the device's per-peer counters on an interval and adds
-// them to the month totals: one device read and one write per collection.
+// them to the month totals: one device read, and one write per
+// writeBatch peers that moved, per collection.
 type Collector struct {
 	dev   Device
 	store Store
 	cfg   Config
 	log   *slog.Logger
-	// last is what the last recorded collection wrote for each peer: a
-	// peer whose counters and handshake did not move is not written again,
-	// so idle peers cost the database nothing. Empty after a start.
-	last map[wgtypes.Key]counters
+	// last is what the recorded collections wrote for each peer on the
+	// device: a peer whose counters and handshake did not move is not
+	// written again, so idle peers cost the database nothing. Empty after
+	// a start.
+	last map[wgtypes.Key]seen
+	pass uint64 // the collection under way, counted from 1
 }
 
-// counters is what last keeps of a peer: at 50,000 peers a whole
-// PeerSample with its key in base64 was 9 MB, this is a third of it.
+// seen is what last keeps of a peer: at 50,000 peers a whole PeerSample
+// with its key in base64 was 9 MB, this is a third of it.
+type seen struct {
+	counters
+	pass uint64 // the last collection that found the peer on the device
+}
+
 type counters struct{ rx, tx, handshake int64 }
 
 func countersOf(p *wgtypes.Peer) counters {
@@ -61,12 +71,23 @@ func countersOf(p *wgtypes.Peer) counters {
 	return c
 }
 
+// moved is a peer whose counters are to be written.
+type moved struct {
+	key wgtypes.Key
+	counters
+}
+
+// writeBatch is how many peers one RecordUsage call writes: the first
+// collection after a start writes every peer, and 50,000 at once made a
+// 10 MB statement.
+const writeBatch = 4096
+
 // New returns a Collector; Run starts it.
 func New(dev Device, store Store, cfg Config, log *slog.Logger) *Collector {
 	if cfg.Interval <= 0 {
 		cfg.Interval = DefaultInterval
 	}
-	return &Collector{dev: dev, store: store, cfg: cfg, log: log, last: map[wgtypes.Key]counters{}}
+	return &Collector{dev: dev, store: store, cfg: cfg, log: log, last: map[wgtypes.Key]seen{}}
 }
 
 // Run collects at once and then every interval until ctx ends. A failed
@@ -87,31 +108,48 @@ func (c *Collector) Run(ctx context.Context) error {
 	}
 }
 
-// Collect reads the device once and records the peers that changed since
-// the last recorded collection. It returns how many peers it wrote.
+// Collect reads the device once, peer by peer, and records the peers that
+// changed since the last recorded collection. It returns how many peers it
+// wrote. A batch that fails is written again by the next collection, with
+// every peer that moved meanwhile.
 func (c *Collector) Collect(ctx context.Context) (int, error) {
 	defer gctight.Begin()()
-	d, err := c.dev.Device(c.cfg.Interface)
+	c.pass++
+	var changed []moved
+	_, err := device.Peers(c.dev, c.cfg.Interface, func(p *wgtypes.Peer) {
+		now := countersOf(p)
+		prev, ok := c.last[p.PublicKey]
+		if ok {
+			prev.pass = c.pass
+			c.last[p.PublicKey] = prev
+		}
+		if !ok || prev.counters != now {
+			changed = append(changed, moved{p.PublicKey, now})
+		}
+	})
 	if err != nil {
 		return 0, fmt.Errorf("read wireguard interface %s for traffic: %w", c.cfg.Interface, err)
 	}
 	at := time.Now()
-	changed := make([]postgres.PeerSample, 0, len(d.Peers)/4)
-	seen := make(map[wgtypes.Key]counters, len(d.Peers))
-	for i := range d.Peers {
-		p := &d.Peers[i]
-		now := countersOf(p)
-		seen[p.PublicKey] = now
-		if prev, ok := c.last[p.PublicKey]; !ok || prev != now {
-			changed = append(changed, postgres.PeerSample{PublicKey: p.PublicKey.String(), Received: p.ReceiveBytes,
-				Transmitted: p.TransmitBytes, LastHandshake: p.LastHandshakeTime})
+	samples := make([]postgres.PeerSample, 0, min(len(changed), writeBatch))
+	for batch := range slices.Chunk(changed, writeBatch) {
+		samples = samples[:0]
+		for _, m := range batch {
+			s := postgres.PeerSample{PublicKey: m.key.String(), Received: m.rx, Transmitted: m.tx}
+			if m.handshake != 0 {
+				s.LastHandshake = time.Unix(0, m.handshake)
+			}
+			samples = append(samples, s)
 		}
-	}
-	if err := c.store.RecordUsage(ctx, c.cfg.ServerID, at, changed); err != nil {
-		return 0, err
+		if err := c.store.RecordUsage(ctx, c.cfg.ServerID, at, samples); err != nil {
+			return 0, err
+		}
+		for _, m := range batch {
+			c.last[m.key] = seen{m.counters, c.pass}
+		}
 	}
 	// Peers gone from the device drop out; one that comes back is written
 	// again, and its counters, lower than before, count as a reset.
-	c.last = seen
+	maps.DeleteFunc(c.last, func(_ wgtypes.Key, s seen) bool { return s.pass != c.pass })
 	return len(changed), nil
 }

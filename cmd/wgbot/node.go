@@ -15,7 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
-	"golang.zx2c4.com/wireguard/wgctrl"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"wgbot/config"
 	"wgbot/gctight"
@@ -78,7 +78,7 @@ func node(ctx context.Context, s config.Settings, args []string, log *slog.Logge
 	}
 	var client device.Client
 	if s.WGApplyMode == reconcile.ModeDevice {
-		if a.wg, err = wgctrl.New(); err != nil {
+		if a.wg, err = device.Open(); err != nil {
 			return fmt.Errorf("open WireGuard control: %w", err)
 		}
 		client = a.wg
@@ -220,17 +220,19 @@ func (a *app) summarize(r *postgres.NodeReport) bool {
 		return false
 	}
 	defer restore()
-	d, err := a.wg.Device(a.settings.WGInterface)
+	var peers, handshakes int
+	recent := time.Now().Add(-3 * time.Minute)
+	d, err := device.Peers(a.wg, a.settings.WGInterface, func(p *wgtypes.Peer) {
+		peers++
+		if p.LastHandshakeTime.After(recent) {
+			handshakes++
+		}
+	})
 	if err != nil {
 		a.log.Warn("read the device for the heartbeat", "err", err)
 		return true
 	}
-	r.Peers, r.Handshakes, r.ListenPort = len(d.Peers), 0, d.ListenPort
-	for _, p := range d.Peers {
-		if time.Since(p.LastHandshakeTime) < 3*time.Minute {
-			r.Handshakes++
-		}
-	}
+	r.Peers, r.Handshakes, r.ListenPort = peers, handshakes, d.ListenPort
 	return true
 }
 

@@ -17,7 +17,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"golang.org/x/sync/errgroup"
-	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"wgbot"
@@ -33,6 +32,7 @@ import (
 	"wgbot/secret"
 	"wgbot/service"
 	"wgbot/telegram"
+	"wgbot/wireguard/device"
 	"wgbot/wireguard/wgconf"
 )
 
@@ -44,7 +44,7 @@ type app struct {
 	store    *postgres.Store
 	keys     *secret.Keyring
 	server   wgbot.Server
-	wg       *wgctrl.Client // nil unless WG_APPLY_MODE=device
+	wg       *device.Control // nil unless WG_APPLY_MODE=device
 	rec      *reconcile.Reconciler
 	svc      *service.Service
 	jobs     *river.Client[pgx.Tx]
@@ -108,7 +108,7 @@ func (a *app) wire(ctx context.Context) error {
 		return err
 	}
 	if s.WGApplyMode == reconcile.ModeDevice {
-		if a.wg, err = wgctrl.New(); err != nil {
+		if a.wg, err = device.Open(); err != nil {
 			return fmt.Errorf("open WireGuard control: %w", err)
 		}
 	}
@@ -193,11 +193,12 @@ func masterKeyring(s config.Settings, log *slog.Logger) (*secret.Keyring, error)
 // (device mode), else the key of wg0.conf's PrivateKey.
 func (a *app) serverPublicKey() (string, error) {
 	s := a.settings
-	var device *wgtypes.Device
+	var dev *wgtypes.Device
 	if a.wg != nil {
-		// In device mode the interface must exist before anything is issued.
+		// In device mode the interface must exist before anything is
+		// issued. Its peers are not needed here, and are not kept.
 		var err error
-		device, err = a.wg.Device(s.WGInterface)
+		dev, err = device.Peers(a.wg, s.WGInterface, nil)
 		if errors.Is(err, os.ErrNotExist) {
 			return "", fmt.Errorf("WireGuard interface %s not found: create it (wg-quick up %s, or ip link add %s type wireguard), "+
 				"or set WG_APPLY_MODE=file to only write %s", s.WGInterface, s.WGInterface, s.WGInterface, s.WGConfigPath)
@@ -212,8 +213,8 @@ func (a *app) serverPublicKey() (string, error) {
 		}
 		return s.WGServerPublicKey, nil
 	}
-	if device != nil {
-		return device.PublicKey.String(), nil
+	if dev != nil {
+		return dev.PublicKey.String(), nil
 	}
 	w, err := wgconf.NewWriter(wgconf.Config{Path: s.WGConfigPath, LockPath: s.WGConfigLockPath})
 	if err != nil {
@@ -380,13 +381,13 @@ func (a *app) run(ctx context.Context, ln net.Listener, stdout io.Writer) error 
 	if a.jobs, err = jobs.New(a.pool, jobs.Config{Retention: a.settings.Retention}, deps); err != nil {
 		return err
 	}
-	var device func() error
+	var deviceProbe func() error
 	if a.wg != nil {
-		// Presence only: reading the device through wgctrl would parse
-		// every peer on each probe.
-		device = func() error { return deviceUp(a.settings.WGInterface) }
+		// Presence only: reading the device would read every peer on
+		// each probe.
+		deviceProbe = func() error { return deviceUp(a.settings.WGInterface) }
 	}
-	web := httpserver.Deps{Pool: a.pool, Reconciler: a.rec, Log: a.log, Device: device,
+	web := httpserver.Deps{Pool: a.pool, Reconciler: a.rec, Log: a.log, Device: deviceProbe,
 		Metrics: a.metrics, Routes: a.extraRoutes}
 	if a.bot != nil {
 		reason := "not connected yet"

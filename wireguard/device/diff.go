@@ -62,7 +62,11 @@ func (c Changes) Config() wgtypes.Config {
 // the device knows none; an existing endpoint is left alone because the device
 // reports the address the peer last roamed from, not the configured one.
 func Diff(current []wgtypes.Peer, desired []Peer) Changes {
-	p := diff(current, desired)
+	d := newDiffer(desired)
+	for i := range current {
+		d.see(&current[i])
+	}
+	p := d.plan()
 	c := Changes{Update: p.update, Remove: p.remove, Unchanged: p.unchanged}
 	for _, d := range p.add {
 		c.Add = append(c.Add, addConfig(d))
@@ -100,37 +104,48 @@ func (p plan) configs(yield func(wgtypes.PeerConfig) bool) {
 	}
 }
 
-func diff(current []wgtypes.Peer, desired []Peer) plan {
+// differ compares the device's peers, as they are read, with the desired
+// ones: it holds no copy of the device, so a diff at 50,000 peers costs
+// the desired set's index and the changes, not the device read whole.
+type differ struct {
+	want map[wgtypes.Key]*Peer // the desired peers not yet seen on the device
+	p    plan
+}
+
+func newDiffer(desired []Peer) *differ {
 	want := make(map[wgtypes.Key]*Peer, len(desired))
 	for i := range desired {
 		want[desired[i].PublicKey] = &desired[i]
 	}
-	have := make(map[wgtypes.Key]*wgtypes.Peer, len(current))
-	for i := range current {
-		have[current[i].PublicKey] = &current[i]
-	}
+	return &differ{want: want}
+}
 
-	var p plan
-	for key, d := range want {
-		cur, ok := have[key]
-		if !ok {
-			p.add = append(p.add, d)
-			continue
-		}
-		if pc, changed := updateConfig(cur, d); changed {
-			p.update = append(p.update, pc)
-		} else {
-			p.unchanged++
-		}
+// see takes one peer of the device. A device holds each key once; a key
+// seen again is removed.
+func (d *differ) see(cur *wgtypes.Peer) {
+	w, ok := d.want[cur.PublicKey]
+	if !ok {
+		d.p.remove = append(d.p.remove, wgtypes.PeerConfig{PublicKey: cur.PublicKey, Remove: true})
+		return
 	}
-	for key := range have {
-		if _, ok := want[key]; !ok {
-			p.remove = append(p.remove, wgtypes.PeerConfig{PublicKey: key, Remove: true})
-		}
+	delete(d.want, cur.PublicKey)
+	if pc, changed := updateConfig(cur, w); changed {
+		d.p.update = append(d.p.update, pc)
+	} else {
+		d.p.unchanged++
 	}
+}
 
-	// Maps iterate in random order; sorting makes the result, and so the
-	// order of operations on the device, reproducible.
+// plan returns the changes once every peer of the device was seen: the
+// desired peers not on it are added.
+func (d *differ) plan() plan {
+	p := d.p
+	for _, w := range d.want {
+		p.add = append(p.add, w)
+	}
+	// Maps iterate in random order, and the device in its own; sorting
+	// makes the result, and so the order of operations on the device,
+	// reproducible.
 	slices.SortFunc(p.add, func(a, b *Peer) int { return bytes.Compare(a.PublicKey[:], b.PublicKey[:]) })
 	for _, s := range [][]wgtypes.PeerConfig{p.update, p.remove} {
 		slices.SortFunc(s, func(a, b wgtypes.PeerConfig) int {

@@ -10,9 +10,10 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
-// Client is the part of *wgctrl.Client that Sync needs.
+// Client is the part of *wgctrl.Client that Sync needs; *Control is one,
+// which Sync reads as a stream (see Peers).
 type Client interface {
-	Device(name string) (*wgtypes.Device, error)
+	Reader
 	ConfigureDevice(name string, cfg wgtypes.Config) error
 }
 
@@ -36,10 +37,10 @@ const maxKeepalive = 65535 * time.Second
 
 // Sync makes the peers of interface iface equal to desired, which must be the
 // device's whole peer set (wgbot's peers and the hand-made ones from
-// wg0.conf): any other peer is removed. It reads the device once and writes
-// only the difference, in calls of at most syncBatch peers; the private key, listen
-// port and link state are never touched, and unchanged peers keep their
-// sessions.
+// wg0.conf): any other peer is removed. It reads the device once, peer by
+// peer, and writes only the difference, in calls of at most syncBatch
+// peers; the private key, listen port and link state are never touched,
+// and unchanged peers keep their sessions.
 //
 // If the write fails part-way the device may hold some of the changes; the
 // next Sync reads it afresh and finishes the job. Calls for one interface
@@ -49,11 +50,11 @@ func Sync(client Client, iface string, desired []Peer) (Result, error) {
 	if err := validate(desired); err != nil {
 		return Result{}, fmt.Errorf("sync wireguard interface %s: %w", iface, err)
 	}
-	dev, err := client.Device(iface)
-	if err != nil {
+	d := newDiffer(desired)
+	if _, err := Peers(client, iface, d.see); err != nil {
 		return Result{}, deviceError("read", iface, err)
 	}
-	changes := diff(dev.Peers, desired)
+	changes := d.plan()
 	res := changes.result()
 	n := res.Added + res.Updated + res.Removed
 	if n == 0 {

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"wgbot/wireguard/device"
@@ -50,9 +49,9 @@ func TestSyncRejectsInvalidInput(t *testing.T) {
 	}
 }
 
-func newClient(t testing.TB) *wgctrl.Client {
+func newClient(t testing.TB) *device.Control {
 	t.Helper()
-	c, err := wgctrl.New()
+	c, err := device.Open()
 	if err != nil {
 		t.Fatalf("open wgctrl: %v", err)
 	}
