@@ -53,6 +53,34 @@ func TestIssuanceReadsOnlyChangedRows(t *testing.T) {
 	eventually(t, 5*time.Second, "301 managed peers in wg0.conf", func() bool { return len(w.fileManaged(t)) == 301 })
 }
 
+// serve reconciles in full before it takes requests and then runs the
+// loop, whose first pass catches up from that reconcile: it reads no peer
+// again (a second full pass at 50,000 peers held the peers twice).
+func TestRunAfterStartUpReconcileReadsNoPeerAgain(t *testing.T) {
+	w := newWorldResync(t, time.Hour)
+	w.issue(t, 1000, 30)
+	w.stop()
+	rec := w.newReconciler(t, w.url)
+	if _, err := rec.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	read := rec.RowsRead()
+	if read < 30 {
+		t.Fatalf("the start-up reconcile read %d rows, want the 30 peers", read)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); rec.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	eventually(t, 5*time.Second, "the loop's first pass", func() bool {
+		n, _ := rec.Counts()
+		return n >= 2
+	})
+	if n := rec.RowsRead() - read; n != 0 {
+		t.Errorf("the loop's first pass read %d rows again", n)
+	}
+}
+
 // wg0.conf is rendered from memory only while it is the file wgbot wrote:
 // a hand edit between two issuances is parsed again and kept.
 func TestHandEditBetweenIssuancesKept(t *testing.T) {

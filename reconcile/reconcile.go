@@ -239,7 +239,11 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	resync := time.NewTicker(r.cfg.ResyncInterval)
 	defer resync.Stop()
 	retry := time.Duration(0)
-	full := true
+	// The first pass catches up from the last one: in full unless a
+	// reconcile already ran (serve's start-up one), since run falls back to
+	// a full reconcile until one succeeded. A second full pass at start
+	// held two copies of 50,000 peers at once.
+	full := false
 	for {
 		var err error
 		if full {

@@ -130,17 +130,22 @@ func (w *world) serverUp(t *testing.T) {
 	wgtest.Exec(t, w.srvNS, "ip", "link", "set", w.srvIf, "up")
 }
 
-// start runs a reconciler (as `wgbot serve` would) until stop.
-func (w *world) start(t *testing.T, url string) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	var err error
-	w.rec, err = reconcile.New(w.store, w.keys, w.wg, reconcile.Config{
+// newReconciler is the world's reconciler, not started.
+func (w *world) newReconciler(t *testing.T, url string) *reconcile.Reconciler {
+	rec, err := reconcile.New(w.store, w.keys, w.wg, reconcile.Config{
 		ServerID: w.srv.ID, Interface: w.srvIf, Mode: reconcile.ModeDevice,
 		File: wgconf.Config{Path: w.confPath}, ResyncInterval: w.resyncInterval,
-	}, func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, url) }, log)
+	}, func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, url) }, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rec
+}
+
+// start runs a reconciler (as `wgbot serve` would) until stop.
+func (w *world) start(t *testing.T, url string) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	w.rec = w.newReconciler(t, url)
 	w.svc = service.New(w.store, w.keys, w.rec, service.Config{
 		Server: w.srv, Plans: service.DefaultPlans(), TrialDays: 3,
 		ClientRoutes: []netip.Prefix{netip.MustParsePrefix("10.77.0.0/20")}, Keepalive: 25, ApplyWait: 5 * time.Second,

@@ -71,9 +71,12 @@ func benchE2E(b *testing.B, mode string, n int) {
 		wgtest.StartWireGuardGo(b, ns, raw)
 	}
 
+	// The binary an operator runs: the test binary would add its own code
+	// and data to the memory measured.
+	bin := buildWgbot(b)
 	// A first start creates the schema and the server row; the peers are
 	// seeded while wgbot is stopped, so the second start fills the device.
-	stop, _, _ := startWgbotLogged(b, env)
+	stop, _, _ := startProcess(b, runBinary(bin, env, "serve"))
 	warm := tgtest.User{ID: 2, FirstName: "Warm", LanguageCode: "en"}
 	trialMenus(b, tg, []tgtest.User{warm})
 	stop()
@@ -94,7 +97,7 @@ func benchE2E(b *testing.B, mode string, n int) {
 	seeded := pgtest.SeedPeers(b, pool, keys, serverID, netip.MustParseAddr("10.64.0.2"), n)
 
 	started := time.Now()
-	stop, logs, proc := startWgbotLogged(b, env)
+	stop, logs, proc := startProcess(b, runBinary(bin, env, "serve"))
 	defer stop()
 	if n > 0 { // before any user arrives, as the raw add runs alone
 		took, at := firstReconcile(b, logs, n)

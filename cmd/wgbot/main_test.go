@@ -51,6 +51,25 @@ func runWgbot(env map[string]string, args ...string) *exec.Cmd {
 	return cmd
 }
 
+// buildWgbot builds the binary an operator runs, for measurements of the
+// process itself: the test binary, which runWgbot starts, also carries
+// every test's code and dependencies, and that showed in its memory.
+func buildWgbot(tb testing.TB) string {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "wgbot")
+	if out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput(); err != nil {
+		tb.Fatalf("go build: %v\n%s", err, out)
+	}
+	return path
+}
+
+// runBinary is runWgbot for the binary at path.
+func runBinary(path string, env map[string]string, args ...string) *exec.Cmd {
+	cmd := runWgbot(env, args...)
+	cmd.Path, cmd.Args = path, append([]string{"wgbot"}, args...)
+	return cmd
+}
+
 // fakeAuthServer speaks the PostgreSQL protocol just far enough to reject
 // the password, as a server with md5/scram auth does; the local test server
 // trusts every connection, so a wrong password cannot be shown with it.

@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -365,8 +366,14 @@ func startWgbotLogged(t testing.TB, env map[string]string) (stop func(), output 
 // startWgbotCommand is startWgbotLogged for any long-running command.
 func startWgbotCommand(t testing.TB, env map[string]string, args ...string) (stop func(), output *lockedBuffer, proc *os.Process) {
 	t.Helper()
+	return startProcess(t, runWgbot(env, args...))
+}
+
+// startProcess starts cmd, a wgbot, with its output logged, and stops it
+// at the end of the test.
+func startProcess(t testing.TB, cmd *exec.Cmd) (stop func(), output *lockedBuffer, proc *os.Process) {
+	t.Helper()
 	logs := &lockedBuffer{}
-	cmd := runWgbot(env, args...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
