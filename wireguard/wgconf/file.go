@@ -2,6 +2,7 @@ package wgconf
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"net/netip"
@@ -448,7 +449,7 @@ func (f *File) SetManagedPeers(peers []Peer) error {
 		}
 		out[i] = p
 	}
-	slices.SortFunc(out, func(a, b Peer) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b Peer) int { return compareIDs(a.ID, b.ID) })
 	// Sorted, two peers with one id are neighbours.
 	for i := 1; i < len(out); i++ {
 		if out[i].ID == out[i-1].ID {
@@ -684,7 +685,7 @@ func (f *File) PutManagedPeer(p Peer) error {
 	if len(p.AllowedIPs) == 0 {
 		p.AllowedIPs = nil
 	}
-	i, found := slices.BinarySearchFunc(f.managed, p.ID, func(q Peer, id string) int { return strings.Compare(q.ID, id) })
+	i, found := slices.BinarySearchFunc(f.managed, p.ID, func(q Peer, id string) int { return compareIDs(q.ID, id) })
 	switch {
 	case !found:
 		f.managed = slices.Insert(f.managed, i, p)
@@ -703,13 +704,25 @@ func (f *File) PutManagedPeer(p Peer) error {
 	return nil
 }
 
+// compareIDs orders managed peers by ID as numbers, when they are (wgbot's
+// are the database's): shorter first, then byte by byte. A new peer, with
+// the highest ID, then goes at the end of the file, and writing it rewrites
+// only the tail: in string order ("10" before "9") it landed anywhere, and
+// each issuance wrote half of a 10 MB file again.
+func compareIDs(a, b string) int {
+	if len(a) != len(b) {
+		return cmp.Compare(len(a), len(b))
+	}
+	return strings.Compare(a, b)
+}
+
 // RemoveManagedPeer removes the managed peer with the given ID, if any.
 func (f *File) RemoveManagedPeer(id string) {
 	if !f.replaced {
 		f.SetManagedPeers(slices.DeleteFunc(f.ManagedPeers(), func(q Peer) bool { return q.ID == id })) //nolint:errcheck // the peers were valid
 		return
 	}
-	if i, found := slices.BinarySearchFunc(f.managed, id, func(q Peer, id string) int { return strings.Compare(q.ID, id) }); found {
+	if i, found := slices.BinarySearchFunc(f.managed, id, func(q Peer, id string) int { return compareIDs(q.ID, id) }); found {
 		f.managed = slices.Delete(f.managed, i, i+1)
 		if len(f.blocks) == len(f.managed)+1 {
 			f.blocks = slices.Delete(f.blocks, i, i+1)

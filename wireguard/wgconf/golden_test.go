@@ -14,21 +14,21 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // goldenPeers are the managed peers the golden files are rendered with. They
-// are deliberately out of ID order.
+// are deliberately out of ID order, which is numeric: 17 before 1001.
 func goldenPeers() []Peer {
 	return []Peer{
+		{
+			ID:           "1001",
+			PublicKey:    testKey("golden 1001"),
+			PresharedKey: testKey("golden psk 1001"),
+			AllowedIPs:   prefixes("10.8.3.233/32", "fd00:8::3e9/128"),
+		},
 		{
 			ID:                  "17",
 			PublicKey:           testKey("golden 17"),
 			AllowedIPs:          prefixes("10.8.0.17/32", "fd00:8::17/128"),
 			Endpoint:            "[2001:db8::17]:51820",
 			PersistentKeepalive: 25,
-		},
-		{
-			ID:           "1001",
-			PublicKey:    testKey("golden 1001"),
-			PresharedKey: testKey("golden psk 1001"),
-			AllowedIPs:   prefixes("10.8.3.233/32", "fd00:8::3e9/128"),
 		},
 		{
 			ID:         "1002",
@@ -105,7 +105,7 @@ func checkRendered(t *testing.T, f *File, out []byte, peers []Peer) {
 		t.Fatalf("rendered file does not parse: %v", err)
 	}
 	sorted := slices.Clone(peers)
-	slices.SortFunc(sorted, func(a, b Peer) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(sorted, func(a, b Peer) int { return compareIDs(a.ID, b.ID) })
 	if got := g.ManagedPeers(); !equalPeers(got, sorted) {
 		t.Errorf("managed peers after reparse:\n got %+v\nwant %+v", got, sorted)
 	}

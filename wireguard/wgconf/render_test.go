@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -87,7 +88,7 @@ func TestRenderIsDeterministic(t *testing.T) {
 		})
 	}
 	ids := peerIDs(mustParse(t, want).ManagedPeers())
-	if !slices.IsSorted(ids) || len(ids) != len(peers) {
+	if !slices.IsSortedFunc(ids, compareIDs) || len(ids) != len(peers) {
 		t.Errorf("managed peers not sorted by id: %q", ids)
 	}
 	if !bytes.HasPrefix(want, src) {
@@ -191,6 +192,36 @@ func TestRenderedBlocksFollowChanges(t *testing.T) {
 			if want := fresh.Render(); !bytes.Equal(got, want) {
 				t.Fatalf("eol %q, step %d: cached render differs from a fresh one:\n%s\nwant:\n%s", eol, step, got, want)
 			}
+		}
+	}
+}
+
+// Managed peers are in numeric ID order, so a new peer, whose ID is the
+// highest, is added at the end: the new rendering keeps every byte of the
+// old one, and a write into the spare rewrites only the tail. In string
+// order peer 1000 went before peer 2, and a write rewrote most of the file.
+func TestNewPeerGoesAtTheEnd(t *testing.T) {
+	f := mustParse(t, []byte("[Interface]\nListenPort = 51820\n"))
+	var peers []Peer
+	for i := 1; i <= 999; i++ {
+		peers = append(peers, peerFor(strconv.Itoa(i), i))
+	}
+	if err := f.SetManagedPeers(peers); err != nil {
+		t.Fatal(err)
+	}
+	before, size := f.image(), int64(len(f.Render()))
+	if err := f.PutManagedPeer(peerFor("1000", 1000)); err != nil {
+		t.Fatal(err)
+	}
+	if kept := commonPrefix(before, f.image()); kept != size {
+		t.Errorf("adding peer 1000 kept %d of the %d bytes before it", kept, size)
+	}
+	for _, c := range []struct {
+		a, b string
+		want int
+	}{{"9", "10", -1}, {"10", "9", 1}, {"17", "17", 0}, {"1001", "1002", -1}, {"b", "ab", -1}, {"ab", "ac", -1}} {
+		if got := compareIDs(c.a, c.b); got != c.want {
+			t.Errorf("compareIDs(%q, %q) = %d, want %d", c.a, c.b, got, c.want)
 		}
 	}
 }
