@@ -458,7 +458,9 @@ func (r *Reconciler) reconcile(ctx context.Context) (Result, error) {
 	// take turns, each applying a snapshot at least as new as the last.
 	var d Desired
 	var err error
-	r.synced = false
+	// The model is rebuilt from the database: the old one is dropped
+	// first, not held next to the new one.
+	r.synced, r.onDevice, r.taken = false, nil, nil
 	res.FileChanged, err = r.file.UpdateCached(ctx, &r.cache, func(f *wgconf.File, _ bool) error {
 		if d, err = r.desired(ctx, f); err != nil {
 			return err

@@ -460,10 +460,32 @@ func (f *File) SetManagedPeers(peers []Peer) error {
 	if !f.replaced {
 		f.compact()
 	}
+	f.blocks = f.keepBlocks(out)
 	f.managed = out
-	f.blocks = nil
 	f.replaced = true
 	return nil
+}
+
+// keepBlocks returns the rendered blocks of out, sorted by ID, that f
+// already holds for an equal peer, and "" for the others; those peers of
+// out become f's own copies, whose keys are substrings of their blocks. A
+// resync at 50,000 peers, where nothing changed, then renders nothing and
+// keeps no second copy of the peers.
+func (f *File) keepBlocks(out []Peer) []string {
+	blocks := make([]string, len(out))
+	if !f.replaced || len(f.blocks) != len(f.managed) {
+		return blocks
+	}
+	j := 0
+	for i := range out {
+		for j < len(f.managed) && compareIDs(f.managed[j].ID, out[i].ID) < 0 {
+			j++
+		}
+		if j < len(f.managed) && f.managed[j].equal(out[i]) {
+			out[i], blocks[i] = f.managed[j], f.blocks[j]
+		}
+	}
+	return blocks
 }
 
 // compact drops the parsed input and the lines of the managed blocks,

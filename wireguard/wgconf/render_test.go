@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 func TestSetManagedPeersRefusesBadPeers(t *testing.T) {
@@ -223,5 +224,48 @@ func TestNewPeerGoesAtTheEnd(t *testing.T) {
 		if got := compareIDs(c.a, c.b); got != c.want {
 			t.Errorf("compareIDs(%q, %q) = %d, want %d", c.a, c.b, got, c.want)
 		}
+	}
+}
+
+// SetManagedPeers keeps the rendered block of every peer that did not
+// change (a resync, where none did, renders nothing), and the file renders
+// as a fresh one with the new peers would.
+func TestSetManagedPeersKeepsUnchangedBlocks(t *testing.T) {
+	src := []byte("[Interface]\nListenPort = 51820\n")
+	f := mustParse(t, src)
+	var peers []Peer
+	for i := 1; i <= 300; i++ {
+		peers = append(peers, peerFor(strconv.Itoa(i), i))
+	}
+	if err := f.SetManagedPeers(peers); err != nil {
+		t.Fatal(err)
+	}
+	f.image()
+	before := slices.Clone(f.blocks)
+
+	changed := slices.Clone(peers)
+	changed[9].PersistentKeepalive = 25            // peer 10 changes
+	changed = slices.Delete(changed, 19, 20)       // peer 20 goes
+	changed = append(changed, peerFor("301", 301)) // peer 301 comes
+	slices.Reverse(changed)                        // in any order
+	if err := f.SetManagedPeers(changed); err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range f.managed {
+		n, _ := strconv.Atoi(p.ID)
+		kept := f.blocks[i] != ""
+		if want := n != 10 && n != 301; kept != want {
+			t.Errorf("peer %s: block kept %v, want %v", p.ID, kept, want)
+		}
+		if kept && unsafe.StringData(f.blocks[i]) != unsafe.StringData(before[n-1]) {
+			t.Errorf("peer %s: its block was rendered again", p.ID)
+		}
+	}
+	fresh := mustParse(t, src)
+	if err := fresh.SetManagedPeers(changed); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(f.Render(), fresh.Render()) {
+		t.Error("the file with kept blocks renders differently from a fresh one")
 	}
 }
