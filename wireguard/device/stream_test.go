@@ -206,3 +206,13 @@ func TestParseUAPIAllocationsFlat(t *testing.T) {
 		t.Errorf("%.0f allocations at 10 peers, %.0f at 10,000", small, large)
 	}
 }
+
+// Whatever a device answers, the parser returns peers or an error, and
+// never panics.
+func FuzzParseUAPI(f *testing.F) {
+	f.Add(uapi(2, "errno=0\n\n"))
+	f.Add(uapi(1, "allowed_ip=::ffff:10.0.0.1/128\nendpoint=[fe80::1%eth0]:1\nerrno=0\n\n"))
+	f.Fuzz(func(t *testing.T, text string) {
+		parse(text, func(p *wgtypes.Peer) { _ = describe(clone(p)) })
+	})
+}
