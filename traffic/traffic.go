@@ -11,7 +11,6 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"maps"
-	"slices"
 	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -28,7 +27,8 @@ const DefaultInterval = time.Minute
 // it as a stream.
 type Device = device.Reader
 
-// Store records a collection; *postgres.Store is one.
+// Store records a collection; *postgres.Store is one. It must not keep
+// samples after the call: the collector fills the slice again.
 type Store interface {
 	RecordUsage(ctx context.Context, serverID int64, at time.Time, samples []postgres.PeerSample) error
 }
@@ -59,10 +59,11 @@ type Collector struct {
 
 // peerID is the first 8 bytes of a peer's public key, which are random,
 // and seen keeps a hash of its counters: at 50,000 peers the whole key and
-// counters made a 7 MB map, this is 2 MB. Two peers that share an id, or a
-// move whose hash equals the last one's (chances of one in 2^64), are at
-// worst written once more, or once later: the counters written are the
-// device's own totals, so nothing is lost.
+// counters made a 7 MB map, this is 2 MB. Two peers that share an id
+// (chances of one in 2^64 for a pair) are written on every collection,
+// and a move whose hash equals the last one's is written one collection
+// later: the counters written are the device's own totals, and the
+// database adds only what grew, so neither loses or counts a byte twice.
 type peerID uint64
 
 func idOf(k *wgtypes.Key) peerID { return peerID(binary.LittleEndian.Uint64(k[:8])) }
@@ -122,8 +123,9 @@ func (c *Collector) Run(ctx context.Context) error {
 
 // Collect reads the device once, peer by peer, and records the peers that
 // changed since the last recorded collection. It returns how many peers it
-// wrote. A batch that fails is written again by the next collection, with
-// every peer that moved meanwhile.
+// wrote, or an error: then the batches before the failed one are
+// recorded, and the peers of the others are written again by the next
+// collection, with every peer that moved meanwhile.
 func (c *Collector) Collect(ctx context.Context) (int, error) {
 	defer gctight.Begin()()
 	c.pass++
@@ -144,12 +146,10 @@ func (c *Collector) Collect(ctx context.Context) (int, error) {
 	}
 	at := time.Now()
 	samples := make([]postgres.PeerSample, 0, min(len(changed), writeBatch))
-	batches := slices.Chunk(changed, writeBatch)
-	if len(changed) == 0 {
-		// An empty write still records that the device was read.
-		batches = func(yield func([]moved) bool) { yield(nil) }
-	}
-	for batch := range batches {
+	// At least one write: an empty one still records that the device was
+	// read.
+	for from := 0; from == 0 || from < len(changed); from += writeBatch {
+		batch := changed[from:min(from+writeBatch, len(changed))]
 		samples = samples[:0]
 		for _, m := range batch {
 			s := postgres.PeerSample{PublicKey: m.key.String(), Received: m.rx, Transmitted: m.tx}

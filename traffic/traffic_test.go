@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -29,13 +30,16 @@ func (d *fakeDevice) Device(string) (*wgtypes.Device, error) {
 type fakeStore struct {
 	writes [][]postgres.PeerSample
 	err    error
+	calls  int
+	failAt int // the call that fails with err, from 1; 0: every call while err is set
 }
 
 func (s *fakeStore) RecordUsage(_ context.Context, _ int64, _ time.Time, samples []postgres.PeerSample) error {
-	if s.err != nil {
+	s.calls++
+	if s.err != nil && (s.failAt == 0 || s.failAt == s.calls) {
 		return s.err
 	}
-	s.writes = append(s.writes, samples)
+	s.writes = append(s.writes, slices.Clone(samples))
 	return nil
 }
 
@@ -112,4 +116,40 @@ func TestCollectorMemory(t *testing.T) {
 		t.Errorf("a collection where nothing moved wrote %d peers", got)
 	}
 	runtime.KeepAlive(c)
+}
+
+// A collection whose second of three batches fails keeps the first as
+// recorded: the next collection writes the peers of the second and third
+// batches again, and those alone.
+func TestCollectRewritesFailedBatches(t *testing.T) {
+	n := 2*writeBatch + 10
+	peers := make([]wgtypes.Peer, n)
+	for i := range peers {
+		k, _ := wgtypes.GenerateKey()
+		peers[i] = wgtypes.Peer{PublicKey: k, ReceiveBytes: int64(i + 1)}
+	}
+	store := &fakeStore{err: errors.New("database away"), failAt: 2}
+	c := New(&fakeDevice{peers: peers}, store, Config{ServerID: 1, Interface: "wg0"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if _, err := c.Collect(context.Background()); err == nil {
+		t.Fatal("a failed batch was not reported")
+	}
+	if len(store.writes) != 1 || len(store.writes[0]) != writeBatch {
+		t.Fatalf("the failed collection recorded %d batches, want the first", len(store.writes))
+	}
+	first := map[string]bool{}
+	for _, s := range store.writes[0] {
+		first[s.PublicKey] = true
+	}
+	store.writes = nil
+	got, err := c.Collect(context.Background())
+	if err != nil || got != n-writeBatch {
+		t.Fatalf("the next collection wrote %d peers, %v; want the %d not yet recorded", got, err, n-writeBatch)
+	}
+	for _, batch := range store.writes {
+		for _, s := range batch {
+			if first[s.PublicKey] {
+				t.Fatalf("peer %s, recorded by the first batch, was written again", s.PublicKey)
+			}
+		}
+	}
 }

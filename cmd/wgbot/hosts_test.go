@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,4 +148,22 @@ func mustRead(t testing.TB, path string) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// serve in device mode takes the server's public key from the device: one
+// without a private key is refused with what to do, rather than handing
+// users a config for the key of nothing.
+func TestServeRefusesDeviceWithoutKey(t *testing.T) {
+	wgtest.RequireTools(t)
+	tg := tgtest.New(benchBotToken)
+	defer tg.Close()
+	env, _ := hostEnv(t, pgtest.URL(t), benchBotToken, tg.URL(), "device")
+	delete(env, "WG_SERVER_PUBLIC_KEY")
+	ns, iface := wgtest.Netns(t, "nokey"), wgtest.UniqueName(t, "wgk")
+	wgtest.StartWireGuardGo(t, ns, iface)
+	env["WG_INTERFACE"] = iface
+	out, err := runWgbot(env, "serve").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "has no private key") {
+		t.Fatalf("serve on a device without a key: %v\n%s", err, tail(string(out), 10))
+	}
 }

@@ -214,6 +214,10 @@ func (a *app) serverPublicKey() (string, error) {
 		return s.WGServerPublicKey, nil
 	}
 	if dev != nil {
+		if dev.PublicKey == (wgtypes.Key{}) {
+			return "", fmt.Errorf("WireGuard interface %s has no private key: give it one (wg set %s private-key FILE, or wg-quick up), "+
+				"or set WG_SERVER_PUBLIC_KEY", s.WGInterface, s.WGInterface)
+		}
 		return dev.PublicKey.String(), nil
 	}
 	w, err := wgconf.NewWriter(wgconf.Config{Path: s.WGConfigPath, LockPath: s.WGConfigLockPath})

@@ -108,31 +108,40 @@ func (p plan) configs(yield func(wgtypes.PeerConfig) bool) {
 // ones: it holds no copy of the device, so a diff at 50,000 peers costs
 // the desired set's index and the changes, not the device read whole.
 type differ struct {
-	want map[wgtypes.Key]*Peer // the desired peers not yet seen on the device
+	want map[wgtypes.Key]*wanted
 	p    plan
 }
 
+type wanted struct {
+	peer *Peer
+	seen bool // on the device
+}
+
 func newDiffer(desired []Peer) *differ {
-	want := make(map[wgtypes.Key]*Peer, len(desired))
+	all := make([]wanted, len(desired))
+	want := make(map[wgtypes.Key]*wanted, len(desired))
 	for i := range desired {
-		want[desired[i].PublicKey] = &desired[i]
+		all[i].peer = &desired[i]
+		want[desired[i].PublicKey] = &all[i]
 	}
 	return &differ{want: want}
 }
 
 // see takes one peer of the device. A device holds each key once; a key
-// seen again is removed.
+// seen again (only a test's input can have one) is compared once.
 func (d *differ) see(cur *wgtypes.Peer) {
 	w, ok := d.want[cur.PublicKey]
-	if !ok {
+	switch {
+	case !ok:
 		d.p.remove = append(d.p.remove, wgtypes.PeerConfig{PublicKey: cur.PublicKey, Remove: true})
-		return
-	}
-	delete(d.want, cur.PublicKey)
-	if pc, changed := updateConfig(cur, w); changed {
-		d.p.update = append(d.p.update, pc)
-	} else {
-		d.p.unchanged++
+	case w.seen:
+	default:
+		w.seen = true
+		if pc, changed := updateConfig(cur, w.peer); changed {
+			d.p.update = append(d.p.update, pc)
+		} else {
+			d.p.unchanged++
+		}
 	}
 }
 
@@ -141,7 +150,9 @@ func (d *differ) see(cur *wgtypes.Peer) {
 func (d *differ) plan() plan {
 	p := d.p
 	for _, w := range d.want {
-		p.add = append(p.add, w)
+		if !w.seen {
+			p.add = append(p.add, w.peer)
+		}
 	}
 	// Maps iterate in random order, and the device in its own; sorting
 	// makes the result, and so the order of operations on the device,

@@ -262,3 +262,13 @@ func TestChangesConfig(t *testing.T) {
 		t.Error("Empty() = false for changes with only unchanged peers")
 	}
 }
+
+// A key listed twice among the device's peers (no device does that; a
+// caller's input can) is compared once and never removed.
+func TestDiffDuplicateCurrent(t *testing.T) {
+	cur := wgtypes.Peer{PublicKey: key(1), AllowedIPs: ipnets("10.0.0.2/32")}
+	c := device.Diff([]wgtypes.Peer{cur, cur}, []device.Peer{{PublicKey: key(1), AllowedIPs: prefixes("10.0.0.2/32")}})
+	if !c.Empty() || c.Unchanged != 1 {
+		t.Errorf("Diff = %+v, want one unchanged peer and nothing to do", c)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -31,7 +32,9 @@ type streamer interface {
 
 // Peers reads device iface and calls each for every peer, one at a time:
 // the peer, and everything it points to, is valid only during the call.
-// It returns the device without its peers. each may be nil.
+// It returns the device without its peers. each may be nil. each must not
+// block: wireguard-go holds its configuration lock while it answers, so a
+// slow each would stall every change to the device, issuances included.
 //
 // Through a *Control a userspace device is read as it streams in, so the
 // cost in memory does not grow with the number of peers; any other Reader
@@ -49,8 +52,9 @@ func Peers(r Reader, iface string, each func(*wgtypes.Peer)) (*wgtypes.Device, e
 			each(&d.Peers[i])
 		}
 	}
-	d.Peers = nil
-	return d, nil
+	cp := *d
+	cp.Peers = nil
+	return &cp, nil
 }
 
 // Control reaches WireGuard devices through wgctrl, and reads the peers of
@@ -136,27 +140,24 @@ func parseUAPI(r *bufio.Reader, each func(*wgtypes.Peer)) (*wgtypes.Device, erro
 		if !ok {
 			return nil, fmt.Errorf("invalid line %q", line)
 		}
-		if string(key) == "public_key" {
+		switch {
+		case string(key) == "errno":
+			// 0, or a negative errno value from wireguard-go on Linux.
+			errno, err = parseErrno(value)
+		case string(key) == "public_key":
 			flush()
 			inPeer, hsSec, hsNsec, buf.addrs = true, 0, 0, buf.addrs[:0]
 			p = wgtypes.Peer{AllowedIPs: p.AllowedIPs[:0]}
 			err = parseKey(&p.PublicKey, value)
-		} else if inPeer {
+		case inPeer:
 			err = parsePeerField(&p, &buf, &hsSec, &hsNsec, key, value)
-		} else {
-			switch string(key) {
-			case "private_key":
-				err = parseKey(&d.PrivateKey, value)
-				d.PublicKey = d.PrivateKey.PublicKey()
-			case "listen_port":
-				d.ListenPort, err = parseInt(value)
-			case "fwmark":
-				d.FirewallMark, err = parseInt(value)
-			}
-		}
-		if string(key) == "errno" {
-			v, perr := parseUint(value)
-			errno, err = int64(v), perr
+		case string(key) == "private_key":
+			err = parseKey(&d.PrivateKey, value)
+			d.PublicKey = d.PrivateKey.PublicKey()
+		case string(key) == "listen_port":
+			d.ListenPort, err = parseInt(value)
+		case string(key) == "fwmark":
+			d.FirewallMark, err = parseInt(value)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", key, err)
@@ -267,20 +268,30 @@ func parseKey(k *wgtypes.Key, hexText []byte) error {
 	return err
 }
 
-// parseUint reads a decimal number without the string conversion that
-// strconv would need for each of a device's half a million fields.
+// parseUint reads a decimal number up to math.MaxInt64 without the string
+// conversion that strconv would need for each of a device's half a million
+// fields.
 func parseUint(b []byte) (uint64, error) {
-	if len(b) == 0 || len(b) > 19 {
+	if len(b) == 0 {
 		return 0, fmt.Errorf("%q is not a number", b)
 	}
 	var v uint64
 	for _, c := range b {
-		if c < '0' || c > '9' {
+		if c < '0' || c > '9' || v > (math.MaxInt64-uint64(c-'0'))/10 {
 			return 0, fmt.Errorf("%q is not a number", b)
 		}
 		v = v*10 + uint64(c-'0')
 	}
 	return v, nil
+}
+
+func parseErrno(b []byte) (int64, error) {
+	neg := bytes.HasPrefix(b, []byte("-"))
+	v, err := parseUint(bytes.TrimPrefix(b, []byte("-")))
+	if neg {
+		return -int64(v), err
+	}
+	return int64(v), err
 }
 
 func parseInt(b []byte) (int, error) {

@@ -174,7 +174,9 @@ func TestParseUAPI(t *testing.T) {
 	}
 
 	for name, text := range map[string]string{
-		"device error":  uapi(1, "errno=19\n\n"),
+		"device error":  uapi(1, "errno=-5\n\n"),
+		"other error":   uapi(1, "errno=19\n\n"),
+		"too large":     uapi(1, "rx_bytes=9223372036854775808\nerrno=0\n\n"),
 		"no errno":      uapi(1, "\n"),
 		"cut short":     uapi(1, "errno=0\n")[:200],
 		"no end":        uapi(1, "errno=0\n"),
@@ -183,8 +185,12 @@ func TestParseUAPI(t *testing.T) {
 		"bad number":    uapi(1, "rx_bytes=-1\nerrno=0\n\n"),
 		"bad prefix":    uapi(1, "allowed_ip=10.0.0.1/33\nerrno=0\n\n"),
 	} {
-		if _, err := parse(text, nil); err == nil {
+		_, err := parse(text, nil)
+		if err == nil {
 			t.Errorf("%s: read without an error", name)
+		}
+		if name == "device error" && !strings.Contains(err.Error(), "errno=-5") {
+			t.Errorf("the device's error reads %q, want errno=-5", err)
 		}
 	}
 }
