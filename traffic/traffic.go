@@ -129,7 +129,11 @@ func (c *Collector) Run(ctx context.Context) error {
 func (c *Collector) Collect(ctx context.Context) (int, error) {
 	defer gctight.Begin()()
 	c.pass++
-	var changed []moved
+	// The peers that moved, in batches of writeBatch, each made whole: the
+	// first collection after a start holds every peer, and one slice
+	// grown by appending churned five times its size.
+	var batches [][]moved
+	changed := 0
 	_, err := device.Peers(c.dev, c.cfg.Interface, func(p *wgtypes.Peer) {
 		now, id := countersOf(p), idOf(&p.PublicKey)
 		prev, ok := c.last[id]
@@ -138,18 +142,23 @@ func (c *Collector) Collect(ctx context.Context) (int, error) {
 			c.last[id] = prev
 		}
 		if !ok || prev.counters != maphash.Comparable(c.seed, now) {
-			changed = append(changed, moved{p.PublicKey, now})
+			if changed%writeBatch == 0 {
+				batches = append(batches, make([]moved, 0, writeBatch))
+			}
+			last := &batches[len(batches)-1]
+			*last = append(*last, moved{p.PublicKey, now})
+			changed++
 		}
 	})
 	if err != nil {
 		return 0, fmt.Errorf("read wireguard interface %s for traffic: %w", c.cfg.Interface, err)
 	}
 	at := time.Now()
-	samples := make([]postgres.PeerSample, 0, min(len(changed), writeBatch))
-	// At least one write: an empty one still records that the device was
-	// read.
-	for from := 0; from == 0 || from < len(changed); from += writeBatch {
-		batch := changed[from:min(from+writeBatch, len(changed))]
+	if changed == 0 {
+		batches = [][]moved{nil} // an empty write still records that the device was read
+	}
+	samples := make([]postgres.PeerSample, 0, min(changed, writeBatch))
+	for _, batch := range batches {
 		samples = samples[:0]
 		for _, m := range batch {
 			s := postgres.PeerSample{PublicKey: m.key.String(), Received: m.rx, Transmitted: m.tx}
@@ -168,5 +177,5 @@ func (c *Collector) Collect(ctx context.Context) (int, error) {
 	// Peers gone from the device drop out; one that comes back is written
 	// again, and its counters, lower than before, count as a reset.
 	maps.DeleteFunc(c.last, func(_ peerID, s seen) bool { return s.pass != c.pass })
-	return len(changed), nil
+	return changed, nil
 }
