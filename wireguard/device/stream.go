@@ -114,7 +114,8 @@ func parseUAPI(r *bufio.Reader, each func(*wgtypes.Peer)) (*wgtypes.Device, erro
 		inPeer        bool
 		hsSec, hsNsec int64
 		buf           peerBuffers
-		errno         int64 = -1
+		errno         int64
+		sawErrno      bool
 	)
 	flush := func() {
 		if inPeer && each != nil {
@@ -144,6 +145,7 @@ func parseUAPI(r *bufio.Reader, each func(*wgtypes.Peer)) (*wgtypes.Device, erro
 		case string(key) == "errno":
 			// 0, or a negative errno value from wireguard-go on Linux.
 			errno, err = parseErrno(value)
+			sawErrno = true
 		case string(key) == "public_key":
 			flush()
 			inPeer, hsSec, hsNsec, buf.addrs = true, 0, 0, buf.addrs[:0]
@@ -162,6 +164,9 @@ func parseUAPI(r *bufio.Reader, each func(*wgtypes.Peer)) (*wgtypes.Device, erro
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", key, err)
 		}
+	}
+	if !sawErrno {
+		return nil, errors.New("the answer has no errno: cut short")
 	}
 	if errno != 0 {
 		return nil, os.NewSyscallError("get", fmt.Errorf("errno=%d", errno))
