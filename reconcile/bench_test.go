@@ -114,7 +114,7 @@ func benchIssuance(b *testing.B, mode string, n int) {
 			b.Fatal(err)
 		}
 	}
-	for n, _ := rec.Counts(); n < 2; n, _ = rec.Counts() { // the start-up reconcile of Run, full
+	for n, _ := rec.Counts(); n < 2; n, _ = rec.Counts() { // Run's first pass, catching up from the one above
 		time.Sleep(20 * time.Millisecond)
 	}
 	var lat []time.Duration
