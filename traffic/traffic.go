@@ -83,10 +83,11 @@ func countersOf(p *wgtypes.Peer) counters {
 	return c
 }
 
-// moved is a peer whose counters are to be written.
+// moved is a peer whose counters are to be written, with their hash.
 type moved struct {
 	key wgtypes.Key
 	counters
+	sum uint64
 }
 
 // writeBatch is how many peers one RecordUsage call writes: the first
@@ -136,17 +137,18 @@ func (c *Collector) Collect(ctx context.Context) (int, error) {
 	changed := 0
 	_, err := device.Peers(c.dev, c.cfg.Interface, func(p *wgtypes.Peer) {
 		now, id := countersOf(p), idOf(&p.PublicKey)
+		sum := maphash.Comparable(c.seed, now)
 		prev, ok := c.last[id]
 		if ok {
 			prev.pass = c.pass
 			c.last[id] = prev
 		}
-		if !ok || prev.counters != maphash.Comparable(c.seed, now) {
+		if !ok || prev.counters != sum {
 			if changed%writeBatch == 0 {
 				batches = append(batches, make([]moved, 0, writeBatch))
 			}
 			last := &batches[len(batches)-1]
-			*last = append(*last, moved{p.PublicKey, now})
+			*last = append(*last, moved{p.PublicKey, now, sum})
 			changed++
 		}
 	})
@@ -171,7 +173,7 @@ func (c *Collector) Collect(ctx context.Context) (int, error) {
 			return 0, err
 		}
 		for _, m := range batch {
-			c.last[idOf(&m.key)] = seen{maphash.Comparable(c.seed, m.counters), c.pass}
+			c.last[idOf(&m.key)] = seen{m.sum, c.pass}
 		}
 	}
 	// Peers gone from the device drop out; one that comes back is written

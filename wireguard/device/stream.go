@@ -109,18 +109,17 @@ func (c *Control) Stream(iface string, each func(*wgtypes.Peer)) (*wgtypes.Devic
 // per peer.
 func parseUAPI(r *bufio.Reader, each func(*wgtypes.Peer)) (*wgtypes.Device, error) {
 	var (
-		d             wgtypes.Device
-		p             wgtypes.Peer
-		inPeer        bool
-		hsSec, hsNsec int64
-		buf           peerBuffers
-		errno         int64
-		sawErrno      bool
+		d        wgtypes.Device
+		p        wgtypes.Peer
+		inPeer   bool
+		buf      peerBuffers
+		errno    int64
+		sawErrno bool
 	)
 	flush := func() {
 		if inPeer && each != nil {
-			if hsSec != 0 || hsNsec != 0 {
-				p.LastHandshakeTime = time.Unix(hsSec, hsNsec)
+			if buf.hsSec != 0 || buf.hsNsec != 0 {
+				p.LastHandshakeTime = time.Unix(buf.hsSec, buf.hsNsec)
 			}
 			each(&p)
 		}
@@ -148,11 +147,11 @@ func parseUAPI(r *bufio.Reader, each func(*wgtypes.Peer)) (*wgtypes.Device, erro
 			sawErrno = true
 		case string(key) == "public_key":
 			flush()
-			inPeer, hsSec, hsNsec, buf.addrs = true, 0, 0, buf.addrs[:0]
+			inPeer, buf.hsSec, buf.hsNsec, buf.addrs = true, 0, 0, buf.addrs[:0]
 			p = wgtypes.Peer{AllowedIPs: p.AllowedIPs[:0]}
 			err = parseKey(&p.PublicKey, value)
 		case inPeer:
-			err = parsePeerField(&p, &buf, &hsSec, &hsNsec, key, value)
+			err = parsePeerField(&p, &buf, key, value)
 		case string(key) == "private_key":
 			err = parseKey(&d.PrivateKey, value)
 			d.PublicKey = d.PrivateKey.PublicKey()
@@ -175,14 +174,16 @@ func parseUAPI(r *bufio.Reader, each func(*wgtypes.Peer)) (*wgtypes.Device, erro
 	return &d, nil
 }
 
-// peerBuffers hold what the Peer being read points to.
+// peerBuffers hold what the Peer being read points to, and its handshake
+// time until both halves are read.
 type peerBuffers struct {
-	addrs      []byte // the bytes of the allowed IPs' addresses and masks
-	endpoint   net.UDPAddr
-	endpointIP [16]byte
+	addrs         []byte // the bytes of the allowed IPs' addresses and masks
+	endpoint      net.UDPAddr
+	endpointIP    [16]byte
+	hsSec, hsNsec int64
 }
 
-func parsePeerField(p *wgtypes.Peer, buf *peerBuffers, hsSec, hsNsec *int64, key, value []byte) error {
+func parsePeerField(p *wgtypes.Peer, buf *peerBuffers, key, value []byte) error {
 	var err error
 	var v uint64
 	switch string(key) {
@@ -201,10 +202,10 @@ func parsePeerField(p *wgtypes.Peer, buf *peerBuffers, hsSec, hsNsec *int64, key
 		p.Endpoint = &buf.endpoint
 	case "last_handshake_time_sec":
 		v, err = parseUint(value)
-		*hsSec = int64(v)
+		buf.hsSec = int64(v)
 	case "last_handshake_time_nsec":
 		v, err = parseUint(value)
-		*hsNsec = int64(v)
+		buf.hsNsec = int64(v)
 	case "tx_bytes":
 		v, err = parseUint(value)
 		p.TransmitBytes = int64(v)
